@@ -1,0 +1,31 @@
+"""Config language: spec blocks -> typed models -> resolved ``TableSpec`` per table."""
+
+from __future__ import annotations
+
+from dpexport.config.spec import (
+    CODECS_BY_FORMAT,
+    CsvOptions,
+    Encryption,
+    JsonlOptions,
+    ParquetOptions,
+    Partitioning,
+    ResolvedConfig,
+    SchemaEvolution,
+    SubPartition,
+    TableSpec,
+    WarehouseSpec,
+)
+
+__all__ = [
+    "CODECS_BY_FORMAT",
+    "CsvOptions",
+    "Encryption",
+    "JsonlOptions",
+    "ParquetOptions",
+    "Partitioning",
+    "ResolvedConfig",
+    "SchemaEvolution",
+    "SubPartition",
+    "TableSpec",
+    "WarehouseSpec",
+]

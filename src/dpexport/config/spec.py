@@ -1,0 +1,159 @@
+"""The resolved configuration: what the rest of dpexport consumes.
+
+The YAML models (spec blocks, human units, precedence) live beside this module and
+resolve into these plain frozen dataclasses, one ``TableSpec`` per exported table.
+Nothing downstream of ``config`` looks at raw YAML.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Literal
+
+Format = Literal["PARQUET", "JSONL", "CSV"]
+Codec = Literal["SNAPPY", "ZSTD", "GZIP", "BROTLI", "NONE"]
+Mode = Literal["APPEND", "FULL_REFRESH", "INCREMENTAL"]
+Granularity = Literal["hourly", "daily", "monthly"]
+
+#: Codecs each format allows (CONTRACT §3).
+CODECS_BY_FORMAT: dict[str, tuple[str, ...]] = {
+    "PARQUET": ("SNAPPY", "ZSTD", "GZIP", "BROTLI", "NONE"),
+    "JSONL": ("GZIP", "ZSTD", "BROTLI", "NONE"),
+    "CSV": ("GZIP", "ZSTD", "BROTLI", "NONE"),
+}
+
+
+@dataclass(frozen=True)
+class ParquetOptions:
+    version: str = "2.6"
+    row_group_size: int = 128 * 1024 * 1024  # bytes
+    page_size: int = 1024 * 1024  # bytes
+    dictionary: bool = True  # "PLAIN_DICTIONARY"
+    #: per-column encodings, e.g. {"equipment_id": "DELTA_BINARY_PACKED"}; the key
+    #: "*" applies an encoding to every column whose type allows it.
+    column_encoding: dict[str, str] = field(default_factory=dict)
+    compression_level: int | None = None
+
+
+@dataclass(frozen=True)
+class JsonlOptions:
+    timestamp_format: str = "RFC3339"
+    null_representation: str = "null"
+
+
+@dataclass(frozen=True)
+class CsvOptions:
+    delimiter: str = ","
+    header: bool = True
+    quote_character: str = '"'
+    escape_character: str = "\\"
+    null_marker: str = ""
+
+
+@dataclass(frozen=True)
+class SchemaEvolution:
+    enabled: bool = False
+    backward_compatible: bool = True
+    version_column: str = "_schema_version"
+
+
+@dataclass(frozen=True)
+class SubPartition:
+    """A spec 3.2 sub-folder: ``name`` is the path placeholder (``shard_id``,
+    ``sensor_type``, ``region``, ``category``), ``expression`` the SQL over the
+    source row (``equipment_id % 100``, ``user_region``)."""
+
+    name: str
+    expression: str
+
+
+@dataclass(frozen=True)
+class Partitioning:
+    """How rows map to folders.
+
+    ``time_expression`` is SQL giving the row's time value (a column name such as
+    ``created_date`` or an expression such as ``date(created_at)``; for hourly
+    layouts it must keep the hour, so ``date(created_at)`` with hourly granularity
+    resolves to ``created_at``). ``None`` means the table is laid out by the
+    export's logical date (spec 3.1). ``sub_partitions`` come after the time folders,
+    in path order.
+    """
+
+    time_expression: str | None = None
+    granularity: Granularity = "daily"
+    sub_partitions: tuple[SubPartition, ...] = ()
+
+
+@dataclass(frozen=True)
+class Encryption:
+    """``mode`` is ``None`` (store default, GMEK) or ``"CMEK"``; ``kms_key`` names the key
+    (a KMS resource name; under ``--local-root`` it maps to a local key file)."""
+
+    mode: Literal["CMEK"] | None = None
+    kms_key: str | None = None
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """Everything needed to export one table, after precedence (CONTRACT §3)."""
+
+    dataset: str
+    table: str  # the entity name
+    destination: str  # URI ending in "/": gs://bucket/prod/dataset/entity/
+    format: Format
+    compression: Codec
+    mode: Mode
+    partitioning: Partitioning
+    schedule: str | None = None  # cron, "continuous", or None
+    change_column: str | None = None
+    lookback_window: timedelta | None = None
+    merge_key: tuple[str, ...] = ()
+    deduplication: str | None = None  # e.g. "by post_id"; "... on consumer side" kept verbatim
+    validation: tuple[object, ...] = ()  # names or {name: params}; issue 7 interprets them
+    encryption: Encryption = field(default_factory=Encryption)
+    max_file_size: int = 1024 * 1024 * 1024  # bytes; files roll past this
+    parquet: ParquetOptions = field(default_factory=ParquetOptions)
+    jsonl: JsonlOptions = field(default_factory=JsonlOptions)
+    csv: CsvOptions = field(default_factory=CsvOptions)
+    schema_evolution: SchemaEvolution = field(default_factory=SchemaEvolution)
+    gdpr: dict[str, object] | None = None  # raw gdpr_compliance block; issue 7
+    compliance: tuple[str, ...] = ()
+    export_type: str = "scheduled"  # scheduled | continuous | on-demand
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.dataset}.{self.table}"
+
+
+@dataclass(frozen=True)
+class WarehouseSpec:
+    engine: Literal["duckdb", "bigquery"] = "duckdb"
+    path: str | None = "warehouse.duckdb"  # duckdb file, relative to the config file
+    project: str | None = None
+    location: str | None = None
+    api_endpoint: str | None = None
+    storage_api_endpoint: str | None = None
+    memory_limit: str = "2GB"
+    threads: int = 2
+
+
+@dataclass(frozen=True)
+class ResolvedConfig:
+    """The whole config, resolved. ``raw`` keeps the validated models for blocks that
+    later issues interpret (retry, dlq, metrics, lifecycle, ...)."""
+
+    project: str
+    environment: str
+    warehouse: WarehouseSpec
+    buckets: dict[str, str]
+    tables: tuple[TableSpec, ...]
+    source_path: str | None = None
+    raw: object = None
+
+    def table(self, name: str) -> TableSpec:
+        """Find a table by ``table`` or ``dataset.table``."""
+        for t in self.tables:
+            if name in (t.table, t.qualified_name):
+                return t
+        raise KeyError(name)
