@@ -51,8 +51,10 @@ class ConfigIssue:
 
     def render(self, source: str | None = None) -> str:
         where = self.path or "<root>"
-        loc = f"{source}:{self.line}: " if source and self.line else (
-            f"line {self.line}: " if self.line else ""
+        loc = (
+            f"{source}:{self.line}: "
+            if source and self.line
+            else (f"line {self.line}: " if self.line else "")
         )
         text = f"{loc}{where}: {self.message}"
         if self.value is not None:
@@ -105,7 +107,9 @@ class ExportError(DpexportError):
             parts.append(f"table={table}")
         if uri:
             parts.append(f"uri={uri}")
-        super().__init__(" ".join([parts[0]] + ([f"({', '.join(parts[1:])})"] if parts[1:] else [])))
+        super().__init__(
+            " ".join([parts[0]] + ([f"({', '.join(parts[1:])})"] if parts[1:] else []))
+        )
 
 
 class TransientError(ExportError):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dpexport.config.resolve import load_config, load_config_text
+from dpexport.config.schema_check import check_against_schemas, identifiers
 from dpexport.config.spec import (
     CODECS_BY_FORMAT,
     CsvOptions,
@@ -28,4 +30,8 @@ __all__ = [
     "SubPartition",
     "TableSpec",
     "WarehouseSpec",
+    "check_against_schemas",
+    "identifiers",
+    "load_config",
+    "load_config_text",
 ]

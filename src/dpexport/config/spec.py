@@ -120,6 +120,16 @@ class TableSpec:
     gdpr: dict[str, object] | None = None  # raw gdpr_compliance block; issue 7
     compliance: tuple[str, ...] = ()
     export_type: str = "scheduled"  # scheduled | continuous | on-demand
+    #: spec 4.2 ``frequency`` verbatim (``weekly``, ``on_change``); ``schedule`` holds its cron
+    frequency: str | None = None
+    #: pre-export freshness limit: the newest cursor must not be older than this
+    freshness: timedelta | None = None
+    #: spec 4.1 ``retention`` / ``archive_after`` of an append-only table
+    retention: timedelta | None = None
+    archive_after: timedelta | None = None
+    #: setting -> YAML path it came from (``partitioning.time``, ``merge_key``, ...), so
+    #: checks made later (``check_against_schemas``) can point at the right line
+    origins: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def qualified_name(self) -> str:
@@ -136,6 +146,8 @@ class WarehouseSpec:
     storage_api_endpoint: str | None = None
     memory_limit: str = "2GB"
     threads: int = 2
+    dataset: str = "diagnosticpro_prod"  # qualifies table names written without a dataset
+    credentials_env: str | None = None  # env var naming a credentials file
 
 
 @dataclass(frozen=True)
@@ -150,6 +162,8 @@ class ResolvedConfig:
     tables: tuple[TableSpec, ...]
     source_path: str | None = None
     raw: object = None
+    #: YAML path (as in ConfigIssue.path) -> 1-based line in the file
+    lines: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
 
     def table(self, name: str) -> TableSpec:
         """Find a table by ``table`` or ``dataset.table``."""

@@ -1,0 +1,27 @@
+"""The embedded demo: a DuckDB warehouse with the spec's tables and the spec-built config."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+
+def example_config_text() -> str:
+    """The spec-built config (every spec block in its place), as shipped in the package."""
+    return resources.files("dpexport.demo").joinpath("diagnosticpro.yaml").read_text("utf-8")
+
+
+def prepare_demo(directory: Path, rows: int) -> tuple[Path, Path]:
+    """Create ``directory/warehouse.duckdb`` (rebuilt each time, deterministic) and
+    ``directory/dpexport.yaml``; return the config path and the local root for buckets."""
+    from dpexport.demo.warehouse import create_demo_warehouse
+
+    directory.mkdir(parents=True, exist_ok=True)
+    warehouse = directory / "warehouse.duckdb"
+    tmp = directory / "warehouse.duckdb.tmp"
+    tmp.unlink(missing_ok=True)
+    create_demo_warehouse(tmp, rows)
+    tmp.replace(warehouse)
+    config = directory / "dpexport.yaml"
+    config.write_text(example_config_text(), encoding="utf-8")
+    return config, directory / "buckets"

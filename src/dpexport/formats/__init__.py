@@ -1,0 +1,153 @@
+"""Data file formats: Parquet, JSONL and CSV, each in its codecs, optionally encrypted.
+
+:func:`open_writer` opens one file for writing (see :class:`FormatWriter`);
+:func:`read_file` reads back anything it writes (verification, tests) and
+:func:`count_rows` counts rows as cheaply as the format allows. Representation
+rules are in :mod:`dpexport.formats.text` (JSONL, CSV) and the format modules.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+import pyarrow as pa
+
+from dpexport.config.spec import CODECS_BY_FORMAT, CsvOptions, JsonlOptions, ParquetOptions
+from dpexport.errors import InvalidArgument
+from dpexport.formats.base import FormatWriter, WrittenFile
+from dpexport.formats.csv import CsvWriter, count_csv, read_csv
+from dpexport.formats.jsonl import JsonlWriter, count_jsonl, read_jsonl
+from dpexport.formats.parquet import ParquetWriter, count_parquet, read_parquet
+from dpexport.formats.streams import HashingSink, Source, close_all, decompressing, open_source
+
+if TYPE_CHECKING:
+    from dpexport.security.crypto import Encryptor, KeyProvider
+
+__all__ = [
+    "CsvWriter",
+    "FormatWriter",
+    "HashingSink",
+    "JsonlWriter",
+    "ParquetWriter",
+    "WrittenFile",
+    "count_rows",
+    "open_writer",
+    "read_file",
+]
+
+
+def _check(format: str, codec: str) -> tuple[str, str]:
+    fmt, cod = format.upper(), codec.upper()
+    if fmt not in CODECS_BY_FORMAT:
+        raise InvalidArgument(f"unknown format {format!r}; expected one of {list(CODECS_BY_FORMAT)}")
+    if cod not in CODECS_BY_FORMAT[fmt]:
+        raise InvalidArgument(
+            f"codec {codec!r} is not allowed for {fmt}; expected one of {CODECS_BY_FORMAT[fmt]}"
+        )
+    return fmt, cod
+
+
+def open_writer(
+    path: Path,
+    schema: pa.Schema,
+    format: str,
+    codec: str,
+    *,
+    parquet: ParquetOptions,
+    jsonl: JsonlOptions,
+    csv: CsvOptions,
+    encryptor: Encryptor | None = None,
+) -> FormatWriter:
+    """Open ``path`` for writing rows of ``schema`` as ``format`` in ``codec``.
+
+    With an ``encryptor`` the stored bytes are the encrypted file (the caller names
+    it ``.enc``); ``WrittenFile.encryption`` then holds the sidecar block.
+    """
+    fmt, cod = _check(format, codec)
+    if fmt == "PARQUET":
+        return ParquetWriter(path, schema, cod, options=parquet, encryptor=encryptor)
+    if fmt == "JSONL":
+        return JsonlWriter(path, schema, cod, options=jsonl, encryptor=encryptor)
+    return CsvWriter(path, schema, cod, options=csv, encryptor=encryptor)
+
+
+def read_file(
+    path_or_stream: Source,
+    format: str,
+    codec: str,
+    *,
+    csv: CsvOptions | None = None,
+    schema: pa.Schema | None = None,
+    decryptor: KeyProvider | None = None,
+) -> pa.Table:
+    """Read a whole data file written by :func:`open_writer` into one table.
+
+    With ``schema`` the columns come back as those types (JSONL/CSV text is parsed
+    to them); without it the reader infers types. Encrypted files (detected by
+    their magic) need ``decryptor``, the key provider; a tampered file raises
+    ``DecryptionError``.
+    """
+    fmt, cod = _check(format, codec)
+    plain, owned = open_source(path_or_stream, decryptor)
+    try:
+        if fmt == "PARQUET":
+            encrypted = len(owned) > 1 or not isinstance(path_or_stream, str | Path)
+            if not encrypted:
+                return read_parquet(str(path_or_stream), schema)
+            with _seekable(plain) as seekable:
+                return read_parquet(seekable, schema)
+        stream = decompressing(plain, cod)
+        if fmt == "JSONL":
+            return read_jsonl(stream, schema)
+        return read_csv(stream, csv or CsvOptions(), schema)
+    finally:
+        close_all(owned)
+
+
+def count_rows(
+    path_or_stream: Source,
+    format: str,
+    codec: str,
+    *,
+    csv: CsvOptions | None = None,
+    schema: pa.Schema | None = None,
+    decryptor: KeyProvider | None = None,
+) -> int:
+    """Rows in a data file: the footer for plain Parquet, a streaming scan otherwise."""
+    fmt, cod = _check(format, codec)
+    plain, owned = open_source(path_or_stream, decryptor)
+    try:
+        if fmt == "PARQUET":
+            if isinstance(path_or_stream, str | Path) and len(owned) == 1:
+                return count_parquet(str(path_or_stream))
+            with _seekable(plain) as seekable:
+                return count_parquet(seekable)
+        stream = decompressing(plain, cod)
+        if fmt == "JSONL":
+            return count_jsonl(stream)
+        return count_csv(stream, csv or CsvOptions(), schema)
+    finally:
+        close_all(owned)
+
+
+class _seekable:
+    """Spool a stream to a temporary file when it is not seekable (decrypted Parquet)."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+        self._tmp: Any = None
+
+    def __enter__(self) -> BinaryIO:
+        if self._stream.seekable():
+            return self._stream
+        self._tmp = tempfile.TemporaryFile()
+        shutil.copyfileobj(self._stream, self._tmp, 1024 * 1024)
+        self._tmp.seek(0)
+        return self._tmp  # type: ignore[no-any-return]
+
+    def __exit__(self, *exc: object) -> None:
+        if self._tmp is not None:
+            self._tmp.close()

@@ -1,0 +1,94 @@
+"""Spec 6.1-6.3: service accounts, bucket policies, encryption."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from dpexport.config.models.common import Block, Duration
+
+
+class ServiceAccount(Block):
+    roles: list[str] = Field(default_factory=list)
+
+
+class LifecycleRule(Block):
+    age: int
+    action: str
+
+
+class IamBinding(Block):
+    role: str
+    members: list[str] = Field(default_factory=list)
+
+
+class BucketPolicy(Block):
+    """Spec 6.2: one bucket's access, versioning and storage-class rules."""
+
+    uniform_access: bool = True
+    versioning: bool = True
+    lifecycle_rules: list[LifecycleRule] = Field(default_factory=list)
+    iam_bindings: list[IamBinding] = Field(default_factory=list)
+
+    @field_validator("versioning", mode="before")
+    @classmethod
+    def _enabled(cls, value: object) -> object:
+        # The spec writes `versioning: enabled`.
+        if isinstance(value, str) and value.lower() in ("enabled", "disabled", "suspended"):
+            return value.lower() == "enabled"
+        return value
+
+
+class SensitiveData(Block):
+    method: str | None = None
+    kms_key: str | None = None
+    algorithm: str = "AES-256-GCM"
+
+
+class AtRest(Block):
+    method: str | None = None
+    algorithm: str = "AES-256"
+    key_rotation: Duration | None = None
+    sensitive_data: SensitiveData | None = None
+
+
+class InTransit(Block):
+    protocol: str | None = None
+    cipher_suites: list[str] = Field(default_factory=list)
+    certificate: str | None = None
+
+
+class AwsS3Encryption(Block):
+    sse: str | None = None
+    kms_master_key: str | None = None
+
+
+class AzureBlobEncryption(Block):
+    encryption_scope: str | None = None
+    key_vault: str | None = None
+
+
+class CrossCloudEncryption(Block):
+    aws_s3: AwsS3Encryption | None = None
+    azure_blob: AzureBlobEncryption | None = None
+
+
+class KeyProvider(Block):
+    """How KMS key names are reached: ``auto`` picks by the key name's form
+    (``projects/...`` GCP, ``arn:aws:kms:...`` AWS, ``https://*.vault.azure.net`` Azure);
+    ``local`` keeps key files under ``local_dir`` (what ``--local-root`` does)."""
+
+    kind: Literal["auto", "gcp_kms", "aws_kms", "azure_key_vault", "local"] = "auto"
+    local_dir: str | None = None
+    endpoint: str | None = None
+    credentials_env: str | None = None
+
+
+class EncryptionBlock(Block):
+    """Spec 6.3 ``encryption`` plus ``key_provider``."""
+
+    at_rest: AtRest | None = None
+    in_transit: InTransit | None = None
+    cross_cloud: CrossCloudEncryption | None = None
+    key_provider: KeyProvider = KeyProvider()

@@ -1,0 +1,405 @@
+"""From the validated models to ``ResolvedConfig``: one ``TableSpec`` per table.
+
+Precedence for one table (CONTRACT §3): its ``exports`` item, then its entries in
+``append_only`` / ``full_refresh`` / ``incremental`` / ``high_volume``, then ``formats``.
+A table named only in those sections is exported too, to
+``{buckets.exports}/{environment}/{dataset}/{entity}/`` as PARQUET.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path as FsPath
+from typing import Any, cast
+
+from pydantic import ValidationError
+
+from dpexport.config.issues import Issues, closest
+from dpexport.config.loader import Path, format_path, parse_yaml
+from dpexport.config.models import (
+    DEFAULT_EXPORTS_BUCKET,
+    AppendOnlyEntry,
+    DpexportConfig,
+    ExportItem,
+    FullRefreshEntry,
+    HighVolumeEntry,
+    IncrementalEntry,
+    SchemaEvolutionBlock,
+)
+from dpexport.config.partitioning import resolve_partitioning
+from dpexport.config.spec import (
+    Codec,
+    CsvOptions,
+    Encryption,
+    Format,
+    JsonlOptions,
+    Mode,
+    ParquetOptions,
+    ResolvedConfig,
+    SchemaEvolution,
+    TableSpec,
+    WarehouseSpec,
+)
+from dpexport.config.validate import check_document, normalize
+from dpexport.errors import ConfigError
+
+DEFAULT_CODEC: dict[str, Codec] = {"PARQUET": "SNAPPY", "JSONL": "GZIP", "CSV": "GZIP"}
+#: Spec 4.2 frequencies as cron slots (midnight UTC; weekly on Sunday).
+FREQUENCY_CRON = {
+    "hourly": "0 * * * *",
+    "daily": "0 0 * * *",
+    "weekly": "0 0 * * 0",
+    "monthly": "0 0 1 * *",
+}
+SECTIONS = ("append_only", "full_refresh", "incremental", "high_volume")
+
+
+def load_config(path: str | os.PathLike[str]) -> ResolvedConfig:
+    """Read, validate and resolve the config file at ``path``.
+
+    Raises ``ConfigError`` listing every problem found (each with YAML path and line).
+    A relative ``warehouse.path`` is taken relative to the file's folder.
+    """
+    file = FsPath(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        from dpexport.errors import ConfigIssue
+
+        raise ConfigError(
+            [ConfigIssue("", f"cannot read config: {exc.strerror}")], str(file)
+        ) from None
+    return load_config_text(text, source=str(file), base_dir=file.absolute().parent)
+
+
+def load_config_text(
+    text: str, source: str = "<string>", base_dir: str | os.PathLike[str] | None = None
+) -> ResolvedConfig:
+    """Validate and resolve config ``text``; ``source`` names it in messages.
+
+    ``base_dir`` anchors a relative ``warehouse.path`` (default: left relative).
+    """
+    doc = parse_yaml(text, source)
+    issues = Issues(doc)
+    data = normalize(doc.data if doc.data is not None else {}, issues)
+    check_document(data, issues)
+    resolved: ResolvedConfig | None = None
+    if isinstance(data, dict):
+        try:
+            model = DpexportConfig.model_validate(data)
+        except ValidationError as exc:
+            issues.from_pydantic(exc, DpexportConfig, data)
+        else:
+            source_path = source if base_dir is not None else None
+            if not issues.items:
+                resolved = resolve(model, issues, source_path=source_path, base_dir=base_dir)
+            else:
+                # Values already reported (an unknown format, say) may trip precedence;
+                # still run it for its cross-block issues, but the report stands anyway.
+                with contextlib.suppress(Exception):
+                    resolve(model, issues, source_path=source_path, base_dir=base_dir)
+    if issues.items or resolved is None:
+        ordered = sorted(issues.items, key=lambda i: i.line or 0)
+        raise ConfigError(ordered, source)
+    return resolved
+
+
+@dataclass
+class _Sources:
+    """Everything the file says about one table, with where it says it."""
+
+    dataset: str
+    table: str
+    item: ExportItem | None = None
+    item_path: Path = ()
+    entries: dict[str, Any] = field(default_factory=dict)
+    paths: dict[str, Path] = field(default_factory=dict)
+
+
+def resolve(
+    model: DpexportConfig,
+    issues: Issues,
+    *,
+    source_path: str | None = None,
+    base_dir: str | os.PathLike[str] | None = None,
+) -> ResolvedConfig:
+    """Apply precedence to the validated ``model``; cross-block problems go to ``issues``."""
+    tables = _collect(model, issues)
+    specs = tuple(_table_spec(model, src, issues) for src in tables.values())
+    _check_replication(model, issues, tables)
+    buckets = dict(model.buckets)
+    buckets.setdefault("exports", DEFAULT_EXPORTS_BUCKET)
+    wh = model.warehouse
+    wh_path = wh.path
+    if wh_path and base_dir is not None and "://" not in wh_path:
+        wh_path = str(FsPath(base_dir, wh_path))
+    warehouse = WarehouseSpec(
+        engine=wh.engine,
+        path=wh_path,
+        project=wh.project,
+        location=wh.location,
+        api_endpoint=wh.api_endpoint,
+        storage_api_endpoint=wh.storage_api_endpoint,
+        memory_limit=wh.memory_limit,
+        threads=wh.threads,
+        dataset=wh.dataset,
+        credentials_env=wh.credentials_env,
+    )
+    lines = {format_path(p): line for p, line in issues.doc.lines.items()}
+    return ResolvedConfig(
+        project=model.project or wh.project or "local",
+        environment=model.environment,
+        warehouse=warehouse,
+        buckets=buckets,
+        tables=specs,
+        source_path=source_path,
+        raw=model,
+        lines=lines,
+    )
+
+
+def split_name(name: str, default_dataset: str) -> tuple[str, str]:
+    """``dataset.table`` -> (dataset, table); ``table`` gets ``default_dataset``;
+    ``project.dataset.table`` drops the project."""
+    parts = name.split(".")
+    if len(parts) == 1:
+        return default_dataset, parts[0]
+    return parts[-2], parts[-1]
+
+
+def _collect(model: DpexportConfig, issues: Issues) -> dict[str, _Sources]:
+    default = model.warehouse.dataset
+    tables: dict[str, _Sources] = {}
+    for index, item in enumerate(model.exports):
+        dataset, table = split_name(item.source, default)
+        key = f"{dataset}.{table}"
+        if key in tables:
+            issues.add(("exports", index, "source"), "table exported twice", value=item.source)
+            continue
+        tables[key] = _Sources(dataset, table, item, ("exports", index))
+    for section in SECTIONS:
+        for name, entry in getattr(model, section).items():
+            dataset, table = split_name(name, default)
+            src = tables.setdefault(f"{dataset}.{table}", _Sources(dataset, table))
+            src.entries[section] = entry
+            src.paths[section] = (section, name)
+    return tables
+
+
+def _table_spec(model: DpexportConfig, src: _Sources, issues: Issues) -> TableSpec:
+    item, ip = src.item, src.item_path
+    append = cast(AppendOnlyEntry | None, src.entries.get("append_only"))
+    full = cast(FullRefreshEntry | None, src.entries.get("full_refresh"))
+    incr = cast(IncrementalEntry | None, src.entries.get("incremental"))
+    hv = cast(HighVolumeEntry | None, src.entries.get("high_volume"))
+    origins: dict[str, Path] = {
+        "source": (*ip, "source") if item else src.paths[next(iter(src.paths))]
+    }
+
+    def pick(key: str, *holders: tuple[Any, Path]) -> Any:
+        # First holder that sets `key` wins; remember where it was set.
+        for holder, path in holders:
+            value = getattr(holder, key, None) if holder is not None else None
+            if value is not None:
+                origins[key] = (*path, key)
+                return value
+        return None
+
+    sections = (
+        (append, src.paths.get("append_only", ())),
+        (incr, src.paths.get("incremental", ())),
+    )
+    change_column = pick("change_column", (item, ip), *sections)
+    lookback = pick("lookback_window", (item, ip), *sections)
+    merge_key = pick("merge_key", (item, ip), (incr, src.paths.get("incremental", ())))
+    dedup = pick("deduplication", (item, ip), *sections)
+
+    part = resolve_partitioning(
+        item.partitioning if item else None,
+        (*ip, "partitioning"),
+        hv,
+        src.paths.get("high_volume", ()),
+        append,
+        src.paths.get("append_only", ()),
+    )
+    for path, message in part.problems:
+        issues.add(path, message)
+    origins.update(part.origins)
+
+    fmt = cast(Format, item.format if item and item.format in DEFAULT_CODEC else "PARQUET")
+    fmt_block = getattr(model.formats, fmt)
+    codec = cast(
+        Codec,
+        (item.compression if item and item.compression else None)
+        or fmt_block.compression
+        or DEFAULT_CODEC[fmt],
+    )
+    mode = _mode(src, item, hv, change_column or part.partitioning.time_expression, issues)
+
+    schedule = item.schedule if item and item.schedule else None
+    frequency = full.frequency if full else None
+    if schedule is None and frequency:
+        schedule = FREQUENCY_CRON.get(frequency, None if frequency == "on_change" else frequency)
+    if schedule and schedule.strip().lower() == "continuous":
+        export_type = "continuous"
+    else:
+        export_type = "scheduled" if schedule else "on-demand"
+
+    return TableSpec(
+        dataset=src.dataset,
+        table=src.table,
+        destination=_destination(model, src, item),
+        format=fmt,
+        compression=codec,
+        mode=mode,
+        partitioning=part.partitioning,
+        schedule=schedule,
+        change_column=change_column,
+        lookback_window=cast(timedelta | None, lookback),
+        merge_key=(merge_key,) if isinstance(merge_key, str) else tuple(merge_key or ()),
+        deduplication=dedup,
+        validation=tuple(item.validation) if item else (),
+        encryption=_encryption(model, item, ip, issues),
+        max_file_size=item.max_file_size if item and item.max_file_size else 1024**3,
+        parquet=_parquet(model, item),
+        jsonl=JsonlOptions(
+            timestamp_format=model.formats.JSONL.timestamp_format,
+            null_representation=model.formats.JSONL.null_representation,
+        ),
+        csv=CsvOptions(
+            delimiter=model.formats.CSV.delimiter,
+            header=model.formats.CSV.header,
+            quote_character=model.formats.CSV.quote_character,
+            escape_character=model.formats.CSV.escape_character,
+            null_marker=model.formats.CSV.null_marker,
+        ),
+        schema_evolution=_schema_evolution(model, item, fmt),
+        gdpr=item.gdpr_compliance.model_dump() if item and item.gdpr_compliance else None,
+        compliance=tuple(item.compliance) if item else (),
+        export_type=export_type,
+        frequency=frequency,
+        freshness=item.freshness if item else None,
+        retention=append.retention if append else None,
+        archive_after=append.archive_after if append else None,
+        origins={k: format_path(issues.original(v)) for k, v in origins.items()},
+    )
+
+
+def _mode(
+    src: _Sources,
+    item: ExportItem | None,
+    hv: HighVolumeEntry | None,
+    cursor: str | None,
+    issues: Issues,
+) -> Mode:
+    if item is not None and item.mode:
+        return _norm_mode(item.mode)
+    found: dict[str, Path] = {}
+    for section in ("append_only", "full_refresh", "incremental"):
+        entry = src.entries.get(section)
+        if entry is not None:
+            found.setdefault(_norm_mode(entry.export_mode), (*src.paths[section], "export_mode"))
+    if len(found) > 1:
+        *_, last = found.values()
+        issues.add(
+            last,
+            f"{src.table} has conflicting modes ({', '.join(found)}) in different sections",
+            expected="one mode, or set `mode` in the table's exports item",
+        )
+    if found:
+        return cast(Mode, next(iter(found)))
+    # Time-series (spec 3.2) and tables with a cursor append; others are snapshots.
+    return "APPEND" if hv is not None or cursor else "FULL_REFRESH"
+
+
+def _norm_mode(mode: str) -> Mode:
+    upper = mode.upper()
+    return cast(Mode, "FULL_REFRESH" if upper == "OVERWRITE" else upper)
+
+
+def _destination(model: DpexportConfig, src: _Sources, item: ExportItem | None) -> str:
+    if item is not None and item.destination:
+        dest = item.destination
+    else:
+        bucket = model.buckets.get("exports", DEFAULT_EXPORTS_BUCKET).rstrip("/")
+        dest = f"{bucket}/{model.environment}/{src.dataset}/{src.table}"
+    return dest if dest.endswith("/") else dest + "/"
+
+
+def _encryption(
+    model: DpexportConfig, item: ExportItem | None, ip: Path, issues: Issues
+) -> Encryption:
+    if item is None or (item.encryption or "").upper() != "CMEK":
+        return Encryption()
+    at_rest = model.encryption.at_rest
+    key = item.kms_key or (
+        at_rest.sensitive_data.kms_key if at_rest and at_rest.sensitive_data else None
+    )
+    if not key:
+        issues.add(
+            (*ip, "encryption"),
+            "CMEK needs a key",
+            expected="encryption.at_rest.sensitive_data.kms_key or the item's kms_key",
+        )
+    return Encryption(mode="CMEK", kms_key=key)
+
+
+def _parquet(model: DpexportConfig, item: ExportItem | None) -> ParquetOptions:
+    base = model.formats.PARQUET
+    opt = item.optimization if item else None
+    encoding: dict[str, str] = {}
+    wanted = opt.column_encoding if opt is not None else None
+    if isinstance(wanted, str):
+        # One encoding for all: "*" means every column whose type allows it.
+        encoding = {"*": wanted.upper()}
+    elif wanted:
+        encoding = {col: enc.upper() for col, enc in wanted.items()}
+    return ParquetOptions(
+        version=base.version,
+        row_group_size=(opt.row_group_size if opt and opt.row_group_size else base.row_group_size),
+        page_size=opt.page_size if opt and opt.page_size else base.page_size,
+        dictionary=base.encoding.upper() != "PLAIN",
+        column_encoding=encoding,
+        compression_level=(
+            opt.compression_level
+            if opt and opt.compression_level is not None
+            else base.compression_level
+        ),
+    )
+
+
+def _schema_evolution(model: DpexportConfig, item: ExportItem | None, fmt: str) -> SchemaEvolution:
+    # The format default is Parquet's block (spec 2.1); an item's own block overrides it.
+    layers: list[SchemaEvolutionBlock] = []
+    if fmt == "PARQUET" and model.formats.PARQUET.schema_evolution is not None:
+        layers.append(model.formats.PARQUET.schema_evolution)
+    if item is not None and item.schema_evolution is not None:
+        layers.append(item.schema_evolution)
+    out = SchemaEvolution()
+    for layer in layers:
+        backward = layer.backward_compatible
+        if backward is None and layer.compatibility is not None:
+            backward = layer.compatibility in ("backward", "full")
+        out = SchemaEvolution(
+            enabled=out.enabled if layer.enabled is None else layer.enabled,
+            backward_compatible=out.backward_compatible if backward is None else backward,
+            version_column=layer.version_column or out.version_column,
+        )
+    return out
+
+
+def _check_replication(model: DpexportConfig, issues: Issues, tables: dict[str, _Sources]) -> None:
+    names = list(tables) + [src.table for src in tables.values()]
+    for index, rep in enumerate(model.replication):
+        for pos, name in enumerate(rep.tables):
+            dataset, table = split_name(name, model.warehouse.dataset)
+            if f"{dataset}.{table}" not in tables:
+                issues.add(
+                    ("replication", index, "tables", pos),
+                    "not an exported table",
+                    value=name,
+                    suggestion=closest(name, names),
+                )

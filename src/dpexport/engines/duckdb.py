@@ -1,0 +1,494 @@
+"""The DuckDB engine: an embedded warehouse file, read as streamed Arrow batches.
+
+A dataset is a DuckDB schema. Every read is one SQL statement rendered by
+:func:`render_select` from a :class:`~dpexport.engines.base.ScanRequest`; slice bounds
+are bound as parameters, never written into the SQL text. Scans stream from DuckDB
+batch by batch, each on its own cursor, so memory stays bounded whatever the table
+size and several tables can be read at once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from dpexport.engines.base import ScanRequest
+from dpexport.errors import (
+    ExportError,
+    InvalidArgument,
+    NotFound,
+    TerminalError,
+    TransientError,
+)
+
+__all__ = ["DuckDBEngine", "qualified_name", "quote_identifier", "render_select"]
+
+_SOURCE_ALIAS = '"_dpexport_src"'
+
+
+def quote_identifier(name: str) -> str:
+    """Quote one SQL identifier (a column, table or schema name) for DuckDB.
+
+    Any name is accepted except an empty one or one holding a NUL character; an
+    embedded ``"`` is doubled, so the result always reads as exactly that one name.
+    """
+    if not isinstance(name, str) or not name or "\x00" in name:
+        raise InvalidArgument(f"invalid identifier {name!r}")
+    return '"' + name.replace('"', '""') + '"'
+
+
+def qualified_name(dataset: str, table: str) -> str:
+    """``"dataset"."table"``, each part quoted."""
+    return f"{quote_identifier(dataset)}.{quote_identifier(table)}"
+
+
+def _param(value: Any) -> Any:
+    # The session time zone is UTC and the warehouse's TIMESTAMP columns hold UTC
+    # wall-clock times, so an aware bound compares as its naive UTC value.
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(UTC).replace(tzinfo=None)
+    return value
+
+
+def _keys(names: tuple[str, ...]) -> str:
+    return ", ".join(quote_identifier(n) for n in names)
+
+
+def _projection(request: ScanRequest) -> str:
+    parts: list[str] = []
+    if request.columns is None:
+        parts.append("*")
+        if request.exclude:
+            parts[0] = f"* EXCLUDE ({_keys(request.exclude)})"
+    else:
+        drop = set(request.exclude)
+        parts.extend(quote_identifier(c) for c in request.columns if c not in drop)
+    for name, expr in request.extra.items():
+        parts.append(f"({expr}) AS {quote_identifier(name)}")
+    if not parts:
+        raise InvalidArgument(
+            "the request selects no column", table=f"{request.dataset}.{request.table}"
+        )
+    return ", ".join(parts)
+
+
+def render_select(request: ScanRequest) -> tuple[str, list[Any]]:
+    """Render a scan request as one DuckDB SELECT and its parameter values.
+
+    Shape: ``SELECT <columns>, (<extra>) AS "name" FROM "ds"."t" WHERE (<cursor>) > ?
+    AND (<cursor>) <= ? AND (<filter>) QUALIFY row_number() OVER (...) = 1 ORDER BY ...``.
+    ``dedupe_by`` keeps the first row per key by the slice cursor; ``newest_by`` keeps
+    the row with the greatest ``newest_order`` (default: the cursor) per key; when both
+    are asked, de-duplication happens first, in a sub-query. Pure: no connection needed.
+    """
+    table = f"{request.dataset}.{request.table}"
+    source = qualified_name(request.dataset, request.table)
+    params: list[Any] = []
+    where: list[str] = []
+    sl = request.slice
+    if sl.lower is not None or sl.upper is not None:
+        if not sl.cursor:
+            raise InvalidArgument("a slice with bounds needs a cursor expression", table=table)
+        if sl.lower is not None:
+            where.append(f"({sl.cursor}) > ?")
+            params.append(_param(sl.lower))
+        if sl.upper is not None:
+            where.append(f"({sl.cursor}) <= ?")
+            params.append(_param(sl.upper))
+    if request.filter:
+        where.append(f"({request.filter})")
+    where_sql = f" WHERE {' AND '.join(where)}" if where else ""
+
+    dedupe = newest = ""
+    if request.dedupe_by:
+        order = f" ORDER BY ({sl.cursor})" if sl.cursor else ""
+        dedupe = f"row_number() OVER (PARTITION BY {_keys(request.dedupe_by)}{order}) = 1"
+    if request.newest_by:
+        newest_order = request.newest_order or sl.cursor
+        if not newest_order:
+            raise InvalidArgument("newest_by needs newest_order or a slice cursor", table=table)
+        newest = (
+            f"row_number() OVER (PARTITION BY {_keys(request.newest_by)} "
+            f"ORDER BY ({newest_order}) DESC) = 1"
+        )
+
+    projection = _projection(request)
+    if dedupe and newest:
+        inner = f"SELECT * FROM {source}{where_sql} QUALIFY {dedupe}"
+        sql = f"SELECT {projection} FROM ({inner}) AS {_SOURCE_ALIAS} QUALIFY {newest}"
+    else:
+        qualify = f" QUALIFY {dedupe or newest}" if (dedupe or newest) else ""
+        sql = f"SELECT {projection} FROM {source}{where_sql}{qualify}"
+    if request.order_by:
+        sql += f" ORDER BY {_keys(request.order_by)}"
+    if request.batch_rows <= 0:
+        raise InvalidArgument(f"batch_rows must be positive (got {request.batch_rows})")
+    return sql, params
+
+
+def _normalize_type(t: pa.DataType) -> pa.DataType:
+    """DuckDB names UTC ``Etc/UTC``; we promise ``UTC`` (same instants, one spelling)."""
+    if pa.types.is_timestamp(t):
+        return pa.timestamp(t.unit, "UTC") if t.tz in ("Etc/UTC", "UTC") else t
+    if pa.types.is_list(t):
+        return pa.list_(t.value_field.with_type(_normalize_type(t.value_type)))
+    if pa.types.is_large_list(t):
+        return pa.large_list(t.value_field.with_type(_normalize_type(t.value_type)))
+    if pa.types.is_struct(t):
+        return pa.struct([f.with_type(_normalize_type(f.type)) for f in t])
+    if pa.types.is_map(t):
+        return pa.map_(
+            t.key_field.with_type(_normalize_type(t.key_type)),
+            t.item_field.with_type(_normalize_type(t.item_type)),
+        )
+    return t
+
+
+def _normalize_schema(schema: pa.Schema) -> pa.Schema:
+    return pa.schema(
+        [f.with_type(_normalize_type(f.type)) for f in schema], metadata=schema.metadata
+    )
+
+
+class DuckDBEngine:
+    """Read tables of a DuckDB database file (dataset = schema).
+
+    ``memory_limit`` and ``threads`` bound what one engine may use, so several exports
+    can run side by side on one machine; ``temp_directory`` is where sorts and window
+    functions (``order_by``, ``dedupe_by``, ``newest_by``) spill when they outgrow the
+    memory limit. ``read_only`` (default) opens the file so no export can change it.
+    """
+
+    name = "duckdb"
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        memory_limit: str = "2GB",
+        threads: int = 2,
+        read_only: bool = True,
+        temp_directory: str | None = None,
+        preserve_insertion_order: bool = False,
+    ) -> None:
+        self.path = str(path)
+        config: dict[str, Any] = {
+            # A hard cap on DuckDB's buffer pool: beyond it, sorts and windows spill
+            # to temp_directory instead of growing the process.
+            "memory_limit": memory_limit,
+            # Exports run several tables in parallel; each engine gets a fixed share
+            # of cores instead of DuckDB's default of all of them.
+            "threads": threads,
+            # Without ORDER BY DuckDB may then stream rows in any order instead of
+            # buffering to keep table order; callers that need an order ask for one
+            # (ScanRequest.order_by), which is the only order we promise.
+            "preserve_insertion_order": preserve_insertion_order,
+            # 32-bit offsets: VARCHAR is Arrow `string`, BLOB `binary`, in schema()
+            # and scan() alike, whatever the batch.
+            "arrow_large_buffer_size": False,
+        }
+        if temp_directory is not None:
+            config["temp_directory"] = temp_directory
+        if read_only and self.path != ":memory:" and not Path(self.path).exists():
+            raise NotFound(f"DuckDB database {self.path} does not exist", uri=self.path)
+        try:
+            self._con = duckdb.connect(
+                self.path, read_only=read_only and self.path != ":memory:", config=config
+            )
+        except duckdb.Error as exc:
+            raise _translate_plain(exc, f"cannot open DuckDB database {self.path}") from exc
+        self._lock = threading.Lock()
+        self._closed = False
+
+    # -- connection handling ------------------------------------------------------
+
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        # One cursor per operation: a streaming reader holds its connection until
+        # drained, and cursors make the engine safe to share between threads.
+        with self._lock:
+            if self._closed:
+                raise InvalidArgument("the DuckDB engine is closed", uri=self.path)
+            return self._con.cursor()
+
+    def close(self) -> None:
+        """Close the database connection (idempotent)."""
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._con.close()
+
+    def __enter__(self) -> DuckDBEngine:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- catalog ------------------------------------------------------------------
+
+    def table_exists(self, dataset: str, table: str) -> bool:
+        """Whether ``dataset.table`` is a table or view of the database."""
+        cur = self._cursor()
+        try:
+            rows = _relation(
+                cur,
+                "SELECT 1 FROM information_schema.tables "
+                "WHERE lower(table_schema) = lower(?) AND lower(table_name) = lower(?)",
+                params=[dataset, table],
+            ).fetchall()
+        finally:
+            cur.close()
+        return bool(rows)
+
+    def schema(self, dataset: str, table: str) -> pa.Schema:
+        """The table's columns as Arrow types, in table order, as :meth:`scan` yields them."""
+        self._require_table(dataset, table)
+        sql = f"SELECT * FROM {qualified_name(dataset, table)} LIMIT 0"
+        cur = self._cursor()
+        try:
+            reader = _relation(cur, sql).to_arrow_reader(1)
+            schema = reader.schema
+            reader.close()
+        except duckdb.Error as exc:
+            raise _translate_plain(exc, f"cannot read schema of {dataset}.{table}") from exc
+        finally:
+            cur.close()
+        return _normalize_schema(schema)
+
+    def _require_table(self, dataset: str, table: str) -> None:
+        if not self.table_exists(dataset, table):
+            raise NotFound(
+                f"table {dataset}.{table} does not exist in {self.path}",
+                table=f"{dataset}.{table}",
+            )
+
+    def _check_request(self, request: ScanRequest) -> None:
+        """Name every unknown column up front, with the nearest existing one."""
+        table = f"{request.dataset}.{request.table}"
+        names = self.schema(request.dataset, request.table).names
+        known = {n.lower() for n in names}
+        selected = [
+            n
+            for n in (request.columns if request.columns is not None else names)
+            if n not in set(request.exclude)
+        ]
+        groups: list[tuple[str, tuple[str, ...]]] = [
+            ("columns", request.columns or ()),
+            ("exclude", request.exclude),
+            ("dedupe_by", request.dedupe_by),
+            ("newest_by", request.newest_by),
+        ]
+        for role, group in groups:
+            for col in group:
+                if col.lower() not in known:
+                    raise InvalidArgument(
+                        f"{role}: unknown column {col!r}{_did_you_mean(col, names)}", table=table
+                    )
+        output = {n.lower() for n in selected}
+        for name in request.extra:
+            if name.lower() in output:
+                raise InvalidArgument(
+                    f"extra column {name!r} has the name of a selected column", table=table
+                )
+            output.add(name.lower())
+        for col in request.order_by:
+            if col.lower() not in output and col.lower() not in known:
+                candidates = [*selected, *request.extra]
+                raise InvalidArgument(
+                    f"order_by: unknown column {col!r}{_did_you_mean(col, candidates)}",
+                    table=table,
+                )
+
+    # -- reads --------------------------------------------------------------------
+
+    def count(self, request: ScanRequest) -> int:
+        """Rows the request would return."""
+        value = self.aggregate(request, {"n": "count(*)"})["n"]
+        return int(value)
+
+    def aggregate(self, request: ScanRequest, expressions: dict[str, str]) -> dict[str, Any]:
+        """Evaluate aggregate expressions over the request's output rows.
+
+        The expressions see the request's output columns (selected, minus excluded,
+        plus extras) and may use sub-queries (``count(*) FILTER (WHERE x NOT IN
+        (SELECT ...))``).
+        """
+        if not expressions:
+            return {}
+        self._check_request(request)
+        inner, params = render_select(dataclasses.replace(request, order_by=()))
+        items = ", ".join(f"({e}) AS {quote_identifier(n)}" for n, e in expressions.items())
+        sql = f"SELECT {items} FROM ({inner}) AS {_SOURCE_ALIAS}"
+        cur = self._cursor()
+        try:
+            self._single_statement(cur, sql, request)
+            rows = _relation(cur, sql, params).fetchall()
+        except duckdb.Error as exc:
+            raise self._translate(exc, request, aggregates=expressions) from exc
+        finally:
+            cur.close()
+        return dict(zip(expressions, rows[0], strict=True))  # aggregates: exactly one row
+
+    def scan(self, request: ScanRequest) -> pa.RecordBatchReader:
+        """Stream the request's rows as Arrow batches of about ``batch_rows`` rows.
+
+        The reader pulls from DuckDB as it is read, on its own cursor, which is
+        closed when the reader is exhausted, closed or dropped.
+        """
+        self._check_request(request)
+        sql, params = render_select(request)
+        cur = self._cursor()
+        try:
+            self._single_statement(cur, sql, request)
+            source = _relation(cur, sql, params).to_arrow_reader(request.batch_rows)
+        except duckdb.Error as exc:
+            cur.close()
+            raise self._translate(exc, request) from exc
+        except BaseException:
+            cur.close()
+            raise
+        schema = _normalize_schema(source.schema)
+        cast = not schema.equals(source.schema)
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            try:
+                for batch in source:
+                    yield batch.cast(schema) if cast else batch
+            except duckdb.Error as exc:
+                raise self._translate(exc, request) from exc
+            finally:
+                source.close()
+                cur.close()
+
+        return pa.RecordBatchReader.from_batches(schema, batches())
+
+    # -- errors -------------------------------------------------------------------
+
+    def _single_statement(
+        self, cur: duckdb.DuckDBPyConnection, sql: str, request: ScanRequest
+    ) -> None:
+        # Expressions come from the config; one smuggling a second statement is refused.
+        if len(cur.extract_statements(sql)) != 1:
+            raise InvalidArgument(
+                "an SQL expression of the request holds more than one statement",
+                table=f"{request.dataset}.{request.table}",
+            )
+
+    def _translate(
+        self,
+        exc: duckdb.Error,
+        request: ScanRequest,
+        aggregates: dict[str, str] | None = None,
+    ) -> ExportError:
+        """Map a failed read to our errors, naming the expression at fault."""
+        table = f"{request.dataset}.{request.table}"
+        if isinstance(exc, duckdb.CatalogException) and not self.table_exists(
+            request.dataset, request.table
+        ):
+            return NotFound(f"table {table} does not exist in {self.path}", table=table)
+        if isinstance(
+            exc,
+            duckdb.ParserException
+            | duckdb.BinderException
+            | duckdb.CatalogException
+            | duckdb.ConversionException
+            | duckdb.InvalidInputException,
+        ):
+            culprit = self._find_bad_expression(request, aggregates or {})
+            if culprit is not None:
+                role, expr, reason = culprit
+                return InvalidArgument(
+                    f"invalid SQL expression {expr!r} ({role}): {_first_line(reason)}",
+                    table=table,
+                )
+            return InvalidArgument(f"invalid request: {_first_line(str(exc))}", table=table)
+        return _translate_plain(exc, f"read of {table}", table=table)
+
+    def _find_bad_expression(
+        self, request: ScanRequest, aggregates: dict[str, str]
+    ) -> tuple[str, str, str] | None:
+        source = qualified_name(request.dataset, request.table)
+        probes: list[tuple[str, str, str]] = []
+        for name, expr in request.extra.items():
+            probes.append((f"extra column {name!r}", expr, f"SELECT ({expr}) FROM {source}"))
+        if request.slice.cursor:
+            cur_expr = request.slice.cursor
+            probes.append(("slice cursor", cur_expr, f"SELECT ({cur_expr}) FROM {source}"))
+        if request.filter:
+            probes.append(
+                ("filter", request.filter, f"SELECT 1 FROM {source} WHERE ({request.filter})")
+            )
+        if request.newest_order:
+            order = request.newest_order
+            probes.append(("newest_order", order, f"SELECT ({order}) FROM {source}"))
+        if aggregates:
+            inner, _ = render_select(
+                dataclasses.replace(
+                    request,
+                    order_by=(),
+                    slice=dataclasses.replace(request.slice, lower=None, upper=None),
+                )
+            )
+            for name, expr in aggregates.items():
+                probes.append(
+                    (
+                        f"aggregate {name!r}",
+                        expr,
+                        f"SELECT ({expr}) FROM ({inner}) AS {_SOURCE_ALIAS}",
+                    )
+                )
+        for role, expr, sql in probes:
+            cur = self._cursor()
+            try:
+                # LIMIT 1, not 0: a cast error only shows when a row is converted
+                if len(cur.extract_statements(sql + " LIMIT 1")) != 1:
+                    return role, expr, "more than one statement"
+                _relation(cur, sql + " LIMIT 1").fetchall()
+            except duckdb.Error as exc:
+                return role, expr, str(exc)
+            finally:
+                cur.close()
+        return None
+
+
+def _relation(cur: Any, sql: str, params: list[Any] | None = None) -> Any:
+    """A DuckDB relation for one statement (the stubs do not type ``Connection.sql``)."""
+    return cur.sql(sql, params=params)
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else text
+
+
+def _did_you_mean(name: str, candidates: list[str]) -> str:
+    close = difflib.get_close_matches(name, candidates, n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _translate_plain(exc: duckdb.Error, what: str, *, table: str | None = None) -> ExportError:
+    """Map a DuckDB error that no expression explains: transient or terminal by type."""
+    message = f"{what}: {_first_line(str(exc))}"
+    if isinstance(exc, duckdb.OutOfMemoryException):
+        return TransientError(message, table=table, code="INTERNAL_ERROR")
+    if isinstance(exc, duckdb.InterruptException):
+        return TransientError(message, table=table, code="TIMEOUT")
+    if isinstance(exc, duckdb.IOException):
+        return TransientError(message, table=table, code="SERVICE_UNAVAILABLE")
+    if isinstance(exc, duckdb.CatalogException):
+        return NotFound(message, table=table)
+    if isinstance(exc, duckdb.DataError | duckdb.ProgrammingError):
+        return InvalidArgument(message, table=table)
+    return TerminalError(message, table=table, code="INTERNAL_ERROR")

@@ -1,0 +1,214 @@
+"""CSV per CONTRACT §8 and spec 2.3.
+
+A header line (when ``header``), fields joined by the delimiter, rows ended by
+``\\n``. A field holding the delimiter, the quote, the escape, CR or LF is quoted,
+and inside it the escape and the quote are preceded by the escape (``\\\\``,
+``\\"``); when the escape is the quote itself (or empty), quotes are doubled
+instead (RFC 4180). NULL is the null marker, unquoted; an empty string is ``""``;
+a value equal to a non-empty null marker is quoted. Value text follows
+:mod:`dpexport.formats.text` (RFC 3339 ``Z`` timestamps, exact decimals,
+``NaN``/``Infinity``, base64 bytes, nested values as JSON text).
+
+DuckDB reads the files back with ``read_csv(path, header=true, delim=',',
+quote='"', escape='\\', nullstr='', allow_quoted_nulls=false)``: without
+``allow_quoted_nulls=false`` DuckDB takes ``""`` for NULL.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pcsv
+
+from dpexport.config.spec import CsvOptions
+from dpexport.formats.base import WrittenFile
+from dpexport.formats.jsonl import slices
+from dpexport.formats.streams import OutputStack
+from dpexport.formats.text import (
+    binary_text,
+    buffer_of,
+    is_binary,
+    is_stringy,
+    json_values,
+    restore_types,
+    scalar_text,
+)
+
+if TYPE_CHECKING:
+    from dpexport.security.crypto import Encryptor
+
+_CSV_NONFINITE: dict[str, str | None] = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+
+
+class CsvDialect:
+    """The quoting rule for one set of :class:`CsvOptions`, applied to Arrow arrays."""
+
+    def __init__(self, options: CsvOptions) -> None:
+        self.options = options
+        self.delimiter = options.delimiter
+        self.quote = options.quote_character
+        self.escape = options.escape_character or self.quote
+        self.null_marker = options.null_marker
+        specials = {self.quote, self.escape, "\r", "\n"}
+        alternatives = sorted(specials) + [self.delimiter]
+        self._pattern = "|".join(
+            "".join(f"\\x{{{ord(c):x}}}" for c in alt) for alt in alternatives if alt
+        )
+
+    def field_text(self, arr: pa.Array) -> pa.Array:
+        """Text of each field, quoted where needed; NULL -> the null marker."""
+        t = arr.type
+        if pa.types.is_dictionary(t):
+            arr = arr.dictionary_decode()
+            t = arr.type
+        text = scalar_text(arr, nonfinite=_CSV_NONFINITE)
+        if text is None:
+            if is_stringy(t):
+                text = arr.cast(pa.string()) if t != pa.string() else arr
+            elif is_binary(t):
+                text = binary_text(arr)
+            else:  # nested: JSON text; json_values writes "null" for NULL, so restore it
+                text = json_values(arr)
+                if arr.null_count:
+                    text = pc.if_else(pc.is_valid(arr), text, pa.scalar(None, pa.string()))
+        return pc.fill_null(self.quote_text(text), self.null_marker)
+
+    def quote_text(self, text: pa.Array) -> pa.Array:
+        """Quote and escape the values that need it (nulls stay null)."""
+        need = pc.match_substring_regex(text, self._pattern)
+        need = pc.or_(need, pc.equal(text, ""))
+        if self.null_marker:
+            need = pc.or_(need, pc.equal(text, self.null_marker))
+        if not pc.any(need).as_py():
+            return text
+        escaped = text
+        if self.escape != self.quote:
+            escaped = pc.replace_substring(escaped, self.escape, self.escape * 2)
+        escaped = pc.replace_substring(escaped, self.quote, self.escape + self.quote)
+        quoted = pc.binary_join_element_wise(
+            pa.scalar(self.quote), escaped, pa.scalar(self.quote), ""
+        )
+        return pc.if_else(need, quoted, text)
+
+    def header(self, names: list[str]) -> bytes:
+        """The header line."""
+        cells = self.quote_text(pa.array(names, pa.string())).to_pylist()
+        return (self.delimiter.join(cells) + "\n").encode("utf-8")
+
+    def encode(self, batch: pa.RecordBatch) -> pa.Buffer:
+        """The CSV bytes of ``batch`` (no header)."""
+        pieces: list[Any] = []
+        for i, col in enumerate(batch.columns):
+            if i:
+                pieces.append(pa.scalar(self.delimiter))
+            pieces.append(self.field_text(col))
+        pieces.append(pa.scalar("\n"))
+        return buffer_of(pc.binary_join_element_wise(*pieces, ""))
+
+
+class CsvWriter:
+    """Writes one CSV file (see module doc). Implements ``FormatWriter``."""
+
+    def __init__(
+        self,
+        path: Path,
+        schema: pa.Schema,
+        codec: str = "NONE",
+        *,
+        options: CsvOptions | None = None,
+        encryptor: Encryptor | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.schema = schema
+        self.dialect = CsvDialect(options or CsvOptions())
+        self._stack = OutputStack(self.path, codec, encryptor)
+        self._rows = 0
+        self._uncompressed = 0
+        if self.dialect.options.header:
+            try:
+                self._stack.stream.write(self.dialect.header(schema.names))
+            except BaseException:
+                self._stack.abort()
+                raise
+
+    @property
+    def rows(self) -> int:
+        return self._rows
+
+    @property
+    def stored_bytes(self) -> int:
+        return self._stack.stored_bytes
+
+    def write_batch(self, batch: pa.RecordBatch) -> None:
+        """Encode and write ``batch`` (its schema must match the file's)."""
+        for part in slices(batch):
+            self._stack.stream.write(self.dialect.encode(part))
+        self._rows += batch.num_rows
+        self._uncompressed += batch.nbytes
+
+    def close(self) -> WrittenFile:
+        stored, digest, block = self._stack.close()
+        return WrittenFile(self.path, self._rows, stored, self._uncompressed, digest, block)
+
+    def abort(self) -> None:
+        self._stack.abort()
+
+
+def _read_type(t: pa.DataType) -> pa.DataType:
+    if pa.types.is_timestamp(t):
+        return pa.timestamp(t.unit, "UTC")  # the text carries Z
+    if pa.types.is_dictionary(t):
+        return _read_type(t.value_type)
+    if pa.types.is_primitive(t) and not (pa.types.is_binary(t) or pa.types.is_fixed_size_binary(t)):
+        return t
+    if pa.types.is_decimal(t) or pa.types.is_string(t) or pa.types.is_large_string(t):
+        return t
+    return pa.string()  # binary (base64) and nested (JSON) are parsed afterwards
+
+
+def _csv_options(options: CsvOptions, schema: pa.Schema | None) -> dict[str, Any]:
+    dialect = CsvDialect(options)
+    doubled = dialect.escape == dialect.quote
+    read = pcsv.ReadOptions(
+        block_size=32 * 1024 * 1024,
+        column_names=None if options.header or schema is None else schema.names,
+        autogenerate_column_names=not options.header and schema is None,
+    )
+    parse = pcsv.ParseOptions(
+        delimiter=options.delimiter,
+        quote_char=dialect.quote,
+        escape_char=False if doubled else dialect.escape,
+        double_quote=doubled,
+        newlines_in_values=True,
+    )
+    types = {f.name: _read_type(f.type) for f in schema} if schema is not None else None
+    convert = pcsv.ConvertOptions(
+        column_types=types,
+        null_values=[options.null_marker],
+        strings_can_be_null=True,
+        quoted_strings_can_be_null=False,
+        true_values=["true"],
+        false_values=["false"],
+    )
+    return {"read_options": read, "parse_options": parse, "convert_options": convert}
+
+
+def read_csv(stream: Any, options: CsvOptions, schema: pa.Schema | None = None) -> pa.Table:
+    """Read decompressed CSV bytes (an Arrow input stream) into a table of ``schema``."""
+    table = pcsv.read_csv(stream, **_csv_options(options, schema))
+    return table if schema is None else restore_types(table, schema)
+
+
+def count_csv(stream: Any, options: CsvOptions, schema: pa.Schema | None = None) -> int:
+    """Rows in decompressed CSV bytes (parses quoting, reads every column as text)."""
+    kwargs = _csv_options(options, None)
+    if schema is not None:
+        kwargs["convert_options"].column_types = {name: pa.string() for name in schema.names}
+    rows = 0
+    reader = pcsv.open_csv(stream, **kwargs)
+    for batch in reader:
+        rows += batch.num_rows
+    return rows

@@ -1,0 +1,263 @@
+"""Vectorized Arrow -> text, shared by the JSONL and CSV writers.
+
+One rule per type, used by both text formats (pyarrow.compute, no per-row Python
+except for the rare cases named below):
+
+- timestamps: RFC 3339 in UTC with ``Z``; naive timestamps are taken as UTC. The
+  fraction always has the column's precision (``s``: none, ``ms``: 3 digits,
+  ``us``: 6, ``ns``: 9), so ``2025-09-16T14:30:22.000000Z`` keeps its zeros;
+- dates ``YYYY-MM-DD``; times ``HH:MM:SS[.ffffff]``;
+- integers exact; decimals exact, in plain notation (never ``1E-9``);
+- floats: the shortest text that reads back to the same value, with ``.0`` added
+  to integral values so readers keep the type (``1.0``, ``-0.0``, ``1e+300``);
+  NaN and ±Infinity are ``null`` in JSON (it has no such numbers) and
+  ``NaN``/``Infinity``/``-Infinity`` in CSV;
+- booleans ``true``/``false``; binary as standard base64 (per-value Python);
+- lists and structs as nested JSON; maps as JSON objects keyed by the key's text;
+  types with no JSON form (intervals, unions, ...) via Python ``str`` per value.
+"""
+
+from __future__ import annotations
+
+import base64
+import decimal
+import json
+import struct
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+_JSON_CONTROL = {0x08: "\\b", 0x09: "\\t", 0x0A: "\\n", 0x0C: "\\f", 0x0D: "\\r"}
+
+
+def _join(*pieces: Any) -> pa.Array:
+    """Concatenate arrays and string literals element-wise."""
+    args = [pa.scalar(p, pa.string()) if isinstance(p, str) else p for p in pieces]
+    return pc.binary_join_element_wise(*args, "")
+
+
+def _restore_nulls(source: pa.Array, text: pa.Array, null_text: str | None) -> pa.Array:
+    if source.null_count:
+        text = pc.if_else(pc.is_valid(source), text, pa.scalar(None, text.type))
+    return text if null_text is None else pc.fill_null(text, null_text)
+
+
+def _as_string(arr: pa.Array) -> pa.Array:
+    if arr.type == pa.string():
+        return arr
+    return pc.cast(arr, pa.string())
+
+
+def timestamp_text(arr: pa.Array) -> pa.Array:
+    """RFC 3339, UTC, ``Z`` (see module doc)."""
+    # Stored values are UTC whatever the zone; printing them as naive is ~20x faster
+    # than strftime or a zoned cast, and gives "YYYY-MM-DD HH:MM:SS[.fff]".
+    naive = arr.cast(pa.timestamp(arr.type.unit)) if arr.type.tz is not None else arr
+    text = pc.replace_substring(pc.cast(naive, pa.string()), " ", "T", max_replacements=1)
+    return _join(text, "Z")
+
+
+def float_text(arr: pa.Array, *, nonfinite: dict[str, str | None]) -> pa.Array:
+    """Shortest round-trip text; ``nonfinite`` maps Arrow's ``nan``/``inf``/``-inf``."""
+    if arr.type == pa.float16():
+        arr = arr.cast(pa.float32())
+    text = _as_string(arr)
+    integral = pc.invert(pc.match_substring_regex(text, r"[.en]"))  # "1", "-0", "12345"
+    text = pc.if_else(integral, _join(text, ".0"), text)
+    for raw, replacement in nonfinite.items():
+        text = pc.if_else(pc.equal(text, raw), pa.scalar(replacement, pa.string()), text)
+    return text
+
+
+def decimal_text(arr: pa.Array) -> pa.Array:
+    """Exact digits in plain notation (Arrow prints tiny values as ``1E-9``)."""
+    text = _as_string(arr)
+    sci = pc.fill_null(pc.match_substring(text, "E"), False)
+    if pc.any(sci).as_py():
+        idx = pc.indices_nonzero(sci)
+        fixed = [format(decimal.Decimal(s), "f") for s in text.take(idx).to_pylist()]
+        text = pc.replace_with_mask(text, sci, pa.array(fixed, pa.string()))
+    return text
+
+
+def binary_text(arr: pa.Array) -> pa.Array:
+    """Standard base64 (per-value; Arrow has no base64 kernel)."""
+    return pa.array(
+        [None if v is None else base64.b64encode(v).decode("ascii") for v in arr.to_pylist()],
+        pa.string(),
+    )
+
+
+def json_string(arr: pa.Array) -> pa.Array:
+    """JSON string literals (quoted, escaped); nulls stay null."""
+    text = _as_string(arr)
+    text = pc.replace_substring(text, "\\", "\\\\")
+    text = pc.replace_substring(text, '"', '\\"')
+    if pc.any(pc.match_substring_regex(text, r"[\x00-\x1f]")).as_py():
+        for code in range(0x20):
+            char = chr(code)
+            if pc.any(pc.match_substring(text, char)).as_py():
+                text = pc.replace_substring(text, char, _JSON_CONTROL.get(code, f"\\u{code:04x}"))
+    return _join('"', text, '"')
+
+
+def is_stringy(t: pa.DataType) -> bool:
+    return bool(
+        pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
+    )
+
+
+def is_binary(t: pa.DataType) -> bool:
+    return bool(
+        pa.types.is_binary(t)
+        or pa.types.is_large_binary(t)
+        or pa.types.is_fixed_size_binary(t)
+        or pa.types.is_binary_view(t)
+    )
+
+
+def _is_list(t: pa.DataType) -> bool:
+    return bool(
+        pa.types.is_list(t)
+        or pa.types.is_large_list(t)
+        or pa.types.is_fixed_size_list(t)
+        or pa.types.is_list_view(t)
+        or pa.types.is_large_list_view(t)
+    )
+
+
+def scalar_text(arr: pa.Array, *, nonfinite: dict[str, str | None]) -> pa.Array | None:
+    """Plain text of a non-nested, non-string value, or ``None`` if the type has none.
+
+    Nulls stay null. Shared by JSON (unquoted numbers) and CSV (every field).
+    """
+    t = arr.type
+    if pa.types.is_boolean(t) or pa.types.is_integer(t):
+        return _as_string(arr)
+    if pa.types.is_floating(t):
+        return float_text(arr, nonfinite=nonfinite)
+    if pa.types.is_decimal(t):
+        return decimal_text(arr)
+    if pa.types.is_timestamp(t):
+        return timestamp_text(arr)
+    if pa.types.is_date(t):
+        return _as_string(arr.cast(pa.date32()))
+    if pa.types.is_time(t):
+        return _as_string(arr)
+    return None
+
+
+def json_values(arr: pa.Array) -> pa.Array:
+    """One JSON value per element (``null`` for nulls); never null itself."""
+    t = arr.type
+    if pa.types.is_dictionary(t):
+        return json_values(arr.dictionary_decode())
+    if pa.types.is_null(t):
+        return pa.array(["null"] * len(arr), pa.string())
+    if is_stringy(t):
+        return pc.fill_null(json_string(arr), "null")
+    if is_binary(t):
+        return pc.fill_null(json_string(binary_text(arr)), "null")
+    if pa.types.is_date(t) or pa.types.is_time(t) or pa.types.is_timestamp(t):
+        text = scalar_text(arr, nonfinite={})
+        return pc.fill_null(_join('"', text, '"'), "null")
+    text = scalar_text(arr, nonfinite={"nan": None, "inf": None, "-inf": None})
+    if text is not None:
+        return pc.fill_null(text, "null")
+    if _is_list(t):
+        return _json_list(arr)
+    if pa.types.is_struct(t):
+        names = [t.field(i).name for i in range(t.num_fields)]
+        return _restore_nulls(arr, json_objects(names, arr.flatten()), "null")
+    if pa.types.is_map(t):
+        return _json_map(arr)
+    return pa.array(
+        ["null" if v is None else json.dumps(str(v)) for v in arr.to_pylist()], pa.string()
+    )
+
+
+def _json_list(arr: pa.Array) -> pa.Array:
+    t = arr.type
+    if not (pa.types.is_list(t) or pa.types.is_large_list(t)):
+        arr = arr.cast(pa.large_list(t.value_type))
+    cls = pa.LargeListArray if pa.types.is_large_list(arr.type) else pa.ListArray
+    items = json_values(arr.values)
+    rebuilt = cls.from_arrays(arr.offsets, items)
+    text = _join("[", pc.binary_join(rebuilt, ","), "]")
+    return _restore_nulls(arr, text, "null")
+
+
+def _json_map(arr: pa.Array) -> pa.Array:
+    keys = arr.keys
+    key_text = _as_string(keys) if not is_stringy(keys.type) else keys
+    entries = _join(json_string(key_text), ":", json_values(arr.items))
+    rebuilt = pa.ListArray.from_arrays(arr.offsets, entries)
+    text = _join("{", pc.binary_join(rebuilt, ","), "}")
+    return _restore_nulls(arr, text, "null")
+
+
+def json_objects(names: list[str], columns: list[pa.Array]) -> pa.Array:
+    """``{"name": value, ...}`` per row, keys in the given order."""
+    if not columns:
+        return pa.array(["{}"] * 0, pa.string())
+    pieces: list[Any] = []
+    for i, (name, col) in enumerate(zip(names, columns, strict=True)):
+        pieces.append(("{" if i == 0 else ",") + json.dumps(name, ensure_ascii=False) + ":")
+        pieces.append(json_values(col))
+    pieces.append("}")
+    return _join(*pieces)
+
+
+def buffer_of(lines: pa.Array) -> pa.Buffer:
+    """The concatenated bytes of a string array (zero-copy slice of its data buffer)."""
+    if len(lines) == 0:
+        return pa.py_buffer(b"")
+    if lines.type == pa.large_string():
+        width, fmt = 8, "<q"
+    else:
+        lines = lines.cast(pa.string()) if lines.type != pa.string() else lines
+        width, fmt = 4, "<i"
+    validity, offsets, data = lines.buffers()
+    first = lines.offset * width
+    (start,) = struct.unpack_from(fmt, offsets, first)
+    (end,) = struct.unpack_from(fmt, offsets, first + len(lines) * width)
+    return data.slice(start, end - start)
+
+
+def restore_types(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """Turn columns read back as text-friendly types into ``schema``'s types.
+
+    Base64 text becomes binary; UTC timestamps get their zone back; JSON text
+    (CSV's nested columns) is parsed; anything else is cast.
+    """
+    columns = []
+    for field in schema:
+        col = table.column(field.name)
+        t = field.type
+        if col.type != t:
+            if is_binary(t) and is_stringy(col.type):
+                col = pa.chunked_array(
+                    [
+                        pa.array(
+                            [None if v is None else base64.b64decode(v) for v in c.to_pylist()],
+                            t,
+                        )
+                        for c in col.chunks
+                    ],
+                    t,
+                )
+            elif (_is_list(t) or pa.types.is_struct(t) or pa.types.is_map(t)) and is_stringy(
+                col.type
+            ):
+                col = pa.chunked_array(
+                    [
+                        pa.array([None if v is None else json.loads(v) for v in c.to_pylist()], t)
+                        for c in col.chunks
+                    ],
+                    t,
+                )
+            else:
+                col = col.cast(t)
+        columns.append(col)
+    return pa.table(columns, schema=schema)

@@ -1,0 +1,150 @@
+"""Where files land (spec 3, CONTRACT §4): folders, filenames, reserved prefixes.
+
+This is the one module that knows path shapes. Everything else asks it.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from urllib.parse import quote
+
+from dpexport.config.spec import Partitioning
+
+#: Reserved prefixes at the bucket root (CONTRACT §4).
+TOKENS_PREFIX = "idempotency-tokens/"
+DLQ_PREFIX = "dead-letter-queue/"
+LOGS_PREFIX = "export-logs/"
+STATE_PREFIX = "_state/"
+STAGING_PREFIX = "_staging/"
+
+SUCCESS = "SUCCESS"
+FAILURE = "FAILURE"
+SIDECAR_SUFFIX = ".metadata.json"
+ENCRYPTED_SUFFIX = "enc"
+
+_EXT = {"PARQUET": "parquet", "JSONL": "jsonl", "CSV": "csv"}
+_CODEC_SUFFIX = {"SNAPPY": "snappy", "ZSTD": "zst", "GZIP": "gz", "BROTLI": "br", "NONE": ""}
+
+#: The folder segment for a NULL partition value.
+NULL_SEGMENT = "_null_"
+
+_MANIFEST_RE = re.compile(r"^manifest_\d{8}_\d{6}(?:_[0-9a-f]{8})?\.json$")
+
+
+def file_suffix(fmt: str, codec: str, *, encrypted: bool = False) -> str:
+    """``parquet.snappy``, ``jsonl.gz``, ``csv``, ``csv.gz.enc``..."""
+    parts = [_EXT[fmt]]
+    if _CODEC_SUFFIX[codec]:
+        parts.append(_CODEC_SUFFIX[codec])
+    if encrypted:
+        parts.append(ENCRYPTED_SUFFIX)
+    return ".".join(parts)
+
+
+def stamp(t: datetime) -> str:
+    """``yyyymmdd_HHMMSS`` of a UTC time."""
+    return t.strftime("%Y%m%d_%H%M%S")
+
+
+def export_id(start: datetime, uuid8: str) -> str:
+    return f"exp_{stamp(start)}_{uuid8}"
+
+
+def data_filename(entity: str, start: datetime, uuid8: str, seq: int | None, suffix: str) -> str:
+    """``{entity}_{yyyymmdd}_{HHMMSS}_{uuid8}[_{NNN}].{suffix}``; ``seq`` is 1-based and
+    given only when the export writes more than one file into the folder."""
+    number = f"_{seq:03d}" if seq is not None else ""
+    return f"{entity}_{stamp(start)}_{uuid8}{number}.{suffix}"
+
+
+def sidecar_name(filename: str) -> str:
+    return filename + SIDECAR_SUFFIX
+
+
+def manifest_name(start: datetime, uuid8: str | None = None) -> str:
+    """``manifest_{yyyymmdd}_{HHMMSS}.json``; with ``uuid8`` when the plain name is taken."""
+    return f"manifest_{stamp(start)}" + (f"_{uuid8}" if uuid8 else "") + ".json"
+
+
+def is_manifest(name: str) -> bool:
+    return bool(_MANIFEST_RE.match(name))
+
+
+def is_data_file(name: str) -> bool:
+    """A data file name (not a sidecar, manifest or marker)."""
+    if name.endswith(SIDECAR_SUFFIX) or name in (SUCCESS, FAILURE) or is_manifest(name):
+        return False
+    return any(f".{ext}" in name for ext in _EXT.values())
+
+
+def safe_segment(value: object) -> str:
+    """A partition value as one folder name: NULL -> ``_null_``; anything that could
+    escape the folder or confuse a path (``/``, ``..``, control characters) is
+    percent-encoded, so every value maps to exactly one folder."""
+    if value is None:
+        return NULL_SEGMENT
+    text = str(value)
+    if text == "":
+        return "%00"
+    encoded = quote(text, safe="-_.~@+=,")
+    if encoded in (".", ".."):
+        encoded = encoded.replace(".", "%2E")
+    return encoded
+
+
+def time_folder(t: datetime, granularity: str) -> str:
+    """``yyyy/MM/dd`` (daily), ``yyyy/MM/dd/HH`` (hourly), ``yyyy/MM`` (monthly)."""
+    if granularity == "hourly":
+        return t.strftime("%Y/%m/%d/%H")
+    if granularity == "monthly":
+        return t.strftime("%Y/%m")
+    return t.strftime("%Y/%m/%d")
+
+
+def partition_label(time_path: str) -> str:
+    """The manifest's ``source.partition`` for a time folder: ``2025-09-16``,
+    ``2025-09-16T14``, ``2025-09``."""
+    parts = time_path.split("/")
+    if parts[0] == NULL_SEGMENT:
+        return NULL_SEGMENT
+    label = "-".join(parts[:3])
+    return label + (f"T{parts[3]}" if len(parts) > 3 else "")
+
+
+def time_sql(expression: str, granularity: str) -> str:
+    """SQL (DuckDB dialect) rendering a row's time value as its time folder text.
+
+    The engine computes folder keys, so partition expressions are pushed down and
+    the data arrives grouped by folder."""
+    fmt = {"hourly": "%Y/%m/%d/%H", "monthly": "%Y/%m", "daily": "%Y/%m/%d"}[granularity]
+    return f"strftime(CAST(({expression}) AS TIMESTAMP), '{fmt}')"
+
+
+def partition_key_sql(partitioning: Partitioning) -> dict[str, str]:
+    """The computed columns a scan adds so rows can be routed to folders: one per
+    level, named ``__dp_k0`` (time) and ``__dp_k1``... (sub-partitions)."""
+    keys: dict[str, str] = {}
+    if partitioning.time_expression:
+        keys["__dp_k0"] = time_sql(partitioning.time_expression, partitioning.granularity)
+    for i, sub in enumerate(partitioning.sub_partitions, start=1):
+        keys[f"__dp_k{i}"] = f"CAST(({sub.expression}) AS VARCHAR)"
+    return keys
+
+
+def folder_for(
+    partitioning: Partitioning, logical_time: datetime, values: dict[str, object]
+) -> tuple[str, str]:
+    """(top-level time folder, sub-folder path below it) for one row's key values.
+
+    Without a time expression the table is laid out by the logical date (spec 3.1)."""
+    if partitioning.time_expression:
+        raw = values.get("__dp_k0")
+        top = NULL_SEGMENT if raw is None else str(raw)
+    else:
+        top = time_folder(logical_time, "daily")
+    subs = [
+        safe_segment(values.get(f"__dp_k{i}"))
+        for i in range(1, len(partitioning.sub_partitions) + 1)
+    ]
+    return top, "/".join(subs)

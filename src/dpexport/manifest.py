@@ -1,0 +1,196 @@
+"""Manifest, sidecar and marker documents (spec 5.1, 5.3; CONTRACT §5, §8).
+
+Pure functions from facts to JSON-able dicts; ``commit`` decides when they are written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import pyarrow as pa
+
+
+def rfc3339(t: datetime) -> str:
+    """UTC time as RFC 3339 with ``Z`` and whole seconds (spec 5.1's shape)."""
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def canonical_schema(schema: pa.Schema) -> list[dict[str, Any]]:
+    """Names, types and nullability, in order: what ``schema_hash`` covers."""
+    return [{"name": f.name, "type": str(f.type), "nullable": f.nullable} for f in schema]
+
+
+def schema_hash(schema: pa.Schema) -> str:
+    text = json.dumps(canonical_schema(schema), separators=(",", ":"), sort_keys=True)
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def dumps(doc: dict[str, Any]) -> bytes:
+    """The byte form of every JSON document we store."""
+    return (json.dumps(doc, indent=2, ensure_ascii=False, default=str) + "\n").encode("utf-8")
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One data file as the manifest lists it; ``name`` is relative to the manifest."""
+
+    name: str
+    rows: int
+    bytes: int
+    checksum: str  # sha256:<hex>
+    uncompressed_bytes: int = 0
+
+
+@dataclass
+class ExportFacts:
+    """What is known about one export, shared by all of its manifests."""
+
+    export_id: str
+    export_timestamp: datetime
+    logical_time: datetime
+    project: str
+    dataset: str
+    table: str
+    format: str
+    compression: str
+    mode: str
+    schema: pa.Schema  # the written schema
+    schema_version: str
+    export_type: str = "scheduled"
+    trigger: str = "manual"
+    operator: str = "dpexport"
+    idempotency_token: str | None = None
+    window: dict[str, Any] | None = None
+    watermark: Any = None
+    encryption: dict[str, Any] = field(default_factory=lambda: {"mode": "GMEK"})
+    checks: list[dict[str, Any]] = field(default_factory=list)
+    bigquery_job_id: str | None = None
+
+
+def _check_status(checks: Sequence[dict[str, Any]], names: set[str]) -> str:
+    """``passed``/``failed``/``warned`` from the named checks that ran, else ``not_run``."""
+    ran = [c for c in checks if c.get("name") in names]
+    if not ran:
+        return "not_run"
+    statuses = {c.get("status") for c in ran}
+    for status in ("failed", "warned"):
+        if status in statuses:
+            return status
+    return "passed"
+
+
+_DUPLICATE_CHECKS = {"unique_post_ids"}
+_NULL_CHECKS = {"null_percentage_threshold", "metadata_completeness", "audit_trail_completeness"}
+
+
+def manifest_document(
+    facts: ExportFacts,
+    *,
+    folder_uri: str,
+    partition: str,
+    files: Sequence[FileEntry],
+    duration_ms: int,
+    verified: bool,
+    deduplicated: bool,
+) -> dict[str, Any]:
+    """The manifest of one top-level time folder (spec 5.1 + CONTRACT §5 added keys)."""
+    duplicate = _check_status(facts.checks, _DUPLICATE_CHECKS)
+    if duplicate == "not_run" and deduplicated:
+        duplicate = "passed"
+    return {
+        "export_id": facts.export_id,
+        "export_timestamp": rfc3339(facts.export_timestamp),
+        "logical_time": rfc3339(facts.logical_time),
+        "source": {
+            "project": facts.project,
+            "dataset": facts.dataset,
+            "table": facts.table,
+            "partition": partition,
+        },
+        "destination": {
+            "uri": folder_uri,
+            "format": facts.format,
+            "compression": facts.compression,
+        },
+        "statistics": {
+            "row_count": sum(f.rows for f in files),
+            "byte_size": sum(f.uncompressed_bytes for f in files),
+            "compressed_size": sum(f.bytes for f in files),
+            "schema_version": facts.schema_version,
+            "column_count": len(facts.schema),
+        },
+        "files": [
+            {"name": f.name, "rows": f.rows, "bytes": f.bytes, "checksum": f.checksum}
+            for f in files
+        ],
+        "validation": {
+            "schema_hash": schema_hash(facts.schema),
+            "row_count_verified": verified,
+            "checksum_verified": verified,
+            "duplicate_check": duplicate,
+            "null_check": _check_status(facts.checks, _NULL_CHECKS),
+            "checks": list(facts.checks),
+        },
+        "metadata": {
+            "export_type": facts.export_type,
+            "export_trigger": facts.trigger,
+            "export_duration_ms": duration_ms,
+            "bigquery_job_id": facts.bigquery_job_id,
+            "operator": facts.operator,
+        },
+        "mode": facts.mode,
+        "window": facts.window,
+        "watermark": facts.watermark,
+        "idempotency_token": facts.idempotency_token,
+        "encryption": facts.encryption,
+        "schema": canonical_schema(facts.schema),
+    }
+
+
+def sidecar_document(
+    facts: ExportFacts, entry: FileEntry, encryption: dict[str, Any] | None
+) -> dict[str, Any]:
+    """``{filename}.metadata.json`` (CONTRACT §8's keys, plus encryption when present)."""
+    doc: dict[str, Any] = {
+        "name": entry.name.rsplit("/", 1)[-1],
+        "rows": entry.rows,
+        "bytes": entry.bytes,
+        "checksum": entry.checksum,
+        "schema_hash": schema_hash(facts.schema),
+        "export_id": facts.export_id,
+        "columns": [f.name for f in facts.schema],
+        "format": facts.format,
+        "compression": facts.compression,
+    }
+    if encryption:
+        doc["encryption"] = encryption
+    return doc
+
+
+def success_marker(
+    *, timestamp: datetime, manifest: str, row_count: int, manifests: Sequence[str]
+) -> dict[str, Any]:
+    return {
+        "status": "SUCCESS",
+        "timestamp": rfc3339(timestamp),
+        "manifest": manifest,
+        "row_count": row_count,
+        "manifests": list(manifests),
+    }
+
+
+def failure_marker(
+    *, timestamp: datetime, error: str, retry_count: int, next_retry: datetime | None
+) -> dict[str, Any]:
+    return {
+        "status": "FAILURE",
+        "timestamp": rfc3339(timestamp),
+        "error": error,
+        "retry_count": retry_count,
+        "next_retry": rfc3339(next_retry) if next_retry else None,
+    }

@@ -1,0 +1,477 @@
+"""One export end to end, and a run over many tables.
+
+engine scan -> split by folder -> transforms -> writers (staging) -> verify ->
+commit.publish -> watermark -> export-log record. Failures leave a FAILURE marker
+and nothing published.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import time
+import traceback
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+import pyarrow as pa
+
+from dpexport import commit, layout, state
+from dpexport.config.spec import ResolvedConfig, TableSpec
+from dpexport.engines.base import Engine
+from dpexport.errors import DpexportError, ExportError
+from dpexport.formats.base import WrittenFile
+from dpexport.manifest import (
+    ExportFacts,
+    FileEntry,
+    canonical_schema,
+    dumps,
+    failure_marker,
+    manifest_document,
+    rfc3339,
+    schema_hash,
+    sidecar_document,
+)
+from dpexport.plan import ExportPlan, make_plan
+from dpexport.router import Folder, Router, split_by_keys
+from dpexport.storage.base import Store
+from dpexport.storage.uri import StoreResolver
+from dpexport.transforms.pipeline import Transforms
+from dpexport.verify import verify_staged
+
+log = logging.getLogger(__name__)
+
+
+class Progress(Protocol):
+    """What the runner reports while it works (the CLI draws a bar from it)."""
+
+    def start(self, table: str, total_rows: int) -> None: ...
+
+    def advance(self, table: str, rows: int, stored_bytes: int, files: int) -> None: ...
+
+    def finish(self, table: str) -> None: ...
+
+
+@dataclass
+class ExportResult:
+    """One export attempted, as ``run --json`` prints it (CONTRACT §2)."""
+
+    table: str
+    export_id: str | None
+    status: str  # SUCCESS | FAILURE | SKIPPED
+    rows: int = 0
+    files: int = 0
+    manifests: list[str] = field(default_factory=list)
+    error: str | None = None
+    reason: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "table": self.table,
+            "export_id": self.export_id,
+            "status": self.status,
+            "rows": self.rows,
+            "files": self.files,
+            "manifests": self.manifests,
+            "error": self.error,
+            "reason": self.reason,
+        }
+
+
+@dataclass
+class RunOptions:
+    tables: Sequence[str] = ()
+    at: datetime | None = None
+    trigger: str = "manual"
+    principal: str | None = None
+    local_root: Path | None = None
+    progress: Progress | None = None
+    #: called with the name of each commit step (tests use it to stop at a step)
+    on_step: Callable[[str], None] | None = None
+
+
+@dataclass
+class _Ctx:
+    config: ResolvedConfig
+    engine: Engine
+    stores: StoreResolver
+    options: RunOptions
+    logical_time: datetime
+    recovered: set[str] = field(default_factory=set)
+
+
+def select_tables(config: ResolvedConfig, names: Sequence[str]) -> list[TableSpec]:
+    if not names:
+        return list(config.tables)
+    return [config.table(n) for n in names]
+
+
+def run_exports(config: ResolvedConfig, engine: Engine, options: RunOptions) -> list[ExportResult]:
+    """Export the selected tables one after another; one failure does not stop the rest."""
+    at = options.at or datetime.now(UTC)
+    ctx = _Ctx(config, engine, StoreResolver(options.local_root), options, at.astimezone(UTC))
+    results = []
+    for spec in select_tables(config, options.tables):
+        results.append(export_table(ctx, spec))
+    return results
+
+
+def export_table(ctx: _Ctx, spec: TableSpec) -> ExportResult:
+    start = datetime.now(UTC).replace(microsecond=0)
+    uuid8 = uuid.uuid4().hex[:8]
+    export_id = layout.export_id(start, uuid8)
+    store, dest_key = ctx.stores.resolve(spec.destination)
+    dest_key = dest_key if not dest_key or dest_key.endswith("/") else dest_key + "/"
+    if store.url not in ctx.recovered:
+        ctx.recovered.add(store.url)
+        for eid, outcome in commit.recover(store):
+            log.warning("export %s left by a crashed run was %s", eid, outcome)
+    clock = time.monotonic()
+    exporter = _Export(ctx, spec, store, dest_key, export_id, start, uuid8)
+    try:
+        result = exporter.run()
+    except KeyboardInterrupt:
+        exporter.abort()
+        raise
+    except Exception as exc:  # every failure is reported, marked and logged
+        exporter.abort()
+        message = str(exc) if isinstance(exc, DpexportError) else f"{type(exc).__name__}: {exc}"
+        log.error("export of %s failed: %s", spec.qualified_name, message)
+        log.debug("%s", traceback.format_exc())
+        exporter.mark_failure(message)
+        result = ExportResult(spec.table, export_id, "FAILURE", error=message)
+    exporter.log_record(result, int((time.monotonic() - clock) * 1000))
+    return result
+
+
+class _Export:
+    """The state of one export while it runs."""
+
+    def __init__(
+        self,
+        ctx: _Ctx,
+        spec: TableSpec,
+        store: Store,
+        dest_key: str,
+        export_id: str,
+        start: datetime,
+        uuid8: str,
+    ) -> None:
+        self.ctx, self.spec, self.store, self.dest_key = ctx, spec, store, dest_key
+        self.export_id, self.start, self.uuid8 = export_id, start, uuid8
+        self._scratch = tempfile.TemporaryDirectory(prefix="dpexport-")
+        self.staging = commit.Staging(store, export_id, Path(self._scratch.name))
+        self.router: Router | None = None
+        self.folders_touched: set[str] = set()
+        self.plan: ExportPlan | None = None
+
+    # -- the steps -----------------------------------------------------------------
+    def run(self) -> ExportResult:
+        spec, engine = self.spec, self.ctx.engine
+        t0 = time.monotonic()
+        if not engine.table_exists(spec.dataset, spec.table):
+            raise ExportError(
+                "source table does not exist", table=spec.qualified_name, code="NOT_FOUND"
+            )
+        source_schema = engine.schema(spec.dataset, spec.table)
+        transforms = Transforms.for_table(
+            spec, source_schema, self.ctx.options.local_root, store=self.store
+        )
+        plan = make_plan(
+            spec,
+            logical_time=self.ctx.logical_time,
+            schema=source_schema,
+            store=self.store,
+            excluded=transforms.excluded,
+        )
+        self.plan = plan
+        checks = transforms.checks(engine, plan.request, self.ctx.logical_time)
+        request = checks.prepare(plan.request)
+        expected = engine.count(request)
+        window = self._window(request, plan)
+        if self.ctx.options.progress:
+            self.ctx.options.progress.start(spec.table, expected)
+
+        self.staging.begin()
+        reader = engine.scan(request)
+        data_schema = pa.schema([f for f in reader.schema if not f.name.startswith("__dp_")])
+        version = state.schema_version_for(
+            self.store,
+            spec.dataset,
+            spec.table,
+            schema_hash(data_schema),
+            canonical_schema(data_schema),
+            self.start.date(),
+        )
+        transforms.set_schema_version(version)
+        out_schema = transforms.output_schema(data_schema)
+        encryption = transforms.encryption_block()
+
+        def open_writer(folder: Folder) -> Any:
+            self.folders_touched.add(folder.top)
+            path = self.staging.new_path(
+                layout.file_suffix(spec.format, spec.compression, encrypted=transforms.encrypts)
+            )
+            return transforms.open_writer(path, out_schema)
+
+        router = Router(open_writer, spec.max_file_size)
+        self.router = router
+        rows = 0
+        for batch in reader:
+            for values, part in split_by_keys(batch):
+                top, sub = layout.folder_for(spec.partitioning, self.ctx.logical_time, values)
+                part = transforms.apply(part, out_schema)
+                checks.observe(part)
+                router.write(Folder(top, sub), part)
+                rows += part.num_rows
+            if self.ctx.options.progress:
+                self.ctx.options.progress.advance(spec.table, batch.num_rows, 0, len(router.closed))
+        if spec.mode == "FULL_REFRESH" and rows == 0:
+            router.ensure(Folder(layout.time_folder(self.ctx.logical_time, "daily")))
+        written = router.close()
+        self.router = None
+        if rows != expected:
+            raise ExportError(
+                f"row count mismatch: the slice has {expected} rows but {rows} were written",
+                table=spec.qualified_name,
+            )
+        checks.after_write(written)
+        failures = checks.failures()
+        if failures:
+            names = ", ".join(f"{c['name']} ({c['detail']})" for c in failures)
+            raise ExportError(
+                f"data checks failed: {names}", table=spec.qualified_name, code="INVALID_ARGUMENT"
+            )
+        verify_staged([w for _, w in written], spec, transforms)
+        if self.ctx.options.progress:
+            self.ctx.options.progress.finish(spec.table)
+
+        facts = ExportFacts(
+            export_id=self.export_id,
+            export_timestamp=self.start,
+            logical_time=self.ctx.logical_time,
+            project=self.ctx.config.project,
+            dataset=spec.dataset,
+            table=spec.table,
+            format=spec.format,
+            compression=spec.compression,
+            mode=spec.mode,
+            schema=out_schema,
+            schema_version=version,
+            export_type=spec.export_type,
+            trigger=self.ctx.options.trigger,
+            operator=self.ctx.options.principal or "dpexport",
+            window=window[0],
+            watermark=state.encode_value(window[1]),
+            encryption=encryption,
+            checks=checks.results(),
+        )
+        pub, manifests = self._publication(facts, written, t0, bool(plan.dedupe_key))
+        commit.publish(self.store, pub, on_step=self.ctx.options.on_step)
+        self._quarantine(checks.quarantine_request(), transforms)
+        if plan.cursor and window[1] is not None:
+            state.write_watermark(
+                self.store, spec.dataset, spec.table, state.Watermark(window[1], self.export_id)
+            )
+        transforms.record_stats(checks)
+        return ExportResult(
+            spec.table,
+            self.export_id,
+            "SUCCESS",
+            rows=rows,
+            files=len(written),
+            manifests=manifests,
+        )
+
+    def _window(self, request: Any, plan: ExportPlan) -> tuple[dict[str, Any] | None, Any]:
+        if not plan.cursor:
+            return None, None
+        agg = self.ctx.engine.aggregate(
+            request, {"lo": f"min({plan.cursor})", "hi": f"max({plan.cursor})"}
+        )
+        lo, hi = agg.get("lo"), agg.get("hi")
+        if hi is None:
+            return None, None
+        return {"from": state.encode_value(lo), "to": state.encode_value(hi)}, hi
+
+    def _publication(
+        self,
+        facts: ExportFacts,
+        written: list[tuple[Folder, WrittenFile]],
+        t0: float,
+        deduplicated: bool,
+    ) -> tuple[commit.Publication, list[str]]:
+        spec, store = self.spec, self.store
+        by_folder: dict[str, list[WrittenFile]] = defaultdict(list)
+        for folder, wf in written:
+            by_folder[folder.path].append(wf)
+        entries: dict[str, list[tuple[FileEntry, WrittenFile]]] = defaultdict(list)
+        pub = commit.Publication(
+            self.export_id, rfc3339(self.start), replace=spec.mode == "FULL_REFRESH"
+        )
+        suffix = layout.file_suffix(
+            spec.format, spec.compression, encrypted=bool(facts.encryption.get("client_side"))
+        )
+        for folder_path, files in sorted(by_folder.items()):
+            for i, wf in enumerate(files, start=1):
+                name = layout.data_filename(
+                    spec.table, self.start, self.uuid8, i if len(files) > 1 else None, suffix
+                )
+                top_folder = self._top_of(folder_path)
+                rel = (folder_path[len(top_folder) :].lstrip("/") + "/" + name).lstrip("/")
+                entry = FileEntry(
+                    rel, wf.rows, wf.stored_bytes, "sha256:" + wf.sha256, wf.uncompressed_bytes
+                )
+                entries[top_folder].append((entry, wf))
+                final = f"{self.dest_key}{folder_path}/{name}"
+                staged = self.staging.put(wf.path)
+                sidecar = self.staging.put_document(
+                    layout.sidecar_name(wf.path.name), sidecar_document(facts, entry, wf.encryption)
+                )
+                pub.moves.append((staged, final))
+                pub.moves.append((sidecar, layout.sidecar_name(final)))
+        duration = int((time.monotonic() - t0) * 1000)
+        manifest_uris = []
+        for top_folder, items in sorted(entries.items()):
+            folder_key = f"{self.dest_key}{top_folder}/"
+            name = layout.manifest_name(self.start)
+            if store.head(folder_key + name) is not None:
+                name = layout.manifest_name(self.start, self.uuid8)
+            doc = manifest_document(
+                facts,
+                folder_uri=store.uri(folder_key),
+                partition=layout.partition_label(top_folder),
+                files=[e for e, _ in items],
+                duration_ms=duration,
+                verified=True,
+                deduplicated=deduplicated,
+            )
+            pub.manifests.append((folder_key + name, doc))
+            pub.markers.append(commit.MarkerUpdate(folder_key, name, sum(e.rows for e, _ in items)))
+            manifest_uris.append(store.uri(folder_key + name))
+        if pub.replace:
+            pub.retire = self._previous_snapshot({k for k, _ in pub.manifests})
+        return pub, manifest_uris
+
+    def _top_of(self, folder_path: str) -> str:
+        """The top-level time folder of a folder path (the manifest's home)."""
+        depth = {"hourly": 4, "monthly": 2}.get(self.spec.partitioning.granularity, 3)
+        if not self.spec.partitioning.time_expression:
+            depth = 3
+        parts = folder_path.split("/")
+        if parts[0] == layout.NULL_SEGMENT:
+            return parts[0]
+        return "/".join(parts[:depth])
+
+    def _previous_snapshot(self, new_manifests: set[str]) -> list[str]:
+        """Keys of the previous snapshot under the destination, markers first."""
+        markers: list[str] = []
+        manifests: list[str] = []
+        files: list[str] = []
+        live_folders = {k.rsplit("/", 1)[0] + "/" for k in new_manifests}
+        for obj in self.store.list(self.dest_key):
+            name = obj.key.rsplit("/", 1)[-1]
+            if not layout.is_manifest(name) or obj.key in new_manifests:
+                continue
+            folder = obj.key.rsplit("/", 1)[0] + "/"
+            manifests.append(obj.key)
+            try:
+                doc = json.loads(self.store.get(obj.key))
+            except ValueError:
+                continue
+            for f in doc.get("files", []):
+                files.append(folder + f["name"])
+                files.append(layout.sidecar_name(folder + f["name"]))
+            if folder not in live_folders:
+                markers += [folder + layout.SUCCESS, folder + layout.FAILURE]
+        return markers + manifests + files
+
+    def _quarantine(self, request: Any, transforms: Transforms) -> None:
+        """Rows a check kept out go to the DLQ, anonymized like the export (CONTRACT §9)."""
+        if request is None:
+            return
+        from dpexport.config.spec import JsonlOptions
+        from dpexport.formats import open_writer as open_format_writer
+
+        path = Path(self._scratch.name) / f"{self.spec.table}.jsonl.gz"
+        writer = None
+        for batch in self.ctx.engine.scan(request):
+            data = batch.select([n for n in batch.schema.names if not n.startswith("__dp_")])
+            data = transforms.apply(data)
+            if writer is None:
+                writer = open_format_writer(
+                    path,
+                    data.schema,
+                    "JSONL",
+                    "GZIP",
+                    parquet=self.spec.parquet,
+                    jsonl=JsonlOptions(),
+                    csv=self.spec.csv,
+                )
+            writer.write_batch(data)
+        if writer is None:
+            return
+        written = writer.close()
+        if written.rows:
+            key = f"{layout.DLQ_PREFIX}quarantined_rows/{self.export_id}/{self.spec.table}.jsonl.gz"
+            self.store.put_file(key, path)
+            log.warning(
+                "%s: %d row(s) quarantined to %s",
+                self.spec.qualified_name,
+                written.rows,
+                self.store.uri(key),
+            )
+
+    # -- failure -----------------------------------------------------------------------
+    def abort(self) -> None:
+        if self.router is not None:
+            self.router.abort()
+        try:
+            self.staging.discard()
+        finally:
+            self._scratch.cleanup()
+
+    def mark_failure(self, message: str) -> None:
+        folders = self.folders_touched or {layout.time_folder(self.ctx.logical_time, "daily")}
+        now = datetime.now(UTC)
+        for top in sorted(folders):
+            key = f"{self.dest_key}{top}/{layout.FAILURE}"
+            doc = failure_marker(
+                timestamp=now, error=message, retry_count=0, next_retry=now + timedelta(minutes=10)
+            )
+            try:
+                self.store.put_bytes(key, dumps(doc))
+            except DpexportError as exc:
+                log.error("could not write %s: %s", key, exc)
+
+    def log_record(self, result: ExportResult, duration_ms: int) -> None:
+        spec = self.spec
+        record = {
+            "export_id": result.export_id,
+            "table_name": spec.table,
+            "dataset": spec.dataset,
+            "status": result.status,
+            "export_timestamp": rfc3339(self.start),
+            "logical_time": rfc3339(self.ctx.logical_time),
+            "mode": spec.mode,
+            "format": spec.format,
+            "compression": spec.compression,
+            "destination": spec.destination,
+            "rows": result.rows,
+            "files": result.files,
+            "manifests": result.manifests,
+            "duration_ms": duration_ms,
+            "trigger": self.ctx.options.trigger,
+            "error": result.error,
+        }
+        key = f"{layout.LOGS_PREFIX}{self.start:%Y/%m/%d}/{result.export_id}.json"
+        try:
+            self.store.put_bytes(key, dumps(record))
+        except DpexportError as exc:
+            log.error("could not write export log %s: %s", key, exc)

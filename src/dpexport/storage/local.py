@@ -1,0 +1,203 @@
+"""The local-folder store: a directory standing in for a bucket.
+
+Publication is a rename within one filesystem, conditional create is a hard link
+(atomic, and the object appears complete), compare-and-swap holds an ``flock`` on a
+per-key lock file while it checks the version. Durability is that of the page
+cache: a killed process loses nothing it wrote, a power cut may (no fsync, by choice:
+the local store is for laptops and tests; the cloud stores are the durable ones).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import BinaryIO
+
+from dpexport.errors import AlreadyExists, InvalidArgument, NotFound, PreconditionFailed
+from dpexport.storage.base import ObjectInfo
+
+_LOCKS = ".dpexport-locks"
+
+
+def _is_hidden(name: str) -> bool:
+    return name.startswith(".")
+
+
+class LocalStore:
+    """A folder as a bucket. ``url`` is what users see (``gs://bucket`` under
+    ``--local-root``, or the folder path)."""
+
+    def __init__(self, root: Path, url: str | None = None) -> None:
+        self.root = Path(root)
+        self.url = url or str(self.root)
+
+    # -- paths -------------------------------------------------------------------------
+    def _path(self, key: str) -> Path:
+        parts = key.split("/")
+        if key.startswith("/") or any(p in ("..", ".") for p in parts) or "\x00" in key:
+            raise InvalidArgument(f"object key {key!r} would escape the store", uri=self.url)
+        return self.root / key
+
+    def uri(self, key: str) -> str:
+        return f"{self.url.rstrip('/')}/{key}" if key else self.url
+
+    def _info(self, key: str, path: Path) -> ObjectInfo:
+        st = path.stat()
+        return ObjectInfo(
+            key=key,
+            size=st.st_size,
+            version=f"{st.st_mtime_ns}-{st.st_ino}-{st.st_size}",
+            updated=datetime.fromtimestamp(st.st_mtime, UTC),
+        )
+
+    def _temp_beside(self, path: Path) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:12]}"
+
+    # -- writes ------------------------------------------------------------------------
+    def put_file(self, key: str, source: Path) -> ObjectInfo:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.replace(source, path)
+        except OSError:  # another filesystem: copy beside, then rename
+            tmp = self._temp_beside(path)
+            shutil.copyfile(source, tmp)
+            os.replace(tmp, path)
+            os.unlink(source)
+        return self._info(key, path)
+
+    def put_bytes(self, key: str, data: bytes) -> ObjectInfo:
+        path = self._path(key)
+        tmp = self._temp_beside(path)
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+        return self._info(key, path)
+
+    def put_if_absent(self, key: str, data: bytes) -> ObjectInfo:
+        path = self._path(key)
+        tmp = self._temp_beside(path)
+        tmp.write_bytes(data)
+        try:
+            os.link(tmp, path)  # fails if the name exists; the object appears whole
+        except FileExistsError:
+            raise AlreadyExists(f"object already exists: {key}", uri=self.uri(key)) from None
+        finally:
+            tmp.unlink(missing_ok=True)
+        return self._info(key, path)
+
+    @contextmanager
+    def _locked(self, key: str) -> Iterator[None]:
+        lock_dir = self.root / _LOCKS
+        lock_dir.mkdir(parents=True, exist_ok=True)
+        lock_path = lock_dir / hashlib.sha256(key.encode()).hexdigest()[:32]
+        fd = os.open(lock_path, os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    def replace_if_match(self, key: str, data: bytes, version: str | None) -> ObjectInfo:
+        self._path(key)  # validates the key before taking the lock
+        with self._locked(key):
+            current = self.head(key)
+            current_version = current.version if current else None
+            if current_version != version:
+                raise PreconditionFailed(
+                    f"object changed since it was read (expected version {version}, "
+                    f"found {current_version})",
+                    uri=self.uri(key),
+                )
+            return self.put_bytes(key, data)
+
+    # -- reads -------------------------------------------------------------------------
+    def get(self, key: str) -> bytes:
+        try:
+            return self._path(key).read_bytes()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise NotFound(f"no such object: {key}", uri=self.uri(key)) from None
+
+    def open_read(self, key: str) -> BinaryIO:
+        try:
+            return open(self._path(key), "rb")
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise NotFound(f"no such object: {key}", uri=self.uri(key)) from None
+
+    def head(self, key: str) -> ObjectInfo | None:
+        path = self._path(key)
+        try:
+            if not path.is_file():
+                return None
+            return self._info(key, path)
+        except FileNotFoundError:
+            return None
+
+    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+        """Objects under ``prefix`` (a key prefix, not only a folder), in key order."""
+        base_dir = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
+        start = self.root / base_dir if base_dir else self.root
+        if not start.is_dir():
+            return
+        for dirpath, dirnames, filenames in os.walk(start):
+            dirnames[:] = sorted(d for d in dirnames if not _is_hidden(d))
+            rel_dir = os.path.relpath(dirpath, self.root)
+            for name in sorted(filenames):
+                if _is_hidden(name):
+                    continue
+                key = name if rel_dir == "." else f"{rel_dir}/{name}"
+                if key.startswith(prefix):
+                    try:
+                        yield self._info(key, Path(dirpath) / name)
+                    except FileNotFoundError:
+                        continue
+
+    # -- removal and copies ------------------------------------------------------------
+    def delete(self, key: str) -> None:
+        path = self._path(key)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return
+        self._prune(path.parent)
+
+    def _prune(self, folder: Path) -> None:
+        """Remove folders left empty, up to the root, so rolled-back folders vanish."""
+        root = self.root.resolve()
+        current = folder.resolve()
+        while current != root and root in current.parents:
+            try:
+                current.rmdir()
+            except OSError:
+                return
+            current = current.parent
+
+    def copy(self, source_key: str, dest_key: str) -> ObjectInfo:
+        src, dst = self._path(source_key), self._path(dest_key)
+        if not src.is_file():
+            raise NotFound(f"no such object: {source_key}", uri=self.uri(source_key))
+        tmp = self._temp_beside(dst)
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dst)
+        return self._info(dest_key, dst)
+
+    def move(self, source_key: str, dest_key: str) -> ObjectInfo:
+        src, dst = self._path(source_key), self._path(dest_key)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.replace(src, dst)
+        except FileNotFoundError:
+            raise NotFound(f"no such object: {source_key}", uri=self.uri(source_key)) from None
+        self._prune(src.parent)
+        return self._info(dest_key, dst)
+
+    def staging_dir(self) -> Path | None:
+        return self.root / "_staging"

@@ -1,0 +1,209 @@
+"""What happens to rows between the engine and the writers, for one table.
+
+GDPR anonymization, the ``_schema_version`` column, client-side encryption and the
+named checks are decided here once per export, so the runner only calls
+``apply`` on each batch and ``open_writer`` for each file.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from dpexport import layout
+from dpexport.checks import CheckContext, CheckRun
+from dpexport.config.spec import TableSpec
+from dpexport.engines.base import Engine, ScanRequest
+from dpexport.errors import NotFound, UsageError
+from dpexport.formats import open_writer, read_file
+from dpexport.formats.base import FormatWriter, WrittenFile
+from dpexport.manifest import dumps
+from dpexport.security.crypto import Encryptor, KeyProvider, LocalKeyProvider
+from dpexport.storage.base import Store
+from dpexport.storage.local import LocalStore
+from dpexport.transforms.gdpr import GdprPlan, anonymize, gdpr_plan, load_hash_key
+
+log = logging.getLogger(__name__)
+
+
+def stats_key(spec: TableSpec) -> str:
+    return f"{layout.STATE_PREFIX}checks/{spec.dataset}.{spec.table}.json"
+
+
+class Transforms:
+    """The row transforms, encryption and checks of one table's export."""
+
+    def __init__(
+        self,
+        spec: TableSpec,
+        store: Store,
+        gdpr: GdprPlan | None,
+        hash_key: bytes | None,
+        key_provider: KeyProvider | None,
+    ) -> None:
+        self.spec = spec
+        self.store = store
+        self.gdpr = gdpr
+        self._hash_key = hash_key
+        self.key_provider = key_provider
+        self._encryptor = (
+            Encryptor(key_provider, spec.encryption.kms_key or "default")
+            if key_provider is not None
+            else None
+        )
+        self.version: str | None = None
+        self.check_run: CheckRun | None = None
+
+    @classmethod
+    def for_table(
+        cls, spec: TableSpec, source_schema: pa.Schema, local_root: Path | None, *, store: Store
+    ) -> Transforms:
+        plan = gdpr_plan(spec)
+        hash_key = None
+        if plan is not None and any(rule == "hash_sha256" for _, rule in plan.rules):
+            hash_key = load_hash_key(spec, local_root)
+        provider: KeyProvider | None = None
+        if spec.encryption.mode == "CMEK" and isinstance(store, LocalStore):
+            # A local folder has no server to encrypt at rest: encrypt client-side.
+            if local_root is None:
+                raise UsageError(
+                    f"{spec.qualified_name}: encryption CMEK on a local folder needs "
+                    "--local-root DIR (the KMS key maps to a key file under DIR/kms/)"
+                )
+            provider = LocalKeyProvider(local_root / "kms")
+        return cls(spec, store, plan, hash_key, provider)
+
+    # -- columns -------------------------------------------------------------------
+    @property
+    def excluded(self) -> tuple[str, ...]:
+        return self.gdpr.excluded if self.gdpr else ()
+
+    @property
+    def encrypts(self) -> bool:
+        return self._encryptor is not None
+
+    def set_schema_version(self, version: str) -> None:
+        self.version = version
+
+    def apply(self, batch: pa.RecordBatch, schema: pa.Schema | None = None) -> pa.RecordBatch:
+        """Anonymize, add the version column, and conform to ``schema`` when given."""
+        if self.gdpr is not None:
+            batch = anonymize(batch, self.gdpr, self._hash_key or b"")
+        se = self.spec.schema_evolution
+        if se.enabled and self.version is not None and se.version_column not in batch.schema.names:
+            column = pa.array([self.version] * batch.num_rows, pa.string())
+            batch = batch.append_column(pa.field(se.version_column, pa.string(), False), column)
+        if schema is not None and batch.schema != schema:
+            batch = batch.cast(schema)
+        return batch
+
+    def output_schema(self, data_schema: pa.Schema) -> pa.Schema:
+        """The written schema: what :meth:`apply` makes of ``data_schema``."""
+        return self.apply(pa.RecordBatch.from_pylist([], schema=data_schema)).schema
+
+    # -- files ---------------------------------------------------------------------
+    def open_writer(self, path: Path, schema: pa.Schema) -> FormatWriter:
+        spec = self.spec
+        return open_writer(
+            path,
+            schema,
+            spec.format,
+            spec.compression,
+            parquet=spec.parquet,
+            jsonl=spec.jsonl,
+            csv=spec.csv,
+            encryptor=self._encryptor,
+        )
+
+    def encryption_block(self) -> dict[str, Any]:
+        """The manifest's ``encryption``: how files are encrypted, never a key."""
+        enc = self.spec.encryption
+        if self._encryptor is not None:
+            return {
+                "mode": "CMEK",
+                "client_side": True,
+                "algorithm": "AES-256-GCM",
+                "kms_key": enc.kms_key,
+                "key_provider": "local",
+            }
+        if enc.mode == "CMEK":
+            return {"mode": "CMEK", "client_side": False, "kms_key": enc.kms_key}
+        return {"mode": "GMEK", "client_side": False}
+
+    def read_back(self, files: Sequence[WrittenFile]) -> Iterator[pa.RecordBatch]:
+        """The written rows, decoded (and decrypted), for checks of written data."""
+        spec = self.spec
+        for wf in files:
+            table = read_file(
+                wf.path, spec.format, spec.compression, csv=spec.csv, decryptor=self.key_provider
+            )
+            yield from table.to_batches()
+
+    # -- checks --------------------------------------------------------------------
+    def checks(self, engine: Engine, request: ScanRequest, logical_time: datetime) -> Checks:
+        previous = None
+        try:
+            previous = json.loads(self.store.get(stats_key(self.spec)))
+        except (NotFound, ValueError):
+            previous = None
+        run = CheckRun(CheckContext(self.spec, engine, request, logical_time, previous))
+        self.check_run = run
+        return Checks(run, self)
+
+    def record_stats(self, checks: Checks) -> None:
+        stats = checks.run.stats()
+        if stats:
+            self.store.put_bytes(stats_key(self.spec), dumps(stats))
+
+
+class Checks:
+    """The runner's view of the named checks of one export."""
+
+    def __init__(self, run: CheckRun, transforms: Transforms) -> None:
+        self.run = run
+        self._transforms = transforms
+        self._engine = run.ctx.engine
+
+    def prepare(self, request: ScanRequest) -> ScanRequest:
+        prepared = self.run.prepare(request)
+        self.run.before_scan()
+        return prepared
+
+    def observe(self, batch: pa.RecordBatch) -> None:
+        self.run.observe(batch)
+
+    def after_write(self, written: Sequence[tuple[Any, WrittenFile]], _t: Any = None) -> None:
+        files = [w for _, w in written]
+        request = self.run.ctx.request
+
+        def raw_values(column: str) -> Iterable[str]:
+            raw = ScanRequest(
+                request.dataset,
+                request.table,
+                columns=(column,),
+                slice=request.slice,
+                filter=request.filter,
+            )
+            for batch in self._engine.scan(raw):
+                for value in batch.column(0).to_pylist():
+                    if value is not None:
+                        yield str(value)
+
+        self.run.after_write(
+            lambda: self._transforms.read_back(files), self._transforms.excluded, raw_values
+        )
+
+    def quarantine_request(self) -> ScanRequest | None:
+        return self.run.quarantine_request()
+
+    def results(self) -> list[dict[str, Any]]:
+        return [r.to_json() for r in self.run.results()]
+
+    def failures(self) -> list[dict[str, Any]]:
+        return [r.to_json() for r in self.run.failures()]

@@ -1,0 +1,235 @@
+"""Verification: staged files before they are published, and published exports later.
+
+``verify_staged`` re-reads each file the export wrote (sha256, size, rows, readable)
+before the commit; ``verify_uri`` re-checks published manifests against the bytes in
+the store: every listed file present with its size, checksum and row count, no data
+file in the folder that no manifest lists, and SUCCESS naming only existing manifests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dpexport import layout
+from dpexport.config.spec import CsvOptions, TableSpec
+from dpexport.errors import DpexportError, ExportError, Mismatch, NotFound
+from dpexport.formats import count_rows
+from dpexport.formats.base import WrittenFile
+from dpexport.storage.base import Store
+from dpexport.storage.uri import StoreResolver
+
+if TYPE_CHECKING:
+    from dpexport.security.crypto import KeyProvider
+    from dpexport.transforms.pipeline import Transforms
+
+log = logging.getLogger(__name__)
+
+_CHUNK = 4 * 1024 * 1024
+
+#: Expected share of bytes saved per codec (spec 2.4 compression_matrix); outside the
+#: band is a warning, never a failure: the ratio depends on the data.
+RATIO_BANDS: dict[str, tuple[float, float]] = {
+    "GZIP": (0.60, 0.70),
+    "ZSTD": (0.70, 0.80),
+    "SNAPPY": (0.40, 0.50),
+    "BROTLI": (0.80, 0.85),
+}
+
+
+def sha256_of(stream: Any) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    while chunk := stream.read(_CHUNK):
+        digest.update(chunk)
+        size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def compression_ratio(files: Sequence[WrittenFile]) -> float | None:
+    raw = sum(f.uncompressed_bytes for f in files)
+    if raw <= 0:
+        return None
+    return 1.0 - sum(f.stored_bytes for f in files) / raw
+
+
+def verify_staged(files: Sequence[WrittenFile], spec: TableSpec, transforms: Transforms) -> None:
+    """Re-read every staged file; raise if one does not match what its writer reported."""
+    problems: list[Mismatch] = []
+    provider = transforms.key_provider
+    for wf in files:
+        with open(wf.path, "rb") as fh:
+            digest, size = sha256_of(fh)
+        if size != wf.stored_bytes:
+            problems.append(Mismatch(wf.path.name, f"size {size} != written {wf.stored_bytes}"))
+        if digest != wf.sha256:
+            problems.append(Mismatch(wf.path.name, "sha256 differs from the bytes written"))
+        try:
+            rows = count_rows(
+                wf.path, spec.format, spec.compression, csv=spec.csv, decryptor=provider
+            )
+        except (DpexportError, OSError, ValueError) as exc:
+            problems.append(Mismatch(wf.path.name, f"unreadable: {exc}"))
+            continue
+        if rows != wf.rows:
+            problems.append(Mismatch(wf.path.name, f"{rows} rows read back, {wf.rows} written"))
+    if problems:
+        detail = "; ".join(f"{m.file}: {m.problem}" for m in problems)
+        raise ExportError(
+            f"staged files failed verification: {detail}",
+            table=spec.qualified_name,
+            code="INTERNAL_ERROR",
+        )
+    ratio = compression_ratio(files)
+    band = RATIO_BANDS.get(spec.compression)
+    if ratio is not None and band and not band[0] <= ratio <= band[1]:
+        log.warning(
+            "%s: compression ratio %.0f%% is outside %s's expected %d-%d%%",
+            spec.qualified_name,
+            ratio * 100,
+            spec.compression,
+            band[0] * 100,
+            band[1] * 100,
+        )
+
+
+@dataclass
+class Report:
+    """What ``verify`` found: manifests checked and every mismatch."""
+
+    uri: str
+    manifests: list[str] = field(default_factory=list)
+    files: int = 0
+    rows: int = 0
+    problems: list[Mismatch] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.manifests) and not self.problems
+
+    def lines(self) -> Iterable[str]:
+        for p in self.problems:
+            yield f"FAIL {p.file}: {p.problem}"
+        if not self.manifests:
+            yield f"FAIL {self.uri}: no manifest found"
+        status = "OK" if self.ok else "FAILED"
+        yield (
+            f"{status} {self.uri}: {len(self.manifests)} manifest(s), {self.files} file(s), "
+            f"{self.rows} row(s), {len(self.problems)} problem(s)"
+        )
+
+
+def _key_provider(local_root: Path | None) -> KeyProvider | None:
+    if local_root is None:
+        return None
+    from dpexport.security.crypto import LocalKeyProvider
+
+    return LocalKeyProvider(local_root / "kms")
+
+
+def verify_uri(uri: str, *, local_root: Path | None = None) -> Report:
+    """Verify a manifest, or every manifest under a folder (recursively)."""
+    path = Path(uri)
+    if "://" not in uri and path.is_file():
+        uri, only = str(path.parent), path.name
+    else:
+        only = None
+    store, key = StoreResolver(local_root).resolve(uri)
+    report = Report(uri)
+    provider = _key_provider(local_root)
+    if key and not key.endswith("/") and layout.is_manifest(key.rsplit("/", 1)[-1]):
+        manifests = [key] if store.head(key) else []
+        if not manifests:
+            report.problems.append(Mismatch(key, "manifest not found"))
+    else:
+        prefix = key if not key or key.endswith("/") else key + "/"
+        manifests = [
+            o.key
+            for o in store.list(prefix)
+            if layout.is_manifest(o.key.rsplit("/", 1)[-1])
+            and not o.key.startswith(layout.STAGING_PREFIX)
+            and (only is None or o.key == only)
+        ]
+    folders: dict[str, set[str]] = {}
+    for mkey in manifests:
+        listed = _verify_manifest(store, mkey, report, provider)
+        folders.setdefault(mkey.rsplit("/", 1)[0] + "/" if "/" in mkey else "", set()).update(
+            listed
+        )
+    every_listed = set().union(*folders.values()) if folders else set()
+    for folder in folders:
+        _check_folder(store, folder, every_listed, report)
+    return report
+
+
+def _verify_manifest(
+    store: Store, mkey: str, report: Report, provider: KeyProvider | None
+) -> set[str]:
+    report.manifests.append(mkey)
+    folder = mkey.rsplit("/", 1)[0] + "/" if "/" in mkey else ""
+    try:
+        doc = json.loads(store.get(mkey))
+        fmt = doc["destination"]["format"]
+        codec = doc["destination"]["compression"]
+        entries = doc["files"]
+    except (ValueError, KeyError, TypeError, NotFound) as exc:
+        report.problems.append(Mismatch(mkey, f"unreadable manifest: {exc}"))
+        return set()
+    listed: set[str] = set()
+    total = 0
+    for entry in entries:
+        fkey = folder + entry["name"]
+        listed.add(fkey)
+        info = store.head(fkey)
+        if info is None:
+            report.problems.append(Mismatch(fkey, "missing (listed in " + mkey + ")"))
+            continue
+        report.files += 1
+        if info.size != entry["bytes"]:
+            report.problems.append(
+                Mismatch(
+                    fkey, f"size {info.size} != manifest {entry['bytes']} (truncated or replaced)"
+                )
+            )
+        with store.open_read(fkey) as fh:
+            digest, _ = sha256_of(fh)
+        if "sha256:" + digest != entry["checksum"]:
+            report.problems.append(Mismatch(fkey, "sha256 does not match the manifest"))
+            continue
+        try:
+            with store.open_read(fkey) as fh:
+                rows = count_rows(fh, fmt, codec, csv=CsvOptions(), decryptor=provider)
+        except (DpexportError, OSError, ValueError) as exc:
+            report.problems.append(Mismatch(fkey, f"unreadable as {fmt}/{codec}: {exc}"))
+            continue
+        if rows != entry["rows"]:
+            report.problems.append(Mismatch(fkey, f"{rows} rows, manifest says {entry['rows']}"))
+        total += rows
+    stated = doc.get("statistics", {}).get("row_count")
+    if stated is not None and stated != sum(e["rows"] for e in entries):
+        report.problems.append(Mismatch(mkey, "statistics.row_count differs from its files"))
+    report.rows += total
+    return listed
+
+
+def _check_folder(store: Store, folder: str, listed: set[str], report: Report) -> None:
+    """No unlisted data file under a manifest's folder; SUCCESS names existing manifests."""
+    for obj in store.list(folder):
+        name = obj.key.rsplit("/", 1)[-1]
+        if layout.is_data_file(name) and obj.key not in listed:
+            report.problems.append(Mismatch(obj.key, "data file not listed in any manifest"))
+    success = folder + layout.SUCCESS
+    if store.head(success) is not None:
+        try:
+            marker = json.loads(store.get(success))
+        except ValueError:
+            report.problems.append(Mismatch(success, "unreadable SUCCESS marker"))
+            return
+        for name in marker.get("manifests", [marker.get("manifest")]):
+            if name and store.head(folder + name) is None:
+                report.problems.append(Mismatch(success, f"names missing manifest {name}"))

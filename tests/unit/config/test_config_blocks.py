@@ -1,0 +1,136 @@
+"""Each spec block, pasted with or without its wrapper key, parses in its place."""
+
+from __future__ import annotations
+
+import pytest
+from config_helpers import place, unwrap
+from config_spec_blocks import BLOCKS
+
+from dpexport.config import load_config_text
+
+#: Blocks that name things defined by another block (8.2's `timestamp_hour` names the
+#: 3.2 expression; CMEK takes its key from 6.3).
+CONTEXT = {"8.2": ["3.2"], "8.3": ["6.3"], "8.5": ["6.3"]}
+WRAPPED = [
+    k for k, (where, _) in BLOCKS.items() if where.startswith("formats.") or where == "exports[]"
+]
+
+
+def _config(block_id: str, text: str) -> str:
+    parts = [place(BLOCKS[c][1], BLOCKS[c][0]) for c in CONTEXT.get(block_id, [])]
+    return "\n".join([*parts, place(text, BLOCKS[block_id][0])])
+
+
+@pytest.mark.parametrize("block_id", list(BLOCKS))
+def test_block_parses_verbatim(block_id: str) -> None:
+    load_config_text(_config(block_id, BLOCKS[block_id][1]))
+
+
+@pytest.mark.parametrize("block_id", WRAPPED)
+def test_block_parses_without_its_wrapper(block_id: str) -> None:
+    with_wrapper = load_config_text(_config(block_id, BLOCKS[block_id][1]))
+    without = load_config_text(_config(block_id, unwrap(BLOCKS[block_id][1])))
+    assert with_wrapper.tables == without.tables
+    assert with_wrapper.raw == without.raw
+
+
+def test_a_table_named_only_in_a_section_is_exported() -> None:
+    cfg = load_config_text(place(BLOCKS["4.2"][1], "full_refresh"))
+    t = cfg.table("parts_catalog")
+    assert t.destination == "gs://diagnosticpro-exports/prod/diagnosticpro_prod/parts_catalog/"
+    assert (t.format, t.compression, t.mode) == ("PARQUET", "SNAPPY", "FULL_REFRESH")
+
+
+def test_defaults_follow_environment_bucket_and_dataset() -> None:
+    cfg = load_config_text(
+        "environment: staging\n"
+        "buckets: {exports: 's3://other/'}\n"
+        "warehouse: {dataset: analytics}\n"
+        "append_only: {events: {partition_by: hourly}}\n"
+    )
+    t = cfg.table("analytics.events")
+    assert t.destination == "s3://other/staging/analytics/events/"
+    assert t.partitioning.time_expression is None
+    assert t.partitioning.granularity == "hourly"
+
+
+def test_case_insensitive_words_are_normalised() -> None:
+    cfg = load_config_text(
+        "exports:\n"
+        "  - {source: ds.a, format: jsonl, compression: zstd, mode: overwrite}\n"
+        "  - {source: ds.b, format: csv, mode: Incremental, change_column: ts}\n"
+    )
+    a, b = cfg.table("ds.a"), cfg.table("ds.b")
+    assert (a.format, a.compression, a.mode) == ("JSONL", "ZSTD", "FULL_REFRESH")
+    assert (b.format, b.compression, b.mode) == ("CSV", "GZIP", "INCREMENTAL")
+
+
+def test_item_optimisation_and_per_column_encodings() -> None:
+    cfg = load_config_text(
+        "formats: {PARQUET: {row_group_size: 64MB, encoding: PLAIN, compression: ZSTD}}\n"
+        "exports:\n"
+        "  - source: ds.t\n"
+        "    optimization:\n"
+        "      page_size: 2MB\n"
+        "      column_encoding: {id: delta_binary_packed, price: BYTE_STREAM_SPLIT}\n"
+    )
+    t = cfg.table("t")
+    assert t.compression == "ZSTD"
+    assert t.parquet.row_group_size == 64 * 1024 * 1024
+    assert t.parquet.page_size == 2 * 1024 * 1024
+    assert t.parquet.dictionary is False
+    assert t.parquet.column_encoding == {"id": "DELTA_BINARY_PACKED", "price": "BYTE_STREAM_SPLIT"}
+
+
+def test_shard_names_without_a_high_volume_entry() -> None:
+    cfg = load_config_text(
+        "exports:\n"
+        "  - source: ds.t\n"
+        "    partitioning: {primary: event_time, secondary: device_id_shard, tertiary: kind}\n"
+    )
+    p = cfg.table("t").partitioning
+    assert p.time_expression == "event_time"
+    assert [(s.name, s.expression) for s in p.sub_partitions] == [
+        ("shard_id", "device_id % 100"),
+        ("kind", "kind"),
+    ]
+
+
+def test_append_cursor_and_dedup_may_stand_in_the_section() -> None:
+    cfg = load_config_text(
+        "append_only:\n"
+        "  ds.events:\n"
+        "    {change_column: ingested_at, lookback_window: 2 hours, deduplication: by id}\n"
+        "exports:\n"
+        "  - {source: ds.events, mode: APPEND, schedule: '*/5 * * * *'}\n"
+    )
+    t = cfg.table("events")
+    assert t.change_column == "ingested_at"
+    assert t.lookback_window is not None and t.lookback_window.total_seconds() == 7200
+    assert t.deduplication == "by id"
+    assert t.origins["change_column"] == 'append_only["ds.events"].change_column'
+
+
+def test_gdpr_hash_key_env_and_kms_names_are_not_secrets() -> None:
+    cfg = load_config_text(
+        "encryption:\n"
+        "  cross_cloud: {aws_s3: {kms_master_key: 'arn:aws:kms:us-east-1:123:key/abc'}}\n"
+        "  key_provider: {kind: local, credentials_env: KMS_CREDS}\n"
+        "metrics:\n"
+        "  channels: {slack: {url_env: SLACK_WEBHOOK}}\n"
+        "exports:\n"
+        "  - source: ds.users\n"
+        "    encryption: CMEK\n"
+        "    kms_key: projects/p/locations/l/keyRings/r/cryptoKeys/k\n"
+        "    merge_key: id\n"
+        "    gdpr_compliance: {anonymization: [{email: hash_sha256}], hash_key_env: MY_KEY}\n"
+    )
+    t = cfg.table("users")
+    assert t.encryption.kms_key == "projects/p/locations/l/keyRings/r/cryptoKeys/k"
+    assert t.gdpr is not None and t.gdpr["hash_key_env"] == "MY_KEY"
+
+
+def test_empty_file_is_an_empty_config() -> None:
+    cfg = load_config_text("")
+    assert cfg.tables == ()
+    assert cfg.buckets["exports"] == "gs://diagnosticpro-exports"
