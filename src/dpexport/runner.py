@@ -226,9 +226,10 @@ class _Export:
         for batch in reader:
             for values, part in split_by_keys(batch):
                 top, sub = layout.folder_for(spec.partitioning, self.ctx.logical_time, values)
+                folder = Folder(top, sub)
                 part = transforms.apply(part, out_schema)
-                checks.observe(part)
-                router.write(Folder(top, sub), part)
+                checks.observe(part, folder.path)
+                router.write(folder, part)
                 rows += part.num_rows
             if self.ctx.options.progress:
                 self.ctx.options.progress.advance(spec.table, batch.num_rows, 0, len(router.closed))

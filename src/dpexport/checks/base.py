@@ -175,14 +175,24 @@ class Check:
     def bind(self, env: Env) -> None:
         """Check the columns exist; sets ``error`` (with a clear detail) if not."""
         self.env = env
+        # Warehouse identifiers match case-insensitively: use the table's spelling.
+        by_lower = {c.lower(): c for c in env.columns}
+        for key in ("column", "by"):
+            if isinstance(self.p.get(key), str):
+                self.p[key] = by_lower.get(self.p[key].lower(), self.p[key])
+        if isinstance(self.p.get("columns"), tuple):
+            self.p["columns"] = tuple(by_lower.get(c.lower(), c) for c in self.p["columns"])
+        excluded = {c.lower() for c in env.excluded}
         for col in self.required_columns():
-            if col in env.excluded:
+            if col.lower() in excluded:
                 self.error = f"column {col!r} is excluded from the export"
                 return
             if col not in env.columns:
+                names = list(env.columns)
+                shown = ", ".join(names[:20]) + (", ..." if len(names) > 20 else "")
                 self.error = (
                     f"column {col!r} does not exist in {env.ctx.spec.qualified_name}"
-                    f" (columns: {', '.join(env.columns) or 'none'})"
+                    f" (columns: {shown or 'none'})"
                 )
                 return
         self.error = self._bind(env)
@@ -203,6 +213,9 @@ class Check:
 
     def sql_done(self, values: dict[str, Any]) -> None:
         """The values of :meth:`sql`'s expressions."""
+
+    #: the folder the observed batch goes to, when the caller split batches by folder
+    current_group: str | None = None
 
     def observe(self, batch: pa.RecordBatch) -> None:
         """A batch exactly as written."""

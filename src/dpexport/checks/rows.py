@@ -271,6 +271,9 @@ class TimestampOrdering(RowCheck):
             return
         self.observed += batch.num_rows
         values = batch.column(col)
+        if self.current_group is not None:
+            self._observe_group(values, self.current_group)
+            return
         groups = self.group_columns(batch)
         starts = [0]
         if groups and batch.num_rows > 1:
@@ -297,6 +300,18 @@ class TimestampOrdering(RowCheck):
                 self.out_of_order += 1
             if last is not None:
                 self.last[key] = last
+
+    def _observe_group(self, values: pa.Array, group: str) -> None:
+        """One folder's rows: in order within the batch and after the folder's last row."""
+        if len(values) > 1:
+            back = pc.fill_null(pc.less(values[1:], values[:-1]), False)
+            self.out_of_order += pc.sum(back).as_py() or 0
+        first, last = values[0].as_py(), values[-1].as_py()
+        prev = self.last.get((group,))
+        if prev is not None and first is not None and first < prev:
+            self.out_of_order += 1
+        if last is not None:
+            self.last[(group,)] = last
 
     def finish(self) -> None:
         if self.out_of_order:

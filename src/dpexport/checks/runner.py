@@ -137,10 +137,13 @@ class CheckRun:
         for check, names in owners:
             check.sql_done({k: values[n] for k, n in names.items()})
 
-    def observe(self, batch: pa.RecordBatch) -> None:
-        """A batch exactly as written (after anonymization)."""
+    def observe(self, batch: pa.RecordBatch, group: str | None = None) -> None:
+        """A batch exactly as written (after anonymization). ``group`` names the folder
+        the batch goes to when the caller has already split batches by folder (the key
+        columns are gone then); order-sensitive checks judge order within a group."""
         for check in self.checks:
             if check.usable:
+                check.current_group = group
                 check.observe(batch)
 
     def after_write(

@@ -18,7 +18,7 @@ def prepare_demo(directory: Path, rows: int) -> tuple[Path, Path]:
 
     directory.mkdir(parents=True, exist_ok=True)
     warehouse = directory / "warehouse.duckdb"
-    tmp = directory / "warehouse.duckdb.tmp"
+    tmp = directory / "warehouse.building.duckdb"
     tmp.unlink(missing_ok=True)
     create_demo_warehouse(tmp, rows)
     tmp.replace(warehouse)

@@ -42,7 +42,9 @@ __all__ = [
 def _check(format: str, codec: str) -> tuple[str, str]:
     fmt, cod = format.upper(), codec.upper()
     if fmt not in CODECS_BY_FORMAT:
-        raise InvalidArgument(f"unknown format {format!r}; expected one of {list(CODECS_BY_FORMAT)}")
+        raise InvalidArgument(
+            f"unknown format {format!r}; expected one of {list(CODECS_BY_FORMAT)}"
+        )
     if cod not in CODECS_BY_FORMAT[fmt]:
         raise InvalidArgument(
             f"codec {codec!r} is not allowed for {fmt}; expected one of {CODECS_BY_FORMAT[fmt]}"
@@ -146,7 +148,7 @@ class _seekable:
         self._tmp = tempfile.TemporaryFile()
         shutil.copyfileobj(self._stream, self._tmp, 1024 * 1024)
         self._tmp.seek(0)
-        return self._tmp  # type: ignore[no-any-return]
+        return self._tmp
 
     def __exit__(self, *exc: object) -> None:
         if self._tmp is not None:

@@ -53,7 +53,7 @@ class CsvDialect:
         self.escape = options.escape_character or self.quote
         self.null_marker = options.null_marker
         specials = {self.quote, self.escape, "\r", "\n"}
-        alternatives = sorted(specials) + [self.delimiter]
+        alternatives = [*sorted(specials), self.delimiter]
         self._pattern = "|".join(
             "".join(f"\\x{{{ord(c):x}}}" for c in alt) for alt in alternatives if alt
         )

@@ -111,7 +111,9 @@ def read_jsonl(stream: Any, schema: pa.Schema | None = None) -> pa.Table:
     table = pj.read_json(
         stream,
         read_options=pj.ReadOptions(block_size=block_size),
-        parse_options=pj.ParseOptions(explicit_schema=read_schema, unexpected_field_behavior="error"),
+        parse_options=pj.ParseOptions(
+            explicit_schema=read_schema, unexpected_field_behavior="error"
+        ),
     )
     return restore_types(table, schema)
 

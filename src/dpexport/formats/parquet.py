@@ -13,6 +13,7 @@ stored so time zones and exact types read back.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -211,10 +212,8 @@ class ParquetWriter:
         return WrittenFile(self.path, self._rows, stored, self._uncompressed, digest, block)
 
     def abort(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # the file is deleted anyway
             self._writer.close()
-        except Exception:
-            pass
         self._stack.abort()
 
 

@@ -15,6 +15,7 @@ codec and the encryption layer still buffer (see :class:`OutputStack`).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import zlib
@@ -130,7 +131,7 @@ class OutputStack:
         self.sink = HashingSink(path)
         self._layers: list[Any] = [self.sink]
         self.encrypting: EncryptingWriter | None = None
-        top: IO[bytes] = self.sink
+        top: Any = self.sink
         try:
             if encryptor is not None:
                 self.encrypting = encryptor.open(cast(BinaryIO, top))
@@ -170,11 +171,9 @@ class OutputStack:
     def abort(self) -> None:
         """Close without caring for errors and delete the file."""
         for layer in reversed(self._layers):
-            try:
+            with contextlib.suppress(Exception):  # best effort: already failing
                 if not layer.closed:
                     layer.close()
-            except Exception:
-                pass
         self.sink.path.unlink(missing_ok=True)
 
 
@@ -195,13 +194,17 @@ def open_source(
     else:
         raw = source
         label = None
-    buffered = raw if hasattr(raw, "peek") else io.BufferedReader(cast(Any, raw))
-    head = cast(io.BufferedReader, buffered).peek(len(crypto.MAGIC))
-    if not crypto.is_encrypted(head):
-        return cast(BinaryIO, buffered), owned
-    if provider is None:
-        raise DecryptionError("file is encrypted but no key provider was given", path=label)
-    plain = crypto.open_decrypted(cast(BinaryIO, buffered), provider, path=label)
+    try:
+        buffered = raw if hasattr(raw, "peek") else io.BufferedReader(cast(Any, raw))
+        head = cast(io.BufferedReader, buffered).peek(len(crypto.MAGIC))
+        if not crypto.is_encrypted(head):
+            return buffered, owned
+        if provider is None:
+            raise DecryptionError("file is encrypted but no key provider was given", path=label)
+        plain = crypto.open_decrypted(buffered, provider, path=label)
+    except BaseException:
+        close_all(owned)
+        raise
     owned.append(plain)
     return plain, owned
 

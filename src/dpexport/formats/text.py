@@ -103,9 +103,7 @@ def json_string(arr: pa.Array) -> pa.Array:
 
 
 def is_stringy(t: pa.DataType) -> bool:
-    return bool(
-        pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
-    )
+    return bool(pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t))
 
 
 def is_binary(t: pa.DataType) -> bool:
@@ -218,7 +216,7 @@ def buffer_of(lines: pa.Array) -> pa.Buffer:
     else:
         lines = lines.cast(pa.string()) if lines.type != pa.string() else lines
         width, fmt = 4, "<i"
-    validity, offsets, data = lines.buffers()
+    _validity, offsets, data = lines.buffers()
     first = lines.offset * width
     (start,) = struct.unpack_from(fmt, offsets, first)
     (end,) = struct.unpack_from(fmt, offsets, first + len(lines) * width)

@@ -175,8 +175,8 @@ class Checks:
         self.run.before_scan()
         return prepared
 
-    def observe(self, batch: pa.RecordBatch) -> None:
-        self.run.observe(batch)
+    def observe(self, batch: pa.RecordBatch, group: str | None = None) -> None:
+        self.run.observe(batch, group)
 
     def after_write(self, written: Sequence[tuple[Any, WrittenFile]], _t: Any = None) -> None:
         files = [w for _, w in written]

@@ -10,7 +10,11 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-from check_harness import (
+
+from dpexport.checks import CheckContext, CheckRun
+from dpexport.engines.base import Engine, ScanRequest
+from dpexport.transforms.gdpr import anonymize, gdpr_plan
+from tests.unit.checks.check_harness import (
     DATASET,
     KEY,
     LOGICAL,
@@ -20,10 +24,6 @@ from check_harness import (
     make_db,
     table_spec,
 )
-
-from dpexport.checks import CheckContext, CheckRun
-from dpexport.engines.base import Engine, ScanRequest
-from dpexport.transforms.gdpr import anonymize, gdpr_plan
 
 
 @pytest.fixture(params=["fake", "duckdb"])

@@ -7,7 +7,8 @@ from decimal import Decimal
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
-from check_harness import DATASET, ExportFn
+
+from tests.unit.checks.check_harness import DATASET, ExportFn
 
 T = f"{DATASET}.t"
 

@@ -8,11 +8,11 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-from check_harness import DATASET, table_spec
 
 from dpexport.checks import CHECKS, CheckContext, CheckRun, validate_check_items
 from dpexport.engines.base import ScanRequest
 from dpexport.errors import ConfigError
+from tests.unit.checks.check_harness import DATASET, table_spec
 
 CONTRACT_CHECKS = {
     "unique_post_ids", "subreddit_verification", "content_length_check", "video_id_format",

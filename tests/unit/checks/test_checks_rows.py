@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 import pytest
-from check_harness import DATASET, ExportFn
+
+from tests.unit.checks.check_harness import DATASET, ExportFn
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pyarrow as pa
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 D = decimal.Decimal
 
 STRINGS = [
@@ -63,7 +63,9 @@ def edge_table() -> pa.Table:
                 pa.decimal128(18, 2),
             ),
             "ts": pa.array(
-                _pad([ts, ts.replace(microsecond=0), dt.datetime(1970, 1, 1), dt.datetime(1, 1, 1)]),
+                _pad(
+                    [ts, ts.replace(microsecond=0), dt.datetime(1970, 1, 1), dt.datetime(1, 1, 1)]
+                ),
                 pa.timestamp("us"),
             ),
             "tsz": pa.array(
@@ -75,7 +77,7 @@ def edge_table() -> pa.Table:
             "bin": pa.array(_pad([b"\x00\xff\n,", b""]), pa.binary()),
             "tags": pa.array(_pad([["a", 'b"', None], []]), pa.list_(pa.string())),
             "rec": pa.array(
-                _pad([{"x": 1, "y": "q\"\\"}, {"x": None, "y": None}]),
+                _pad([{"x": 1, "y": 'q"\\'}, {"x": None, "y": None}]),
                 pa.struct([("x", pa.int64()), ("y", pa.string())]),
             ),
         }

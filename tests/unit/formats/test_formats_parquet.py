@@ -61,7 +61,13 @@ def test_metadata(tmp_path: Path, codec: str) -> None:
 
 def test_wildcard_encoding(tmp_path: Path) -> None:
     path = tmp_path / "x.parquet"
-    write(path, sample(1000), "ZSTD", ParquetOptions(column_encoding={"*": "DELTA_BINARY_PACKED"}), 300)
+    write(
+        path,
+        sample(1000),
+        "ZSTD",
+        ParquetOptions(column_encoding={"*": "DELTA_BINARY_PACKED"}),
+        300,
+    )
     rg = pq.ParquetFile(path).metadata.row_group(0)
     cols = {rg.column(i).path_in_schema: rg.column(i) for i in range(rg.num_columns)}
     for name in ("id", "equipment_id", "ts"):
@@ -84,9 +90,17 @@ def test_row_groups_sized_in_bytes(tmp_path: Path) -> None:
 
 def test_bad_encoding_is_invalid_argument(tmp_path: Path) -> None:
     with pytest.raises(InvalidArgument, match="ROT13"):
-        write(tmp_path / "a", sample(10), "SNAPPY", ParquetOptions(column_encoding={"id": "ROT13"}), 5)
+        write(
+            tmp_path / "a", sample(10), "SNAPPY", ParquetOptions(column_encoding={"id": "ROT13"}), 5
+        )
     with pytest.raises(InvalidArgument, match="nope"):
-        write(tmp_path / "b", sample(10), "SNAPPY", ParquetOptions(column_encoding={"nope": "PLAIN"}), 5)
+        write(
+            tmp_path / "b",
+            sample(10),
+            "SNAPPY",
+            ParquetOptions(column_encoding={"nope": "PLAIN"}),
+            5,
+        )
     with pytest.raises(InvalidArgument):
         opts = ParquetOptions(column_encoding={"kind": "DELTA_BINARY_PACKED"})
         write(tmp_path / "c", sample(10), "SNAPPY", opts, 5)

@@ -11,12 +11,12 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 import pytest
-from formats_cases import assert_rows_equal, edge_table, nonfinite_to_null
 
 from dpexport.config.spec import CODECS_BY_FORMAT, CsvOptions, JsonlOptions, ParquetOptions
 from dpexport.errors import InvalidArgument
 from dpexport.formats import count_rows, open_writer, read_file
 from dpexport.formats.streams import STREAM_CODECS
+from tests.unit.formats.formats_cases import assert_rows_equal, edge_table, nonfinite_to_null
 
 CASES = [(fmt, codec) for fmt, codecs in CODECS_BY_FORMAT.items() for codec in codecs]
 DUCK_TYPES = {

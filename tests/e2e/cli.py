@@ -1,0 +1,27 @@
+"""Run the dpexport CLI as a user does: a subprocess, its exit code, stdout and stderr."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+def dpexport(*args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None,
+             timeout: float = 300) -> Result:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("DPEXPORT_")}
+    full_env.update(env or {})
+    proc = subprocess.run(
+        [sys.executable, "-m", "dpexport", *map(str, args)],
+        cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout,
+    )
+    return Result(proc.returncode, proc.stdout, proc.stderr)
