@@ -33,7 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from dpexport import layout
+from dpexport import layout, state
 from dpexport.errors import NotFound, PreconditionFailed
 from dpexport.manifest import dumps, success_marker
 from dpexport.storage.base import Store
@@ -99,6 +99,8 @@ class Publication:
     markers: list[MarkerUpdate] = field(default_factory=list)
     replace: bool = False  # FULL_REFRESH: SUCCESS lists only the new manifest
     retire: list[str] = field(default_factory=list)  # keys of the previous snapshot
+    #: the watermark this export advances to: {dataset, table, value, kind, export_id}
+    watermark: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -109,6 +111,7 @@ class Publication:
             "markers": [asdict(m) for m in self.markers],
             "replace": self.replace,
             "retire": self.retire,
+            "watermark": self.watermark,
         }
 
     @staticmethod
@@ -121,6 +124,7 @@ class Publication:
             markers=[MarkerUpdate(**m) for m in doc["markers"]],
             replace=bool(doc["replace"]),
             retire=list(doc["retire"]),
+            watermark=doc.get("watermark"),
         )
 
 
@@ -186,25 +190,35 @@ def publish(
 
 
 def apply(store: Store, pub: Publication, *, on_step: Callable[[str], None] | None = None) -> None:
-    """Steps 4-8; idempotent, so recovery can run it again after a crash."""
+    """Steps 4-8; idempotent, so recovery can run it again after a crash.
+
+    ``on_step`` is called after every single write (tests stop the process there)."""
     step = on_step or (lambda _s: None)
     for key, doc in pub.manifests:
         store.put_bytes(key, dumps(doc))
-    step("manifests")
+        step("manifest")
     for src, dst in pub.moves:
         try:
             store.move(src, dst)
         except NotFound:
             if store.head(dst) is None:
                 raise
-    step("moves")
+        step("move")
     for marker in pub.markers:
         _update_success(store, marker, pub.timestamp, replace=pub.replace)
         store.delete(marker.folder_key + layout.FAILURE)
-    step("markers")
+        step("marker")
+    if pub.watermark is not None:
+        state.write_watermark(
+            store,
+            pub.watermark["dataset"],
+            pub.watermark["table"],
+            state.Watermark.from_json(pub.watermark),
+        )
+        step("watermark")
     for key in pub.retire:
         store.delete(key)
-    step("retire")
+        step("retire")
     clean_prefix(store, staging_prefix(pub.export_id))
     step("clean")
 

@@ -233,6 +233,7 @@ class _Export:
                 rows += part.num_rows
             if self.ctx.options.progress:
                 self.ctx.options.progress.advance(spec.table, batch.num_rows, 0, len(router.closed))
+            self._step("batch")
         if spec.mode == "FULL_REFRESH" and rows == 0:
             router.ensure(Folder(layout.time_folder(self.ctx.logical_time, "daily")))
         written = router.close()
@@ -274,12 +275,12 @@ class _Export:
             checks=checks.results(),
         )
         pub, manifests = self._publication(facts, written, t0, bool(plan.dedupe_key))
+        if plan.cursor and window[1] is not None:
+            mark = state.Watermark(window[1], self.export_id).to_json()
+            pub.watermark = {"dataset": spec.dataset, "table": spec.table, **mark}
+        self._step("staged")
         commit.publish(self.store, pub, on_step=self.ctx.options.on_step)
         self._quarantine(checks.quarantine_request(), transforms)
-        if plan.cursor and window[1] is not None:
-            state.write_watermark(
-                self.store, spec.dataset, spec.table, state.Watermark(window[1], self.export_id)
-            )
         transforms.record_stats(checks)
         return ExportResult(
             spec.table,
@@ -289,6 +290,10 @@ class _Export:
             files=len(written),
             manifests=manifests,
         )
+
+    def _step(self, name: str) -> None:
+        if self.ctx.options.on_step:
+            self.ctx.options.on_step(name)
 
     def _window(self, request: Any, plan: ExportPlan) -> tuple[dict[str, Any] | None, Any]:
         if not plan.cursor:

@@ -76,13 +76,16 @@ class Watermark:
             "export_id": self.export_id,
         }
 
+    @staticmethod
+    def from_json(doc: dict[str, Any]) -> Watermark:
+        return Watermark(decode_value(doc.get("value"), doc.get("kind", "text")), doc["export_id"])
+
 
 def read_watermark(store: Store, dataset: str, table: str) -> Watermark | None:
     info = store.head(watermark_key(dataset, table))
     if info is None:
         return None
-    doc = json.loads(store.get(watermark_key(dataset, table)))
-    return Watermark(decode_value(doc.get("value"), doc.get("kind", "text")), doc["export_id"])
+    return Watermark.from_json(json.loads(store.get(watermark_key(dataset, table))))
 
 
 def write_watermark(store: Store, dataset: str, table: str, mark: Watermark) -> None:

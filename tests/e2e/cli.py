@@ -16,12 +16,20 @@ class Result:
     err: str
 
 
-def dpexport(*args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None,
-             timeout: float = 300) -> Result:
+def dpexport(
+    *args: str | Path,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 300,
+) -> Result:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("DPEXPORT_")}
     full_env.update(env or {})
     proc = subprocess.run(
         [sys.executable, "-m", "dpexport", *map(str, args)],
-        cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout,
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     return Result(proc.returncode, proc.stdout, proc.stderr)

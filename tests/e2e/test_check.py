@@ -21,25 +21,50 @@ exports:
     mode: FULL_REFRESH
 """
 
+MODE = "mode: FULL_REFRESH"
+SOURCE = "diagnosticpro_prod.parts_catalog"
+SECRET = "encryption:\n  key_provider:\n    kind: local\n    api_key: hunter2hunter2\n"
+
 CASES = {
-    "unknown key": (BASE.replace("mode: FULL_REFRESH", "mode: FULL_REFRESH\n    formt: CSV"),
-                    "exports[0].formt", "format"),
-    "wrong type": (BASE.replace("format: PARQUET", "format: [PARQUET]"), "exports[0].format",
-                   None),
-    "codec for format": (BASE.replace("format: PARQUET", "format: JSONL"),
-                         "exports[0].compression", None),
-    "bad cron": (BASE.replace("mode: FULL_REFRESH", "mode: FULL_REFRESH\n    schedule: '61 * * * *'"),
-                 "exports[0].schedule", None),
-    "escaping entity": (BASE.replace("diagnosticpro_prod.parts_catalog", "diagnosticpro_prod.../x"),
-                        "exports[0].source", None),
-    "inline secret": (BASE + "encryption:\n  key_provider:\n    kind: local\n    api_key: hunter2hunter2\n",
-                      "api_key", None),
-    "malformed yaml": (BASE.replace("format: PARQUET", "format: [PARQUET"), "malformed YAML",
-                       "bad.yaml:9:"),
+    "unknown key": (
+        BASE.replace("mode: FULL_REFRESH", "mode: FULL_REFRESH\n    formt: CSV"),
+        "exports[0].formt",
+        "format",
+    ),
+    "wrong type": (BASE.replace("format: PARQUET", "format: [PARQUET]"), "exports[0].format", None),
+    "codec for format": (
+        BASE.replace("format: PARQUET", "format: JSONL"),
+        "exports[0].compression",
+        None,
+    ),
+    "bad cron": (
+        BASE.replace("mode: FULL_REFRESH", "mode: FULL_REFRESH\n    schedule: '61 * * * *'"),
+        "exports[0].schedule",
+        None,
+    ),
+    "escaping entity": (
+        BASE.replace("diagnosticpro_prod.parts_catalog", "diagnosticpro_prod.../x"),
+        "exports[0].source",
+        None,
+    ),
+    "inline secret": (
+        BASE + "encryption:\n  key_provider:\n    kind: local\n    api_key: hunter2hunter2\n",
+        "api_key",
+        None,
+    ),
+    "malformed yaml": (
+        BASE.replace("format: PARQUET", "format: [PARQUET"),
+        "malformed YAML",
+        "bad.yaml:9:",
+    ),
     "missing partition column": (
-        BASE.replace("mode: FULL_REFRESH",
-                     "mode: FULL_REFRESH\n    partitioning: {field: no_such_column, granularity: daily}"),
-        "no_such_column", None),
+        BASE.replace(
+            "mode: FULL_REFRESH",
+            "mode: FULL_REFRESH\n    partitioning: {field: no_such_column, granularity: daily}",
+        ),
+        "no_such_column",
+        None,
+    ),
 }
 
 
@@ -61,7 +86,8 @@ def test_bad_config_exits_2_and_writes_nothing(case: str, demo_dir: Path) -> Non
 
 def test_check_lists_every_error_in_one_pass(demo_dir: Path) -> None:
     text = BASE.replace("format: PARQUET", "format: PARKET").replace(
-        "mode: FULL_REFRESH", "mode: SOMETIMES\n    schedule: 'every day'")
+        "mode: FULL_REFRESH", "mode: SOMETIMES\n    schedule: 'every day'"
+    )
     config = demo_dir / "bad.yaml"
     config.write_text(text, encoding="utf-8")
     result = dpexport("-c", config, "check")

@@ -16,10 +16,21 @@ from dpexport.security.crypto import LocalKeyProvider
 from tests.e2e.cli import dpexport
 
 SPEC_TABLES = {  # spec sections 4 and 8
-    "reddit_diagnostic_posts", "youtube_repair_videos", "sensor_telemetry",
-    "diagnostic_sessions", "feature_store", "users", "billing_transactions",
-    "parts_inventory", "parts_catalog", "equipment_registry", "equipment_manufacturers",
-    "dtc_code_definitions", "configuration_settings", "audit_logs", "api_access_log",
+    "reddit_diagnostic_posts",
+    "youtube_repair_videos",
+    "sensor_telemetry",
+    "diagnostic_sessions",
+    "feature_store",
+    "users",
+    "billing_transactions",
+    "parts_inventory",
+    "parts_catalog",
+    "equipment_registry",
+    "equipment_manufacturers",
+    "dtc_code_definitions",
+    "configuration_settings",
+    "audit_logs",
+    "api_access_log",
 }
 
 
@@ -98,15 +109,19 @@ def test_users_export_holds_no_raw_personal_data(demo: Path) -> None:
     bucket = demo / "buckets" / "gs" / "diagnosticpro-exports" / "prod" / "diagnosticpro_prod"
     provider = LocalKeyProvider(demo / "buckets" / "kms")
     source = duckdb.connect(str(demo / "warehouse.duckdb"), read_only=True)
-    emails, phones, hashes = zip(*source.execute(
-        "SELECT email, phone, password_hash FROM diagnosticpro_prod.users LIMIT 200"
-    ).fetchall(), strict=True)
+    emails, phones, hashes = zip(
+        *source.execute(
+            "SELECT email, phone, password_hash FROM diagnosticpro_prod.users LIMIT 200"
+        ).fetchall(),
+        strict=True,
+    )
     text = ""
     for manifest_path in _manifests(bucket / "users"):
         manifest = json.loads(manifest_path.read_text())
         for entry in manifest["files"]:
-            table = read_file(manifest_path.parent / entry["name"], "JSONL", "GZIP",
-                              decryptor=provider)
+            table = read_file(
+                manifest_path.parent / entry["name"], "JSONL", "GZIP", decryptor=provider
+            )
             assert "password_hash" not in table.column_names
             assert "security_questions" not in table.column_names
             text += json.dumps(table.to_pylist(), default=str)
@@ -117,20 +132,32 @@ def test_users_export_holds_no_raw_personal_data(demo: Path) -> None:
 
 
 def test_verify_passes_on_the_demo(demo: Path) -> None:
-    result = dpexport("--local-root", demo / "buckets", "verify", "gs://diagnosticpro-exports/prod/")
+    result = dpexport(
+        "--local-root", demo / "buckets", "verify", "gs://diagnosticpro-exports/prod/"
+    )
     assert result.code == 0, result.out + result.err
     assert result.out.strip().splitlines()[-1].startswith("OK ")
 
 
 def test_run_twice_full_refresh_keeps_only_the_newest_snapshot(demo_dir: Path) -> None:
     root = demo_dir / "buckets"
-    args = ("-c", demo_dir / "dpexport.yaml", "--local-root", root, "run", "--table",
-            "parts_catalog", "--json")
+    args = (
+        "-c",
+        demo_dir / "dpexport.yaml",
+        "--local-root",
+        root,
+        "run",
+        "--table",
+        "parts_catalog",
+        "--json",
+    )
     first = dpexport(*args, "--at", "2025-09-16T00:00:00Z")
     assert first.code == 0, first.err
     con = duckdb.connect(str(demo_dir / "warehouse.duckdb"))
-    con.execute("DELETE FROM diagnosticpro_prod.parts_catalog WHERE part_id IN "
-                "(SELECT part_id FROM diagnosticpro_prod.parts_catalog LIMIT 10)")
+    con.execute(
+        "DELETE FROM diagnosticpro_prod.parts_catalog WHERE part_id IN "
+        "(SELECT part_id FROM diagnosticpro_prod.parts_catalog LIMIT 10)"
+    )
     (remaining,) = con.execute("SELECT count(*) FROM diagnosticpro_prod.parts_catalog").fetchone()
     con.close()
     second = dpexport(*args, "--at", "2025-09-17T00:00:00Z")

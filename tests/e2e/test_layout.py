@@ -24,8 +24,14 @@ def exported(tmp_path_factory: pytest.TempPathFactory, demo_warehouse: Path) -> 
     shutil.copyfile(demo_warehouse, base / "warehouse.duckdb")
     (base / "dpexport.yaml").write_text(example_config_text(), encoding="utf-8")
     args: list[str | Path] = ["-c", base / "dpexport.yaml", "--local-root", base / "buckets", "run"]
-    for table in ("sensor_telemetry", "diagnostic_sessions", "feature_store",
-                  "reddit_diagnostic_posts", "billing_transactions", "dtc_code_definitions"):
+    for table in (
+        "sensor_telemetry",
+        "diagnostic_sessions",
+        "feature_store",
+        "reddit_diagnostic_posts",
+        "billing_transactions",
+        "dtc_code_definitions",
+    ):
         args += ["--table", table]
     result = dpexport(*args, "--at", "2025-09-16T14:30:22Z")
     assert result.code == 0, result.err
@@ -85,7 +91,8 @@ def test_reddit_daily_by_created_date(exported: Path) -> None:
         yyyy, mm, dd = path.parent.relative_to(root).parts
         table = pq.read_table(path)
         assert {d.strftime("%Y/%m/%d") for d in table.column("created_date").to_pylist()} == {
-            f"{yyyy}/{mm}/{dd}"}
+            f"{yyyy}/{mm}/{dd}"
+        }
         assert path.name.startswith("reddit_diagnostic_posts_")
 
 

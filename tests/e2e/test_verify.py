@@ -34,7 +34,7 @@ def _verify(root: Path, target: str | Path) -> tuple[int, str]:
 
 
 def test_verify_ok_then_flipped_byte(exported: Path) -> None:
-    manifest, data = _first_file(exported, "reddit_diagnostic_posts")
+    _manifest, data = _first_file(exported, "reddit_diagnostic_posts")
     code, out = _verify(exported, "gs://diagnosticpro-exports/prod/")
     assert code == 0, out
     raw = bytearray(data.read_bytes())
@@ -55,10 +55,12 @@ def test_verify_deleted_file(exported: Path) -> None:
 
 
 def test_verify_truncated_file(exported: Path) -> None:
-    manifest, data = _first_file(exported, "parts_inventory")
+    _manifest, data = _first_file(exported, "parts_inventory")
     raw = data.read_bytes()
     data.write_bytes(raw[: len(raw) - 7])
-    code, out = _verify(exported, "gs://diagnosticpro-exports/prod/diagnosticpro_prod/parts_inventory/")
+    code, out = _verify(
+        exported, "gs://diagnosticpro-exports/prod/diagnosticpro_prod/parts_inventory/"
+    )
     assert code == 1
     assert data.name in out and "truncated" in out
 

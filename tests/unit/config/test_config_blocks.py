@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from config_helpers import place, unwrap
-from config_spec_blocks import BLOCKS
 
 from dpexport.config import load_config_text
+from tests.unit.config.config_helpers import place, unwrap
+from tests.unit.config.config_spec_blocks import BLOCKS
 
 #: Blocks that name things defined by another block (8.2's `timestamp_hour` names the
 #: 3.2 expression; CMEK takes its key from 6.3).

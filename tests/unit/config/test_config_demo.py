@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from config_spec_blocks import BLOCKS
 
 from dpexport.config import ResolvedConfig, SubPartition, load_config
 from dpexport.config.models import DpexportConfig
+from tests.unit.config.config_spec_blocks import BLOCKS
 
 MB = 1024 * 1024
 KMS = (

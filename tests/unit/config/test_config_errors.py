@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from config_helpers import by_path, issues_of
 
 from dpexport.config import check_against_schemas, identifiers, load_config_text
 from dpexport.errors import ConfigError
+from tests.unit.config.config_helpers import by_path, issues_of
 
 
 def test_unknown_key_suggests_the_nearest() -> None:
