@@ -11,6 +11,7 @@ import pyarrow as pa
 from dpexport import layout, state
 from dpexport.config.spec import TableSpec
 from dpexport.engines.base import ScanRequest, Slice
+from dpexport.errors import InvalidArgument
 from dpexport.storage.base import Store
 
 
@@ -67,6 +68,13 @@ def make_plan(
 ) -> ExportPlan:
     """The scan and slice for one export (CONTRACT §6, §8)."""
     cursor = cursor_of(spec) if spec.mode != "FULL_REFRESH" else None
+    if spec.mode != "FULL_REFRESH" and cursor is None:
+        # Without a cursor every run would export the whole table again: duplicates.
+        raise InvalidArgument(
+            f"{spec.mode} needs a cursor to know which rows are new: set change_column "
+            "or partitioning.field for this table",
+            table=spec.qualified_name,
+        )
     mark = state.read_watermark(store, spec.dataset, spec.table) if cursor else None
     cursor_type = schema.field(cursor).type if cursor and cursor in schema.names else None
     lower: Any = None

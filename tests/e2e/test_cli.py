@@ -1,0 +1,238 @@
+"""Commands as a user runs them: init, run --json, exit codes 1 and 130, decrypt."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tests.e2e.cli import dpexport
+
+REPO = Path(__file__).resolve().parents[2]
+BUCKET = Path("gs/diagnosticpro-exports")
+
+SMALL = """\
+project: p
+environment: prod
+warehouse: {{engine: duckdb, path: warehouse.duckdb}}
+buckets: {{exports: gs://diagnosticpro-exports}}
+exports:
+  - source: diagnosticpro_prod.{table}
+    destination: gs://diagnosticpro-exports/prod/diagnosticpro_prod/{table}/
+{body}
+"""
+
+
+def _config(base: Path, table: str, body: str) -> Path:
+    path = base / f"{table}.yaml"
+    path.write_text(SMALL.format(table=table, body=body), encoding="utf-8")
+    return path
+
+
+def test_init_writes_the_spec_config_once(tmp_path: Path) -> None:
+    result = dpexport("init", "--dir", tmp_path)
+    assert result.code == 0, result.err
+    text = (tmp_path / "dpexport.yaml").read_text()
+    for block in (
+        "format_config:",
+        "compression_matrix:",
+        "append_only:",
+        "high_volume:",
+        "retry_configuration:",
+        "idempotency_design:",
+        "lifecycle_policies:",
+    ):
+        assert block in text
+    again = dpexport("init", "--dir", tmp_path)
+    assert again.code == 2 and "--force" in again.err
+    assert dpexport("-c", tmp_path / "dpexport.yaml", "check").code == 0
+
+
+def test_run_json_and_table_selection(demo_dir: Path) -> None:
+    result = dpexport(
+        "run",
+        "--table",
+        "diagnosticpro_prod.parts_inventory",
+        "--table",
+        "equipment_manufacturers",
+        "--json",
+        "-c",
+        demo_dir / "dpexport.yaml",
+        "--local-root",
+        demo_dir / "out",
+    )
+    assert result.code == 0, result.err
+    records = json.loads(result.out)
+    assert [r["table"] for r in records] == ["parts_inventory", "equipment_manufacturers"]
+    for record in records:
+        assert set(record) == {
+            "table",
+            "export_id",
+            "status",
+            "rows",
+            "files",
+            "manifests",
+            "error",
+            "reason",
+        }
+        assert record["status"] == "SUCCESS" and record["error"] is None
+        assert record["export_id"].startswith("exp_")
+        for uri in record["manifests"]:
+            assert uri.startswith("gs://diagnosticpro-exports/prod/diagnosticpro_prod/")
+    (inventory,) = (
+        duckdb.connect(str(demo_dir / "warehouse.duckdb"), read_only=True)
+        .execute("SELECT count(*) FROM diagnosticpro_prod.parts_inventory")
+        .fetchone()
+    )
+    assert records[0]["rows"] == inventory
+    unknown = dpexport(
+        "run", "--table", "nope", "-c", demo_dir / "dpexport.yaml", "--local-root", demo_dir / "out"
+    )
+    assert unknown.code == 2 and "'nope'" in unknown.err
+
+
+def test_failing_check_exits_1_marks_failure_and_publishes_nothing(demo_dir: Path) -> None:
+    config = _config(
+        demo_dir,
+        "reddit_diagnostic_posts",
+        """\
+    format: PARQUET
+    compression: SNAPPY
+    partitioning: {field: created_date, granularity: daily}
+    mode: APPEND
+    validation:
+      - content_length_check: {max: 10}
+""",
+    )
+    result = dpexport("-c", config, "--local-root", demo_dir / "out", "run", "--json")
+    assert result.code == 1
+    [record] = json.loads(result.out)
+    assert record["status"] == "FAILURE" and "content_length_check" in record["error"]
+    folder = demo_dir / "out" / BUCKET / "prod/diagnosticpro_prod/reddit_diagnostic_posts"
+    failures = list(folder.rglob("FAILURE"))
+    assert failures
+    marker = json.loads(failures[0].read_text())
+    assert marker["status"] == "FAILURE" and "content_length_check" in marker["error"]
+    assert {"timestamp", "retry_count", "next_retry"} <= set(marker)
+    published = [p for p in folder.rglob("*") if p.is_file() and p.name != "FAILURE"]
+    assert published == []
+    staging = demo_dir / "out" / BUCKET / "_staging"
+    assert not staging.exists() or not any(p.is_file() for p in staging.rglob("*"))
+    logs = list((demo_dir / "out" / BUCKET / "export-logs").rglob("*.json"))
+    assert [json.loads(p.read_text())["status"] for p in logs] == ["FAILURE"]
+
+    # a fixed rerun succeeds and clears FAILURE in the folders it writes
+    fixed = _config(
+        demo_dir,
+        "reddit_diagnostic_posts",
+        """\
+    format: PARQUET
+    compression: SNAPPY
+    partitioning: {field: created_date, granularity: daily}
+    mode: APPEND
+""",
+    )
+    rerun = dpexport("-c", fixed, "--local-root", demo_dir / "out", "run")
+    assert rerun.code == 0, rerun.err
+    assert not list(folder.rglob("FAILURE"))
+
+
+def test_append_without_a_cursor_fails_clearly(demo_dir: Path) -> None:
+    config = _config(demo_dir, "audit_logs", "    mode: APPEND\n")
+    result = dpexport("-c", config, "--local-root", demo_dir / "out", "run")
+    assert result.code == 1
+    assert "APPEND needs a cursor" in result.err
+
+
+@pytest.mark.slow
+def test_interrupt_exits_130_and_leaves_nothing(tmp_path: Path) -> None:
+    from dpexport.demo.warehouse import create_demo_warehouse
+
+    create_demo_warehouse(tmp_path / "warehouse.duckdb", 600_000)
+    config = _config(
+        tmp_path,
+        "sensor_telemetry",
+        """\
+    format: CSV
+    compression: BROTLI
+    mode: FULL_REFRESH
+""",
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DPEXPORT_")}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "dpexport",
+            "-c",
+            str(config),
+            "--local-root",
+            str(tmp_path / "out"),
+            "run",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    staging = tmp_path / "out" / BUCKET / "_staging"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not any(staging.rglob("part-*")):
+        time.sleep(0.05)
+    assert proc.poll() is None, "the export finished before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err
+    assert not list((tmp_path / "out").rglob("SUCCESS"))
+    assert not any(p.is_file() for p in staging.rglob("*"))
+
+
+def test_decrypt_round_trip_and_tamper(demo_dir: Path) -> None:
+    root = demo_dir / "out"
+    result = dpexport(
+        "-c",
+        demo_dir / "dpexport.yaml",
+        "--local-root",
+        root,
+        "run",
+        "--table",
+        "billing_transactions",
+    )
+    assert result.code == 0, result.err
+    encrypted = sorted((root / BUCKET).rglob("*.parquet.gz.enc"))[0]
+    plain = demo_dir / "plain.parquet"
+    ok = dpexport("--local-root", root, "decrypt", encrypted, "-o", plain)
+    assert ok.code == 0, ok.err
+    import pyarrow.parquet as pq
+
+    sidecar = json.loads(encrypted.with_name(encrypted.name + ".metadata.json").read_text())
+    assert pq.read_table(plain).num_rows == sidecar["rows"]
+    # by URI too, to stdout
+    uri = "gs://diagnosticpro-exports/" + encrypted.relative_to(root / BUCKET).as_posix()
+    by_uri = subprocess.run(
+        [sys.executable, "-m", "dpexport", "--local-root", str(root), "decrypt", uri],
+        cwd=REPO,
+        capture_output=True,
+        timeout=120,
+    )
+    assert by_uri.returncode == 0 and by_uri.stdout == plain.read_bytes()
+
+    raw = bytearray(encrypted.read_bytes())
+    raw[len(raw) // 2] ^= 0x40
+    encrypted.write_bytes(bytes(raw))
+    out = demo_dir / "tampered.parquet"
+    bad = dpexport("--local-root", root, "decrypt", encrypted, "-o", out)
+    assert bad.code == 1 and "chunk" in bad.err
+    assert not out.exists()
+    key_bytes = [p.read_bytes() for p in (root / "kms").iterdir()]
+    for key in key_bytes:
+        assert key.hex() not in bad.err and key.hex() not in json.dumps(sidecar)
