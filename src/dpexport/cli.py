@@ -242,7 +242,7 @@ def _report(results: list[Any], as_json: bool) -> None:
 @click.pass_context
 def verify(ctx: click.Context, config_path: str | None, local_root: str | None, uri: str) -> None:
     """Re-check an export: a manifest, or a folder holding manifests (recursively)."""
-    from dpexport.verify import verify_uri
+    from dpexport.verification import verify_uri
 
     settings = _settings(ctx, config_path, local_root)
     report = verify_uri(uri, local_root=settings.root)

@@ -43,7 +43,7 @@ from dpexport.router import Folder, Router, split_by_keys
 from dpexport.storage.base import Store
 from dpexport.storage.uri import StoreResolver
 from dpexport.transforms.pipeline import Transforms
-from dpexport.verify import verify_staged
+from dpexport.verification import verify_staged
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +146,8 @@ def export_table(ctx: _Ctx, spec: TableSpec) -> ExportResult:
         log.debug("%s", traceback.format_exc())
         exporter.mark_failure(message)
         result = ExportResult(spec.table, export_id, "FAILURE", error=message)
+    finally:
+        exporter.close()
     exporter.log_record(result, int((time.monotonic() - clock) * 1000))
     return result
 
@@ -438,10 +440,10 @@ class _Export:
     def abort(self) -> None:
         if self.router is not None:
             self.router.abort()
-        try:
-            self.staging.discard()
-        finally:
-            self._scratch.cleanup()
+        self.staging.discard()
+
+    def close(self) -> None:
+        self._scratch.cleanup()
 
     def mark_failure(self, message: str) -> None:
         folders = self.folders_touched or {layout.time_folder(self.ctx.logical_time, "daily")}
