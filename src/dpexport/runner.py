@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 
-from dpexport import commit, layout, state
+from dpexport import commit, layout, state, tokens
 from dpexport.config.spec import ResolvedConfig, TableSpec
 from dpexport.engines.base import Engine
 from dpexport.errors import DpexportError, ExportError
@@ -103,7 +103,6 @@ class _Ctx:
     stores: StoreResolver
     options: RunOptions
     logical_time: datetime
-    recovered: set[str] = field(default_factory=set)
 
 
 def select_tables(config: ResolvedConfig, names: Sequence[str]) -> list[TableSpec]:
@@ -123,22 +122,103 @@ def run_exports(config: ResolvedConfig, engine: Engine, options: RunOptions) -> 
 
 
 def export_table(ctx: _Ctx, spec: TableSpec) -> ExportResult:
+    """One table at the run's logical time, exactly once (CONTRACT §5, §8).
+
+    The token says whether this (table, logical time, config) was already exported;
+    the table's lease says whether another runner is exporting it right now.
+    """
     start = datetime.now(UTC).replace(microsecond=0)
     uuid8 = uuid.uuid4().hex[:8]
     export_id = layout.export_id(start, uuid8)
     store, dest_key = ctx.stores.resolve(spec.destination)
     dest_key = dest_key if not dest_key or dest_key.endswith("/") else dest_key + "/"
-    if store.url not in ctx.recovered:
-        ctx.recovered.add(store.url)
+    token_name = tokens.token_name(spec, ctx.logical_time)
+    done = _done(store, token_name)
+    if done is not None:
+        return done
+    renew, expires = _lease_timing(ctx.config)
+    lease = tokens.Lease(
+        store, tokens.lease_key(spec), export_id, renew_every=renew, expires_after=expires
+    )
+    acquired, holder = lease.acquire()
+    if not acquired:
+        return ExportResult(spec.table, holder, "SKIPPED", reason="in progress elsewhere")
+    try:
+        done = _done(store, token_name)  # finished while we were taking the lease
+        if done is not None:
+            return done
         for eid, outcome in commit.recover(store):
             log.warning("export %s left by a crashed run was %s", eid, outcome)
+        return _export_under_lease(
+            ctx, spec, store, dest_key, export_id, start, uuid8, token_name, lease
+        )
+    finally:
+        lease.release()
+
+
+def _done(store: Store, token_name: str) -> ExportResult | None:
+    token, _ = tokens.read_token(store, token_name)
+    if token is None or token.status != "DONE":
+        return None
+    result = token.result or {}
+    return ExportResult(
+        str(result.get("table", token_name)),
+        token.export_id,
+        "SKIPPED",
+        rows=int(result.get("rows", 0)),
+        files=int(result.get("files", 0)),
+        manifests=list(result.get("manifests", [])),
+        reason=f"already exported as {token.export_id} (token {token_name})",
+    )
+
+
+def _lease_timing(config: ResolvedConfig) -> tuple[timedelta, timedelta]:
+    lease = getattr(getattr(config.raw, "idempotency_design", None), "lease", None)
+    renew = getattr(lease, "renew_every", None) or tokens.RENEW_EVERY
+    expires = getattr(lease, "expires_after", None) or tokens.EXPIRES_AFTER
+    return renew, expires
+
+
+def _export_under_lease(
+    ctx: _Ctx,
+    spec: TableSpec,
+    store: Store,
+    dest_key: str,
+    export_id: str,
+    start: datetime,
+    uuid8: str,
+    token_name: str,
+    lease: tokens.Lease,
+) -> ExportResult:
+    token = tokens.Token(
+        token_name,
+        "IN_PROGRESS",
+        export_id,
+        rfc3339(ctx.logical_time),
+        tokens.config_hash(spec),
+        "",
+    )
+    tokens.write_token(store, token)
     clock = time.monotonic()
-    exporter = _Export(ctx, spec, store, dest_key, export_id, start, uuid8)
+    exporter = _Export(ctx, spec, store, dest_key, export_id, start, uuid8, lease)
+    exporter.token_name = token_name
     try:
         result = exporter.run()
+        result.reason = None
     except KeyboardInterrupt:
         exporter.abort()
+        token.status = "FAILED"
+        token.error = "interrupted"
+        tokens.write_token(store, token)
         raise
+    except tokens.LeaseLost:
+        exporter.abort()
+        return ExportResult(
+            spec.table,
+            export_id,
+            "SKIPPED",
+            reason="lease taken over by another runner; nothing committed",
+        )
     except Exception as exc:  # every failure is reported, marked and logged
         exporter.abort()
         message = str(exc) if isinstance(exc, DpexportError) else f"{type(exc).__name__}: {exc}"
@@ -148,6 +228,15 @@ def export_table(ctx: _Ctx, spec: TableSpec) -> ExportResult:
         result = ExportResult(spec.table, export_id, "FAILURE", error=message)
     finally:
         exporter.close()
+    token.status = "DONE" if result.status == "SUCCESS" else "FAILED"
+    token.error = result.error
+    token.result = {
+        "table": spec.table,
+        "rows": result.rows,
+        "files": result.files,
+        "manifests": result.manifests,
+    }
+    tokens.write_token(store, token)
     exporter.log_record(result, int((time.monotonic() - clock) * 1000))
     return result
 
@@ -164,8 +253,11 @@ class _Export:
         export_id: str,
         start: datetime,
         uuid8: str,
+        lease: tokens.Lease | None = None,
     ) -> None:
         self.ctx, self.spec, self.store, self.dest_key = ctx, spec, store, dest_key
+        self.lease = lease
+        self.token_name: str | None = None
         self.export_id, self.start, self.uuid8 = export_id, start, uuid8
         self._scratch = tempfile.TemporaryDirectory(prefix="dpexport-")
         self.staging = commit.Staging(store, export_id, Path(self._scratch.name))
@@ -275,12 +367,15 @@ class _Export:
             watermark=state.encode_value(window[1]),
             encryption=encryption,
             checks=checks.results(),
+            idempotency_token=self.token_name,
         )
         pub, manifests = self._publication(facts, written, t0, bool(plan.dedupe_key))
         if plan.cursor and window[1] is not None:
             mark = state.Watermark(window[1], self.export_id).to_json()
             pub.watermark = {"dataset": spec.dataset, "table": spec.table, **mark}
         self._step("staged")
+        if self.lease is not None:
+            self.lease.check()  # only the lease holder may pass the commit point
         commit.publish(self.store, pub, on_step=self.ctx.options.on_step)
         self._quarantine(checks.quarantine_request(), transforms)
         transforms.record_stats(checks)

@@ -16,7 +16,8 @@ import pyarrow as pa
 
 @dataclass(frozen=True)
 class Slice:
-    """Rows with ``lower < cursor <= upper`` (either bound may be absent).
+    """Rows with ``lower < cursor <= upper`` (either bound may be absent;
+    ``lower_inclusive`` makes it ``lower <= cursor``, as INCREMENTAL's lookback asks).
 
     Bound values are Python values (datetime, date, int, ...) bound as query
     parameters, never pasted into SQL text.
@@ -25,6 +26,7 @@ class Slice:
     cursor: str | None = None  # SQL expression over the source row, usually a column
     lower: Any = None  # exclusive
     upper: Any = None  # inclusive
+    lower_inclusive: bool = False
 
 
 @dataclass(frozen=True)

@@ -99,7 +99,7 @@ def render_select(request: ScanRequest) -> tuple[str, list[Any]]:
         if not sl.cursor:
             raise InvalidArgument("a slice with bounds needs a cursor expression", table=table)
         if sl.lower is not None:
-            where.append(f"({sl.cursor}) > ?")
+            where.append(f"({sl.cursor}) {'>=' if sl.lower_inclusive else '>'} ?")
             params.append(_param(sl.lower))
         if sl.upper is not None:
             where.append(f"({sl.cursor}) <= ?")

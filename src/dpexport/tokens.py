@@ -1,0 +1,206 @@
+"""Idempotency tokens and leases (spec 7.3, CONTRACT §5, §8).
+
+Two documents under ``idempotency-tokens/`` in the destination's bucket:
+
+- the **token** ``{table}_{partition}_{logical_epoch}_{hash8}.json`` records one
+  export of one table at one logical time with one config: IN_PROGRESS, DONE or
+  FAILED. The same config and the same logical time map to the same token, so a
+  retry or a second runner finds the first one's outcome; a changed config hashes
+  to a new token.
+- the **lease** ``_leases/{dataset}.{table}.json`` says which process is exporting
+  the table now. It is created with a conditional write, renewed by
+  compare-and-swap every ``renew_every`` and lapses ``expires_after`` the last
+  renewal; a lease whose holder was a process on this host that no longer exists is
+  taken over at once. Only the lease holder may commit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import threading
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from dpexport import layout
+from dpexport.commit import Owner
+from dpexport.config.spec import TableSpec
+from dpexport.errors import AlreadyExists, NotFound, PreconditionFailed
+from dpexport.manifest import dumps, rfc3339
+from dpexport.storage.base import Store
+
+log = logging.getLogger(__name__)
+
+RENEW_EVERY = timedelta(seconds=30)
+EXPIRES_AFTER = timedelta(minutes=2)
+
+
+def config_hash(spec: TableSpec) -> str:
+    """8 hex digits over everything that decides what an export writes."""
+    doc = json.dumps(dataclasses.asdict(spec), sort_keys=True, default=str)
+    return hashlib.sha256(doc.encode()).hexdigest()[:8]
+
+
+def token_name(spec: TableSpec, logical_time: datetime) -> str:
+    """``{table}_{partition}_{logical_epoch}_{hash8}`` (spec 7.3 with the logical time)."""
+    t = logical_time.astimezone(UTC)
+    return f"{spec.table}_{t:%Y%m%d}_{int(t.timestamp())}_{config_hash(spec)}"
+
+
+def token_key(name: str) -> str:
+    return f"{layout.TOKENS_PREFIX}{name}.json"
+
+
+def lease_key(spec: TableSpec) -> str:
+    return f"{layout.TOKENS_PREFIX}_leases/{spec.dataset}.{spec.table}.json"
+
+
+def _parse_time(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
+@dataclass
+class Token:
+    name: str
+    status: str  # IN_PROGRESS | DONE | FAILED
+    export_id: str | None
+    logical_time: str
+    config_hash: str
+    updated: str
+    result: dict[str, Any] | None = None
+    error: str | None = None
+
+
+def read_token(store: Store, name: str) -> tuple[Token | None, str | None]:
+    """The token and its version, or (None, None)."""
+    info = store.head(token_key(name))
+    if info is None:
+        return None, None
+    try:
+        doc = json.loads(store.get(token_key(name)))
+    except (NotFound, ValueError):
+        return None, None
+    return Token(**doc), info.version
+
+
+def write_token(store: Store, token: Token) -> None:
+    """Record the token's new state (last writer wins: only the lease holder writes)."""
+    token.updated = rfc3339(datetime.now(UTC))
+    store.put_bytes(token_key(token.name), dumps(asdict(token)))
+
+
+class LeaseLost(Exception):
+    """Another runner took the table's lease: this export must not commit."""
+
+
+class Lease:
+    """The right to export one table now; renewed in the background while held."""
+
+    def __init__(
+        self,
+        store: Store,
+        key: str,
+        export_id: str,
+        *,
+        renew_every: timedelta = RENEW_EVERY,
+        expires_after: timedelta = EXPIRES_AFTER,
+    ) -> None:
+        self.store = store
+        self.key = key
+        self.export_id = export_id
+        self.renew_every = renew_every
+        self.expires_after = expires_after
+        self.owner = Owner.me()
+        self._version: str | None = None
+        self._lost = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def _doc(self) -> bytes:
+        now = datetime.now(UTC)
+        return dumps(
+            {
+                "holder": asdict(self.owner),
+                "export_id": self.export_id,
+                "renewed": rfc3339(now),
+                "expires": rfc3339(now + self.expires_after),
+            }
+        )
+
+    def acquire(self) -> tuple[bool, str | None]:
+        """Take the lease: (True, None), or (False, the holder's export id)."""
+        try:
+            self._version = self.store.put_if_absent(self.key, self._doc()).version
+            self._start()
+            return True, None
+        except AlreadyExists:
+            pass
+        info = self.store.head(self.key)
+        if info is None:
+            return self.acquire()
+        try:
+            doc = json.loads(self.store.get(self.key))
+            holder = Owner(**doc["holder"])
+            expired = _parse_time(doc["expires"]) <= datetime.now(UTC)
+            other = doc.get("export_id")
+        except (NotFound, ValueError, KeyError, TypeError):
+            holder, expired, other = None, True, None
+        if not (expired or holder is None or holder.is_dead_here()):
+            return False, other
+        try:  # take over a lapsed lease; of several takers only one CAS succeeds
+            self._version = self.store.replace_if_match(self.key, self._doc(), info.version).version
+        except PreconditionFailed:
+            return False, other
+        log.warning(
+            "took over the lease of %s from export %s (%s)",
+            self.key,
+            other,
+            "expired" if expired else "holder process gone",
+        )
+        self._start()
+        return True, None
+
+    def _start(self) -> None:
+        self._thread = threading.Thread(target=self._renew_loop, name="dpexport-lease", daemon=True)
+        self._thread.start()
+
+    def _renew_loop(self) -> None:
+        while not self._stop.wait(self.renew_every.total_seconds()):
+            try:
+                self.renew()
+            except LeaseLost:
+                return
+            except Exception as exc:  # a failed renewal is retried at the next tick
+                log.warning("could not renew lease %s: %s", self.key, exc)
+
+    def renew(self) -> None:
+        """Extend the lease by compare-and-swap; raise LeaseLost if it was taken."""
+        with self._lock:
+            if self._lost.is_set():
+                raise LeaseLost(self.key)
+            try:
+                self._version = self.store.replace_if_match(
+                    self.key, self._doc(), self._version
+                ).version
+            except PreconditionFailed:
+                self._lost.set()
+                raise LeaseLost(self.key) from None
+
+    def check(self) -> None:
+        """Before the commit point: still ours, and extended for the commit's duration."""
+        self.renew()
+
+    def release(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        with self._lock:
+            if self._lost.is_set():
+                return
+            info = self.store.head(self.key)
+            if info is not None and info.version == self._version:
+                self.store.delete(self.key)
