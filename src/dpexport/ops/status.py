@@ -1,0 +1,139 @@
+"""Per-table health (CONTRACT §2, §8): ``dpexport status [--json]``.
+
+From the export logs and the DLQ of the config's buckets, for each configured table:
+
+- ``last_export``: the ``export_timestamp`` of its newest successful export, ``rows``
+  that export's row count (both ``null`` when it never succeeded);
+- ``hours_since_export``: hours from then to ``now``, two decimals;
+- ``freshness``: ``STALE`` past 24 hours (spec 9.2), or past the table's own
+  ``freshness`` when set, and when it never succeeded; ``FRESH`` otherwise;
+- ``success_rate_7d``: percent of SUCCESS among the SUCCESS and FAILURE attempts of
+  the last 7 × 24 hours (SKIPPED runs did no work and are not counted), two decimals,
+  ``null`` without attempts (spec 9.2's ``success_rate`` shape);
+- ``dlq_open``: DLQ entries for the table not yet resolved or purged (open and
+  poisoned both wait for someone).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from dpexport.manifest import rfc3339
+from dpexport.ops.logs import config_stores, load_records, parse_time
+from dpexport.reliability.dlq import DlqEntry, DlqSettings, list_entries
+
+DEFAULT_FRESHNESS = timedelta(hours=24)
+WINDOW = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class TableStatus:
+    """One row of ``dpexport status``."""
+
+    table: str
+    dataset: str
+    last_export: datetime | None
+    rows: int | None
+    hours_since_export: float | None
+    freshness: str
+    success_rate_7d: float | None
+    dlq_open: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "table": self.table,
+            "dataset": self.dataset,
+            "last_export": rfc3339(self.last_export) if self.last_export else None,
+            "rows": self.rows,
+            "hours_since_export": self.hours_since_export,
+            "freshness": self.freshness,
+            "success_rate_7d": self.success_rate_7d,
+            "dlq_open": self.dlq_open,
+        }
+
+
+def _belongs(record_table: object, record_dataset: object, spec: Any) -> bool:
+    if record_table == spec.qualified_name:
+        return True
+    return record_table == spec.table and record_dataset in (None, spec.dataset)
+
+
+def table_statuses(
+    tables: Sequence[Any],
+    records: Sequence[Mapping[str, Any]],
+    dlq: Sequence[DlqEntry],
+    now: datetime,
+) -> list[TableStatus]:
+    """The status of each ``TableSpec`` in ``tables`` from log records and DLQ entries."""
+    out = []
+    for spec in tables:
+        mine = [r for r in records if _belongs(r.get("table_name"), r.get("dataset"), spec)]
+        last: datetime | None = None
+        rows: int | None = None
+        ok = failed = 0
+        for r in mine:
+            when = parse_time(r.get("export_timestamp"))
+            if when is None or when > now:
+                continue
+            status = r.get("status")
+            if status == "SUCCESS" and (last is None or when >= last):
+                last, rows = when, int(r.get("rows") or 0)
+            if now - when <= WINDOW:
+                ok += status == "SUCCESS"
+                failed += status == "FAILURE"
+        hours = round((now - last).total_seconds() / 3600, 2) if last else None
+        limit = spec.freshness or DEFAULT_FRESHNESS
+        stale = last is None or now - last > limit
+        rate = round(100.0 * ok / (ok + failed), 2) if ok + failed else None
+        open_items = sum(
+            1
+            for e in dlq
+            if _belongs(e.table, e.request.get("dataset"), spec)
+            or (e.table is None and e.error.get("table") == spec.qualified_name)
+        )
+        out.append(
+            TableStatus(
+                spec.table,
+                spec.dataset,
+                last,
+                rows,
+                hours,
+                "STALE" if stale else "FRESH",
+                rate,
+                open_items,
+            )
+        )
+    return out
+
+
+def status(config: Any, *, local_root: Path | None, now: datetime) -> list[TableStatus]:
+    """``dpexport status`` from Python: every configured table, from its buckets."""
+    stores = config_stores(config, local_root)
+    settings = DlqSettings.from_config(config)
+    entries = [e for s in stores for e in list_entries(s, now, settings)]
+    return table_statuses(config.tables, load_records(stores), entries, now)
+
+
+def render(statuses: Sequence[TableStatus]) -> str:
+    """The text table ``dpexport status`` prints."""
+    head = ("table", "last_export", "rows", "hours", "freshness", "success_7d", "dlq_open")
+    rows = [
+        (
+            s.table,
+            rfc3339(s.last_export) if s.last_export else "-",
+            "-" if s.rows is None else str(s.rows),
+            "-" if s.hours_since_export is None else f"{s.hours_since_export:.2f}",
+            s.freshness,
+            "-" if s.success_rate_7d is None else f"{s.success_rate_7d:.2f}%",
+            str(s.dlq_open),
+        )
+        for s in statuses
+    ]
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(head)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)).rstrip()]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    return "\n".join(lines)
