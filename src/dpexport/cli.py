@@ -238,6 +238,34 @@ def _report(results: list[Any], as_json: bool) -> None:
 
 @cli.command()
 @_common
+@click.option("--table", "table", required=True, help="an INCREMENTAL table")
+@click.option("--at", "at", default=None, help="logical time of the snapshot (default now)")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def compact(
+    ctx: click.Context,
+    config_path: str | None,
+    local_root: str | None,
+    table: str,
+    at: str | None,
+    as_json: bool,
+) -> None:
+    """Fold an INCREMENTAL table's exports into one snapshot by its merge key."""
+    from dpexport.compact import compact as fold
+
+    settings = _settings(ctx, config_path, local_root)
+    config = _load(settings)
+    try:
+        config.table(table)
+    except KeyError:
+        raise UsageError(f"--table {table!r}: no such table in the config") from None
+    result = fold(config, table, at=_parse_at(at), local_root=settings.root)
+    _report([result], as_json)
+    ctx.exit(0 if result.status != "FAILURE" else 1)
+
+
+@cli.command()
+@_common
 @click.argument("uri")
 @click.pass_context
 def verify(ctx: click.Context, config_path: str | None, local_root: str | None, uri: str) -> None:
@@ -349,3 +377,6 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+from dpexport import cli_ops  # noqa: E402,F401

@@ -93,6 +93,8 @@ def make_plan(
         cursor=cursor,
         lower=bind_for(lower, cursor_type),
         upper=bind_for(upper, cursor_type),
+        # INCREMENTAL re-reads its lookback from the watermark on (CONTRACT §6: >=)
+        lower_inclusive=spec.mode == "INCREMENTAL",
     )
     keys = layout.partition_key_sql(spec.partitioning)
     dedupe = dedupe_key(spec) if spec.mode == "APPEND" else ()

@@ -24,6 +24,7 @@ import pyarrow as pa
 
 from dpexport import commit, layout, state, tokens
 from dpexport.config.spec import ResolvedConfig, TableSpec
+from dpexport.dedup import CrossRunDedup
 from dpexport.engines.base import Engine
 from dpexport.errors import DpexportError, ExportError
 from dpexport.formats.base import WrittenFile
@@ -314,6 +315,16 @@ class _Export:
             )
             return transforms.open_writer(path, out_schema)
 
+        dedup = None
+        if plan.dedupe_key and plan.cursor and spec.lookback_window:
+            dedup = CrossRunDedup(
+                self.store,
+                spec.dataset,
+                spec.table,
+                plan.dedupe_key,
+                plan.cursor,
+                spec.lookback_window,
+            )
         router = Router(open_writer, spec.max_file_size)
         self.router = router
         rows = 0
@@ -321,6 +332,10 @@ class _Export:
             for values, part in split_by_keys(batch):
                 top, sub = layout.folder_for(spec.partitioning, self.ctx.logical_time, values)
                 folder = Folder(top, sub)
+                if dedup is not None:
+                    part = dedup.filter(part)
+                    if part.num_rows == 0:
+                        continue
                 part = transforms.apply(part, out_schema)
                 checks.observe(part, folder.path)
                 router.write(folder, part)
@@ -332,6 +347,16 @@ class _Export:
             router.ensure(Folder(layout.time_folder(self.ctx.logical_time, "daily")))
         written = router.close()
         self.router = None
+        if dedup is not None:
+            expected -= dedup.dropped
+            if dedup.dropped:
+                log.info(
+                    "%s: %d row(s) already published inside the lookback window were "
+                    "dropped (deduplication by %s)",
+                    spec.qualified_name,
+                    dedup.dropped,
+                    ", ".join(plan.dedupe_key),
+                )
         if rows != expected:
             raise ExportError(
                 f"row count mismatch: the slice has {expected} rows but {rows} were written",
@@ -373,6 +398,10 @@ class _Export:
         if plan.cursor and window[1] is not None:
             mark = state.Watermark(window[1], self.export_id).to_json()
             pub.watermark = {"dataset": spec.dataset, "table": spec.table, **mark}
+        if dedup is not None:
+            state_file = dedup.write_state(self.staging.local_dir, window[1])
+            if state_file is not None:
+                pub.moves.append((self.staging.put(state_file), dedup.state_key))
         self._step("staged")
         if self.lease is not None:
             self.lease.check()  # only the lease holder may pass the commit point

@@ -1,0 +1,115 @@
+"""``dpexport compact``: fold an INCREMENTAL table's exports into one snapshot.
+
+The increments (every file of every manifest that a SUCCESS marker lists under the
+table's destination) are loaded into a scratch DuckDB database, folded to the newest
+row per merge key by the change column, and exported from there as a FULL_REFRESH
+snapshot under ``{destination}/snapshot/{yyyy}/{MM}/{dd}/`` through the same commit
+protocol, which retires the previous snapshot once the new one is committed
+(CONTRACT §8). The increments stay.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tempfile
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+
+from dpexport import layout
+from dpexport.config.spec import Partitioning, ResolvedConfig, SchemaEvolution
+from dpexport.engines.duckdb import DuckDBEngine, quote_identifier
+from dpexport.errors import InvalidArgument, NotFound
+from dpexport.formats import read_file
+from dpexport.runner import ExportResult, RunOptions, run_exports
+from dpexport.security.crypto import LocalKeyProvider
+from dpexport.storage.base import Store
+from dpexport.storage.uri import StoreResolver
+
+SNAPSHOT = "snapshot/"
+
+
+def committed_files(store: Store, dest_key: str) -> list[tuple[str, str, str]]:
+    """(key, format, codec) of every file a SUCCESS marker vouches for, oldest first,
+    outside ``snapshot/``."""
+    out: list[tuple[str, str, str]] = []
+    for obj in store.list(dest_key):
+        rel = obj.key[len(dest_key) :]
+        if rel.startswith(SNAPSHOT) or not obj.key.endswith("/" + layout.SUCCESS):
+            continue
+        folder = obj.key[: -len(layout.SUCCESS)]
+        marker = json.loads(store.get(obj.key))
+        for name in marker.get("manifests", []):
+            try:
+                manifest = json.loads(store.get(folder + name))
+            except NotFound:
+                continue
+            fmt = manifest["destination"]["format"]
+            codec = manifest["destination"]["compression"]
+            out += [(folder + f["name"], fmt, codec) for f in manifest["files"]]
+    return out
+
+
+def compact(
+    config: ResolvedConfig, table: str, *, at: datetime | None, local_root: Path | None
+) -> ExportResult:
+    """Fold ``table``'s increments into a snapshot; returns the snapshot's export result."""
+    spec = config.table(table)
+    if spec.mode != "INCREMENTAL" or not spec.merge_key:
+        raise InvalidArgument(
+            f"compact folds INCREMENTAL exports by their merge key; {spec.qualified_name} is "
+            f"{spec.mode}" + ("" if spec.merge_key else " without a merge_key")
+        )
+    cursor = spec.change_column or spec.partitioning.time_expression
+    stores = StoreResolver(local_root)
+    store, dest_key = stores.resolve(spec.destination)
+    dest_key = dest_key if not dest_key or dest_key.endswith("/") else dest_key + "/"
+    files = committed_files(store, dest_key)
+    if not files:
+        raise NotFound(
+            f"no committed exports to compact under {spec.destination}", table=spec.qualified_name
+        )
+    provider = LocalKeyProvider(local_root / "kms") if local_root else None
+    with tempfile.TemporaryDirectory(prefix="dpexport-compact-") as scratch:
+        db = Path(scratch) / "increments.duckdb"
+        con = duckdb.connect(str(db))
+        ds, tb = quote_identifier(spec.dataset), quote_identifier(spec.table)
+        con.execute(f"CREATE SCHEMA {ds}")
+        for i, (key, fmt, codec) in enumerate(files):
+            with store.open_read(key) as fh:
+                increment = read_file(fh, fmt, codec, csv=spec.csv, decryptor=provider)
+            con.register("increment", increment)
+            verb = f"CREATE TABLE {ds}.raw AS" if i == 0 else f"INSERT INTO {ds}.raw BY NAME"
+            con.execute(f"{verb} SELECT * FROM increment")
+            con.unregister("increment")
+        keys = ", ".join(quote_identifier(k) for k in spec.merge_key)
+        con.execute(
+            f"CREATE TABLE {ds}.{tb} AS SELECT * FROM {ds}.raw QUALIFY row_number() OVER "
+            f"(PARTITION BY {keys} ORDER BY {quote_identifier(str(cursor))} DESC) = 1"
+        )
+        con.execute(f"DROP TABLE {ds}.raw")
+        con.close()
+        snapshot = dataclasses.replace(
+            spec,
+            mode="FULL_REFRESH",
+            destination=spec.destination.rstrip("/") + "/" + SNAPSHOT,
+            partitioning=Partitioning(),
+            validation=(),
+            gdpr=None,  # the increments are already anonymized
+            schema_evolution=SchemaEvolution(enabled=False),
+        )
+        folded = dataclasses.replace(config, tables=(snapshot,))
+        engine = DuckDBEngine(db)
+        try:
+            [result] = run_exports(
+                folded,
+                engine,
+                RunOptions(
+                    tables=(snapshot.table,), at=at, trigger="manual", local_root=local_root
+                ),
+            )
+        finally:
+            engine.close()
+    return result

@@ -1,0 +1,98 @@
+"""APPEND's ``deduplication: by K`` across runs (CONTRACT §8).
+
+Within one slice the engine keeps the first row per key (``ScanRequest.dedupe_by``).
+Across runs, rows inside the lookback overlap (``watermark - lookback < cursor <=
+watermark``) were already offered by an earlier export; the keys that export wrote
+with a cursor inside the window are kept in ``_state/dedup/{dataset}.{table}.parquet``
+so the next export can drop a row whose key it already published. The state moves
+into place with the export's commit, so it never disagrees with what was published.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from dpexport import layout
+from dpexport.errors import NotFound
+from dpexport.storage.base import Store
+
+_SEP = "\x1f"
+
+
+def state_key(dataset: str, table: str) -> str:
+    return f"{layout.STATE_PREFIX}dedup/{dataset}.{table}.parquet"
+
+
+def row_keys(batch: pa.RecordBatch, columns: Sequence[str]) -> pa.Array:
+    """One text key per row (composite keys joined; NULL parts spelled out)."""
+    parts = [pc.fill_null(batch.column(c).cast(pa.string()), "\x00") for c in columns]
+    return parts[0] if len(parts) == 1 else pc.binary_join_element_wise(*parts, _SEP)
+
+
+class CrossRunDedup:
+    """Keys already published inside the lookback window, and the ones this export adds."""
+
+    def __init__(
+        self,
+        store: Store,
+        dataset: str,
+        table: str,
+        key: Sequence[str],
+        cursor: str,
+        lookback: timedelta,
+    ) -> None:
+        self.store = store
+        self.key_columns = list(key)
+        self.cursor = cursor
+        self.lookback = lookback
+        self.state_key = state_key(dataset, table)
+        self._old = self._load()
+        self._known = self._old.column("key") if self._old.num_rows else pa.array([], pa.string())
+        self._new: list[pa.Table] = []
+        self.dropped = 0
+
+    def _load(self) -> pa.Table:
+        try:
+            return pq.read_table(io.BytesIO(self.store.get(self.state_key)))
+        except NotFound:
+            return pa.table({"key": pa.array([], pa.string())})
+
+    def filter(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """Drop rows whose key was published before; remember the keys kept."""
+        if batch.num_rows == 0:
+            return batch
+        keys = row_keys(batch, self.key_columns)
+        if len(self._known):
+            seen = pc.is_in(keys, value_set=self._known)
+            keep = pc.invert(seen)
+            self.dropped += batch.num_rows - (pc.sum(keep).as_py() or 0)
+            batch = batch.filter(keep)
+            keys = keys.filter(keep)
+        if batch.num_rows:
+            self._new.append(pa.table({"key": keys, "cursor": batch.column(self.cursor)}))
+        return batch
+
+    def write_state(self, directory: Path, watermark: Any) -> Path | None:
+        """The new state (keys with a cursor inside the window past ``watermark``), as a
+        staged file to move into place with the commit; None when unchanged."""
+        if not self._new:
+            return None
+        frames = [t for t in self._new]
+        if self._old.num_rows and "cursor" in self._old.column_names:
+            frames.insert(0, self._old.cast(frames[0].schema, safe=False))
+        table = pa.concat_tables(frames)
+        if watermark is not None:
+            floor = watermark - self.lookback
+            bound = pa.scalar(floor, type=table.schema.field("cursor").type)
+            table = table.filter(pc.greater(table.column("cursor"), bound))
+        path = directory / "dedup-state.parquet"
+        pq.write_table(table, path)
+        return path
