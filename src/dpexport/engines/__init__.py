@@ -22,6 +22,42 @@ def open_engine(spec: WarehouseSpec, *, base_dir: Path | None = None) -> Engine:
         if not path.exists():
             raise UsageError(f"warehouse.path: DuckDB file {str(path)!r} does not exist")
         return DuckDBEngine(path, memory_limit=spec.memory_limit, threads=spec.threads)
+    if spec.engine == "bigquery":
+        return _open_bigquery(spec)
     raise UsageError(
         f"warehouse.engine: {spec.engine!r} is not available in this build yet; use 'duckdb'"
+    )
+
+
+def _open_bigquery(spec: WarehouseSpec) -> Engine:
+    """The BigQuery engine; ``credentials_env`` names a variable holding a key file's path."""
+    import os
+
+    try:
+        from dpexport.engines.bigquery import BigQueryEngine
+    except ImportError as exc:  # the extra is not installed
+        raise UsageError(
+            "warehouse.engine: bigquery needs the BigQuery clients: "
+            "pip install 'dpexport[bigquery]'"
+        ) from exc
+    if not spec.project:
+        raise UsageError("warehouse.project: the BigQuery engine needs a project")
+    credentials = None
+    if spec.credentials_env:
+        key_file = os.environ.get(spec.credentials_env)
+        if not key_file:
+            raise UsageError(
+                f"warehouse.credentials_env: environment variable {spec.credentials_env} is not set"
+            )
+        from google.oauth2 import service_account
+
+        credentials = service_account.Credentials.from_service_account_file(
+            key_file, scopes=["https://www.googleapis.com/auth/cloud-platform"]
+        )
+    return BigQueryEngine(
+        spec.project,
+        spec.location,
+        api_endpoint=spec.api_endpoint,
+        storage_api_endpoint=spec.storage_api_endpoint,
+        credentials=credentials,
     )
