@@ -238,6 +238,66 @@ def _report(results: list[Any], as_json: bool) -> None:
 
 @cli.command()
 @_common
+@click.option("--table", "tables", multiple=True, help="table or dataset.table (repeatable)")
+@click.option("--at", "at", default=None, help="logical run time, RFC 3339 (default: now, UTC)")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON array on stdout")
+@click.pass_context
+def plan(
+    ctx: click.Context,
+    config_path: str | None,
+    local_root: str | None,
+    tables: tuple[str, ...],
+    at: str | None,
+    as_json: bool,
+) -> None:
+    """Show what a run would do: slices, windows, folders, tokens, sizes. Writes nothing."""
+    from dpexport.plan import describe
+    from dpexport.runner import select_tables
+    from dpexport.storage.uri import StoreResolver
+
+    settings = _settings(ctx, config_path, local_root)
+    config = _load(settings)
+    try:
+        specs = select_tables(config, tables)
+    except KeyError as exc:
+        raise UsageError(f"--table {exc.args[0]!r}: no such table in the config") from None
+    logical = _parse_at(at) or datetime.now(UTC)
+    stores = StoreResolver(settings.root)
+    engine = _open_engine(config)
+    try:
+        _check_schemas(config, engine)
+        plans = [
+            describe(
+                spec, engine=engine, store=stores.resolve(spec.destination)[0], logical_time=logical
+            )
+            for spec in specs
+        ]
+    finally:
+        engine.close()
+    if as_json:
+        click.echo(json.dumps(plans, indent=2, default=str))
+        return
+    for p in plans:
+        sl = p["slice"]
+        window = p["window"] or {}
+        click.echo(f"{p['table']}  {p['mode']}  {p['format']}/{p['compression']}")
+        click.echo(f"  destination  {p['destination']}{p['layout']}")
+        if sl["cursor"]:
+            op = ">=" if sl["after_inclusive"] else ">"
+            after = f"{sl['cursor']} {op} {sl['after']}" if sl["after"] is not None else "start"
+            click.echo(f"  slice        {after}, <= {sl['through']}")
+            click.echo(f"  window       {window.get('from')} .. {window.get('to')}")
+        click.echo(f"  token        {p['idempotency_token']} ({p['token_status'] or 'new'})")
+        click.echo(
+            f"  estimate     {p['estimated_rows']} rows, ~{p['estimated_bytes']} bytes "
+            f"in memory, {p['folders']} folder(s)"
+        )
+        for warning in p["warnings"]:
+            click.echo(f"  WARNING      {warning}")
+
+
+@cli.command()
+@_common
 @click.option("--table", "table", required=True, help="an INCREMENTAL table")
 @click.option("--at", "at", default=None, help="logical time of the snapshot (default now)")
 @click.option("--json", "as_json", is_flag=True)

@@ -113,3 +113,102 @@ def make_plan(
         order_by=tuple(keys),
     )
     return ExportPlan(spec, logical_time, request, cursor, mark, dedupe)
+
+
+#: Below this many rows per file the layout is flagged: per-file overhead dominates
+#: and readers pay for many small objects.
+TINY_FILE_ROWS = 10_000
+
+
+def describe(
+    spec: TableSpec,
+    *,
+    engine: Any,
+    store: Store,
+    logical_time: datetime,
+) -> dict[str, Any]:
+    """What a run would do for one table, read-only: the slice, window, folders, token,
+    and estimated rows and bytes (``dpexport plan``)."""
+    from dpexport import tokens
+    from dpexport.transforms.gdpr import gdpr_plan
+
+    schema = engine.schema(spec.dataset, spec.table)
+    gdpr = gdpr_plan(spec)
+    excluded = gdpr.excluded if gdpr else ()
+    plan = make_plan(spec, logical_time=logical_time, schema=schema, store=store, excluded=excluded)
+    request = plan.request
+    name = tokens.token_name(spec, logical_time)
+    token, _ = tokens.read_token(store, name)
+    keys = list(request.extra)
+    aggregates = {"rows": "count(*)"}
+    if plan.cursor:
+        aggregates.update({"lo": f"min({plan.cursor})", "hi": f"max({plan.cursor})"})
+    if keys:
+        aggregates["folders"] = (
+            "count(DISTINCT concat_ws('/', " + ", ".join(f'"{k}"' for k in keys) + "))"
+        )
+    if "__dp_k0" in keys:
+        aggregates["days"] = 'count(DISTINCT left("__dp_k0", 10))'
+    stats = engine.aggregate(request, aggregates)
+    rows = int(stats.get("rows") or 0)
+    folders = int(stats.get("folders") or (1 if rows else 0))
+    sample = engine.scan(
+        ScanRequest(
+            spec.dataset, spec.table, columns=request.columns, slice=request.slice, batch_rows=2048
+        )
+    )
+    try:
+        batch = sample.read_next_batch()
+        row_bytes = batch.nbytes / batch.num_rows if batch.num_rows else 0.0
+    except StopIteration:
+        row_bytes = 0.0
+    finally:
+        sample.close()
+    out: dict[str, Any] = {
+        "table": spec.qualified_name,
+        "mode": spec.mode,
+        "destination": spec.destination,
+        "format": spec.format,
+        "compression": spec.compression,
+        "logical_time": logical_time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "slice": {
+            "cursor": plan.cursor,
+            "after": state.encode_value(request.slice.lower),
+            "after_inclusive": request.slice.lower_inclusive,
+            "through": state.encode_value(request.slice.upper),
+        },
+        "watermark": state.encode_value(plan.watermark.value) if plan.watermark else None,
+        "window": {
+            "from": state.encode_value(stats.get("lo")),
+            "to": state.encode_value(stats.get("hi")),
+        }
+        if plan.cursor
+        else None,
+        "layout": _layout_text(spec),
+        "folders": folders,
+        "idempotency_token": name,
+        "token_status": token.status if token else None,
+        "estimated_rows": rows,
+        "estimated_bytes": int(rows * row_bytes),
+        "warnings": [],
+    }
+    if folders and rows and rows / folders < TINY_FILE_ROWS and folders > 1:
+        days = int(stats.get("days") or 1)
+        out["warnings"].append(
+            f"layout makes tiny files: about {rows // folders} rows per file, "
+            f"{folders // days} files per day ({folders} folders); consider a coarser "
+            "partitioning"
+        )
+    return out
+
+
+def _layout_text(spec: TableSpec) -> str:
+    p = spec.partitioning
+    parts = ["{yyyy}/{MM}"]
+    if p.granularity in ("daily", "hourly") or not p.time_expression:
+        parts.append("{dd}")
+    if p.time_expression and p.granularity == "hourly":
+        parts.append("{HH}")
+    parts += ["{" + s.name + "}" for s in p.sub_partitions]
+    by = p.time_expression or "logical date"
+    return f"{'/'.join(parts)}/ by {by}"

@@ -236,3 +236,52 @@ def test_decrypt_round_trip_and_tamper(demo_dir: Path) -> None:
     key_bytes = [p.read_bytes() for p in (root / "kms").iterdir()]
     for key in key_bytes:
         assert key.hex() not in bad.err and key.hex() not in json.dumps(sidecar)
+
+
+def test_plan_shows_slices_tokens_estimates_and_writes_nothing(demo_dir: Path) -> None:
+    root = demo_dir / "out"
+    args = ("-c", demo_dir / "dpexport.yaml", "--local-root", root)
+    result = dpexport(
+        *args,
+        "plan",
+        "--table",
+        "sensor_telemetry",
+        "--table",
+        "parts_catalog",
+        "--at",
+        "2025-09-16T14:30:22Z",
+        "--json",
+    )
+    assert result.code == 0, result.err
+    assert not root.exists()
+    sensor, catalog = json.loads(result.out)
+    (rows,) = (
+        duckdb.connect(str(demo_dir / "warehouse.duckdb"), read_only=True)
+        .execute(
+            "SELECT count(*) FROM diagnosticpro_prod.sensor_telemetry "
+            "WHERE created_at <= TIMESTAMP '2025-09-16 14:30:22'"
+        )
+        .fetchone()
+    )
+    assert sensor["estimated_rows"] == rows and sensor["mode"] == "APPEND"
+    assert sensor["slice"] == {
+        "cursor": "created_at",
+        "after": None,
+        "after_inclusive": False,
+        "through": "2025-09-16T14:30:22.000000Z",
+    }
+    assert sensor["idempotency_token"].startswith("sensor_telemetry_20250916_1758033022_")
+    assert sensor["token_status"] is None
+    assert any("tiny files" in w for w in sensor["warnings"])
+    assert catalog["mode"] == "FULL_REFRESH" and catalog["folders"] == 1
+    # after a run the same plan shows the token DONE
+    assert (
+        dpexport(*args, "run", "--table", "parts_catalog", "--at", "2025-09-16T14:30:22Z").code == 0
+    )
+    again = json.loads(
+        dpexport(
+            *args, "plan", "--table", "parts_catalog", "--at", "2025-09-16T14:30:22Z", "--json"
+        ).out
+    )
+    assert again[0]["token_status"] == "DONE"
+    assert again[0]["idempotency_token"] == catalog["idempotency_token"]
