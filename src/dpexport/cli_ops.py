@@ -1,0 +1,281 @@
+"""Operations commands (CONTRACT §2): ``logs query``, ``status``, ``dlq list|retry|purge``.
+
+Thin click commands over :mod:`dpexport.ops` and :mod:`dpexport.reliability.dlq`,
+registered onto the main ``cli`` group. Each takes ``-c`` and ``--local-root`` like every
+command, and a hidden ``--now TS`` (or ``$DPEXPORT_NOW``) that fixes the current time,
+so tests and replays get the same ages, freshness and ``CURRENT_DATE`` at any wall-clock
+time. Heavy modules (DuckDB, sqlglot, the runner) load inside the commands.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import click
+
+from dpexport.cli import _common, _load, _open_engine, _Settings, _settings, cli
+from dpexport.errors import UsageError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _now_option(func: F) -> F:
+    return click.option(
+        "--now",
+        "now",
+        default=None,
+        hidden=True,
+        envvar="DPEXPORT_NOW",
+        help="the current time, RFC 3339 (tests and replays)",
+    )(func)
+
+
+def _now(value: str | None) -> datetime:
+    if not value:
+        return datetime.now(UTC)
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(f"--now: {value!r} is not an RFC 3339 time") from None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def _stores(settings: _Settings) -> tuple[Any, list[Any]]:
+    from dpexport.ops.logs import config_stores
+
+    config = _load(settings)
+    return config, config_stores(config, settings.root)
+
+
+# -- logs ----------------------------------------------------------------------------------
+@click.group("logs")
+@_common
+@click.pass_context
+def logs_group(ctx: click.Context, config_path: str | None, local_root: str | None) -> None:
+    """The export logs: one record per export attempt, under export-logs/."""
+    _settings(ctx, config_path, local_root)
+
+
+# SQL that starts with a "-- comment" is an argument, not an unknown option
+@logs_group.command("query", context_settings={"ignore_unknown_options": True})
+@_common
+@click.argument("sql")
+@click.option("--json", "as_json", is_flag=True, help="print a JSON array of row objects")
+@_now_option
+@click.pass_context
+def logs_query(
+    ctx: click.Context,
+    config_path: str | None,
+    local_root: str | None,
+    sql: str,
+    as_json: bool,
+    now: str | None,
+) -> None:
+    """Run BigQuery-dialect SQL over the export_logs table (SQL '-' reads stdin).
+
+    Several statements print one result each (with --json: an array per statement,
+    inside one array)."""
+    from dpexport.ops.logs import as_objects, query_all, render_table
+
+    settings = _settings(ctx, config_path, local_root)
+    _, stores = _stores(settings)
+    text = sys.stdin.read() if sql == "-" else sql
+    results = query_all(stores, text, now=_now(now))
+    if as_json:
+        docs = [as_objects(r) for r in results]
+        click.echo(json.dumps(docs[0] if len(docs) == 1 else docs, indent=2))
+        return
+    click.echo("\n\n".join(render_table(r) for r in results))
+
+
+# -- status --------------------------------------------------------------------------------
+@click.command("status")
+@_common
+@click.option("--json", "as_json", is_flag=True, help="print a JSON array, one object a table")
+@_now_option
+@click.pass_context
+def status_command(
+    ctx: click.Context,
+    config_path: str | None,
+    local_root: str | None,
+    as_json: bool,
+    now: str | None,
+) -> None:
+    """Per table: last export, rows, hours since, FRESH/STALE, 7-day success rate, open DLQ."""
+    from dpexport.ops.status import render, status
+
+    settings = _settings(ctx, config_path, local_root)
+    config = _load(settings)
+    statuses = status(config, local_root=settings.root, now=_now(now))
+    if as_json:
+        click.echo(json.dumps([s.to_json() for s in statuses], indent=2))
+    else:
+        click.echo(render(statuses))
+
+
+# -- dlq -----------------------------------------------------------------------------------
+@click.group("dlq")
+@_common
+@click.pass_context
+def dlq_group(ctx: click.Context, config_path: str | None, local_root: str | None) -> None:
+    """The dead-letter queue (spec 7.2): failed exports waiting for review or retry."""
+    _settings(ctx, config_path, local_root)
+
+
+def _entries(settings: _Settings, now: datetime) -> tuple[Any, list[tuple[Any, Any]]]:
+    from dpexport.reliability.dlq import DlqSettings, list_entries
+
+    config, stores = _stores(settings)
+    dlq_settings = DlqSettings.from_config(config)
+    return config, [(s, e) for s in stores for e in list_entries(s, now, dlq_settings)]
+
+
+@dlq_group.command("list")
+@_common
+@click.option("--json", "as_json", is_flag=True, help="print a JSON array, one object an entry")
+@_now_option
+@click.pass_context
+def dlq_list(
+    ctx: click.Context,
+    config_path: str | None,
+    local_root: str | None,
+    as_json: bool,
+    now: str | None,
+) -> None:
+    """Every entry: age, attempts, whether it is due for auto-retry or escalated."""
+    settings = _settings(ctx, config_path, local_root)
+    _, entries = _entries(settings, _now(now))
+    docs = [e.to_json() for _, e in entries]
+    if as_json:
+        click.echo(json.dumps(docs, indent=2))
+        return
+    if not docs:
+        click.echo("the dead-letter queue is empty")
+        return
+    for d in docs:
+        flags = ",".join(
+            f for f, on in (("due", d["due_for_auto_retry"]), ("ESCALATE", d["escalate"])) if on
+        )
+        click.echo(
+            f"{d['export_id']:32} {d['state']:8} {d['table'] or '-':40} "
+            f"age={d['age_hours']:.1f}h attempts={d['attempts']} {flags or '-':11} "
+            f"{d['code']}: {d['error']}"
+        )
+
+
+@dlq_group.command("retry")
+@_common
+@click.argument("export_id", required=False)
+@click.option("--due", is_flag=True, help="only entries due for auto-retry")
+@click.option("--json", "as_json", is_flag=True, help="print a JSON array of outcomes")
+@_now_option
+@click.pass_context
+def dlq_retry(
+    ctx: click.Context,
+    config_path: str | None,
+    local_root: str | None,
+    export_id: str | None,
+    due: bool,
+    as_json: bool,
+    now: str | None,
+) -> None:
+    """Run failed exports again (one by id, or every open entry); success removes the
+    entry, failure counts a retry, and max_attempts retries poison it."""
+    from dpexport.reliability.dlq import RetryOutcome, retry_entry
+    from dpexport.reliability.retry import RetryPolicy
+    from dpexport.runner import ExportResult, RunOptions, run_exports
+
+    settings = _settings(ctx, config_path, local_root)
+    at_now = _now(now)
+    config, entries = _entries(settings, at_now)
+    if export_id is not None:
+        entries = [(s, e) for s, e in entries if e.export_id == export_id]
+        if not entries:
+            raise UsageError(f"no DLQ entry {export_id!r} (see 'dpexport dlq list')")
+    else:
+        entries = [(s, e) for s, e in entries if e.state == "open"]
+    if due:
+        entries = [(s, e) for s, e in entries if e.due_for_auto_retry]
+    policy = RetryPolicy.from_config(config)
+    outcomes: list[RetryOutcome] = []
+    engine: Any = _open_engine(config) if entries else None
+    try:
+
+        def rerun(request: dict[str, Any]) -> ExportResult:
+            table = str(request.get("table") or "")
+            at = _now(request.get("at")) if request.get("at") else None
+            if not table or at is None:
+                return ExportResult(table, None, "FAILURE", error="export_request lacks table/at")
+            trigger = request.get("trigger")
+            if trigger not in ("manual", "cron", "api", "stream"):
+                trigger = "manual"
+            try:
+                config.table(table)
+            except KeyError:
+                return ExportResult(table, None, "FAILURE", error="table no longer in the config")
+            options = RunOptions(
+                tables=(table,),
+                at=at,
+                trigger=trigger,
+                principal=request.get("principal"),
+                local_root=settings.root,
+            )
+            return run_exports(config, engine, options)[0]
+
+        for store, entry in entries:
+            outcomes.append(retry_entry(store, entry, rerun, now=at_now, policy=policy))
+    finally:
+        if engine is not None:
+            engine.close()
+    if as_json:
+        click.echo(json.dumps([o.to_json() for o in outcomes], indent=2))
+    else:
+        for o in outcomes:
+            line = f"{o.outcome:12} {o.export_id}"
+            if o.new_export_id:
+                line += f" (re-run as {o.new_export_id})"
+            if o.error:
+                line += f": {o.error}"
+            click.echo(line)
+        if not outcomes:
+            click.echo("nothing to retry")
+    ctx.exit(1 if any(o.outcome in ("failed", "poisoned") for o in outcomes) else 0)
+
+
+@dlq_group.command("purge")
+@_common
+@click.option("--force", is_flag=True, help="delete every entry, whatever the retention says")
+@click.option("--json", "as_json", is_flag=True, help="print a JSON array of purged export ids")
+@_now_option
+@click.pass_context
+def dlq_purge(
+    ctx: click.Context,
+    config_path: str | None,
+    local_root: str | None,
+    force: bool,
+    as_json: bool,
+    now: str | None,
+) -> None:
+    """Delete entries older than the DLQ retention (90 days), or all with --force."""
+    from dpexport.reliability.dlq import DlqSettings, purge
+
+    settings = _settings(ctx, config_path, local_root)
+    config, stores = _stores(settings)
+    dlq_settings = DlqSettings.from_config(config)
+    at_now = _now(now)
+    purged = [eid for s in stores for eid in purge(s, at_now, force, dlq_settings)]
+    if as_json:
+        click.echo(json.dumps(purged))
+    else:
+        days = dlq_settings.retention.days
+        what = "every entry" if force else f"entries older than {days} days"
+        click.echo(f"purged {len(purged)} ({what})" + (": " + ", ".join(purged) if purged else ""))
+
+
+cli.add_command(logs_group)
+cli.add_command(status_command)
+cli.add_command(dlq_group)
