@@ -42,8 +42,9 @@ ERROR = "error_details.json"
 HISTORY = "retry_history.json"
 REASON_SUFFIX = ".failure_reason.txt"
 
-#: CONTRACT §8: the one SKIPPED reason that means the work is not done yet
-IN_PROGRESS_ELSEWHERE = "in progress elsewhere"
+#: the runner's SKIPPED reason when the export already committed (the work is done);
+#: any other SKIPPED ("in progress elsewhere", a lease taken over) leaves the entry open
+ALREADY_EXPORTED = "already exported"
 
 
 @dataclass(frozen=True)
@@ -395,7 +396,8 @@ def retry_entry(
 ) -> RetryOutcome:
     """Run an entry's export request again through ``rerun``.
 
-    Success (or SKIPPED because the export is already done) removes the entry. A new
+    Success (or SKIPPED because the export already committed) removes the entry; any
+    other SKIPPED (another runner holds the export) leaves it open. A new
     failure is folded into this entry — the re-run's own DLQ entry, written by the
     runner, is merged in and removed — and counts one DLQ retry; once DLQ retries reach
     ``policy.max_attempts`` the entry is poisoned.
@@ -404,7 +406,7 @@ def retry_entry(
         return RetryOutcome(entry.export_id, "skipped", error="poisoned entries are not re-run")
     result = rerun(entry.request)
     done = result.status == "SUCCESS" or (
-        result.status == "SKIPPED" and result.reason != IN_PROGRESS_ELSEWHERE
+        result.status == "SKIPPED" and (result.reason or "").startswith(ALREADY_EXPORTED)
     )
     if done:
         remove(store, entry.export_id)

@@ -153,15 +153,30 @@ def test_retry_entry_success_removes_it(tmp_path: Path) -> None:
     assert dlq.list_entries(store, T0) == []
 
 
-def test_retry_entry_in_progress_elsewhere_keeps_it(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "reason", ["in progress elsewhere", "lease taken over by another runner; nothing committed"]
+)
+def test_retry_entry_skipped_elsewhere_keeps_it(tmp_path: Path, reason: str) -> None:
     store = _store(tmp_path)
     _record(store, "exp_1", T0)
     (entry,) = dlq.list_entries(store, T0)
     outcome = dlq.retry_entry(
-        store, entry, lambda r: _Result(None, "SKIPPED", reason="in progress elsewhere"), now=T0
+        store, entry, lambda r: _Result("exp_x", "SKIPPED", reason=reason), now=T0
     )
     assert outcome.outcome == "in_progress"
     assert len(dlq.list_entries(store, T0)) == 1
+
+
+def test_retry_entry_already_exported_removes_it(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    _record(store, "exp_1", T0)
+    (entry,) = dlq.list_entries(store, T0)
+    reason = "already exported as exp_0 (token t_2025-09-16_1758033322_ab12cd34)"
+    outcome = dlq.retry_entry(
+        store, entry, lambda r: _Result("exp_0", "SKIPPED", reason=reason), now=T0
+    )
+    assert outcome.outcome == "resolved"
+    assert dlq.list_entries(store, T0) == []
 
 
 def test_failed_retries_fold_into_the_entry_then_poison(tmp_path: Path) -> None:
