@@ -303,6 +303,8 @@ class _Export:
             schema_hash(data_schema),
             canonical_schema(data_schema),
             self.start.date(),
+            enforce_backward=spec.schema_evolution.enabled
+            and spec.schema_evolution.backward_compatible,
         )
         transforms.set_schema_version(version)
         out_schema = transforms.output_schema(data_schema)
@@ -512,6 +514,8 @@ class _Export:
             if not layout.is_manifest(name) or obj.key in new_manifests:
                 continue
             folder = obj.key.rsplit("/", 1)[0] + "/"
+            if self.spec.overwrite == "partitions" and folder not in live_folders:
+                continue  # partition-level overwrite: other folders stay as they are
             manifests.append(obj.key)
             try:
                 doc = json.loads(self.store.get(obj.key))

@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from dpexport import layout
-from dpexport.errors import PreconditionFailed
+from dpexport.errors import ExportError, PreconditionFailed
 from dpexport.manifest import dumps
 from dpexport.storage.base import Store
 
@@ -109,6 +109,22 @@ def write_watermark(store: Store, dataset: str, table: str, mark: Watermark) -> 
     raise PreconditionFailed("could not advance the watermark: too much contention", uri=key)
 
 
+def incompatibilities(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[str]:
+    """What makes ``new`` not backward compatible with ``old``: dropped or retyped
+    columns, and added columns that are not nullable (spec 2.1, 8.4)."""
+    before = {c["name"]: c for c in old}
+    after = {c["name"]: c for c in new}
+    problems = [f"column {name!r} was dropped" for name in before if name not in after]
+    for name, col in after.items():
+        if name in before and before[name]["type"] != col["type"]:
+            problems.append(
+                f"column {name!r} changed type from {before[name]['type']} to {col['type']}"
+            )
+        elif name not in before and not col.get("nullable", True):
+            problems.append(f"column {name!r} was added as NOT NULL")
+    return problems
+
+
 def schema_version_for(
     store: Store,
     dataset: str,
@@ -116,9 +132,12 @@ def schema_version_for(
     schema_hash: str,
     columns: list[dict[str, Any]],
     today: date,
+    *,
+    enforce_backward: bool = False,
 ) -> str:
     """The version (``YYYY.MM.DD.NN``) of this schema in the table's history, adding
-    it as a new version when first seen."""
+    it as a new version when first seen. With ``enforce_backward`` a change that is
+    not backward compatible with the latest version raises instead."""
     key = schema_key(dataset, table)
     for _ in range(20):
         info = store.head(key)
@@ -128,6 +147,16 @@ def schema_version_for(
         for entry in history:
             if entry["schema_hash"] == schema_hash:
                 return str(entry["version"])
+        if history and enforce_backward:
+            problems = incompatibilities(history[-1]["columns"], columns)
+            if problems:
+                raise ExportError(
+                    "schema change is not backward compatible with version "
+                    f"{history[-1]['version']}: " + "; ".join(problems) + " (set "
+                    "schema_evolution.compatibility: none to allow it)",
+                    table=f"{dataset}.{table}",
+                    code="INVALID_ARGUMENT",
+                )
         stem = today.strftime("%Y.%m.%d")
         same_day = [e for e in history if str(e["version"]).startswith(stem)]
         version = f"{stem}.{len(same_day):02d}"

@@ -187,14 +187,20 @@ def test_incremental_composite_key_window_and_compact(demo_dir: Path) -> None:
         demo_dir, "SELECT max(inventory_updated_at) FROM diagnosticpro_prod.parts_inventory"
     )[0]
     # the source is a change log: two newer versions of 5 keys, the newest must win
-    _sql(demo_dir, """CREATE TABLE diagnosticpro_prod.chosen AS SELECT * FROM
-        diagnosticpro_prod.parts_inventory ORDER BY part_id, location_id LIMIT 5""")
+    _sql(
+        demo_dir,
+        """CREATE TABLE diagnosticpro_prod.chosen AS SELECT * FROM
+        diagnosticpro_prod.parts_inventory ORDER BY part_id, location_id LIMIT 5""",
+    )
     for hours, qty in ((1, 1000), (2, 2000)):
-        _sql(demo_dir, f"""INSERT INTO diagnosticpro_prod.parts_inventory
+        _sql(
+            demo_dir,
+            f"""INSERT INTO diagnosticpro_prod.parts_inventory
             SELECT * REPLACE ({qty} AS quantity,
                               TIMESTAMP '2025-09-17 00:00:00' + INTERVAL {hours} HOUR
                               AS inventory_updated_at)
-            FROM diagnosticpro_prod.chosen""")
+            FROM diagnosticpro_prod.chosen""",
+        )
     second = _run(demo_dir, config, "parts_inventory", T2)
     rows = _rows_of(demo_dir, second["manifests"])
     expected = _sql(
@@ -258,3 +264,73 @@ def test_incremental_composite_key_window_and_compact(demo_dir: Path) -> None:
     assert again.code == 0, again.err
     snaps = list((demo_dir / "out" / BUCKET / "parts_inventory" / "snapshot").rglob("manifest_*"))
     assert [p.parent.name for p in snaps] == ["18"]
+
+
+CATALOG = """\
+  - source: diagnosticpro_prod.parts_catalog
+    destination: gs://diagnosticpro-exports/prod/diagnosticpro_prod/parts_catalog/
+    format: PARQUET
+    compression: SNAPPY
+    mode: FULL_REFRESH
+    schema_evolution: {enabled: true, compatibility: backward}
+"""
+
+
+def test_schema_evolution_added_column_ok_dropped_column_fails(demo_dir: Path) -> None:
+    config = _config(demo_dir, CATALOG)
+    first = _run(demo_dir, config, "parts_catalog", T1)
+    v1 = {r["_schema_version"] for r in _rows_of(demo_dir, first["manifests"])}
+    _sql(demo_dir, "ALTER TABLE diagnosticpro_prod.parts_catalog ADD COLUMN color VARCHAR")
+    second = _run(demo_dir, config, "parts_catalog", T2)
+    v2 = {r["_schema_version"] for r in _rows_of(demo_dir, second["manifests"])}
+    assert len(v1) == len(v2) == 1 and v1 != v2
+    history = json.loads(
+        (
+            demo_dir / "out/gs/diagnosticpro-exports/_state/schemas/"
+            "diagnosticpro_prod.parts_catalog.json"
+        ).read_text()
+    )
+    assert [v["version"] for v in history["versions"]] == sorted(v1 | v2)
+    _sql(demo_dir, "ALTER TABLE diagnosticpro_prod.parts_catalog DROP COLUMN weight_kg")
+    third = dpexport("-c", config, "--local-root", demo_dir / "out", "run", "--at", T3, "--json")
+    assert third.code == 1
+    [record] = json.loads(third.out)
+    assert "not backward compatible" in record["error"] and "weight_kg" in record["error"]
+    folder = demo_dir / "out" / BUCKET / "parts_catalog"
+    assert list(folder.rglob("FAILURE"))
+    # the previous snapshot is still the published one
+    assert [p.parent.name for p in folder.rglob("manifest_*.json")] == ["17"]
+    allowed = _config(demo_dir, CATALOG.replace("compatibility: backward", "compatibility: none"))
+    assert _run(demo_dir, allowed, "parts_catalog", T3)["rows"] > 0
+
+
+def test_partition_level_overwrite_keeps_other_folders(demo_dir: Path) -> None:
+    body = """\
+  - source: diagnosticpro_prod.billing_transactions
+    destination: gs://diagnosticpro-exports/prod/diagnosticpro_prod/financial/
+    format: PARQUET
+    compression: SNAPPY
+    partitioning: {field: transaction_date, granularity: monthly}
+    mode: FULL_REFRESH
+    overwrite: partitions
+"""
+    config = _config(demo_dir, body)
+    first = _run(demo_dir, config, "billing_transactions", T1)
+    months = {u.split("/financial/")[1][:7] for u in first["manifests"]}
+    assert len(months) >= 2
+    newest = max(months)
+    _sql(
+        demo_dir,
+        f"DELETE FROM diagnosticpro_prod.billing_transactions WHERE "
+        f"strftime(transaction_date, '%Y/%m') <> '{newest}'",
+    )
+    second = _run(demo_dir, config, "billing_transactions", T2)
+    assert {u.split("/financial/")[1][:7] for u in second["manifests"]} == {newest}
+    folder = demo_dir / "out" / BUCKET / "financial"
+    manifests = sorted(
+        p.relative_to(folder).parent.as_posix() for p in folder.rglob("manifest_*.json")
+    )
+    assert manifests == sorted(months)  # the other months are untouched
+    success = json.loads((folder / newest / "SUCCESS").read_text())
+    assert success["manifests"] == [second["manifests"][0].rsplit("/", 1)[1]]
+    assert dpexport("--local-root", demo_dir / "out", "verify", folder).code == 0

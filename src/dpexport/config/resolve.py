@@ -280,6 +280,7 @@ def _table_spec(model: DpexportConfig, src: _Sources, issues: Issues) -> TableSp
         gdpr=item.gdpr_compliance.model_dump() if item and item.gdpr_compliance else None,
         compliance=tuple(item.compliance) if item else (),
         export_type=export_type,
+        overwrite=item.overwrite if item and item.overwrite else "table",
         frequency=frequency,
         freshness=item.freshness if item else None,
         retention=append.retention if append else None,

@@ -120,6 +120,7 @@ class TableSpec:
     gdpr: dict[str, object] | None = None  # raw gdpr_compliance block; issue 7
     compliance: tuple[str, ...] = ()
     export_type: str = "scheduled"  # scheduled | continuous | on-demand
+    overwrite: Literal["table", "partitions"] = "table"  # FULL_REFRESH scope
     #: spec 4.2 ``frequency`` verbatim (``weekly``, ``on_change``); ``schedule`` holds its cron
     frequency: str | None = None
     #: pre-export freshness limit: the newest cursor must not be older than this

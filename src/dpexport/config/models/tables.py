@@ -120,6 +120,9 @@ class ExportItem(Block):
     lookback_window: Duration | None = None
     merge_key: str | list[str] | None = None
     deduplication: str | None = None
+    #: FULL_REFRESH: ``table`` (default) replaces the whole previous snapshot;
+    #: ``partitions`` replaces only the folders the new export writes.
+    overwrite: Literal["table", "partitions"] | None = None
     #: Pre-export check: the newest cursor value must not be older than this.
     freshness: Duration | None = None
     description: str | None = Field(default=None)
