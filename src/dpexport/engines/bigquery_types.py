@@ -20,7 +20,8 @@ REPEATED x     list<item: x>, never NULL (an empty list instead)
 RECORD/STRUCT  struct of the fields
 =============  =======================================
 
-``REQUIRED`` fields are not nullable. Whatever path read the rows (Storage Read API,
+Top-level ``REQUIRED`` and ``REPEATED`` columns are not nullable; fields inside a
+RECORD are (a NULL record has NULL fields). Whatever path read the rows (Storage Read API,
 REST pages), :func:`conform` casts each batch to this one schema, so a scan's schema
 is :meth:`BigQueryEngine.schema` whatever the path.
 """
@@ -78,7 +79,8 @@ _PORTABLE: dict[str, str] = {
 def _type_of(field: SchemaField) -> pa.DataType:
     kind = (field.field_type or "").upper()
     if kind in ("RECORD", "STRUCT"):
-        return pa.struct([arrow_field(f) for f in field.fields])
+        # Fields of a RECORD stay nullable: a NULL record has NULL fields.
+        return pa.struct([arrow_field(f).with_nullable(True) for f in field.fields])
     try:
         return _SCALARS[kind]
     except KeyError:

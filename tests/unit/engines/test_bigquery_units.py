@@ -172,7 +172,7 @@ EXPECTED = pa.schema(
             pa.struct(
                 [
                     pa.field("a", pa.string()),
-                    pa.field("bb", pa.list_(pa.field("item", pa.int64())), nullable=False),
+                    pa.field("bb", pa.list_(pa.field("item", pa.int64()))),
                 ]
             ),
         ),
