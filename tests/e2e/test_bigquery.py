@@ -345,3 +345,53 @@ def test_run_with_the_bigquery_engine_passes_verify(
         the_slice = Slice(column, None, upper if column == "created_at" else upper.date())
         expected = ScanRequest(DEMO_DATASET, e["table"], slice=the_slice if column else Slice())
         assert e["rows"] == duck.count(expected), e
+
+
+# -- export logs -------------------------------------------------------------------
+
+SUCCESS_RATE = """
+SELECT
+  DATE(export_timestamp) as export_date,
+  table_name,
+  COUNT(*) as total_exports,
+  SUM(CASE WHEN status = 'SUCCESS' THEN 1 ELSE 0 END) as successful,
+  ROUND(100.0 * SUM(CASE WHEN status = 'SUCCESS' THEN 1 ELSE 0 END) / COUNT(*), 2) as success_rate
+FROM export_logs
+WHERE export_timestamp >= CURRENT_DATE - 7
+GROUP BY 1, 2
+ORDER BY 1 DESC, 2;
+"""
+
+
+def test_spec_success_rate_query_runs_on_bigquery_export_logs(bq: BQEmulator) -> None:  # noqa: F811
+    from dpexport.ops.bq_logs import query_logs, write_logs
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    old = datetime(2020, 1, 1, tzinfo=UTC)
+
+    def record(i: int, table: str, status: str, at: datetime) -> dict[str, Any]:
+        return {
+            "export_id": f"exp_{i}", "table_name": table, "dataset": DEMO_DATASET,
+            "status": status, "export_timestamp": at.isoformat().replace("+00:00", "Z"),
+            "logical_time": at.isoformat().replace("+00:00", "Z"), "mode": "APPEND",
+            "format": "PARQUET", "compression": "SNAPPY", "destination": "gs://b/x/",
+            "rows": 10, "files": 1, "manifests": ["gs://b/x/m.json"], "duration_ms": 5,
+            "trigger": "manual", "error": None if status == "SUCCESS" else "boom",
+        }  # fmt: skip
+
+    records = [
+        record(1, "users", "SUCCESS", now),
+        record(2, "users", "SUCCESS", now),
+        record(3, "users", "FAILURE", now),
+        record(4, "audit_logs", "SUCCESS", now),
+        record(5, "audit_logs", "FAILURE", old),  # older than 7 days: not counted
+    ]
+    with bq.engine() as engine:
+        assert write_logs(engine, records, dataset="ops") == 5
+        names, rows = query_logs(engine, SUCCESS_RATE, dataset="ops")
+    assert names == ["export_date", "table_name", "total_exports", "successful", "success_rate"]
+    assert [(r[1], r[2], r[3], float(r[4])) for r in rows] == [
+        ("audit_logs", 1, 1, 100.0),
+        ("users", 3, 2, 66.67),
+    ]
+    assert {r[0] for r in rows} == {now.date()}

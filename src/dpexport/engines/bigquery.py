@@ -126,12 +126,14 @@ class BigQueryEngine:
 
     # -- plumbing -------------------------------------------------------------------
 
-    def _retry(self, deadline: float | None = None) -> Any:
+    def retry(self, deadline: float | None = None) -> Any:
+        """The client retry policy, bounded by ``deadline`` (default ``api_deadline``)."""
         from google.cloud.bigquery.retry import DEFAULT_RETRY
 
         return DEFAULT_RETRY.with_deadline(deadline or self.api_deadline)
 
-    def _call(self, what: str, fn: Callable[[], T], *, table: str | None = None) -> T:
+    def call(self, what: str, fn: Callable[[], T], *, table: str | None = None) -> T:
+        """Run one client call, its errors translated to dpexport's."""
         try:
             return fn()
         except ExportError:
@@ -193,10 +195,10 @@ class BigQueryEngine:
         if cached is not None and now - cached[0] < self._schema_ttl:
             return cached[1]
         name = f"{dataset}.{table}"
-        meta = self._call(
+        meta = self.call(
             f"cannot read the metadata of {name}",
             lambda: self.client.get_table(
-                self.table_id(dataset, table), retry=self._retry(), timeout=self.api_deadline
+                self.table_id(dataset, table), retry=self.retry(), timeout=self.api_deadline
             ),
             table=name,
         )
@@ -263,28 +265,28 @@ class BigQueryEngine:
                 sql,
                 job_config=self._job_config(),
                 location=self.location,
-                retry=self._retry(),
+                retry=self.retry(),
                 timeout=self.api_deadline,
                 job_retry=DEFAULT_JOB_RETRY.with_deadline(self.query_deadline),
             )
             rows = job.result(
                 timeout=self.query_deadline,
-                retry=self._retry(self.query_deadline),
+                retry=self.retry(self.query_deadline),
                 page_size=page_size,
             )
             return job, rows
 
-        return self._call(what, go, table=table)
+        return self.call(what, go, table=table)
 
     def dry_run_bytes(self, sql: str, *, table: str | None = None) -> int | None:
         """Bytes BigQuery would scan for ``sql`` (a dry run; nothing runs, nothing billed)."""
-        job = self._call(
+        job = self.call(
             "dry run failed",
             lambda: self.client.query(
                 sql,
                 job_config=self._job_config(dry_run=True, use_query_cache=False),
                 location=self.location,
-                retry=self._retry(),
+                retry=self.retry(),
                 timeout=self.api_deadline,
                 job_retry=None,
             ),
@@ -316,7 +318,7 @@ class BigQueryEngine:
         sql = bsql.render_aggregate(request, expressions, project=self.project)
         table = f"{request.dataset}.{request.table}"
         _, rows = self.run_query(sql, f"aggregate over {table} failed", table=table)
-        result = self._call("reading the aggregate failed", lambda: list(rows), table=table)
+        result = self.call("reading the aggregate failed", lambda: list(rows), table=table)
         row = result[0]
         return {name: row[name] for name in expressions}
 
@@ -395,13 +397,13 @@ class BigQueryEngine:
             read_options=options,
         )
         client = self.read_client()
-        session = self._call(
+        session = self.call(
             f"cannot open a read session on {table}",
             lambda: client.create_read_session(
                 parent=f"projects/{self.project}",
                 read_session=session_spec,
                 max_stream_count=self.max_streams,
-                retry=self._retry(),
+                retry=self.retry(),
                 timeout=self.api_deadline,
             ),
             table=table,
@@ -435,7 +437,7 @@ class BigQueryEngine:
         def read(name: str) -> None:
             try:
                 for response in client.read_rows(
-                    name, retry=self._retry(self.read_deadline), timeout=self.read_deadline
+                    name, retry=self.retry(self.read_deadline), timeout=self.read_deadline
                 ):
                     buf = pa.py_buffer(response.arrow_record_batch.serialized_record_batch)
                     batch = pa.ipc.read_record_batch(buf, wire)
