@@ -284,9 +284,14 @@ def test_export_data_writes_into_the_local_roots_staging(
     staging = f"gs://diagnosticpro-exports/_staging/{export_id}/"
     local = bq.local_root / "gs" / "diagnosticpro-exports" / "_staging" / export_id
     folders = {r["__dp_k0"] for r in duck.scan(request).read_all().to_pylist()}
-    for folder in folders:  # the emulator writes only into existing folders
-        (local / folder).mkdir(parents=True, exist_ok=True)
-    result = export_server_side(big, request, staging, compression="ZSTD")
+    prefixes: list[str] = []
+
+    def mkdir(prefix: str) -> None:  # the emulator writes only into existing folders
+        prefixes.append(prefix)
+        (local / prefix[len(staging) :]).mkdir(parents=True, exist_ok=True)
+
+    result = export_server_side(big, request, staging, compression="ZSTD", before_export=mkdir)
+    assert sorted(prefixes) == sorted(f"{staging}{f}/" for f in folders)
     assert {f.folder for f in result.folders} == folders
     assert all(f.job_id for f in result.folders)
     total = 0

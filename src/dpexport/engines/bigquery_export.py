@@ -16,7 +16,7 @@ What stays on the streamed path, and why, is listed in :func:`server_side_reason
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -132,6 +132,7 @@ def export_server_side(
     staging_uri: str,
     *,
     compression: str = "SNAPPY",
+    before_export: Callable[[str], None] | None = None,
 ) -> ServerSideExport:
     """Run EXPORT DATA for ``request`` into ``staging_uri`` (a ``gs://`` prefix ending
     in ``/``): one job per top-level time folder, files
@@ -140,6 +141,8 @@ def export_server_side(
     The request is the one the streamed path would scan (``plan.request``): its
     ``__dp_k0`` extra gives the folders; other ``__dp_`` keys are refused (sub-folder
     layouts stay streamed). The files hold the request's source columns only.
+    ``before_export(prefix)`` runs before each job (bqemulator writes only into a
+    folder that exists: under ``--local-root`` the caller creates it).
     """
     if not staging_uri.startswith("gs://") or not staging_uri.endswith("/"):
         raise InvalidArgument(f"staging URI must be a gs:// prefix ending in '/': {staging_uri}")
@@ -150,7 +153,9 @@ def export_server_side(
     plain = dataclasses.replace(request, order_by=())
     result = ServerSideExport()
     if _TIME_KEY not in request.extra:
-        result.folders.append(_export_one(engine, plain, staging_uri, "", None, compression))
+        result.folders.append(
+            _export_one(engine, plain, staging_uri, "", None, compression, before_export)
+        )
         return result
     inner = bsql.render_select(plain, project=engine.project)
     key = bsql.quote_identifier(_TIME_KEY)
@@ -162,7 +167,9 @@ def export_server_side(
     for row in rows:
         value = row["k"]
         folder = layout.NULL_SEGMENT if value is None else str(value)
-        result.folders.append(_export_one(engine, plain, staging_uri, folder, value, compression))
+        result.folders.append(
+            _export_one(engine, plain, staging_uri, folder, value, compression, before_export)
+        )
     return result
 
 
@@ -173,6 +180,7 @@ def _export_one(
     folder: str,
     key_value: object,
     compression: str,
+    before_export: Callable[[str], None] | None,
 ) -> StagedFolder:
     table = f"{request.dataset}.{request.table}"
     prefix = f"{staging_uri}{folder}/" if folder else staging_uri
@@ -183,6 +191,8 @@ def _export_one(
         select = f"SELECT * EXCEPT ({key}) FROM ({inner}) WHERE {match}"
     else:
         select = inner
+    if before_export is not None:
+        before_export(prefix)
     sql = f"EXPORT DATA OPTIONS({_options(prefix + 'part-*.parquet', compression)}) AS {select}"
     job, _ = engine.run_query(sql, f"EXPORT DATA of {table} failed", table=table)
     stats = (job._properties.get("statistics") or {}).get("query") or {}
