@@ -7,13 +7,11 @@ and nothing published.
 
 from __future__ import annotations
 
-import json
 import logging
 import tempfile
 import time
 import traceback
 import uuid
-from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -22,24 +20,22 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 
-from dpexport import commit, layout, state, tokens
+from dpexport import commit, layout, publication, state, tokens
 from dpexport.config.spec import ResolvedConfig, TableSpec
 from dpexport.dedup import CrossRunDedup
 from dpexport.engines.base import Engine
 from dpexport.errors import DpexportError, ExportError
-from dpexport.formats.base import WrittenFile
 from dpexport.manifest import (
     ExportFacts,
-    FileEntry,
     canonical_schema,
     dumps,
     failure_marker,
-    manifest_document,
     rfc3339,
     schema_hash,
-    sidecar_document,
 )
 from dpexport.plan import ExportPlan, make_plan
+from dpexport.reliability import dlq
+from dpexport.reliability.retry import Retrier, RetryingStore, RetryPolicy
 from dpexport.router import Folder, Router, split_by_keys
 from dpexport.storage.base import Store
 from dpexport.storage.uri import StoreResolver
@@ -95,6 +91,8 @@ class RunOptions:
     progress: Progress | None = None
     #: called with the name of each commit step (tests use it to stop at a step)
     on_step: Callable[[str], None] | None = None
+    #: makes the retrier of one export (tests inject a clock and a sleep)
+    retrier: Callable[[], Retrier] | None = None
 
 
 @dataclass
@@ -157,6 +155,38 @@ def export_table(ctx: _Ctx, spec: TableSpec) -> ExportResult:
         lease.release()
 
 
+def _to_dlq(
+    ctx: _Ctx,
+    spec: TableSpec,
+    store: Store,
+    export_id: str,
+    exc: BaseException,
+    message: str,
+    retrier: Retrier,
+    now: datetime,
+) -> None:
+    """A failed export's request, error and retry history go to the DLQ (spec 7.2)."""
+    try:
+        dlq.record_failure(
+            store,
+            export_id,
+            dlq.export_request(
+                table=spec.qualified_name,
+                at=ctx.logical_time,
+                trigger=ctx.options.trigger,
+                export_id=export_id,
+                principal=ctx.options.principal,
+                destination=spec.destination,
+                dataset=spec.dataset,
+            ),
+            dlq.error_details(exc, now=now, message=message),
+            retrier.history,
+            now=now,
+        )
+    except DpexportError as err:
+        log.error("could not record the DLQ entry of %s: %s", export_id, err)
+
+
 def _done(store: Store, token_name: str) -> ExportResult | None:
     token, _ = tokens.read_token(store, token_name)
     if token is None or token.status != "DONE":
@@ -201,8 +231,12 @@ def _export_under_lease(
     )
     tokens.write_token(store, token)
     clock = time.monotonic()
-    exporter = _Export(ctx, spec, store, dest_key, export_id, start, uuid8, lease)
+    retrier = (ctx.options.retrier or (lambda: Retrier(RetryPolicy.from_config(ctx.config))))()
+    exporter = _Export(
+        ctx, spec, RetryingStore(store, retrier), dest_key, export_id, start, uuid8, lease
+    )
     exporter.token_name = token_name
+    exporter.retrier = retrier
     try:
         result = exporter.run()
         result.reason = None
@@ -225,7 +259,11 @@ def _export_under_lease(
         message = str(exc) if isinstance(exc, DpexportError) else f"{type(exc).__name__}: {exc}"
         log.error("export of %s failed: %s", spec.qualified_name, message)
         log.debug("%s", traceback.format_exc())
-        exporter.mark_failure(message)
+        now = datetime.now(UTC)
+        exporter.mark_failure(
+            message, retrier.retry_count, dlq.DlqSettings.from_config(ctx.config).next_retry(now)
+        )
+        _to_dlq(ctx, spec, exporter.store, export_id, exc, message, retrier, now)
         result = ExportResult(spec.table, export_id, "FAILURE", error=message)
     finally:
         exporter.close()
@@ -259,6 +297,7 @@ class _Export:
         self.ctx, self.spec, self.store, self.dest_key = ctx, spec, store, dest_key
         self.lease = lease
         self.token_name: str | None = None
+        self.retrier: Retrier | None = None
         self.export_id, self.start, self.uuid8 = export_id, start, uuid8
         self._scratch = tempfile.TemporaryDirectory(prefix="dpexport-")
         self.staging = commit.Staging(store, export_id, Path(self._scratch.name))
@@ -396,7 +435,17 @@ class _Export:
             checks=checks.results(),
             idempotency_token=self.token_name,
         )
-        pub, manifests = self._publication(facts, written, t0, bool(plan.dedupe_key))
+        pub, manifests = publication.build(
+            spec=spec,
+            store=self.store,
+            staging=self.staging,
+            facts=facts,
+            written=written,
+            dest_key=self.dest_key,
+            uuid8=self.uuid8,
+            duration_ms=int((time.monotonic() - t0) * 1000),
+            deduplicated=bool(plan.dedupe_key),
+        )
         if plan.cursor and window[1] is not None:
             mark = state.Watermark(window[1], self.export_id).to_json()
             pub.watermark = {"dataset": spec.dataset, "table": spec.table, **mark}
@@ -433,100 +482,6 @@ class _Export:
         if hi is None:
             return None, None
         return {"from": state.encode_value(lo), "to": state.encode_value(hi)}, hi
-
-    def _publication(
-        self,
-        facts: ExportFacts,
-        written: list[tuple[Folder, WrittenFile]],
-        t0: float,
-        deduplicated: bool,
-    ) -> tuple[commit.Publication, list[str]]:
-        spec, store = self.spec, self.store
-        by_folder: dict[str, list[WrittenFile]] = defaultdict(list)
-        for folder, wf in written:
-            by_folder[folder.path].append(wf)
-        entries: dict[str, list[tuple[FileEntry, WrittenFile]]] = defaultdict(list)
-        pub = commit.Publication(
-            self.export_id, rfc3339(self.start), replace=spec.mode == "FULL_REFRESH"
-        )
-        suffix = layout.file_suffix(
-            spec.format, spec.compression, encrypted=bool(facts.encryption.get("client_side"))
-        )
-        for folder_path, files in sorted(by_folder.items()):
-            for i, wf in enumerate(files, start=1):
-                name = layout.data_filename(
-                    spec.table, self.start, self.uuid8, i if len(files) > 1 else None, suffix
-                )
-                top_folder = self._top_of(folder_path)
-                rel = (folder_path[len(top_folder) :].lstrip("/") + "/" + name).lstrip("/")
-                entry = FileEntry(
-                    rel, wf.rows, wf.stored_bytes, "sha256:" + wf.sha256, wf.uncompressed_bytes
-                )
-                entries[top_folder].append((entry, wf))
-                final = f"{self.dest_key}{folder_path}/{name}"
-                staged = self.staging.put(wf.path)
-                sidecar = self.staging.put_document(
-                    layout.sidecar_name(wf.path.name), sidecar_document(facts, entry, wf.encryption)
-                )
-                pub.moves.append((staged, final))
-                pub.moves.append((sidecar, layout.sidecar_name(final)))
-        duration = int((time.monotonic() - t0) * 1000)
-        manifest_uris = []
-        for top_folder, items in sorted(entries.items()):
-            folder_key = f"{self.dest_key}{top_folder}/"
-            name = layout.manifest_name(self.start)
-            if store.head(folder_key + name) is not None:
-                name = layout.manifest_name(self.start, self.uuid8)
-            doc = manifest_document(
-                facts,
-                folder_uri=store.uri(folder_key),
-                partition=layout.partition_label(top_folder),
-                files=[e for e, _ in items],
-                duration_ms=duration,
-                verified=True,
-                deduplicated=deduplicated,
-            )
-            pub.manifests.append((folder_key + name, doc))
-            pub.markers.append(commit.MarkerUpdate(folder_key, name, sum(e.rows for e, _ in items)))
-            manifest_uris.append(store.uri(folder_key + name))
-        if pub.replace:
-            pub.retire = self._previous_snapshot({k for k, _ in pub.manifests})
-        return pub, manifest_uris
-
-    def _top_of(self, folder_path: str) -> str:
-        """The top-level time folder of a folder path (the manifest's home)."""
-        depth = {"hourly": 4, "monthly": 2}.get(self.spec.partitioning.granularity, 3)
-        if not self.spec.partitioning.time_expression:
-            depth = 3
-        parts = folder_path.split("/")
-        if parts[0] == layout.NULL_SEGMENT:
-            return parts[0]
-        return "/".join(parts[:depth])
-
-    def _previous_snapshot(self, new_manifests: set[str]) -> list[str]:
-        """Keys of the previous snapshot under the destination, markers first."""
-        markers: list[str] = []
-        manifests: list[str] = []
-        files: list[str] = []
-        live_folders = {k.rsplit("/", 1)[0] + "/" for k in new_manifests}
-        for obj in self.store.list(self.dest_key):
-            name = obj.key.rsplit("/", 1)[-1]
-            if not layout.is_manifest(name) or obj.key in new_manifests:
-                continue
-            folder = obj.key.rsplit("/", 1)[0] + "/"
-            if self.spec.overwrite == "partitions" and folder not in live_folders:
-                continue  # partition-level overwrite: other folders stay as they are
-            manifests.append(obj.key)
-            try:
-                doc = json.loads(self.store.get(obj.key))
-            except ValueError:
-                continue
-            for f in doc.get("files", []):
-                files.append(folder + f["name"])
-                files.append(layout.sidecar_name(folder + f["name"]))
-            if folder not in live_folders:
-                markers += [folder + layout.SUCCESS, folder + layout.FAILURE]
-        return markers + manifests + files
 
     def _quarantine(self, request: Any, transforms: Transforms) -> None:
         """Rows a check kept out go to the DLQ, anonymized like the export (CONTRACT §9)."""
@@ -573,13 +528,16 @@ class _Export:
     def close(self) -> None:
         self._scratch.cleanup()
 
-    def mark_failure(self, message: str) -> None:
+    def mark_failure(self, message: str, retry_count: int, next_retry: datetime) -> None:
         folders = self.folders_touched or {layout.time_folder(self.ctx.logical_time, "daily")}
         now = datetime.now(UTC)
         for top in sorted(folders):
             key = f"{self.dest_key}{top}/{layout.FAILURE}"
             doc = failure_marker(
-                timestamp=now, error=message, retry_count=0, next_retry=now + timedelta(minutes=10)
+                timestamp=now,
+                error=message,
+                retry_count=retry_count,
+                next_retry=now + timedelta(minutes=10),
             )
             try:
                 self.store.put_bytes(key, dumps(doc))
@@ -605,6 +563,8 @@ class _Export:
             "duration_ms": duration_ms,
             "trigger": self.ctx.options.trigger,
             "error": result.error,
+            "retry_count": self.retrier.retry_count if self.retrier else 0,
+            "retries": self.retrier.history_json() if self.retrier else [],
         }
         key = f"{layout.LOGS_PREFIX}{self.start:%Y/%m/%d}/{result.export_id}.json"
         try:

@@ -127,6 +127,17 @@ def test_failing_check_exits_1_marks_failure_and_publishes_nothing(demo_dir: Pat
     assert not staging.exists() or not any(p.is_file() for p in staging.rglob("*"))
     logs = list((demo_dir / "out" / BUCKET / "export-logs").rglob("*.json"))
     assert [json.loads(p.read_text())["status"] for p in logs] == ["FAILURE"]
+    entry = demo_dir / "out" / BUCKET / "dead-letter-queue/failed_exports" / record["export_id"]
+    assert sorted(p.name for p in entry.iterdir()) == [
+        "error_details.json",
+        "export_request.json",
+        "retry_history.json",
+    ]
+    request = json.loads((entry / "export_request.json").read_text())
+    assert request["table"] == "diagnosticpro_prod.reddit_diagnostic_posts"
+    error = json.loads((entry / "error_details.json").read_text())
+    assert error["retryable"] is False and "content_length_check" in error["message"]
+    assert marker["retry_count"] == 0 and marker["next_retry"]
 
     # a fixed rerun succeeds and clears FAILURE in the folders it writes
     fixed = _config(

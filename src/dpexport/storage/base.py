@@ -79,3 +79,10 @@ class Store(Protocol):
         """A local folder on the same filesystem as the store, where writers can put
         files that ``put_file`` then renames into place; ``None`` for remote stores."""
         ...
+
+
+def innermost(store: Store) -> Store:
+    """The backend under any wrappers (retrying, fault injection) that expose ``inner``."""
+    while hasattr(store, "inner"):
+        store = store.inner
+    return store

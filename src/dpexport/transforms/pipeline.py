@@ -25,7 +25,7 @@ from dpexport.formats import open_writer, read_file
 from dpexport.formats.base import FormatWriter, WrittenFile
 from dpexport.manifest import dumps
 from dpexport.security.crypto import Encryptor, KeyProvider, LocalKeyProvider
-from dpexport.storage.base import Store
+from dpexport.storage.base import Store, innermost
 from dpexport.storage.local import LocalStore
 from dpexport.transforms.gdpr import GdprPlan, anonymize, gdpr_plan, load_hash_key
 
@@ -69,7 +69,7 @@ class Transforms:
         if plan is not None and any(rule == "hash_sha256" for _, rule in plan.rules):
             hash_key = load_hash_key(spec, local_root)
         provider: KeyProvider | None = None
-        if spec.encryption.mode == "CMEK" and isinstance(store, LocalStore):
+        if spec.encryption.mode == "CMEK" and isinstance(innermost(store), LocalStore):
             # A local folder has no server to encrypt at rest: encrypt client-side.
             if local_root is None:
                 raise UsageError(

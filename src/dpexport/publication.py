@@ -1,0 +1,123 @@
+"""What one export makes visible: file names, sidecars, manifests, markers, and the
+previous snapshot a FULL_REFRESH retires, gathered into a ``commit.Publication``."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+
+from dpexport import commit, layout
+from dpexport.config.spec import TableSpec
+from dpexport.formats.base import WrittenFile
+from dpexport.manifest import (
+    ExportFacts,
+    FileEntry,
+    manifest_document,
+    rfc3339,
+    sidecar_document,
+)
+from dpexport.router import Folder
+from dpexport.storage.base import Store
+
+
+def build(
+    *,
+    spec: TableSpec,
+    store: Store,
+    staging: commit.Staging,
+    facts: ExportFacts,
+    written: list[tuple[Folder, WrittenFile]],
+    dest_key: str,
+    uuid8: str,
+    duration_ms: int,
+    deduplicated: bool,
+) -> tuple[commit.Publication, list[str]]:
+    """Name the staged files, write their sidecars into staging, and decide every move,
+    manifest, marker and (FULL_REFRESH) retirement of the export, before the commit."""
+    start = facts.export_timestamp
+    by_folder: dict[str, list[WrittenFile]] = defaultdict(list)
+    for folder, wf in written:
+        by_folder[folder.path].append(wf)
+    entries: dict[str, list[tuple[FileEntry, WrittenFile]]] = defaultdict(list)
+    pub = commit.Publication(facts.export_id, rfc3339(start), replace=spec.mode == "FULL_REFRESH")
+    suffix = layout.file_suffix(
+        spec.format, spec.compression, encrypted=bool(facts.encryption.get("client_side"))
+    )
+    for folder_path, files in sorted(by_folder.items()):
+        for i, wf in enumerate(files, start=1):
+            name = layout.data_filename(
+                spec.table, start, uuid8, i if len(files) > 1 else None, suffix
+            )
+            top = top_folder(spec, folder_path)
+            rel = (folder_path[len(top) :].lstrip("/") + "/" + name).lstrip("/")
+            entry = FileEntry(
+                rel, wf.rows, wf.stored_bytes, "sha256:" + wf.sha256, wf.uncompressed_bytes
+            )
+            entries[top].append((entry, wf))
+            final = f"{dest_key}{folder_path}/{name}"
+            staged = staging.put(wf.path)
+            sidecar = staging.put_document(
+                layout.sidecar_name(wf.path.name), sidecar_document(facts, entry, wf.encryption)
+            )
+            pub.moves.append((staged, final))
+            pub.moves.append((sidecar, layout.sidecar_name(final)))
+    manifest_uris = []
+    for top, items in sorted(entries.items()):
+        folder_key = f"{dest_key}{top}/"
+        name = layout.manifest_name(start)
+        if store.head(folder_key + name) is not None:
+            name = layout.manifest_name(start, uuid8)
+        doc = manifest_document(
+            facts,
+            folder_uri=store.uri(folder_key),
+            partition=layout.partition_label(top),
+            files=[e for e, _ in items],
+            duration_ms=duration_ms,
+            verified=True,
+            deduplicated=deduplicated,
+        )
+        pub.manifests.append((folder_key + name, doc))
+        pub.markers.append(commit.MarkerUpdate(folder_key, name, sum(e.rows for e, _ in items)))
+        manifest_uris.append(store.uri(folder_key + name))
+    if pub.replace:
+        pub.retire = previous_snapshot(store, spec, dest_key, {k for k, _ in pub.manifests})
+    return pub, manifest_uris
+
+
+def top_folder(spec: TableSpec, folder_path: str) -> str:
+    """The top-level time folder of a folder path (the manifest's home)."""
+    depth = {"hourly": 4, "monthly": 2}.get(spec.partitioning.granularity, 3)
+    if not spec.partitioning.time_expression:
+        depth = 3
+    parts = folder_path.split("/")
+    if parts[0] == layout.NULL_SEGMENT:
+        return parts[0]
+    return "/".join(parts[:depth])
+
+
+def previous_snapshot(
+    store: Store, spec: TableSpec, dest_key: str, new_manifests: set[str]
+) -> list[str]:
+    """Keys of the previous snapshot under the destination, markers first."""
+    markers: list[str] = []
+    manifests: list[str] = []
+    files: list[str] = []
+    live_folders = {k.rsplit("/", 1)[0] + "/" for k in new_manifests}
+    for obj in store.list(dest_key):
+        name = obj.key.rsplit("/", 1)[-1]
+        if not layout.is_manifest(name) or obj.key in new_manifests:
+            continue
+        folder = obj.key.rsplit("/", 1)[0] + "/"
+        if spec.overwrite == "partitions" and folder not in live_folders:
+            continue  # partition-level overwrite: other folders stay as they are
+        manifests.append(obj.key)
+        try:
+            doc = json.loads(store.get(obj.key))
+        except ValueError:
+            continue
+        for f in doc.get("files", []):
+            files.append(folder + f["name"])
+            files.append(layout.sidecar_name(folder + f["name"]))
+        if folder not in live_folders:
+            markers += [folder + layout.SUCCESS, folder + layout.FAILURE]
+    return markers + manifests + files
