@@ -93,6 +93,8 @@ class RunOptions:
     on_step: Callable[[str], None] | None = None
     #: makes the retrier of one export (tests inject a clock and a sleep)
     retrier: Callable[[], Retrier] | None = None
+    #: wraps each destination store (tests inject faults under the retries)
+    wrap_store: Callable[[Store], Store] | None = None
 
 
 @dataclass
@@ -131,6 +133,11 @@ def export_table(ctx: _Ctx, spec: TableSpec) -> ExportResult:
     export_id = layout.export_id(start, uuid8)
     store, dest_key = ctx.stores.resolve(spec.destination)
     dest_key = dest_key if not dest_key or dest_key.endswith("/") else dest_key + "/"
+    if ctx.options.wrap_store is not None:
+        store = ctx.options.wrap_store(store)
+    # every store call of the export, tokens and lease included, follows spec 7.1
+    retrier = (ctx.options.retrier or (lambda: Retrier(RetryPolicy.from_config(ctx.config))))()
+    store = RetryingStore(store, retrier)
     token_name = tokens.token_name(spec, ctx.logical_time)
     done = _done(store, token_name)
     if done is not None:
@@ -149,7 +156,7 @@ def export_table(ctx: _Ctx, spec: TableSpec) -> ExportResult:
         for eid, outcome in commit.recover(store):
             log.warning("export %s left by a crashed run was %s", eid, outcome)
         return _export_under_lease(
-            ctx, spec, store, dest_key, export_id, start, uuid8, token_name, lease
+            ctx, spec, store, dest_key, export_id, start, uuid8, token_name, lease, retrier
         )
     finally:
         lease.release()
@@ -220,6 +227,7 @@ def _export_under_lease(
     uuid8: str,
     token_name: str,
     lease: tokens.Lease,
+    retrier: Retrier,
 ) -> ExportResult:
     token = tokens.Token(
         token_name,
@@ -231,10 +239,7 @@ def _export_under_lease(
     )
     tokens.write_token(store, token)
     clock = time.monotonic()
-    retrier = (ctx.options.retrier or (lambda: Retrier(RetryPolicy.from_config(ctx.config))))()
-    exporter = _Export(
-        ctx, spec, RetryingStore(store, retrier), dest_key, export_id, start, uuid8, lease
-    )
+    exporter = _Export(ctx, spec, store, dest_key, export_id, start, uuid8, lease)
     exporter.token_name = token_name
     exporter.retrier = retrier
     try:
