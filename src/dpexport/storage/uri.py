@@ -50,6 +50,24 @@ def parse_uri(uri: str) -> Location:
     return Location("file", str(Path(uri)), "")
 
 
+def open_cloud_store(scheme: str, bucket: str) -> Store:
+    """The cloud backend for ``scheme``, its SDK imported only now (a missing SDK is a
+    UsageError naming the extra to install)."""
+    if scheme == "gs":
+        from dpexport.storage.gcs import GCSStore
+
+        return GCSStore(bucket)
+    if scheme == "s3":
+        from dpexport.storage.s3 import S3Store
+
+        return S3Store(bucket)
+    if scheme == "az":
+        from dpexport.storage.azure import AzureStore
+
+        return AzureStore(bucket)
+    raise UsageError(f"no store for scheme {scheme!r}")
+
+
 class StoreResolver:
     """Opens (and caches) the store behind each URI."""
 
@@ -69,10 +87,7 @@ class StoreResolver:
         if self.local_root is not None:
             root = self.local_root / loc.scheme / loc.bucket
             return LocalStore(root, url=f"{loc.scheme}://{loc.bucket}")
-        raise UsageError(
-            f"{loc.scheme}://{loc.bucket}: cloud stores are not available in this build yet; "
-            "run with --local-root DIR to map cloud URIs to local folders"
-        )
+        return open_cloud_store(loc.scheme, loc.bucket)
 
     def resolve(self, uri: str) -> tuple[Store, str]:
         """The store and the key inside it for a URI."""

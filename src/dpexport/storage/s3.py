@@ -1,0 +1,308 @@
+"""Amazon S3 through boto3 (``s3://BUCKET/key``).
+
+Endpoint and credentials come from the AWS chain (``AWS_ENDPOINT_URL``,
+``AWS_ACCESS_KEY_ID``/profile/instance role, ``AWS_DEFAULT_REGION``), so moto in tests
+needs no code. Versions are ETags; conditional writes use ``If-None-Match: *`` and
+``If-Match: ETAG``. Large files go up by the SDK's managed multipart transfer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, BinaryIO, TypeVar
+
+from dpexport.errors import ExportError, InvalidArgument, PermissionDenied, TransientError
+from dpexport.storage.base import ObjectInfo
+from dpexport.storage.cloud import (
+    MULTIPART_THRESHOLD,
+    PART_SIZE,
+    TIMEOUT,
+    ServerSideEncryption,
+    error_for_status,
+    require,
+    stream,
+)
+
+T = TypeVar("T")
+EXTRA = "s3"
+
+_SPEC_CODES = {
+    "SlowDown": "RATE_LIMIT_EXCEEDED",
+    "Throttling": "RATE_LIMIT_EXCEEDED",
+    "ThrottlingException": "RATE_LIMIT_EXCEEDED",
+    "RequestLimitExceeded": "RATE_LIMIT_EXCEEDED",
+    "TooManyRequestsException": "RATE_LIMIT_EXCEEDED",
+    "RequestThrottled": "RATE_LIMIT_EXCEEDED",
+    "RequestTimeout": "TIMEOUT",
+    "ServiceUnavailable": "SERVICE_UNAVAILABLE",
+    "InternalError": "INTERNAL_ERROR",
+}
+_NOT_FOUND = {"NoSuchKey", "NoSuchBucket", "NotFound", "404"}
+
+
+class S3Store:
+    """One S3 bucket. ``encryption`` (SSE-S3 or SSE-KMS) applies to every write."""
+
+    scheme = "s3"
+
+    def __init__(
+        self,
+        bucket: str,
+        *,
+        client: Any = None,
+        encryption: ServerSideEncryption | None = None,
+        timeout: float = TIMEOUT,
+        max_attempts: int = 5,
+    ) -> None:
+        self._boto3 = require("boto3", EXTRA)
+        self._bexc = require("botocore.exceptions", EXTRA)
+        transfer = require("boto3.s3.transfer", EXTRA)
+        self.bucket_name = bucket
+        self.url = f"s3://{bucket}"
+        self.timeout = timeout
+        self.max_attempts = max_attempts
+        self._owns_client = client is None
+        self.client = client if client is not None else self._default_client()
+        self.encryption = encryption
+        self._transfer = transfer.TransferConfig(
+            multipart_threshold=MULTIPART_THRESHOLD,
+            multipart_chunksize=PART_SIZE,
+            max_concurrency=4,
+        )
+        self._principal: str | None = None
+
+    def _default_client(self) -> Any:
+        config = require("botocore.config", EXTRA).Config(
+            connect_timeout=self.timeout,
+            read_timeout=self.timeout,
+            retries={"mode": "standard", "max_attempts": self.max_attempts},
+        )
+        return self._boto3.session.Session().client("s3", config=config)
+
+    def with_encryption(self, encryption: ServerSideEncryption | None) -> S3Store:
+        """The same bucket and client, writing with ``encryption``."""
+        return S3Store(
+            self.bucket_name,
+            client=self.client,
+            encryption=encryption,
+            timeout=self.timeout,
+            max_attempts=self.max_attempts,
+        )
+
+    def encryption_info(self) -> dict[str, Any] | None:
+        return self.encryption.describe("s3") if self.encryption else None
+
+    @property
+    def principal(self) -> str | None:
+        """The caller's ARN (STS), looked up once, only when a call was denied."""
+        if self._principal is None:
+            try:
+                sts = self._boto3.session.Session().client(
+                    "sts", endpoint_url=self.client.meta.endpoint_url
+                )
+                try:
+                    self._principal = str(sts.get_caller_identity()["Arn"])
+                finally:
+                    sts.close()
+            except Exception:  # best effort: the error is about the bucket, not STS
+                return None
+        return self._principal
+
+    def uri(self, key: str) -> str:
+        return f"{self.url}/{key}" if key else self.url
+
+    def _sse(self) -> dict[str, str]:
+        enc = self.encryption
+        if enc is None or not enc.algorithm:
+            return {}
+        args = {"ServerSideEncryption": enc.algorithm}
+        if enc.algorithm == "aws:kms" and enc.kms_key:
+            args["SSEKMSKeyId"] = enc.kms_key
+        return args
+
+    # -- errors ------------------------------------------------------------------------
+    @contextmanager
+    def _errors(self, key: str, *, create: bool = False, cas: bool = False) -> Iterator[None]:
+        try:
+            yield
+        except Exception as exc:
+            mapped = self._map(exc, key, create=create, cas=cas)
+            if mapped is None:
+                raise
+            raise mapped from exc
+
+    def _map(self, exc: BaseException, key: str, *, create: bool, cas: bool) -> ExportError | None:
+        bexc, uri = self._bexc, self.uri(key)
+        client_error = _find(exc, bexc.ClientError)
+        if client_error is not None:
+            err = client_error.response.get("Error", {})
+            code = str(err.get("Code", ""))
+            status = client_error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if code in _NOT_FOUND:
+                status = 404
+            principal = self.principal if status == 403 else None
+            return error_for_status(
+                status,
+                f"{code}: {err.get('Message') or client_error}",
+                uri=uri,
+                bucket=self.bucket_name,
+                principal=principal,
+                create=create,
+                cas=cas,
+                code=_SPEC_CODES.get(code),
+            )
+        if isinstance(exc, bexc.NoCredentialsError):
+            return PermissionDenied(
+                f"no AWS credentials found for bucket {self.bucket_name}", uri=uri
+            )
+        if isinstance(exc, bexc.ParamValidationError):
+            return InvalidArgument(str(exc), uri=uri)
+        if isinstance(exc, (bexc.ReadTimeoutError, bexc.ConnectTimeoutError)):
+            return TransientError(str(exc), uri=uri, code="TIMEOUT")
+        if isinstance(exc, (bexc.HTTPClientError, bexc.ConnectionError)):
+            return TransientError(str(exc), uri=uri, code="SERVICE_UNAVAILABLE")
+        return None
+
+    def _call(self, key: str, fn: Callable[[], T], **flags: bool) -> T:
+        with self._errors(key, **flags):
+            return fn()
+
+    # -- writes ------------------------------------------------------------------------
+    def put_file(self, key: str, source: Path) -> ObjectInfo:
+        """Managed transfer: multipart above the threshold, each part retried from the
+        file by the SDK; a failed multipart upload is aborted."""
+        size = source.stat().st_size
+        self._call(
+            key,
+            lambda: self.client.upload_file(
+                str(source), self.bucket_name, key, ExtraArgs=self._sse(), Config=self._transfer
+            ),
+        )
+        info = self.head(key)
+        if info is None or info.size != size:
+            got = info.size if info else "no object"
+            raise TransientError(f"uploaded {got}, expected {size} bytes", uri=self.uri(key))
+        return info
+
+    def _put(self, key: str, data: bytes, extra: dict[str, str], **flags: bool) -> ObjectInfo:
+        resp = self._call(
+            key,
+            lambda: self.client.put_object(
+                Bucket=self.bucket_name, Key=key, Body=data, **extra, **self._sse()
+            ),
+            **flags,
+        )
+        return ObjectInfo(key=key, size=len(data), version=resp.get("ETag"))
+
+    def put_bytes(self, key: str, data: bytes) -> ObjectInfo:
+        return self._put(key, data, {})
+
+    def put_if_absent(self, key: str, data: bytes) -> ObjectInfo:
+        return self._put(key, data, {"IfNoneMatch": "*"}, create=True)
+
+    def replace_if_match(self, key: str, data: bytes, version: str | None) -> ObjectInfo:
+        cond = {"IfMatch": version} if version else {"IfNoneMatch": "*"}
+        return self._put(key, data, cond, cas=True)
+
+    # -- reads -------------------------------------------------------------------------
+    def get(self, key: str) -> bytes:
+        with self._errors(key):
+            body = self.client.get_object(Bucket=self.bucket_name, Key=key)["Body"]
+            try:
+                data: bytes = body.read()
+            finally:
+                body.close()
+            return data
+
+    def open_read(self, key: str) -> BinaryIO:
+        body = self._call(
+            key, lambda: self.client.get_object(Bucket=self.bucket_name, Key=key)["Body"]
+        )
+        return stream(lambda n: self._call(key, lambda: body.read(n)), body.close)
+
+    def head(self, key: str) -> ObjectInfo | None:
+        try:
+            resp = self._call(
+                key, lambda: self.client.head_object(Bucket=self.bucket_name, Key=key)
+            )
+        except ExportError as exc:
+            if exc.code == "NOT_FOUND":
+                return None
+            raise
+        return ObjectInfo(
+            key=key,
+            size=int(resp["ContentLength"]),
+            version=resp.get("ETag"),
+            updated=resp.get("LastModified"),
+        )
+
+    def head_raw(self, key: str) -> dict[str, Any]:
+        """The server's HEAD reply (tests read the SSE it reports)."""
+        resp: dict[str, Any] = self._call(
+            key, lambda: self.client.head_object(Bucket=self.bucket_name, Key=key)
+        )
+        return resp
+
+    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+        """S3 lists keys in UTF-8 binary (key) order."""
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket_name, Prefix=prefix
+        )
+        with self._errors(prefix):
+            for page in pages:
+                for obj in page.get("Contents", []):
+                    yield ObjectInfo(
+                        key=obj["Key"],
+                        size=int(obj["Size"]),
+                        version=obj.get("ETag"),
+                        updated=obj.get("LastModified"),
+                    )
+
+    # -- removal and copies ------------------------------------------------------------
+    def delete(self, key: str) -> None:
+        """S3 deletes of a missing key succeed."""
+        self._call(key, lambda: self.client.delete_object(Bucket=self.bucket_name, Key=key))
+
+    def copy(self, source_key: str, dest_key: str) -> ObjectInfo:
+        """Server-side (managed: multipart copy past 5 GB), with this store's SSE."""
+        self._call(
+            source_key,
+            lambda: self.client.copy(
+                {"Bucket": self.bucket_name, "Key": source_key},
+                self.bucket_name,
+                dest_key,
+                ExtraArgs=self._sse(),
+                Config=self._transfer,
+            ),
+        )
+        info = self.head(dest_key)
+        if info is None:
+            raise TransientError("copy left no object", uri=self.uri(dest_key))
+        return info
+
+    def move(self, source_key: str, dest_key: str) -> ObjectInfo:
+        info = self.copy(source_key, dest_key)
+        self.delete(source_key)
+        return info
+
+    def staging_dir(self) -> Path | None:
+        return None
+
+    def close(self) -> None:
+        """Close the connection pool of a client this store made (not a shared one)."""
+        if self._owns_client:
+            self.client.close()
+
+
+def _find(exc: BaseException | None, kind: type[BaseException]) -> Any:
+    """``exc`` or the first exception of ``kind`` in its cause/context chain (the
+    managed transfer wraps the ClientError in S3UploadFailedError)."""
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, kind):
+            return exc
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return None
