@@ -55,7 +55,7 @@ def build(
             )
             entries[top].append((entry, wf))
             final = f"{dest_key}{folder_path}/{name}"
-            staged = staging.put(wf.path)
+            staged = wf.staged_key or staging.put(wf.path)
             sidecar = staging.put_document(
                 layout.sidecar_name(wf.path.name), sidecar_document(facts, entry, wf.encryption)
             )

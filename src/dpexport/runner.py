@@ -20,11 +20,12 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 
-from dpexport import commit, layout, publication, state, tokens
+from dpexport import commit, layout, publication, serverside, state, tokens
 from dpexport.config.spec import ResolvedConfig, TableSpec
 from dpexport.dedup import CrossRunDedup
 from dpexport.engines.base import Engine
 from dpexport.errors import DpexportError, ExportError
+from dpexport.formats.base import WrittenFile
 from dpexport.manifest import (
     ExportFacts,
     canonical_schema,
@@ -336,31 +337,6 @@ class _Export:
         window = self._window(request, plan)
         if self.ctx.options.progress:
             self.ctx.options.progress.start(spec.table, expected)
-
-        self.staging.begin()
-        reader = engine.scan(request)
-        data_schema = pa.schema([f for f in reader.schema if not f.name.startswith("__dp_")])
-        version = state.schema_version_for(
-            self.store,
-            spec.dataset,
-            spec.table,
-            schema_hash(data_schema),
-            canonical_schema(data_schema),
-            self.start.date(),
-            enforce_backward=spec.schema_evolution.enabled
-            and spec.schema_evolution.backward_compatible,
-        )
-        transforms.set_schema_version(version)
-        out_schema = transforms.output_schema(data_schema)
-        encryption = transforms.encryption_block()
-
-        def open_writer(folder: Folder) -> Any:
-            self.folders_touched.add(folder.top)
-            path = self.staging.new_path(
-                layout.file_suffix(spec.format, spec.compression, encrypted=transforms.encrypts)
-            )
-            return transforms.open_writer(path, out_schema)
-
         dedup = None
         if plan.dedupe_key and plan.cursor and spec.lookback_window:
             dedup = CrossRunDedup(
@@ -371,28 +347,39 @@ class _Export:
                 plan.cursor,
                 spec.lookback_window,
             )
-        router = Router(open_writer, spec.max_file_size)
-        self.router = router
-        rows = 0
-        for batch in reader:
-            for values, part in split_by_keys(batch):
-                top, sub = layout.folder_for(spec.partitioning, self.ctx.logical_time, values)
-                folder = Folder(top, sub)
-                if dedup is not None:
-                    part = dedup.filter(part)
-                    if part.num_rows == 0:
-                        continue
-                part = transforms.apply(part, out_schema)
-                checks.observe(part, folder.path)
-                router.write(folder, part)
-                rows += part.num_rows
-            if self.ctx.options.progress:
-                self.ctx.options.progress.advance(spec.table, batch.num_rows, 0, len(router.closed))
-            self._step("batch")
-        if spec.mode == "FULL_REFRESH" and rows == 0:
-            router.ensure(Folder(layout.time_folder(self.ctx.logical_time, "daily")))
-        written = router.close()
-        self.router = None
+
+        self.staging.begin()
+        why_stream = serverside.reason_not_to(
+            engine,
+            spec,
+            transforms=transforms.gdpr is not None or dedup is not None,
+            encrypts=transforms.encrypts,
+            checks=bool(spec.validation),
+        )
+        job_ids: list[str] = []
+        if why_stream is None:
+            data_schema = pa.schema([source_schema.field(c) for c in request.columns or ()])
+            version = self._schema_version(data_schema)
+            out_schema = data_schema
+            written, job_ids = serverside.export(
+                engine,
+                spec,
+                request,
+                self.store,
+                self.staging,
+                self.ctx.logical_time,
+                Path(self._scratch.name),
+            )
+            self.folders_touched.update(f.top for f, _ in written)
+        else:
+            log.debug("%s streams: %s", spec.qualified_name, why_stream)
+            reader = engine.scan(request)
+            data_schema = pa.schema([f for f in reader.schema if not f.name.startswith("__dp_")])
+            version = self._schema_version(data_schema)
+            transforms.set_schema_version(version)
+            out_schema = transforms.output_schema(data_schema)
+            written = self._stream(reader, transforms, checks, out_schema, dedup)
+        rows = sum(w.rows for _, w in written)
         if dedup is not None:
             expected -= dedup.dropped
             if dedup.dropped:
@@ -415,6 +402,7 @@ class _Export:
             raise ExportError(
                 f"data checks failed: {names}", table=spec.qualified_name, code="INVALID_ARGUMENT"
             )
+        self._step("verify")
         verify_staged([w for _, w in written], spec, transforms)
         if self.ctx.options.progress:
             self.ctx.options.progress.finish(spec.table)
@@ -436,9 +424,10 @@ class _Export:
             operator=self.ctx.options.principal or "dpexport",
             window=window[0],
             watermark=state.encode_value(window[1]),
-            encryption=encryption,
+            encryption=transforms.encryption_block(),
             checks=checks.results(),
             idempotency_token=self.token_name,
+            bigquery_job_id=",".join(job_ids) or None,
         )
         pub, manifests = publication.build(
             spec=spec,
@@ -472,6 +461,61 @@ class _Export:
             files=len(written),
             manifests=manifests,
         )
+
+    def _schema_version(self, data_schema: pa.Schema) -> str:
+        spec = self.spec
+        return state.schema_version_for(
+            self.store,
+            spec.dataset,
+            spec.table,
+            schema_hash(data_schema),
+            canonical_schema(data_schema),
+            self.start.date(),
+            enforce_backward=spec.schema_evolution.enabled
+            and spec.schema_evolution.backward_compatible,
+        )
+
+    def _stream(
+        self,
+        reader: pa.RecordBatchReader,
+        transforms: Transforms,
+        checks: Any,
+        out_schema: pa.Schema,
+        dedup: CrossRunDedup | None,
+    ) -> list[tuple[Folder, WrittenFile]]:
+        """Scan -> folders -> transforms -> rolling writers, all in staging."""
+        spec = self.spec
+
+        def open_writer(folder: Folder) -> Any:
+            self.folders_touched.add(folder.top)
+            path = self.staging.new_path(
+                layout.file_suffix(spec.format, spec.compression, encrypted=transforms.encrypts)
+            )
+            return transforms.open_writer(path, out_schema)
+
+        router = Router(open_writer, spec.max_file_size)
+        self.router = router
+        rows = 0
+        for batch in reader:
+            for values, part in split_by_keys(batch):
+                top, sub = layout.folder_for(spec.partitioning, self.ctx.logical_time, values)
+                folder = Folder(top, sub)
+                if dedup is not None:
+                    part = dedup.filter(part)
+                    if part.num_rows == 0:
+                        continue
+                part = transforms.apply(part, out_schema)
+                checks.observe(part, folder.path)
+                router.write(folder, part)
+                rows += part.num_rows
+            if self.ctx.options.progress:
+                self.ctx.options.progress.advance(spec.table, batch.num_rows, 0, len(router.closed))
+            self._step("batch")
+        if spec.mode == "FULL_REFRESH" and rows == 0:
+            router.ensure(Folder(layout.time_folder(self.ctx.logical_time, "daily")))
+        written = router.close()
+        self.router = None
+        return written
 
     def _step(self, name: str) -> None:
         if self.ctx.options.on_step:

@@ -32,6 +32,9 @@ class WrittenFile:
     uncompressed_bytes: int
     sha256: str
     encryption: dict[str, Any] | None = None
+    #: set when the file is already in the store's staging area (written there by the
+    #: warehouse itself, e.g. BigQuery EXPORT DATA): its key; ``path`` is a local copy
+    staged_key: str | None = None
 
 
 class FormatWriter(Protocol):

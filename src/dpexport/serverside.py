@@ -1,0 +1,97 @@
+"""The warehouse writes the files itself: BigQuery ``EXPORT DATA`` into ``_staging/``.
+
+For a large slice that needs no row transforms, BigQuery shards the export on its
+side; dpexport then hashes each staged file, reads its row count from the Parquet
+footer, and hands the files to the same verification and commit protocol as the
+streamed path. Whether a table can go this way is decided in one place,
+``engines.bigquery_export.server_side_reason``, and shown by ``plan``.
+"""
+
+from __future__ import annotations
+
+import shutil
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from dpexport import layout
+from dpexport.commit import Staging
+from dpexport.config.spec import TableSpec
+from dpexport.engines.base import ScanRequest
+from dpexport.formats.base import WrittenFile
+from dpexport.router import Folder
+from dpexport.storage.base import Store, innermost
+from dpexport.storage.local import LocalStore
+from dpexport.storage.uri import parse_uri
+from dpexport.verification import sha256_of
+
+
+def reason_not_to(
+    engine: Any, spec: TableSpec, *, transforms: bool, encrypts: bool, checks: bool
+) -> str | None:
+    """Why this export streams instead of letting the warehouse write (None: it can)."""
+    if getattr(engine, "name", "") != "bigquery":
+        return f"the {getattr(engine, 'name', 'engine')} engine streams every export"
+    from dpexport.engines.bigquery_export import server_side_reason
+
+    reason = server_side_reason(
+        spec, spec.destination, transforms_needed=transforms, client_side_encryption=encrypts
+    )
+    if reason is None and checks:
+        return "named data checks observe the streamed rows"
+    return reason
+
+
+def export(
+    engine: Any,
+    spec: TableSpec,
+    request: ScanRequest,
+    store: Store,
+    staging: Staging,
+    logical_time: datetime,
+    scratch: Path,
+) -> tuple[list[tuple[Folder, WrittenFile]], list[str]]:
+    """Run EXPORT DATA into the export's staging prefix; the staged files as
+    ``(folder, WrittenFile)`` pairs, and the BigQuery job ids."""
+    from dpexport.engines.bigquery_export import export_server_side
+
+    base = innermost(store)
+    bucket = parse_uri(spec.destination).bucket
+    staging_uri = f"gs://{bucket}/{staging.prefix}"
+
+    def make_folder(prefix_uri: str) -> None:
+        # bqemulator (under --local-root) writes only into folders that exist
+        if isinstance(base, LocalStore):
+            (base.root / parse_uri(prefix_uri).key).mkdir(parents=True, exist_ok=True)
+
+    result = export_server_side(
+        engine, request, staging_uri, compression=spec.compression, before_export=make_folder
+    )
+    written: list[tuple[Folder, WrittenFile]] = []
+    for staged in result.folders:
+        top = staged.folder or layout.time_folder(logical_time, "daily")
+        for obj in store.list(parse_uri(staged.prefix).key):
+            local = _local_copy(store, base, obj.key, scratch)
+            with open(local, "rb") as fh:
+                digest, size = sha256_of(fh)
+            meta = pq.ParquetFile(local).metadata
+            raw = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+            written.append(
+                (
+                    Folder(top),
+                    WrittenFile(local, meta.num_rows, size, raw, digest, staged_key=obj.key),
+                )
+            )
+    return written, [s.job_id for s in result.folders]
+
+
+def _local_copy(store: Store, base: Store, key: str, scratch: Path) -> Path:
+    if isinstance(base, LocalStore):
+        return base.root / key
+    target = scratch / "server-side" / key
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with store.open_read(key) as src, open(target, "wb") as dst:
+        shutil.copyfileobj(src, dst, 4 * 1024 * 1024)
+    return target
