@@ -21,6 +21,7 @@ stopped by that group's id. Only the standard library is used: this runs before 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -183,10 +184,8 @@ def _stop_pids(pids: dict[str, int]) -> None:
     deadline = time.monotonic() + 10
     for pid in pids.values():
         while time.monotonic() < deadline and _kill_group(pid, 0):
-            try:
+            with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                pass
             time.sleep(0.1)
         _kill_group(pid, signal.SIGKILL)
 
@@ -259,6 +258,7 @@ def start(env_file: Path) -> None:
     except BaseException:
         _stop_pids(pids)
         state_file(env_file).unlink(missing_ok=True)
+        shutil.rmtree(run_dir, ignore_errors=True)
         raise
     env = {
         "STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{gcs}",
