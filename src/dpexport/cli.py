@@ -287,6 +287,7 @@ def plan(
             after = f"{sl['cursor']} {op} {sl['after']}" if sl["after"] is not None else "start"
             click.echo(f"  slice        {after}, <= {sl['through']}")
             click.echo(f"  window       {window.get('from')} .. {window.get('to')}")
+        click.echo(f"  path         {p['path']}")
         click.echo(f"  token        {p['idempotency_token']} ({p['token_status'] or 'new'})")
         click.echo(
             f"  estimate     {p['estimated_rows']} rows, ~{p['estimated_bytes']} bytes "

@@ -164,6 +164,14 @@ def describe(
         row_bytes = 0.0
     finally:
         sample.close()
+    from dpexport import serverside
+    from dpexport.storage.base import innermost
+    from dpexport.storage.local import LocalStore
+
+    encrypts = spec.encryption.mode == "CMEK" and isinstance(innermost(store), LocalStore)
+    why = serverside.reason_not_to(
+        engine, spec, transforms=gdpr is not None, encrypts=encrypts, checks=bool(spec.validation)
+    )
     out: dict[str, Any] = {
         "table": spec.qualified_name,
         "mode": spec.mode,
@@ -185,6 +193,7 @@ def describe(
         if plan.cursor
         else None,
         "layout": _layout_text(spec),
+        "path": "server-side (BigQuery EXPORT DATA)" if why is None else f"streamed: {why}",
         "folders": folders,
         "idempotency_token": name,
         "token_status": token.status if token else None,

@@ -72,7 +72,11 @@ def export(
     written: list[tuple[Folder, WrittenFile]] = []
     for staged in result.folders:
         top = staged.folder or layout.time_folder(logical_time, "daily")
-        for obj in store.list(parse_uri(staged.prefix).key):
+        prefix = parse_uri(staged.prefix).key
+        for obj in store.list(prefix):
+            name = obj.key[len(prefix):]
+            if "/" in name or not (name.startswith("part-") and name.endswith(".parquet")):
+                continue  # our own staging documents, or another folder's files
             local = _local_copy(store, base, obj.key, scratch)
             with open(local, "rb") as fh:
                 digest, size = sha256_of(fh)

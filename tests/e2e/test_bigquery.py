@@ -400,3 +400,61 @@ def test_spec_success_rate_query_runs_on_bigquery_export_logs(bq: BQEmulator) ->
         ("users", 3, 2, 66.67),
     ]
     assert {r[0] for r in rows} == {now.date()}
+
+
+SERVER_SIDE = """\
+project: test
+environment: prod
+warehouse:
+  engine: bigquery
+  project: {project}
+  location: US
+  api_endpoint: {rest}
+  storage_api_endpoint: {grpc}
+buckets: {{exports: gs://bq-serverside}}
+exports:
+  - source: diagnosticpro_prod.dtc_code_definitions
+    destination: gs://bq-serverside/prod/diagnosticpro_prod/dtc_code_definitions/
+    format: PARQUET
+    compression: SNAPPY
+    mode: FULL_REFRESH
+  - source: diagnosticpro_prod.equipment_manufacturers
+    destination: gs://bq-serverside/prod/diagnosticpro_prod/equipment_manufacturers/
+    format: JSONL
+    compression: GZIP
+    mode: FULL_REFRESH
+"""
+
+
+def test_plan_and_run_take_the_server_side_path(
+    bq: BQEmulator,  # noqa: F811
+    engines: Any,
+    tmp_path: Path,
+) -> None:
+    import os
+
+    root = Path(os.environ["DPEXPORT_TEST_BQ_LOCAL_ROOT"])
+    config = tmp_path / "dpexport.yaml"
+    config.write_text(SERVER_SIDE.format(project=bq.project, rest=bq.rest, grpc=bq.grpc))
+    at = ("--at", "2025-09-16T14:30:22Z")
+    plan = dpexport("-c", config, "--local-root", root, "plan", *at, "--json")
+    assert plan.code == 0, plan.err
+    paths = {p["table"].split(".")[1]: p["path"] for p in json.loads(plan.out)}
+    assert paths["dtc_code_definitions"] == "server-side (BigQuery EXPORT DATA)"
+    assert paths["equipment_manufacturers"].startswith("streamed: JSONL")
+    result = dpexport(
+        "-c", config, "--local-root", root, "run", *at, "--json", env={"BIGQUERY_EMULATOR_HOST": ""}
+    )
+    assert result.code == 0, result.err
+    dtc, catalog = json.loads(result.out)
+    _, duck = engines
+    assert dtc["rows"] == duck.count(ScanRequest(DEMO_DATASET, "dtc_code_definitions"))
+    assert catalog["rows"] == duck.count(ScanRequest(DEMO_DATASET, "equipment_manufacturers"))
+    manifest = json.loads((root / "gs" / dtc["manifests"][0].removeprefix("gs://")).read_text())
+    assert manifest["metadata"]["bigquery_job_id"]
+    assert manifest["statistics"]["row_count"] == dtc["rows"]
+    streamed = json.loads((root / "gs" / catalog["manifests"][0].removeprefix("gs://")).read_text())
+    assert streamed["metadata"]["bigquery_job_id"] is None
+    checked = dpexport("--local-root", root, "verify", "gs://bq-serverside/prod/")
+    assert checked.code == 0, checked.out + checked.err
+    assert not list((root / "gs/bq-serverside/_staging").rglob("*.parquet"))
