@@ -1,0 +1,441 @@
+"""dpexport against DuckDB's own ``COPY ... TO`` (the floor) and dlt (the peer), in one run.
+
+    .venv/bin/python benchmarks/run.py --rows 5000000 --repeat 3
+
+Builds (once, cached under ``benchmarks/.work``) a DuckDB file with synthetic
+``bench.sensor_telemetry`` and ``bench.users``, then for each case runs the floor and
+``dpexport run`` as child processes, interleaved and repeated, and records wall time,
+peak RSS (``os.wait4`` of each child), output bytes and the ratio to the floor (per
+repeat, floor and dpexport back to back, so machine load hits both alike). Results go
+to ``benchmarks/results/<rows>.json``; ``benchmarks/results.md`` is rendered from every
+JSON file there. See ``benchmarks/README.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import data
+import report
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+PY = sys.executable
+DPEXPORT = str(Path(PY).parent / "dpexport")
+DLT_PY = HERE / ".venv-dlt" / "bin" / "python"
+AT = "2025-09-17T00:00:00Z"
+#: DuckDB's buffer pool cap in the generated config (``warehouse.memory_limit``)
+MEMORY_LIMIT = {"value": "2GB"}
+
+
+@dataclass
+class Sample:
+    wall: float
+    rss_mb: float
+    rc: int
+    timed_out: bool = False
+    out_bytes: int = 0
+    files: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def run_child(
+    cmd: list[str], timeout: float, log: Path, env: dict[str, str] | None = None
+) -> Sample:
+    """Run ``cmd``; wall time and the child's own peak RSS (``wait4``), killed at ``timeout``."""
+    with log.open("wb") as out:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(
+            cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=env
+        )
+        killed = threading.Event()
+
+        def kill() -> None:
+            killed.set()
+            os.killpg(proc.pid, signal.SIGKILL)
+
+        timer = threading.Timer(timeout, kill)
+        timer.start()
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        finally:
+            timer.cancel()
+        wall = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    return Sample(wall, usage.ru_maxrss / 1024, proc.returncode, killed.is_set())
+
+
+def tree_bytes(path: Path, keep: Callable[[Path], bool] = lambda p: True) -> tuple[int, int]:
+    total = files = 0
+    for p in path.rglob("*"):
+        if p.is_file() and keep(p):
+            total += p.stat().st_size
+            files += 1
+    return total, files
+
+
+def is_dpexport_data(p: Path) -> bool:
+    name = p.name
+    return (
+        not name.endswith(".metadata.json")
+        and not name.startswith("manifest_")
+        and name not in ("SUCCESS", "FAILURE")
+        and any(f".{ext}" in name for ext in ("parquet", "jsonl", "csv"))
+    )
+
+
+# -- the contenders ---------------------------------------------------------------------
+
+
+def config_text(db: Path, table: str, options: dict[str, Any]) -> str:
+    item = {
+        "source": f"{data.DATASET}.{table}",
+        "destination": f"gs://bench/out/{table}/",
+        "mode": "FULL_REFRESH",
+        **options,
+    }
+    doc = {
+        "project": "bench",
+        "environment": "bench",
+        "warehouse": {
+            "engine": "duckdb",
+            "path": str(db),
+            "threads": 2,
+            "memory_limit": MEMORY_LIMIT["value"],
+        },
+        "buckets": {"exports": "gs://bench"},
+        "exports": [{"export_config": item}],
+    }
+    return json.dumps(doc, indent=2)  # JSON is YAML
+
+
+def dpexport_run(
+    work: Path, db: Path, table: str, options: dict[str, Any], timeout: float, at: str = AT
+) -> Sample:
+    cfg = work / "dpexport.yaml"
+    cfg.write_text(config_text(db, table, options))
+    root = work / "root"
+    cmd = [DPEXPORT, "-c", str(cfg), "--local-root", str(root), "run", "--at", at, "--json"]
+    sample = run_child(cmd, timeout, work / "dpexport.log")
+    sample.out_bytes, sample.files = tree_bytes(root / "gs" / "bench" / "out", is_dpexport_data)
+    logs = sorted((root / "gs" / "bench" / "export-logs").rglob("*.json"), key=os.path.getmtime)
+    if logs:
+        record = json.loads(logs[-1].read_text())
+        sample.extra = {"in_process_s": record["duration_ms"] / 1000, "rows": record["rows"]}
+    if sample.rc != 0 and not sample.timed_out:
+        print((work / "dpexport.log").read_text()[-3000:], file=sys.stderr)
+    return sample
+
+
+def floor_run(
+    work: Path, db: Path, select: str, target: str, options: str, timeout: float
+) -> Sample:
+    out = work / "floor"
+    out.mkdir(parents=True, exist_ok=True)
+    dest = out / target
+    sql = f"COPY ({select}) TO '{dest}' ({options})"
+    sample = run_child([PY, str(HERE / "floor.py"), str(db), sql], timeout, work / "floor.log")
+    sample.out_bytes, sample.files = tree_bytes(out)
+    return sample
+
+
+def dlt_run(work: Path, db: Path, table: str, timeout: float) -> Sample:
+    out = work / "dlt"
+    env = {**os.environ, "RUNTIME__DLTHUB_TELEMETRY": "false"}
+    cmd = [str(DLT_PY), str(HERE / "dlt_peer.py"), str(db), table, str(out), str(work / "dltw")]
+    sample = run_child(cmd, timeout, work / "dlt.log", env)
+    sample.out_bytes, sample.files = tree_bytes(out, lambda p: p.suffix == ".parquet")
+    return sample
+
+
+# -- the cases --------------------------------------------------------------------------
+
+TELEMETRY = f"SELECT * FROM {data.DATASET}.sensor_telemetry"
+HOUR = "strftime(created_at, '%Y-%m-%dT%H')"
+
+
+@dataclass
+class Case:
+    name: str
+    title: str
+    table: str
+    options: dict[str, Any]
+    #: (select, target name, COPY options) or None (no floor)
+    floor: tuple[str, str, str] | None
+    target: str
+    peer: bool = False
+    max_rows: int | None = None  # run only at or below this size (full layout)
+
+
+CASES = [
+    Case(
+        "parquet_snappy",
+        "Parquet SNAPPY, one folder",
+        "sensor_telemetry",
+        {"format": "PARQUET", "compression": "SNAPPY"},
+        (TELEMETRY, "t.parquet", "FORMAT parquet, COMPRESSION snappy"),
+        "≤ 1.15×, output ≤ floor",
+        peer=True,
+    ),
+    Case(
+        "parquet_zstd",
+        "Parquet ZSTD, one folder",
+        "sensor_telemetry",
+        {"format": "PARQUET", "compression": "ZSTD"},
+        (TELEMETRY, "t.parquet", "FORMAT parquet, COMPRESSION zstd"),
+        "≤ 1.15×",
+    ),
+    Case(
+        "jsonl_gzip",
+        "JSONL GZIP",
+        "sensor_telemetry",
+        {"format": "JSONL", "compression": "GZIP"},
+        (TELEMETRY, "t.jsonl.gz", "FORMAT json, COMPRESSION gzip"),
+        "≤ 0.3×",
+    ),
+    Case(
+        "csv_gzip",
+        "CSV GZIP",
+        "sensor_telemetry",
+        {"format": "CSV", "compression": "GZIP"},
+        (TELEMETRY, "t.csv.gz", "FORMAT csv, HEADER, COMPRESSION gzip"),
+        "≤ 0.3×",
+    ),
+    Case(
+        "hour_sensor",
+        "Parquet ZSTD by hour + sensor_type (576 folders)",
+        "sensor_telemetry",
+        {
+            "format": "PARQUET",
+            "compression": "ZSTD",
+            "partitioning": {
+                "primary": "created_at",
+                "granularity": "hourly",
+                "secondary": "sensor_type",
+            },
+        },
+        (
+            f"SELECT *, {HOUR} AS hour_key FROM {data.DATASET}.sensor_telemetry",
+            "parts",
+            "FORMAT parquet, COMPRESSION zstd, PARTITION_BY (hour_key, sensor_type), "
+            "WRITE_PARTITION_COLUMNS true",
+        ),
+        "≤ 1.3×",
+    ),
+    Case(
+        "full_layout",
+        "Parquet ZSTD, spec 3.2 full layout (date/hour/shard/sensor_type, 57,600 folders)",
+        "sensor_telemetry",
+        {
+            "format": "PARQUET",
+            "compression": "ZSTD",
+            "partitioning": {
+                "primary": "created_at",
+                "granularity": "hourly",
+                "secondary": "equipment_id_shard",
+                "tertiary": "sensor_type",
+            },
+        },
+        (
+            f"SELECT *, {HOUR} AS hour_key, equipment_id % 100 AS shard_id "
+            f"FROM {data.DATASET}.sensor_telemetry",
+            "parts",
+            "FORMAT parquet, COMPRESSION zstd, PARTITION_BY (hour_key, shard_id, sensor_type), "
+            "WRITE_PARTITION_COLUMNS true",
+        ),
+        "≤ 60 s at 1 M rows",
+        max_rows=1_000_000,
+    ),
+]
+USERS_OPTIONS = {
+    "format": "PARQUET",
+    "compression": "SNAPPY",
+    "mode": "INCREMENTAL",
+    "change_column": "updated_at",
+    "merge_key": "user_id",
+}
+
+
+def fresh(path: Path) -> Path:
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
+
+
+def bench_case(case: Case, db: Path, work: Path, repeat: int, timeout: float, rows: int) -> dict:
+    res: dict[str, Any] = {"name": case.name, "title": case.title, "target": case.target}
+    runs: dict[str, list[Sample]] = {"floor": [], "dpexport": [], "dlt": []}
+    floor_gave_up = False
+    for r in range(repeat):
+        order = ["floor", "dpexport"] if r % 2 == 0 else ["dpexport", "floor"]
+        if case.peer and DLT_PY.exists():
+            order.append("dlt")
+        for who in order:
+            w = fresh(work / case.name / who)
+            if who == "floor":
+                if case.floor is None or floor_gave_up:
+                    continue
+                s = floor_run(w, db, *case.floor, timeout=timeout)
+                floor_gave_up = s.timed_out  # one timeout is the answer; don't repeat it
+            elif who == "dpexport":
+                s = dpexport_run(w, db, case.table, case.options, timeout=max(timeout, 900))
+            else:
+                s = dlt_run(w, db, case.table, timeout)
+            runs[who].append(s)
+            print(
+                f"  {case.name} #{r + 1} {who:9s} {s.wall:7.2f} s  {s.rss_mb:7.0f} MB"
+                f"  {s.out_bytes / 1e6:8.1f} MB  rc={s.rc}{' TIMEOUT' if s.timed_out else ''}",
+                flush=True,
+            )
+            shutil.rmtree(w, ignore_errors=True)
+    res["runs"] = {k: [vars(s) for s in v] for k, v in runs.items() if v}
+    res["rows"] = rows
+    return res
+
+
+def bench_incremental(db: Path, work: Path, repeat: int, rows: int) -> dict:
+    """First export (99% of users) vs the next one after 1% of rows changed."""
+    full: list[Sample] = []
+    incr: list[Sample] = []
+    for r in range(repeat):
+        w = fresh(work / "incremental")
+        full.append(dpexport_run(w, db, "users", USERS_OPTIONS, 900, data.USERS_FIRST_AT))
+        incr.append(dpexport_run(w, db, "users", USERS_OPTIONS, 900, data.USERS_SECOND_AT))
+        incr[-1].out_bytes -= full[-1].out_bytes  # only what the second export added
+        incr[-1].files -= full[-1].files
+        print(
+            f"  incremental #{r + 1} first {full[-1].wall:.2f} s, "
+            f"after 1% changed {incr[-1].wall:.2f} s",
+            flush=True,
+        )
+        shutil.rmtree(w, ignore_errors=True)
+    return {
+        "name": "incremental",
+        "title": f"INCREMENTAL users ({data.users_rows(rows):,} rows), 1% changed",
+        "target": "≤ 5% of the full export",
+        "rows": data.users_rows(rows),
+        "runs": {"full": [vars(s) for s in full], "incremental": [vars(s) for s in incr]},
+    }
+
+
+def bench_startup(work: Path, repeat: int) -> dict:
+    w = fresh(work / "startup")
+    runs = [run_child([DPEXPORT, "--help"], 60, w / "help.log") for _ in range(max(5, repeat * 3))]
+    base = [run_child([PY, "-c", "pass"], 60, w / "py.log") for _ in range(max(5, repeat * 3))]
+    return {
+        "name": "startup",
+        "title": "`dpexport --help`",
+        "target": "≤ 0.3 s",
+        "runs": {"dpexport": [vars(s) for s in runs], "python": [vars(s) for s in base]},
+    }
+
+
+def versions() -> dict[str, str]:
+    import duckdb
+    import pyarrow
+
+    info = {
+        "python": platform.python_version(),
+        "duckdb": duckdb.__version__,
+        "pyarrow": pyarrow.__version__,
+        "dpexport_commit": subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip(),
+    }
+    if DLT_PY.exists():
+        out = subprocess.run(
+            [str(DLT_PY), "-c", "import dlt; print(dlt.__version__)"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        info["dlt"] = out.stdout.strip()
+    return info
+
+
+def machine() -> str:
+    cpu = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    load = os.getloadavg()
+    return (
+        f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GB RAM, {platform.system()} "
+        f"{platform.release()}; load average at start {load[0]:.2f}"
+    )
+
+
+def main() -> None:
+    names = [c.name for c in CASES] + ["incremental", "startup"]
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--rows", type=int, default=5_000_000)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--cases", default=",".join(names), help=f"comma list of {names}")
+    ap.add_argument("--floor-timeout", type=float, default=300, help="seconds per floor run")
+    ap.add_argument("--work", type=Path, default=HERE / ".work")
+    ap.add_argument("--label", default="", help="suffix of the results file name")
+    ap.add_argument("--memory-limit", default="2GB", help="dpexport's warehouse.memory_limit")
+    args = ap.parse_args()
+    chosen = [n.strip() for n in args.cases.split(",") if n.strip()]
+    MEMORY_LIMIT["value"] = args.memory_limit
+    db = data.warehouse(args.work, args.rows)
+    subprocess.run(["cat", str(db)], stdout=subprocess.DEVNULL, check=False)  # warm the cache
+    results: dict[str, Any] = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": machine(),
+        "versions": versions(),
+        "rows": args.rows,
+        "repeat": args.repeat,
+        "memory_limit": args.memory_limit,
+        "cases": [],
+    }
+    runs_dir = args.work / "runs"
+    for case in CASES:
+        if case.name not in chosen:
+            continue
+        if case.max_rows is not None and args.rows > case.max_rows:
+            print(f"{case.name}: skipped above {case.max_rows:,} rows", flush=True)
+            continue
+        print(f"{case.name} ({args.rows:,} rows)", flush=True)
+        results["cases"].append(
+            bench_case(case, db, runs_dir, args.repeat, args.floor_timeout, args.rows)
+        )
+    if "incremental" in chosen:
+        print("incremental", flush=True)
+        results["cases"].append(bench_incremental(db, runs_dir, args.repeat, args.rows))
+    if "startup" in chosen:
+        print("startup", flush=True)
+        results["cases"].append(bench_startup(runs_dir, args.repeat))
+    out_dir = HERE / "results"
+    out_dir.mkdir(exist_ok=True)
+    name = f"{args.rows}{'-' + args.label if args.label else ''}.json"
+    (out_dir / name).write_text(json.dumps(results, indent=1) + "\n")
+    table = report.render(out_dir)
+    (HERE / "results.md").write_text(table)
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
