@@ -33,6 +33,7 @@ class FaultProxy:
         self.upstream_port = parts.port or 80
         self.fault: Fault | None = None
         self.requests = 0
+        self.seen: list[tuple[str, str]] = []  # (method, path with query) of every request
         self.failed = 0
         self._lock = threading.Lock()
         proxy = self
@@ -48,6 +49,7 @@ class FaultProxy:
                 body = self.rfile.read(length) if length else b""
                 with proxy._lock:
                     proxy.requests += 1
+                    proxy.seen.append((self.command, self.path))
                     fault = proxy.fault
                     if fault is not None and fault.times > 0:
                         fault.times -= 1

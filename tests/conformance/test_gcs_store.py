@@ -9,6 +9,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, closing
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -97,20 +98,29 @@ class TestGCSStore(CloudStoreSuite):
         assert self.resumable_calls == [key]
 
 
-def test_cmek_key_name_on_uploads(gcs_bucket: str) -> None:
+def test_cmek_key_name_on_uploads(gcs_bucket: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """fake-gcs-server accepts kmsKeyName but does not store it: assert on the requests."""
     key_name = "projects/p/locations/us/keyRings/exports/cryptoKeys/sensitive-data"
-    base = GCSStore(gcs_bucket)
-    store = base.with_encryption(ServerSideEncryption(kms_key=key_name))
-    assert store._blob("x").kms_key_name == key_name
-    store.put_bytes("enc/doc", b"rows")
-    assert store.get("enc/doc") == b"rows"
+    with fault_proxy(server_env("STORAGE_EMULATOR_HOST", "fake-gcs-server")) as proxy:
+        monkeypatch.setenv("STORAGE_EMULATOR_HOST", proxy.url)
+        base = GCSStore(gcs_bucket)
+        store = base.with_encryption(ServerSideEncryption(kms_key=key_name))
+        store.put_bytes("enc/doc", b"rows")
+        store.put_if_absent("enc/token", b"t")
+        store.copy("enc/doc", "enc/copy")
+        assert store.get("enc/copy") == b"rows"
+        base.close()
+    quoted = quote(key_name, safe="")
+    uploads = [path for method, path in proxy.seen if method == "POST" and "/upload/" in path]
+    assert len(uploads) == 2 and all(f"kmsKeyName={quoted}" in p for p in uploads), uploads
+    rewrites = [path for method, path in proxy.seen if "/rewriteTo/" in path]
+    assert rewrites and f"destinationKmsKeyName={quoted}" in rewrites[0], rewrites
     assert store.encryption_info() == {
         "mode": "CMEK",
         "client_side": False,
         "server_side": "gs",
         "kms_key": key_name,
     }
-    base.close()
 
 
 def test_sdk_retries_a_503_then_succeeds(gcs_bucket: str, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 
+from dpexport.errors import PermissionDenied
 from dpexport.storage.cloud import ServerSideEncryption
+from dpexport.storage.probe import probe_destination
 from dpexport.storage.s3 import S3Store
 from tests.conformance.faults import Fault, fault_proxy
 from tests.conformance.servers import server_env, unique_bucket
@@ -119,3 +121,23 @@ def test_sse_kms_and_aes256_as_moto_reports(s3_bucket: str, tmp_path: Path) -> N
     assert plain.head_raw("enc/aes")["ServerSideEncryption"] == "AES256"
     assert "SSEKMSKeyId" not in plain.head_raw("enc/aes")
     base.close()
+
+
+def test_probe_denied_names_bucket_and_principal_without_retry(s3_bucket: str) -> None:
+    access_denied = (
+        b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code>'
+        b"<Message>Access Denied</Message></Error>"
+    )
+    with fault_proxy(server_env("AWS_ENDPOINT_URL", "moto")) as proxy:
+        store = S3Store(s3_bucket, client=_client(proxy.url, attempts=5))
+        store._owns_client = True
+        proxy.fault = Fault(403, access_denied, times=1)  # the STS lookup then goes through
+        with pytest.raises(PermissionDenied) as err:
+            probe_destination(store, "prod/financial/")
+        store.close()
+    assert proxy.failed == 1  # denied once, never retried
+    message = str(err.value)
+    assert f"bucket {s3_bucket}" in message
+    assert "principal arn:aws:" in message
+    assert f"s3://{s3_bucket}/prod/financial/" in message
+    assert err.value.code == "PERMISSION_DENIED"
