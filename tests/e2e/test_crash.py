@@ -149,3 +149,132 @@ def test_full_refresh_killed_then_rerun(demo_dir: Path, step: str, nth: int) -> 
         .execute("SELECT code FROM diagnosticpro_prod.dtc_code_definitions")
         .fetchall()
     )
+
+
+BIG = """\
+project: p
+environment: prod
+warehouse: {engine: duckdb, path: warehouse.duckdb}
+buckets: {exports: gs://diagnosticpro-exports}
+exports:
+  - source: diagnosticpro_prod.sensor_telemetry
+    destination: gs://diagnosticpro-exports/prod/diagnosticpro_prod/sensor_telemetry/
+    format: JSONL
+    compression: GZIP
+    partitioning: {field: created_at, granularity: daily}
+    mode: APPEND
+    max_file_size: 4MB
+"""
+
+
+@pytest.fixture(scope="module")
+def big(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from dpexport.demo.warehouse import create_demo_warehouse
+
+    base = tmp_path_factory.mktemp("big")
+    create_demo_warehouse(base / "warehouse.duckdb", 1_000_000)
+    (base / "dpexport.yaml").write_text(BIG, encoding="utf-8")
+    return base
+
+
+def _copy(big: Path, tmp_path: Path) -> Path:
+    import shutil
+
+    shutil.copyfile(big / "warehouse.duckdb", tmp_path / "warehouse.duckdb")
+    shutil.copyfile(big / "dpexport.yaml", tmp_path / "dpexport.yaml")
+    return tmp_path
+
+
+def _check_big(base: Path) -> None:
+    at = "2025-09-16T14:30:22Z"
+    rerun = dpexport(
+        "-c", base / "dpexport.yaml", "--local-root", base / "buckets", "run", "--at", at
+    )
+    assert rerun.code == 0, rerun.err
+    _assert_clean(base / "buckets", "sensor_telemetry")
+    import gzip
+
+    ids: list[str] = []
+    folder = base / "buckets" / PROD / "sensor_telemetry"
+    for success in folder.rglob("SUCCESS"):
+        for name in json.loads(success.read_text())["manifests"]:
+            for entry in json.loads((success.parent / name).read_text())["files"]:
+                with gzip.open(success.parent / entry["name"], "rt") as fh:
+                    ids += [json.loads(line)["reading_id"] for line in fh]
+    (count,) = (
+        duckdb.connect(str(base / "warehouse.duckdb"), read_only=True)
+        .execute("SELECT count(*) FROM diagnosticpro_prod.sensor_telemetry")
+        .fetchone()
+    )
+    assert len(ids) == len(set(ids)) == count
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("step", "nth"),
+    [("batch", 1), ("batch", 3), ("verify", 1), ("move", 4), ("manifest", 2), ("marker", 2)],
+)
+def test_large_export_killed_at_a_step(big: Path, tmp_path: Path, step: str, nth: int) -> None:
+    base = _copy(big, tmp_path)
+    _kill_run(base, "sensor_telemetry", "2025-09-16T14:30:22Z", step, nth)
+    _check_big(base)
+
+
+@pytest.fixture(scope="module")
+def big_duration(big: Path, tmp_path_factory: pytest.TempPathFactory) -> float:
+    """How long one whole export of the big table takes here (kills are spread over it)."""
+    import time
+
+    base = _copy(big, tmp_path_factory.mktemp("timing"))
+    started = time.monotonic()
+    result = dpexport(
+        "-c",
+        base / "dpexport.yaml",
+        "--local-root",
+        base / "buckets",
+        "run",
+        "--at",
+        "2025-09-16T14:30:22Z",
+    )
+    assert result.code == 0, result.err
+    return time.monotonic() - started
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fraction", [0.15, 0.3, 0.45, 0.6, 0.75, 0.9])
+def test_large_export_killed_at_a_moment(
+    big: Path, big_duration: float, tmp_path: Path, fraction: float
+) -> None:
+    import os
+    import signal
+    import time
+
+    base = _copy(big, tmp_path)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DPEXPORT_")}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "dpexport",
+            "-c",
+            str(base / "dpexport.yaml"),
+            "--local-root",
+            str(base / "buckets"),
+            "run",
+            "--at",
+            "2025-09-16T14:30:22Z",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(big_duration * fraction)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=60)
+    if proc.returncode == 0:
+        pytest.fail(
+            f"the export finished before the kill at {fraction:.0%} of {big_duration:.1f} s"
+        )
+    assert proc.returncode == -9
+    _check_big(base)
