@@ -40,7 +40,7 @@ from dpexport.reliability.retry import Retrier, RetryingStore, RetryPolicy
 from dpexport.router import Folder, Router, split_by_keys
 from dpexport.storage.base import Store
 from dpexport.storage.uri import StoreResolver
-from dpexport.transforms.pipeline import Transforms
+from dpexport.transforms.pipeline import Transforms, server_side_store
 from dpexport.verification import verify_staged
 
 log = logging.getLogger(__name__)
@@ -134,6 +134,11 @@ def export_table(ctx: _Ctx, spec: TableSpec) -> ExportResult:
     export_id = layout.export_id(start, uuid8)
     store, dest_key = ctx.stores.resolve(spec.destination)
     dest_key = dest_key if not dest_key or dest_key.endswith("/") else dest_key + "/"
+    try:
+        store = server_side_store(store, spec, ctx.config.raw)
+    except DpexportError as exc:
+        log.error("export of %s refused: %s", spec.qualified_name, exc)
+        return ExportResult(spec.table, None, "FAILURE", error=str(exc))
     if ctx.options.wrap_store is not None:
         store = ctx.options.wrap_store(store)
     # every store call of the export, tokens and lease included, follows spec 7.1

@@ -132,6 +132,19 @@ def _cloud_manifests(bucket: str) -> dict[str, dict[str, Any]]:
         getattr(store, "close", lambda: None)()
 
 
+def _assert_s3_encrypted(bucket: str, manifest_key: str, doc: dict[str, Any], sse: str) -> None:
+    """moto stores and echoes SSE: every data file of a CMEK folder was encrypted."""
+    import boto3
+
+    client = boto3.client("s3")
+    folder = manifest_key.rsplit("/", 1)[0]
+    name = bucket.removeprefix("s3://")
+    for entry in doc["files"]:
+        head = client.head_object(Bucket=name, Key=f"{folder}/{entry['name']}")
+        assert head["ServerSideEncryption"] == sse
+    client.close()
+
+
 def test_export_to_cloud_matches_local_and_verifies(demo: Path, cloud: tuple[str, Path]) -> None:
     bucket, config = cloud
     result = dpexport("-c", config, *_run_args(), cwd=demo)
@@ -147,9 +160,17 @@ def test_export_to_cloud_matches_local_and_verifies(demo: Path, cloud: tuple[str
         cmek = key.startswith(CMEK_FOLDER)
         assert _normalize(doc, bucket, cmek=cmek) == _normalize(local[key], bucket, cmek=cmek), key
         if cmek:
-            assert doc["encryption"]["mode"] == "CMEK"
-            assert doc["encryption"]["client_side"] is False  # the server encrypts at rest
-            assert doc["encryption"]["kms_key"] == local[key]["encryption"]["kms_key"]
+            enc = doc["encryption"]
+            scheme = bucket.split("://", 1)[0]
+            assert enc["mode"] == "CMEK" and enc["client_side"] is False  # encrypted at rest
+            assert enc["server_side"] == scheme
+            if scheme == "gs":
+                assert enc["kms_key"] == local[key]["encryption"]["kms_key"]
+            elif scheme == "s3":
+                assert enc["sse"] == "AES256"  # the spec's ARN is a placeholder: SSE-S3
+                _assert_s3_encrypted(bucket, key, doc, enc["sse"])
+            else:
+                assert enc["encryption_scope"] == "diagnosticpro-exports"
             assert not any(f["name"].endswith(".enc") for f in doc["files"])
 
     verify = dpexport("-c", config, "verify", bucket + "/prod/", cwd=demo)

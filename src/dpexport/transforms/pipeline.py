@@ -20,7 +20,7 @@ from dpexport import layout
 from dpexport.checks import CheckContext, CheckRun
 from dpexport.config.spec import TableSpec
 from dpexport.engines.base import Engine, ScanRequest
-from dpexport.errors import NotFound, UsageError
+from dpexport.errors import ExportError, NotFound, UsageError
 from dpexport.formats import open_writer, read_file
 from dpexport.formats.base import FormatWriter, WrittenFile
 from dpexport.manifest import dumps
@@ -34,6 +34,41 @@ log = logging.getLogger(__name__)
 
 def stats_key(spec: TableSpec) -> str:
     return f"{layout.STATE_PREFIX}checks/{spec.dataset}.{spec.table}.json"
+
+
+def server_side_store(store: Store, spec: TableSpec, config: Any) -> Store:
+    """The store a CMEK table writes through: on a cloud store, the same bucket writing
+    with the server-side encryption spec 6.3 names (GCS kms_key_name, S3 SSE, Azure
+    encryption scope). A CMEK table is never written unencrypted: if the cloud has
+    nothing to apply, the export fails and says what to configure."""
+    if spec.encryption.mode != "CMEK" or isinstance(innermost(store), LocalStore):
+        return store
+    from dpexport.storage.cloud import server_side_encryption
+
+    scheme = store.url.split("://", 1)[0]
+    cross = getattr(getattr(config, "encryption", None), "cross_cloud", None)
+    aws = getattr(cross, "aws_s3", None)
+    azure = getattr(cross, "azure_blob", None)
+    sse = server_side_encryption(
+        scheme,
+        spec.encryption.kms_key,
+        s3_sse=getattr(aws, "sse", None),
+        s3_kms_key=getattr(aws, "kms_master_key", None),
+        azure_scope=getattr(azure, "encryption_scope", None),
+    )
+    with_encryption = getattr(store, "with_encryption", None)
+    if sse is None or with_encryption is None:
+        need = {
+            "gs": "a Cloud KMS key (encryption.at_rest.sensitive_data.kms_key or kms_key)",
+            "az": "encryption.cross_cloud.azure_blob.encryption_scope",
+        }.get(scheme, "a server-side encryption setting")
+        raise ExportError(
+            f"encryption CMEK on {store.url} needs {need}; refusing to write it unencrypted",
+            table=spec.qualified_name,
+            code="INVALID_ARGUMENT",
+        )
+    encrypted: Store = with_encryption(sse)
+    return encrypted
 
 
 class Transforms:
@@ -133,6 +168,10 @@ class Transforms:
                 "key_provider": "local",
             }
         if enc.mode == "CMEK":
+            info = getattr(innermost(self.store), "encryption_info", None)
+            described = info() if info is not None else None
+            if described:
+                return dict(described)
             return {"mode": "CMEK", "client_side": False, "kms_key": enc.kms_key}
         return {"mode": "GMEK", "client_side": False}
 
