@@ -39,6 +39,7 @@ from dpexport.reliability import dlq
 from dpexport.reliability.retry import Retrier, RetryingStore, RetryPolicy
 from dpexport.router import Folder, Router, split_by_keys
 from dpexport.storage.base import Store
+from dpexport.storage.probe import probe_destination
 from dpexport.storage.uri import StoreResolver
 from dpexport.transforms.pipeline import Transforms, server_side_store
 from dpexport.verification import verify_staged
@@ -353,6 +354,7 @@ class _Export:
                 spec.lookback_window,
             )
 
+        probe_destination(self.store, self.dest_key)  # spec 5.2: fail fast on permissions
         self.staging.begin()
         why_stream = serverside.reason_not_to(
             engine,
