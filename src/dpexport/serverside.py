@@ -74,7 +74,7 @@ def export(
         top = staged.folder or layout.time_folder(logical_time, "daily")
         prefix = parse_uri(staged.prefix).key
         for obj in store.list(prefix):
-            name = obj.key[len(prefix):]
+            name = obj.key[len(prefix) :]
             if "/" in name or not (name.startswith("part-") and name.endswith(".parquet")):
                 continue  # our own staging documents, or another folder's files
             local = _local_copy(store, base, obj.key, scratch)
