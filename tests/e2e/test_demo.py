@@ -3,6 +3,7 @@ pyarrow and DuckDB with the rows and checksums its manifest states."""
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 from pathlib import Path
@@ -12,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from dpexport.formats import read_file
-from dpexport.security.crypto import LocalKeyProvider
+from dpexport.security.crypto import LocalKeyProvider, open_decrypted
 from tests.e2e.cli import dpexport
 
 SPEC_TABLES = {  # spec sections 4 and 8
@@ -109,26 +110,35 @@ def test_users_export_holds_no_raw_personal_data(demo: Path) -> None:
     bucket = demo / "buckets" / "gs" / "diagnosticpro-exports" / "prod" / "diagnosticpro_prod"
     provider = LocalKeyProvider(demo / "buckets" / "kms")
     source = duckdb.connect(str(demo / "warehouse.duckdb"), read_only=True)
-    emails, phones, hashes = zip(
-        *source.execute(
-            "SELECT email, phone, password_hash FROM diagnosticpro_prod.users LIMIT 200"
-        ).fetchall(),
-        strict=True,
-    )
-    text = ""
+    rows = source.execute(
+        "SELECT email, phone, password_hash, security_questions, ip_address "
+        "FROM diagnosticpro_prod.users"
+    ).fetchall()
+    data = b""
     for manifest_path in _manifests(bucket / "users"):
         manifest = json.loads(manifest_path.read_text())
         for entry in manifest["files"]:
-            table = read_file(
-                manifest_path.parent / entry["name"], "JSONL", "GZIP", decryptor=provider
-            )
+            path = manifest_path.parent / entry["name"]
+            table = read_file(path, "JSONL", "GZIP", decryptor=provider)
             assert "password_hash" not in table.column_names
             assert "security_questions" not in table.column_names
-            text += json.dumps(table.to_pylist(), default=str)
-    assert text
-    for value in (*emails, *phones, *hashes):
-        if value:
-            assert value not in text
+            with open(path, "rb") as fh:  # every stored byte, decrypted and decompressed
+                data += gzip.decompress(open_decrypted(fh, provider).read())
+    assert data.count(b"\n") == sum(1 for r in rows) - _no_consent(source)
+    raw_values = [v for row in rows for v in row[:4] if v]
+    assert len(raw_values) > 3 * len(rows)
+    for value in raw_values:
+        assert value.encode() not in data
+    # IPs keep their network part only: no full IPv4 address survives
+    full_ips = [r[4] for r in rows if r[4] and "." in r[4] and not r[4].endswith(".0")]
+    assert full_ips and not any(f'"{ip}"'.encode() in data for ip in full_ips)
+
+
+def _no_consent(source: duckdb.DuckDBPyConnection) -> int:
+    (n,) = source.execute(
+        "SELECT count(*) FROM diagnosticpro_prod.users WHERE NOT consent_given"
+    ).fetchone()
+    return int(n)
 
 
 def test_verify_passes_on_the_demo(demo: Path) -> None:
