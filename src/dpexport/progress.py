@@ -29,12 +29,14 @@ class BarProgress:
         self._tasks: dict[str, TaskID] = {}
 
     def start(self, table: str, total_rows: int) -> None:
-        self._tasks[table] = self._bar.add_task(table, total=max(total_rows, 1), files=0)
+        self._tasks[table] = self._bar.add_task(
+            table, total=max(total_rows, 1), files=0, size="0 B"
+        )
 
     def advance(self, table: str, rows: int, stored_bytes: int, files: int) -> None:
         task = self._tasks.get(table)
         if task is not None:
-            self._bar.update(task, advance=rows, files=files)
+            self._bar.update(task, advance=rows, files=files, size=_human(stored_bytes))
 
     def finish(self, table: str) -> None:
         task = self._tasks.get(table)
@@ -60,10 +62,19 @@ def make_progress() -> Iterator[BarProgress | None]:
         TextColumn("{task.description:<28}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("rows  {task.fields[files]} files"),
+        TextColumn("rows  {task.fields[files]} files  {task.fields[size]}"),
         TimeElapsedColumn(),
         console=stderr_console(),
         transient=False,
     )
     with bar:
         yield BarProgress(bar)
+
+
+def _human(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"

@@ -412,6 +412,8 @@ class _Export:
         self._step("verify")
         verify_staged([w for _, w in written], spec, transforms)
         if self.ctx.options.progress:
+            stored = sum(w.stored_bytes for _, w in written)
+            self.ctx.options.progress.advance(spec.table, 0, stored, len(written))
             self.ctx.options.progress.finish(spec.table)
 
         facts = ExportFacts(
@@ -516,7 +518,10 @@ class _Export:
                 router.write(folder, part)
                 rows += part.num_rows
             if self.ctx.options.progress:
-                self.ctx.options.progress.advance(spec.table, batch.num_rows, 0, len(router.closed))
+                done = router.closed
+                self.ctx.options.progress.advance(
+                    spec.table, batch.num_rows, sum(w.stored_bytes for _, w in done), len(done)
+                )
             self._step("batch")
         if spec.mode == "FULL_REFRESH" and rows == 0:
             router.ensure(Folder(layout.time_folder(self.ctx.logical_time, "daily")))
