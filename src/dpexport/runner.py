@@ -24,7 +24,7 @@ from dpexport import commit, layout, publication, serverside, state, tokens
 from dpexport.config.spec import ResolvedConfig, TableSpec
 from dpexport.dedup import CrossRunDedup
 from dpexport.engines.base import Engine
-from dpexport.errors import DpexportError, ExportError
+from dpexport.errors import AlreadyExists, DpexportError, ExportError
 from dpexport.formats.base import WrittenFile
 from dpexport.manifest import (
     ExportFacts,
@@ -243,8 +243,15 @@ def _export_under_lease(
         rfc3339(ctx.logical_time),
         tokens.config_hash(spec),
         "",
+        lease=lease.key,
     )
-    tokens.write_token(store, token)
+    try:
+        tokens.create_token(store, token)
+    except AlreadyExists:
+        done = _done(store, token_name)
+        if done is not None:
+            return done
+        raise
     clock = time.monotonic()
     exporter = _Export(ctx, spec, store, dest_key, export_id, start, uuid8, lease)
     exporter.token_name = token_name
@@ -627,6 +634,14 @@ class _Export:
             "retry_count": self.retrier.retry_count if self.retrier else 0,
             "retries": self.retrier.history_json() if self.retrier else [],
         }
+        if getattr(self.ctx.engine, "name", "") == "bigquery":
+            # spec 9.2's queries run in BigQuery itself, against export_logs there
+            from dpexport.ops.bq_logs import write_logs
+
+            try:
+                write_logs(self.ctx.engine, [record])  # type: ignore[arg-type]
+            except DpexportError as exc:
+                log.error("could not write the export log to BigQuery: %s", exc)
         key = f"{layout.LOGS_PREFIX}{self.start:%Y/%m/%d}/{result.export_id}.json"
         try:
             self.store.put_bytes(key, dumps(record))

@@ -72,6 +72,7 @@ class Token:
     updated: str
     result: dict[str, Any] | None = None
     error: str | None = None
+    lease: str | None = None  # the table lease that guards the export while IN_PROGRESS
 
 
 def read_token(store: Store, name: str) -> tuple[Token | None, str | None]:
@@ -84,6 +85,23 @@ def read_token(store: Store, name: str) -> tuple[Token | None, str | None]:
     except (NotFound, ValueError):
         return None, None
     return Token(**doc), info.version
+
+
+def create_token(store: Store, token: Token) -> None:
+    """Create the token IN_PROGRESS by a conditional write; a token a failed or crashed
+    attempt left is replaced by compare-and-swap (the caller holds the table's lease).
+    Raises AlreadyExists if it is DONE: that export already happened."""
+    token.updated = rfc3339(datetime.now(UTC))
+    body = dumps(asdict(token))
+    try:
+        store.put_if_absent(token_key(token.name), body)
+        return
+    except AlreadyExists:
+        pass
+    old, version = read_token(store, token.name)
+    if old is not None and old.status == "DONE":
+        raise AlreadyExists(f"token {token.name} is DONE (export {old.export_id})")
+    store.replace_if_match(token_key(token.name), body, version)
 
 
 def write_token(store: Store, token: Token) -> None:

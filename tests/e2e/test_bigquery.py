@@ -458,3 +458,13 @@ def test_plan_and_run_take_the_server_side_path(
     checked = dpexport("--local-root", root, "verify", "gs://bq-serverside/prod/")
     assert checked.code == 0, checked.out + checked.err
     assert not list((root / "gs/bq-serverside/_staging").rglob("*.parquet"))
+    # with BigQuery as the warehouse, export logs land in its export_logs table too
+    from dpexport.ops.bq_logs import query_logs
+
+    engine = bq.engine()
+    try:
+        _, logged = query_logs(engine, "SELECT export_id, table_name, status FROM export_logs")
+    finally:
+        engine.close()
+    found = {row[0]: tuple(row[1:]) for row in map(tuple, logged)}
+    assert found[dtc["export_id"]] == ("dtc_code_definitions", "SUCCESS")
