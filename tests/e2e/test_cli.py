@@ -296,3 +296,54 @@ def test_plan_shows_slices_tokens_estimates_and_writes_nothing(demo_dir: Path) -
     )
     assert again[0]["token_status"] == "DONE"
     assert again[0]["idempotency_token"] == catalog["idempotency_token"]
+
+
+def test_quarantine_keeps_bad_rows_out_and_in_the_dlq(demo_dir: Path) -> None:
+    config = _config(
+        demo_dir,
+        "reddit_diagnostic_posts",
+        """\
+    format: PARQUET
+    compression: SNAPPY
+    partitioning: {field: created_date, granularity: daily}
+    mode: APPEND
+    validation:
+      - unique_post_ids
+      - content_length_check: {max: 300, on_fail: quarantine}
+""",
+    )
+    result = dpexport("-c", config, "--local-root", demo_dir / "out", "run", "--json")
+    assert result.code == 0, result.err
+    [record] = json.loads(result.out)
+    source = duckdb.connect(str(demo_dir / "warehouse.duckdb"), read_only=True)
+    (long_posts,) = source.execute(
+        "SELECT count(*) FROM diagnosticpro_prod.reddit_diagnostic_posts "
+        "WHERE length(content) > 300 OR length(content) < 1 OR content IS NULL"
+    ).fetchone()
+    (total,) = source.execute(
+        "SELECT count(*) FROM diagnosticpro_prod.reddit_diagnostic_posts"
+    ).fetchone()
+    assert long_posts > 0
+    assert record["rows"] == total - long_posts
+    dlq = (
+        demo_dir
+        / "out"
+        / BUCKET
+        / "dead-letter-queue/quarantined_rows"
+        / record["export_id"]
+        / "reddit_diagnostic_posts.jsonl.gz"
+    )
+    import gzip
+
+    with gzip.open(dlq, "rt") as fh:
+        lines = [json.loads(line) for line in fh]
+    assert len(lines) == long_posts
+    assert all("content_length_check" in r["_dpexport_reason"] for r in lines)
+    manifest = json.loads(
+        (demo_dir / "out" / "gs" / record["manifests"][0].removeprefix("gs://")).read_text()
+    )
+    checks = {c["name"]: c for c in manifest["validation"]["checks"]}
+    assert checks["content_length_check"]["status"] == "passed"
+    assert checks["content_length_check"]["rows_quarantined"] == long_posts
+    assert checks["unique_post_ids"]["status"] == "passed"
+    assert manifest["validation"]["duplicate_check"] == "passed"
