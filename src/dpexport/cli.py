@@ -440,4 +440,5 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(code if isinstance(code, int) else 0)
 
 
+import dpexport.cli_storage  # noqa: E402,F401
 from dpexport import cli_ops  # noqa: E402,F401
