@@ -270,6 +270,25 @@ class AzureStore:
         self.delete(source_key)
         return info
 
+    # -- access tiers (lifecycle sweep; not part of the Store protocol) -------------------
+    def list_tiers(self, prefix: str) -> Iterator[tuple[ObjectInfo, str | None]]:
+        """Every blob under ``prefix`` with its access tier (Hot, Cool, Cold, Archive)."""
+        pages = self.container.list_blobs(name_starts_with=prefix or None, timeout=self.timeout)
+        with self._errors(prefix):
+            for blob in pages:
+                info = ObjectInfo(
+                    key=blob.name,
+                    size=int(blob.size),
+                    version=blob.etag,
+                    updated=blob.last_modified,
+                )
+                yield info, (str(blob.blob_tier) if blob.blob_tier else None)
+
+    def set_tier(self, key: str, tier: str) -> None:
+        """Move one blob to an access tier (per blob: account lifecycle is management-plane)."""
+        client = self._client(key)
+        self._call(key, lambda: client.set_standard_blob_tier(tier, timeout=self.timeout))
+
     def staging_dir(self) -> Path | None:
         return None
 

@@ -9,6 +9,7 @@ uploads (EMULATORS.md), which is what small documents use.
 
 from __future__ import annotations
 
+import builtins
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -262,6 +263,30 @@ class GCSStore:
         info = self.copy(source_key, dest_key)
         self.delete(source_key)
         return info
+
+    # -- bucket settings (lifecycle apply; not part of the Store protocol) ---------------
+    def set_lifecycle(
+        self,
+        transitions: builtins.list[tuple[int, str]],
+        deletes: builtins.list[tuple[int, builtins.list[str]]],
+        versioning: bool | None,
+    ) -> None:
+        """Replace the bucket's lifecycle rules: ``SetStorageClass`` at each (age, class),
+        ``Delete`` at each (age, name prefixes); set versioning unless ``None``."""
+        bucket = self._call("", lambda: self.client.get_bucket(self.bucket_name))
+        bucket.clear_lifecycle_rules()
+        for age, storage_class in transitions:
+            bucket.add_lifecycle_set_storage_class_rule(storage_class, age=age)
+        for age, prefixes in deletes:
+            bucket.add_lifecycle_delete_rule(age=age, matches_prefix=prefixes)
+        if versioning is not None:
+            bucket.versioning_enabled = versioning
+        self._call("", lambda: bucket.patch(timeout=self.timeout, retry=self._retry))
+
+    def lifecycle_rules(self) -> builtins.list[dict[str, Any]]:
+        """The lifecycle rules the server reports for the bucket."""
+        bucket = self._call("", lambda: self.client.get_bucket(self.bucket_name))
+        return [dict(rule) for rule in bucket.lifecycle_rules]
 
     def staging_dir(self) -> Path | None:
         return None

@@ -8,6 +8,7 @@ needs no code. Versions are ETags; conditional writes use ``If-None-Match: *`` a
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -286,6 +287,38 @@ class S3Store:
         info = self.copy(source_key, dest_key)
         self.delete(source_key)
         return info
+
+    # -- bucket settings (lifecycle apply; not part of the Store protocol) ---------------
+    def put_lifecycle(self, rules: builtins.list[dict[str, Any]]) -> None:
+        """Replace the bucket's lifecycle configuration with ``rules`` (S3's own shape)."""
+        self._call(
+            "",
+            lambda: self.client.put_bucket_lifecycle_configuration(
+                Bucket=self.bucket_name, LifecycleConfiguration={"Rules": rules}
+            ),
+        )
+
+    def get_lifecycle(self) -> builtins.list[dict[str, Any]]:
+        """The bucket's lifecycle rules as the server stores them ([] when none)."""
+        try:
+            resp = self._call(
+                "",
+                lambda: self.client.get_bucket_lifecycle_configuration(Bucket=self.bucket_name),
+            )
+        except ExportError as exc:
+            if "NoSuchLifecycleConfiguration" in str(exc):
+                return []
+            raise
+        return list(resp.get("Rules", []))
+
+    def set_versioning(self, enabled: bool) -> None:
+        status = "Enabled" if enabled else "Suspended"
+        self._call(
+            "",
+            lambda: self.client.put_bucket_versioning(
+                Bucket=self.bucket_name, VersioningConfiguration={"Status": status}
+            ),
+        )
 
     def staging_dir(self) -> Path | None:
         return None
