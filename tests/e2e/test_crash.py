@@ -180,6 +180,7 @@ def big(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _copy(big: Path, tmp_path: Path) -> Path:
     import shutil
 
+    tmp_path.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(big / "warehouse.duckdb", tmp_path / "warehouse.duckdb")
     shutil.copyfile(big / "dpexport.yaml", tmp_path / "dpexport.yaml")
     return tmp_path
@@ -241,40 +242,43 @@ def big_duration(big: Path, tmp_path_factory: pytest.TempPathFactory) -> float:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("fraction", [0.15, 0.3, 0.45, 0.6, 0.75, 0.9])
+@pytest.mark.parametrize("fraction", [0.1, 0.2, 0.3, 0.4, 0.5, 0.65])
 def test_large_export_killed_at_a_moment(
     big: Path, big_duration: float, tmp_path: Path, fraction: float
 ) -> None:
     import os
+    import shutil
     import signal
     import time
 
-    base = _copy(big, tmp_path)
     env = {k: v for k, v in os.environ.items() if not k.startswith("DPEXPORT_")}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "dpexport",
-            "-c",
-            str(base / "dpexport.yaml"),
-            "--local-root",
-            str(base / "buckets"),
-            "run",
-            "--at",
-            "2025-09-16T14:30:22Z",
-        ],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    time.sleep(big_duration * fraction)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=60)
-    if proc.returncode == 0:
-        pytest.fail(
-            f"the export finished before the kill at {fraction:.0%} of {big_duration:.1f} s"
+    delay = big_duration * fraction
+    for attempt in range(4):  # a warm run can beat the measured one: kill earlier then
+        base = _copy(big, tmp_path / str(attempt))
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "dpexport",
+                "-c",
+                str(base / "dpexport.yaml"),
+                "--local-root",
+                str(base / "buckets"),
+                "run",
+                "--at",
+                "2025-09-16T14:30:22Z",
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
-    assert proc.returncode == -9
-    _check_big(base)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+        if proc.returncode == -9:
+            _check_big(base)
+            return
+        shutil.rmtree(base)
+        delay /= 2
+    pytest.fail(f"the export always finished before the kill ({big_duration:.1f} s run)")
