@@ -1,111 +1,36 @@
-"""One export end to end, and a run over many tables.
+"""Run exports: each table once per logical time, retried, and failed loudly.
 
-engine scan -> split by folder -> transforms -> writers (staging) -> verify ->
-commit.publish -> watermark -> export-log record. Failures leave a FAILURE marker
-and nothing published.
+``run_exports`` goes table by table. For each, ``export_table`` skips what a token
+says is done, takes the table's lease, recovers what crashed runs left, creates the
+token, runs the steps of ``export.Export`` with every store call under the spec 7.1
+retry policy, and on failure leaves a FAILURE marker, a DLQ entry and an export-log
+record.
 """
 
 from __future__ import annotations
 
 import logging
-import tempfile
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any, Protocol
 
-import pyarrow as pa
-
-from dpexport import commit, layout, publication, serverside, state, tokens
+from dpexport import commit, layout, tokens
 from dpexport.config.spec import ResolvedConfig, TableSpec
-from dpexport.dedup import CrossRunDedup
 from dpexport.engines.base import Engine
-from dpexport.errors import AlreadyExists, DpexportError, ExportError
-from dpexport.formats.base import WrittenFile
-from dpexport.manifest import (
-    ExportFacts,
-    canonical_schema,
-    dumps,
-    failure_marker,
-    rfc3339,
-    schema_hash,
-)
-from dpexport.plan import ExportPlan, make_plan
+from dpexport.errors import AlreadyExists, DpexportError
+from dpexport.export import Export, ExportResult, Progress, RunContext, RunOptions
+from dpexport.manifest import rfc3339
 from dpexport.reliability import dlq
 from dpexport.reliability.retry import Retrier, RetryingStore, RetryPolicy
-from dpexport.router import Folder, Router, split_by_keys
 from dpexport.storage.base import Store
-from dpexport.storage.probe import probe_destination
 from dpexport.storage.uri import StoreResolver
-from dpexport.transforms.pipeline import Transforms, server_side_store
-from dpexport.verification import verify_staged
+from dpexport.transforms.pipeline import server_side_store
+
+__all__ = ["ExportResult", "Progress", "RunOptions", "export_table", "run_exports", "select_tables"]
 
 log = logging.getLogger(__name__)
-
-
-class Progress(Protocol):
-    """What the runner reports while it works (the CLI draws a bar from it)."""
-
-    def start(self, table: str, total_rows: int) -> None: ...
-
-    def advance(self, table: str, rows: int, stored_bytes: int, files: int) -> None: ...
-
-    def finish(self, table: str) -> None: ...
-
-
-@dataclass
-class ExportResult:
-    """One export attempted, as ``run --json`` prints it (CONTRACT §2)."""
-
-    table: str
-    export_id: str | None
-    status: str  # SUCCESS | FAILURE | SKIPPED
-    rows: int = 0
-    files: int = 0
-    manifests: list[str] = field(default_factory=list)
-    error: str | None = None
-    reason: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "table": self.table,
-            "export_id": self.export_id,
-            "status": self.status,
-            "rows": self.rows,
-            "files": self.files,
-            "manifests": self.manifests,
-            "error": self.error,
-            "reason": self.reason,
-        }
-
-
-@dataclass
-class RunOptions:
-    tables: Sequence[str] = ()
-    at: datetime | None = None
-    trigger: str = "manual"
-    principal: str | None = None
-    local_root: Path | None = None
-    progress: Progress | None = None
-    #: called with the name of each commit step (tests use it to stop at a step)
-    on_step: Callable[[str], None] | None = None
-    #: makes the retrier of one export (tests inject a clock and a sleep)
-    retrier: Callable[[], Retrier] | None = None
-    #: wraps each destination store (tests inject faults under the retries)
-    wrap_store: Callable[[Store], Store] | None = None
-
-
-@dataclass
-class _Ctx:
-    config: ResolvedConfig
-    engine: Engine
-    stores: StoreResolver
-    options: RunOptions
-    logical_time: datetime
 
 
 def select_tables(config: ResolvedConfig, names: Sequence[str]) -> list[TableSpec]:
@@ -117,14 +42,14 @@ def select_tables(config: ResolvedConfig, names: Sequence[str]) -> list[TableSpe
 def run_exports(config: ResolvedConfig, engine: Engine, options: RunOptions) -> list[ExportResult]:
     """Export the selected tables one after another; one failure does not stop the rest."""
     at = options.at or datetime.now(UTC)
-    ctx = _Ctx(config, engine, StoreResolver(options.local_root), options, at.astimezone(UTC))
+    ctx = RunContext(config, engine, StoreResolver(options.local_root), options, at.astimezone(UTC))
     results = []
     for spec in select_tables(config, options.tables):
         results.append(export_table(ctx, spec))
     return results
 
 
-def export_table(ctx: _Ctx, spec: TableSpec) -> ExportResult:
+def export_table(ctx: RunContext, spec: TableSpec) -> ExportResult:
     """One table at the run's logical time, exactly once (CONTRACT §5, §8).
 
     The token says whether this (table, logical time, config) was already exported;
@@ -170,7 +95,7 @@ def export_table(ctx: _Ctx, spec: TableSpec) -> ExportResult:
 
 
 def _to_dlq(
-    ctx: _Ctx,
+    ctx: RunContext,
     spec: TableSpec,
     store: Store,
     export_id: str,
@@ -225,7 +150,7 @@ def _lease_timing(config: ResolvedConfig) -> tuple[timedelta, timedelta]:
 
 
 def _export_under_lease(
-    ctx: _Ctx,
+    ctx: RunContext,
     spec: TableSpec,
     store: Store,
     dest_key: str,
@@ -253,7 +178,7 @@ def _export_under_lease(
             return done
         raise
     clock = time.monotonic()
-    exporter = _Export(ctx, spec, store, dest_key, export_id, start, uuid8, lease)
+    exporter = Export(ctx, spec, store, dest_key, export_id, start, uuid8, lease)
     exporter.token_name = token_name
     exporter.retrier = retrier
     try:
@@ -297,353 +222,3 @@ def _export_under_lease(
     tokens.write_token(store, token)
     exporter.log_record(result, int((time.monotonic() - clock) * 1000))
     return result
-
-
-class _Export:
-    """The state of one export while it runs."""
-
-    def __init__(
-        self,
-        ctx: _Ctx,
-        spec: TableSpec,
-        store: Store,
-        dest_key: str,
-        export_id: str,
-        start: datetime,
-        uuid8: str,
-        lease: tokens.Lease | None = None,
-    ) -> None:
-        self.ctx, self.spec, self.store, self.dest_key = ctx, spec, store, dest_key
-        self.lease = lease
-        self.token_name: str | None = None
-        self.retrier: Retrier | None = None
-        self.export_id, self.start, self.uuid8 = export_id, start, uuid8
-        self._scratch = tempfile.TemporaryDirectory(prefix="dpexport-")
-        self.staging = commit.Staging(store, export_id, Path(self._scratch.name))
-        self.router: Router | None = None
-        self.folders_touched: set[str] = set()
-        self.plan: ExportPlan | None = None
-
-    # -- the steps -----------------------------------------------------------------
-    def run(self) -> ExportResult:
-        spec, engine = self.spec, self.ctx.engine
-        t0 = time.monotonic()
-        if not engine.table_exists(spec.dataset, spec.table):
-            raise ExportError(
-                "source table does not exist", table=spec.qualified_name, code="NOT_FOUND"
-            )
-        source_schema = engine.schema(spec.dataset, spec.table)
-        transforms = Transforms.for_table(
-            spec, source_schema, self.ctx.options.local_root, store=self.store
-        )
-        plan = make_plan(
-            spec,
-            logical_time=self.ctx.logical_time,
-            schema=source_schema,
-            store=self.store,
-            excluded=transforms.excluded,
-        )
-        self.plan = plan
-        checks = transforms.checks(engine, plan.request, self.ctx.logical_time)
-        request = checks.prepare(plan.request)
-        expected = engine.count(request)
-        window = self._window(request, plan)
-        if self.ctx.options.progress:
-            self.ctx.options.progress.start(spec.table, expected)
-        dedup = None
-        if plan.dedupe_key and plan.cursor and spec.lookback_window:
-            dedup = CrossRunDedup(
-                self.store,
-                spec.dataset,
-                spec.table,
-                plan.dedupe_key,
-                plan.cursor,
-                spec.lookback_window,
-            )
-
-        probe_destination(self.store, self.dest_key)  # spec 5.2: fail fast on permissions
-        self.staging.begin()
-        why_stream = serverside.reason_not_to(
-            engine,
-            spec,
-            transforms=transforms.gdpr is not None or dedup is not None,
-            encrypts=transforms.encrypts,
-            checks=bool(spec.validation),
-        )
-        job_ids: list[str] = []
-        if why_stream is None:
-            data_schema = pa.schema([source_schema.field(c) for c in request.columns or ()])
-            version = self._schema_version(data_schema)
-            out_schema = data_schema
-            written, job_ids = serverside.export(
-                engine,
-                spec,
-                request,
-                self.store,
-                self.staging,
-                self.ctx.logical_time,
-                Path(self._scratch.name),
-            )
-            self.folders_touched.update(f.top for f, _ in written)
-        else:
-            log.debug("%s streams: %s", spec.qualified_name, why_stream)
-            reader = engine.scan(request)
-            data_schema = pa.schema([f for f in reader.schema if not f.name.startswith("__dp_")])
-            version = self._schema_version(data_schema)
-            transforms.set_schema_version(version)
-            out_schema = transforms.output_schema(data_schema)
-            written = self._stream(reader, transforms, checks, out_schema, dedup)
-        rows = sum(w.rows for _, w in written)
-        if dedup is not None:
-            expected -= dedup.dropped
-            if dedup.dropped:
-                log.info(
-                    "%s: %d row(s) already published inside the lookback window were "
-                    "dropped (deduplication by %s)",
-                    spec.qualified_name,
-                    dedup.dropped,
-                    ", ".join(plan.dedupe_key),
-                )
-        if rows != expected:
-            raise ExportError(
-                f"row count mismatch: the slice has {expected} rows but {rows} were written",
-                table=spec.qualified_name,
-            )
-        checks.after_write(written)
-        failures = checks.failures()
-        if failures:
-            names = ", ".join(f"{c['name']} ({c['detail']})" for c in failures)
-            raise ExportError(
-                f"data checks failed: {names}", table=spec.qualified_name, code="INVALID_ARGUMENT"
-            )
-        self._step("verify")
-        verify_staged([w for _, w in written], spec, transforms)
-        if self.ctx.options.progress:
-            stored = sum(w.stored_bytes for _, w in written)
-            self.ctx.options.progress.advance(spec.table, 0, stored, len(written))
-            self.ctx.options.progress.finish(spec.table)
-
-        facts = ExportFacts(
-            export_id=self.export_id,
-            export_timestamp=self.start,
-            logical_time=self.ctx.logical_time,
-            project=self.ctx.config.project,
-            dataset=spec.dataset,
-            table=spec.table,
-            format=spec.format,
-            compression=spec.compression,
-            mode=spec.mode,
-            schema=out_schema,
-            schema_version=version,
-            export_type=spec.export_type,
-            trigger=self.ctx.options.trigger,
-            operator=self.ctx.options.principal or "dpexport",
-            window=window[0],
-            watermark=state.encode_value(window[1]),
-            encryption=transforms.encryption_block(),
-            checks=checks.results(),
-            idempotency_token=self.token_name,
-            bigquery_job_id=",".join(job_ids) or None,
-        )
-        pub, manifests = publication.build(
-            spec=spec,
-            store=self.store,
-            staging=self.staging,
-            facts=facts,
-            written=written,
-            dest_key=self.dest_key,
-            uuid8=self.uuid8,
-            duration_ms=int((time.monotonic() - t0) * 1000),
-            deduplicated=bool(plan.dedupe_key),
-        )
-        if plan.cursor and window[1] is not None:
-            mark = state.Watermark(window[1], self.export_id).to_json()
-            pub.watermark = {"dataset": spec.dataset, "table": spec.table, **mark}
-        if dedup is not None:
-            state_file = dedup.write_state(self.staging.local_dir, window[1])
-            if state_file is not None:
-                pub.moves.append((self.staging.put(state_file), dedup.state_key))
-        self._step("staged")
-        if self.lease is not None:
-            self.lease.check()  # only the lease holder may pass the commit point
-        commit.publish(self.store, pub, on_step=self.ctx.options.on_step)
-        self._quarantine(checks.quarantine_request(), transforms)
-        transforms.record_stats(checks)
-        return ExportResult(
-            spec.table,
-            self.export_id,
-            "SUCCESS",
-            rows=rows,
-            files=len(written),
-            manifests=manifests,
-        )
-
-    def _schema_version(self, data_schema: pa.Schema) -> str:
-        spec = self.spec
-        return state.schema_version_for(
-            self.store,
-            spec.dataset,
-            spec.table,
-            schema_hash(data_schema),
-            canonical_schema(data_schema),
-            self.start.date(),
-            enforce_backward=spec.schema_evolution.enabled
-            and spec.schema_evolution.backward_compatible,
-        )
-
-    def _stream(
-        self,
-        reader: pa.RecordBatchReader,
-        transforms: Transforms,
-        checks: Any,
-        out_schema: pa.Schema,
-        dedup: CrossRunDedup | None,
-    ) -> list[tuple[Folder, WrittenFile]]:
-        """Scan -> folders -> transforms -> rolling writers, all in staging."""
-        spec = self.spec
-
-        def open_writer(folder: Folder) -> Any:
-            self.folders_touched.add(folder.top)
-            path = self.staging.new_path(
-                layout.file_suffix(spec.format, spec.compression, encrypted=transforms.encrypts)
-            )
-            return transforms.open_writer(path, out_schema)
-
-        router = Router(open_writer, spec.max_file_size)
-        self.router = router
-        rows = 0
-        for batch in reader:
-            for values, part in split_by_keys(batch):
-                top, sub = layout.folder_for(spec.partitioning, self.ctx.logical_time, values)
-                folder = Folder(top, sub)
-                if dedup is not None:
-                    part = dedup.filter(part)
-                    if part.num_rows == 0:
-                        continue
-                part = transforms.apply(part, out_schema)
-                checks.observe(part, folder.path)
-                router.write(folder, part)
-                rows += part.num_rows
-            if self.ctx.options.progress:
-                done = router.closed
-                self.ctx.options.progress.advance(
-                    spec.table, batch.num_rows, sum(w.stored_bytes for _, w in done), len(done)
-                )
-            self._step("batch")
-        if spec.mode == "FULL_REFRESH" and rows == 0:
-            router.ensure(Folder(layout.time_folder(self.ctx.logical_time, "daily")))
-        written = router.close()
-        self.router = None
-        return written
-
-    def _step(self, name: str) -> None:
-        if self.ctx.options.on_step:
-            self.ctx.options.on_step(name)
-
-    def _window(self, request: Any, plan: ExportPlan) -> tuple[dict[str, Any] | None, Any]:
-        if not plan.cursor:
-            return None, None
-        agg = self.ctx.engine.aggregate(
-            request, {"lo": f"min({plan.cursor})", "hi": f"max({plan.cursor})"}
-        )
-        lo, hi = agg.get("lo"), agg.get("hi")
-        if hi is None:
-            return None, None
-        return {"from": state.encode_value(lo), "to": state.encode_value(hi)}, hi
-
-    def _quarantine(self, request: Any, transforms: Transforms) -> None:
-        """Rows a check kept out go to the DLQ, anonymized like the export (CONTRACT §9)."""
-        if request is None:
-            return
-        from dpexport.config.spec import JsonlOptions
-        from dpexport.formats import open_writer as open_format_writer
-
-        path = Path(self._scratch.name) / f"{self.spec.table}.jsonl.gz"
-        writer = None
-        for batch in self.ctx.engine.scan(request):
-            data = batch.select([n for n in batch.schema.names if not n.startswith("__dp_")])
-            data = transforms.apply(data)
-            if writer is None:
-                writer = open_format_writer(
-                    path,
-                    data.schema,
-                    "JSONL",
-                    "GZIP",
-                    parquet=self.spec.parquet,
-                    jsonl=JsonlOptions(),
-                    csv=self.spec.csv,
-                )
-            writer.write_batch(data)
-        if writer is None:
-            return
-        written = writer.close()
-        if written.rows:
-            key = f"{layout.DLQ_PREFIX}quarantined_rows/{self.export_id}/{self.spec.table}.jsonl.gz"
-            self.store.put_file(key, path)
-            log.warning(
-                "%s: %d row(s) quarantined to %s",
-                self.spec.qualified_name,
-                written.rows,
-                self.store.uri(key),
-            )
-
-    # -- failure -----------------------------------------------------------------------
-    def abort(self) -> None:
-        if self.router is not None:
-            self.router.abort()
-        self.staging.discard()
-
-    def close(self) -> None:
-        self._scratch.cleanup()
-
-    def mark_failure(self, message: str, retry_count: int, next_retry: datetime) -> None:
-        folders = self.folders_touched or {layout.time_folder(self.ctx.logical_time, "daily")}
-        now = datetime.now(UTC)
-        for top in sorted(folders):
-            key = f"{self.dest_key}{top}/{layout.FAILURE}"
-            doc = failure_marker(
-                timestamp=now,
-                error=message,
-                retry_count=retry_count,
-                next_retry=now + timedelta(minutes=10),
-            )
-            try:
-                self.store.put_bytes(key, dumps(doc))
-            except DpexportError as exc:
-                log.error("could not write %s: %s", key, exc)
-
-    def log_record(self, result: ExportResult, duration_ms: int) -> None:
-        spec = self.spec
-        record = {
-            "export_id": result.export_id,
-            "table_name": spec.table,
-            "dataset": spec.dataset,
-            "status": result.status,
-            "export_timestamp": rfc3339(self.start),
-            "logical_time": rfc3339(self.ctx.logical_time),
-            "mode": spec.mode,
-            "format": spec.format,
-            "compression": spec.compression,
-            "destination": spec.destination,
-            "rows": result.rows,
-            "files": result.files,
-            "manifests": result.manifests,
-            "duration_ms": duration_ms,
-            "trigger": self.ctx.options.trigger,
-            "error": result.error,
-            "retry_count": self.retrier.retry_count if self.retrier else 0,
-            "retries": self.retrier.history_json() if self.retrier else [],
-        }
-        if getattr(self.ctx.engine, "name", "") == "bigquery":
-            # spec 9.2's queries run in BigQuery itself, against export_logs there
-            from dpexport.ops.bq_logs import write_logs
-
-            try:
-                write_logs(self.ctx.engine, [record])  # type: ignore[arg-type]
-            except DpexportError as exc:
-                log.error("could not write the export log to BigQuery: %s", exc)
-        key = f"{layout.LOGS_PREFIX}{self.start:%Y/%m/%d}/{result.export_id}.json"
-        try:
-            self.store.put_bytes(key, dumps(record))
-        except DpexportError as exc:
-            log.error("could not write export log %s: %s", key, exc)

@@ -137,7 +137,15 @@ def test_failing_check_exits_1_marks_failure_and_publishes_nothing(demo_dir: Pat
     assert request["table"] == "diagnosticpro_prod.reddit_diagnostic_posts"
     error = json.loads((entry / "error_details.json").read_text())
     assert error["retryable"] is False and "content_length_check" in error["message"]
-    assert marker["retry_count"] == 0 and marker["next_retry"]
+    assert marker["retry_count"] == 0
+    from datetime import datetime as dt
+
+    def parse(text: str) -> dt:
+        return dt.fromisoformat(text.replace("Z", "+00:00"))
+
+    # the next retry is the DLQ's auto_retry_after (spec 7.2: 6 hours)
+    gap = parse(marker["next_retry"]) - parse(marker["timestamp"])
+    assert abs(gap.total_seconds() - 6 * 3600) <= 5
 
     # a fixed rerun succeeds and clears FAILURE in the folders it writes
     fixed = _config(
