@@ -102,7 +102,7 @@ def lifecycle_sweep(
 ) -> None:
     """Delete what the auto_delete rules make due (temp 7 days, failed 30, test 1, DLQ 90,
     tokens 7), never anything under a retention rule; tier Azure blobs by age."""
-    from dpexport.ops.lifecycle import sweep
+    from dpexport.ops.sweep import sweep
 
     settings = _settings(ctx, config_path, local_root)
     items, errors = sweep(_load(settings), now=_now(now), dry_run=dry_run, local_root=settings.root)

@@ -1,0 +1,280 @@
+"""``dpexport lifecycle sweep``: delete what the auto_delete rules make due, never what
+a retention rule holds, and tier Azure blobs by age (see :mod:`dpexport.ops.lifecycle`
+for the rules and their sources)."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from dpexport import layout
+from dpexport.commit import JOURNAL, OWNER, Owner
+from dpexport.errors import ExportError
+from dpexport.ops.lifecycle import (
+    AZURE_TIER,
+    FAILED,
+    LEASES,
+    POISON,
+    QUARANTINE,
+    TEST_PREFIX,
+    TIER_ORDER,
+    Policy,
+    lifecycle_stores,
+    opener_for,
+)
+from dpexport.ops.replicate import Opener
+from dpexport.storage.base import ObjectInfo, Store, innermost
+
+
+# -- sweep ---------------------------------------------------------------------------------
+@dataclass
+class SweepItem:
+    """One thing sweep found due: an export folder, a staging area, a DLQ entry, a token
+    (its keys go together). ``status``: deleted | would delete | retained | kept |
+    tiered | would tier."""
+
+    store: str
+    rule: str
+    what: str
+    keys: list[str]
+    age_days: float
+    status: str
+    reason: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "store": self.store,
+            "rule": self.rule,
+            "what": self.what,
+            "keys": self.keys,
+            "age_days": round(self.age_days, 2),
+            "status": self.status,
+            "reason": self.reason,
+        }
+
+    def line(self) -> str:
+        why = f" ({self.reason})" if self.reason else ""
+        return (
+            f"{self.status:12} {self.rule:18} {self.store}/{self.what} "
+            f"[{len(self.keys)} object(s), {self.age_days:.1f} days]{why}"
+        )
+
+
+@dataclass
+class _Group:
+    rule: str
+    what: str
+    objects: list[ObjectInfo] = field(default_factory=list)
+
+    def age(self, now: datetime) -> timedelta:
+        times = [o.updated for o in self.objects if o.updated is not None]
+        return now - max(times) if times else timedelta(0)
+
+
+def sweep(
+    config: Any,
+    *,
+    now: datetime,
+    dry_run: bool = False,
+    local_root: Path | None = None,
+    opener: Opener | None = None,
+) -> tuple[list[SweepItem], list[str]]:
+    """Delete (or with ``dry_run`` only list) what is due on every store of the config;
+    returns the items and the errors (one per store that could not be swept)."""
+    resolve = opener_for(local_root, opener)
+    policy = Policy.from_config(config, resolve)
+    items: list[SweepItem] = []
+    errors: list[str] = []
+    for store in lifecycle_stores(config, resolve):
+        try:
+            items += sweep_store(store, policy, now=now, dry_run=dry_run)
+        except ExportError as exc:
+            errors.append(f"{store.url}: {exc}")
+    return items, errors
+
+
+def sweep_store(store: Store, policy: Policy, *, now: datetime, dry_run: bool) -> list[SweepItem]:
+    objects = list(store.list(""))
+    live = _live_leases(store, objects, now)
+    items: list[SweepItem] = []
+    for group, limit in _groups(objects, policy):
+        age = group.age(now)
+        if limit is None or age < limit:
+            continue
+        keys = sorted((o.key for o in group.objects), key=_delete_order)
+        item = SweepItem(store.url, group.rule, group.what, keys, age / timedelta(days=1), "")
+        reason = next((r for k in keys if (r := policy.retention(store, k))), None)
+        if reason is None:
+            reason = _keep_reason(store, group, live)
+            item.status = "kept" if reason else ""
+        else:
+            item.status = "retained"
+        item.reason = reason
+        if not item.status:
+            item.status = "would delete" if dry_run else "deleted"
+            if not dry_run:
+                for key in keys:
+                    store.delete(key)
+        items.append(item)
+    deleted = {k for i in items if i.status in ("deleted", "would delete") for k in i.keys}
+    items += _tier(store, policy, now, dry_run, deleted)
+    return items
+
+
+def _groups(
+    objects: Sequence[ObjectInfo], policy: Policy
+) -> Iterator[tuple[_Group, timedelta | None]]:
+    """Each object that an auto_delete rule covers, grouped with the objects it goes with."""
+    groups: dict[tuple[str, str], _Group] = {}
+    limits = {
+        "temp_exports": policy.temp,
+        "failed_exports": policy.failed,
+        "test_exports": policy.test,
+        "dlq": policy.dlq,
+        "idempotency_tokens": policy.tokens,
+    }
+    keys = {o.key for o in objects}
+    folders = {o.key.rpartition("/")[0] + "/" for o in objects if _is_marker(o.key)}
+    for obj in objects:
+        key = obj.key
+        found: tuple[str, str] | None = None
+        if key.startswith(layout.STAGING_PREFIX):
+            found = ("temp_exports", layout.STAGING_PREFIX + key.split("/")[1] + "/")
+        elif key.startswith(FAILED):
+            found = ("failed_exports", FAILED + key[len(FAILED) :].split("/")[0] + "/")
+        elif key.startswith(POISON):
+            name = key[len(POISON) :].split("/")[0]
+            found = ("dlq", POISON + name.split(".")[0])
+        elif key.startswith(QUARANTINE):
+            found = ("dlq", QUARANTINE + key[len(QUARANTINE) :].split("/")[0] + "/")
+        elif key.startswith(layout.TOKENS_PREFIX) and key.endswith(".json"):
+            found = ("idempotency_tokens", key)
+        elif key.startswith(TEST_PREFIX):
+            owner = max((f for f in folders if key.startswith(f)), key=len, default=None)
+            found = ("test_exports", owner or key.rpartition("/")[0] + "/")
+        elif key.endswith("/" + layout.FAILURE) or key == layout.FAILURE:
+            folder = key[: -len(layout.FAILURE)]
+            if not key.startswith(layout.DLQ_PREFIX) and _only(keys, folder, key):
+                found = ("failed_exports", folder)
+        if found is not None:
+            groups.setdefault(found, _Group(*found)).objects.append(obj)
+    for (rule, _), group in groups.items():
+        yield group, limits[rule]
+
+
+def _only(keys: set[str], folder: str, key: str) -> bool:
+    return not any(k.startswith(folder) and k != key for k in keys)
+
+
+def _is_marker(key: str) -> bool:
+    name = key.rpartition("/")[2]
+    return name in (layout.SUCCESS, layout.FAILURE) or layout.is_manifest(name)
+
+
+def _delete_order(key: str) -> tuple[int, str]:
+    """Markers first, manifests next, the rest, a commit journal last: no SUCCESS ever
+    points at a missing file, and a half-deleted staging never looks committed."""
+    name = key.rpartition("/")[2]
+    if name in (layout.SUCCESS, layout.FAILURE):
+        return 0, key
+    if layout.is_manifest(name):
+        return 1, key
+    return (3 if name == JOURNAL else 2), key
+
+
+def _live_leases(
+    store: Store, objects: Iterable[ObjectInfo], now: datetime
+) -> list[dict[str, Any]]:
+    """Lease documents that have not expired at ``now`` and whose holder may be alive."""
+    live = []
+    for obj in objects:
+        if not (obj.key.startswith(LEASES) and obj.key.endswith(".json")):
+            continue
+        doc = _json(store, obj.key)
+        try:
+            expires = datetime.strptime(doc["expires"], "%Y-%m-%dT%H:%M:%SZ")
+            holder = Owner(**doc["holder"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        if expires.replace(tzinfo=now.tzinfo) > now and not holder.is_dead_here():
+            doc["_table"] = obj.key[len(LEASES) : -len(".json")].split(".", 1)[-1]
+            live.append(doc)
+    return live
+
+
+def _keep_reason(store: Store, group: _Group, live: list[dict[str, Any]]) -> str | None:
+    """Why a due group must stay although its age says otherwise."""
+    lease_exports = {d.get("export_id") for d in live}
+    if group.rule == "temp_exports":
+        names = {o.key.rpartition("/")[2] for o in group.objects}
+        if JOURNAL in names:
+            return "holds a commit journal: the next run rolls it forward"
+        export_id = group.what[len(layout.STAGING_PREFIX) :].rstrip("/")
+        if export_id in lease_exports:
+            return "its export holds a live lease"
+        owner = _json(store, group.what + OWNER)
+        try:
+            holder = Owner(**owner)
+        except TypeError:
+            return None
+        if holder.host == socket.gethostname() and not holder.is_dead_here():
+            return f"its owner process {holder.pid} is alive"
+    if group.rule == "idempotency_tokens":
+        doc = _json(store, group.what)
+        if group.what.startswith(LEASES):
+            return "a live lease" if doc.get("export_id") in lease_exports and doc else None
+        if doc.get("export_id") in lease_exports:
+            return "a live lease is working on it"
+        name = group.what[len(layout.TOKENS_PREFIX) :]
+        if doc.get("status") == "IN_PROGRESS" and any(
+            name.startswith(d["_table"] + "_") for d in live
+        ):
+            return "in progress under a live lease"
+    return None
+
+
+def _json(store: Store, key: str) -> dict[str, Any]:
+    try:
+        doc = json.loads(store.get(key))
+    except (ExportError, ValueError):
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def _tier(
+    store: Store, policy: Policy, now: datetime, dry_run: bool, deleted: set[str]
+) -> list[SweepItem]:
+    """Azure: move data files and sidecars to colder tiers by age (markers and manifests
+    stay readable; everything under a reserved prefix is left alone)."""
+    from dpexport.storage.azure import AzureStore  # imports no SDK by itself
+
+    backend = innermost(store)
+    if not isinstance(backend, AzureStore):
+        return []
+    steps = [(d, AZURE_TIER[c]) for d, c in policy.transitions_for(backend.bucket_name)]
+    steps = [s for s in steps if s[1] in TIER_ORDER]
+    items = []
+    reserved = (layout.TOKENS_PREFIX, layout.DLQ_PREFIX, layout.LOGS_PREFIX)
+    for info, tier in backend.list_tiers(""):
+        if info.key in deleted or info.key.startswith((*reserved, layout.STATE_PREFIX)):
+            continue
+        if info.key.startswith(layout.STAGING_PREFIX) or _is_marker(info.key):
+            continue
+        age = now - info.updated if info.updated else timedelta(0)
+        due = [t for d, t in steps if age >= timedelta(days=d)]
+        if not due:
+            continue
+        want = max(due, key=TIER_ORDER.index)
+        if tier in TIER_ORDER and TIER_ORDER.index(tier) >= TIER_ORDER.index(want):
+            continue
+        if not dry_run:
+            backend.set_tier(info.key, want)
+        status = "would tier" if dry_run else "tiered"
+        rule = f"tier:{want}"
+        items.append(SweepItem(store.url, rule, info.key, [info.key], age.days, status, tier))
+    return items
