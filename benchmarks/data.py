@@ -10,9 +10,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import duckdb
-
-VERSION = 1
+VERSION = 2
 DATASET = "bench"
 #: Two days of telemetry; the layout cases make 48 hours x 12 sensor types folders.
 START = "2025-09-15 00:00:00"
@@ -62,7 +60,9 @@ def telemetry_sql(rows: int) -> str:
     SELECT
       {_uuid("'r' || i")} AS reading_id,
       (hash(i, 1) % {EQUIPMENT})::BIGINT AS equipment_id,
-      list_extract({sensors}, (hash(i, 2) % {len(SENSOR_TYPES)})::INTEGER + 1) AS sensor_type,
+      -- hashed apart from equipment_id: hash(i, 1) and hash(i, 2) share low bits
+      list_extract({sensors}, (hash(i::VARCHAR || 'st') % {len(SENSOR_TYPES)})::INTEGER + 1)
+        AS sensor_type,
       TIMESTAMP '{START}' + to_microseconds(
         least({SECONDS * 1_000_000 - 1},
               (i * {SECONDS}.0 / {rows} * 1000000 + {u("i", 3)} * 60000000)::BIGINT)
@@ -123,9 +123,19 @@ def users_rows(rows: int) -> int:
     return max(100_000, rows // 2)
 
 
+def path_for(workdir: Path, rows: int) -> Path:
+    return workdir / f"bench_{rows}_v{VERSION}.duckdb"
+
+
 def warehouse(workdir: Path, rows: int, *, log: bool = True) -> Path:
-    """The DuckDB file for ``rows`` telemetry rows, built if missing."""
-    path = workdir / f"bench_{rows}_v{VERSION}.duckdb"
+    """The DuckDB file for ``rows`` telemetry rows, built if missing.
+
+    ``run.py`` calls this in a child process (``python data.py WORK ROWS``): a child's
+    peak RSS as Linux reports it starts at its parent's RSS at fork, so the harness
+    must stay small."""
+    import duckdb
+
+    path = path_for(workdir, rows)
     if path.exists():
         return path
     workdir.mkdir(parents=True, exist_ok=True)
@@ -144,3 +154,9 @@ def warehouse(workdir: Path, rows: int, *, log: bool = True) -> Path:
     if log:
         print(f"built {path.name} in {time.monotonic() - t0:.1f} s", flush=True)
     return path
+
+
+if __name__ == "__main__":
+    import sys
+
+    warehouse(Path(sys.argv[1]), int(sys.argv[2]))
