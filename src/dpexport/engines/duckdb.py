@@ -174,7 +174,7 @@ class DuckDBEngine:
         self,
         path: str | Path,
         *,
-        memory_limit: str = "2GB",
+        memory_limit: str = "256MB",
         threads: int = 2,
         read_only: bool = True,
         temp_directory: str | None = None,
