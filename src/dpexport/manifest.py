@@ -10,6 +10,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 import pyarrow as pa
@@ -71,6 +72,11 @@ class ExportFacts:
     checks: list[dict[str, Any]] = field(default_factory=list)
     bigquery_job_id: str | None = None
 
+    @cached_property
+    def schema_digest(self) -> str:
+        """``schema_hash`` of the written schema, computed once for every sidecar."""
+        return schema_hash(self.schema)
+
 
 def _check_status(checks: Sequence[dict[str, Any]], names: set[str]) -> str:
     """``passed``/``failed``/``warned`` from the named checks that ran, else ``not_run``."""
@@ -129,7 +135,7 @@ def manifest_document(
             for f in files
         ],
         "validation": {
-            "schema_hash": schema_hash(facts.schema),
+            "schema_hash": facts.schema_digest,
             "row_count_verified": verified,
             "checksum_verified": verified,
             "duplicate_check": duplicate,
@@ -161,7 +167,7 @@ def sidecar_document(
         "rows": entry.rows,
         "bytes": entry.bytes,
         "checksum": entry.checksum,
-        "schema_hash": schema_hash(facts.schema),
+        "schema_hash": facts.schema_digest,
         "export_id": facts.export_id,
         "columns": [f.name for f in facts.schema],
         "format": facts.format,
