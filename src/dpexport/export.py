@@ -153,8 +153,7 @@ class Export:
         self.plan = plan
         checks = transforms.checks(engine, plan.request, self.ctx.logical_time)
         request = checks.prepare(plan.request)
-        expected = engine.count(request)
-        window = self._window(request, plan)
+        expected, window = self._slice_stats(request, plan)
         if self.ctx.options.progress:
             self.ctx.options.progress.start(spec.table, expected)
         dedup = None
@@ -347,16 +346,19 @@ class Export:
         if self.ctx.options.on_step:
             self.ctx.options.on_step(name)
 
-    def _window(self, request: Any, plan: ExportPlan) -> tuple[dict[str, Any] | None, Any]:
-        if not plan.cursor:
-            return None, None
-        agg = self.ctx.engine.aggregate(
-            request, {"lo": f"min({plan.cursor})", "hi": f"max({plan.cursor})"}
-        )
+    def _slice_stats(
+        self, request: Any, plan: ExportPlan
+    ) -> tuple[int, tuple[dict[str, Any] | None, Any]]:
+        """Rows in the slice and its cursor window, in one aggregate query."""
+        exprs = {"n": "count(*)"}
+        if plan.cursor:
+            exprs.update({"lo": f"min({plan.cursor})", "hi": f"max({plan.cursor})"})
+        agg = self.ctx.engine.aggregate(request, exprs)
+        rows = int(agg["n"])
         lo, hi = agg.get("lo"), agg.get("hi")
-        if hi is None:
-            return None, None
-        return {"from": state.encode_value(lo), "to": state.encode_value(hi)}, hi
+        if not plan.cursor or hi is None:
+            return rows, (None, None)
+        return rows, ({"from": state.encode_value(lo), "to": state.encode_value(hi)}, hi)
 
     def _quarantine(self, request: Any, transforms: Transforms) -> None:
         """Rows a check kept out go to the DLQ, anonymized like the export (CONTRACT §9)."""
