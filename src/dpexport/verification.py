@@ -218,6 +218,12 @@ def _verify_manifest(
     except (ValueError, KeyError, TypeError, NotFound) as exc:
         report.problems.append(Mismatch(mkey, f"unreadable manifest: {exc}"))
         return set()
+    enc = doc.get("encryption") or {}
+    if provider is None and enc.get("client_side") and enc.get("kms_key"):
+        # client-side files on a cloud store: their data keys are wrapped by its KMS
+        from dpexport.security.kms import key_provider_for
+
+        provider = key_provider_for(enc["kms_key"])
     listed: set[str] = set()
     total = 0
     for entry in entries:

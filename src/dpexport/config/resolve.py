@@ -345,7 +345,7 @@ def _encryption(
             "CMEK needs a key",
             expected="encryption.at_rest.sensitive_data.kms_key or the item's kms_key",
         )
-    return Encryption(mode="CMEK", kms_key=key)
+    return Encryption(mode="CMEK", kms_key=key, client_side=bool(item.client_side))
 
 
 def _parquet(model: DpexportConfig, item: ExportItem | None) -> ParquetOptions:

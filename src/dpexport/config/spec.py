@@ -92,6 +92,9 @@ class Encryption:
 
     mode: Literal["CMEK"] | None = None
     kms_key: str | None = None
+    #: encrypt in dpexport (AES-256-GCM envelope, data key wrapped by the KMS key) even
+    #: on a cloud store, instead of the store's server-side encryption
+    client_side: bool = False
 
 
 @dataclass(frozen=True)

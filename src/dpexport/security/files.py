@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import BinaryIO, cast
 
 from dpexport.errors import DecryptionError, UsageError
-from dpexport.security.crypto import LocalKeyProvider, decrypt_stream
+from dpexport.security.crypto import KeyProvider, LocalKeyProvider, decrypt_stream
 from dpexport.storage.uri import StoreResolver
 
 
@@ -19,16 +19,27 @@ def decrypt_to(source: str, output: str | None, *, local_root: Path | None) -> N
     The plain bytes go to a temporary file first and reach ``output`` only once every
     chunk has authenticated, so a tampered file never yields partial plain text.
     """
-    if local_root is None:
-        raise UsageError("decrypt needs --local-root DIR: the local key files live in DIR/kms/")
-    provider = LocalKeyProvider(local_root / "kms")
-    if "://" in source:
-        store, key = StoreResolver(local_root).resolve(source)
-        src = store.open_read(key)
-    else:
+
+    def open_source() -> BinaryIO:
+        if "://" in source:
+            store, key = StoreResolver(local_root).resolve(source)
+            return store.open_read(key)
         if not Path(source).is_file():
             raise UsageError(f"{source}: no such file")
-        src = open(source, "rb")  # noqa: SIM115 - closed below
+        return open(source, "rb")
+
+    provider: KeyProvider
+    if local_root is not None:
+        provider = LocalKeyProvider(local_root / "kms")
+    else:
+        # without --local-root the data key was wrapped by a cloud KMS: its name is in
+        # the file's header (Cloud KMS projects/..., AWS KMS arn:aws:kms:... / alias/...)
+        from dpexport.security.crypto import read_header
+        from dpexport.security.kms import key_provider_for
+
+        with open_source() as head:
+            provider = key_provider_for(read_header(head, path=source).key_name)
+    src = open_source()
     target_dir = Path(output).resolve().parent if output else None
     with src, tempfile.NamedTemporaryFile(dir=target_dir, delete=False) as tmp:
         try:

@@ -41,7 +41,11 @@ def server_side_store(store: Store, spec: TableSpec, config: Any) -> Store:
     with the server-side encryption spec 6.3 names (GCS kms_key_name, S3 SSE, Azure
     encryption scope). A CMEK table is never written unencrypted: if the cloud has
     nothing to apply, the export fails and says what to configure."""
-    if spec.encryption.mode != "CMEK" or isinstance(innermost(store), LocalStore):
+    if (
+        spec.encryption.mode != "CMEK"
+        or spec.encryption.client_side
+        or isinstance(innermost(store), LocalStore)
+    ):
         return store
     from dpexport.storage.cloud import server_side_encryption
 
@@ -104,14 +108,21 @@ class Transforms:
         if plan is not None and any(rule == "hash_sha256" for _, rule in plan.rules):
             hash_key = load_hash_key(spec, local_root)
         provider: KeyProvider | None = None
-        if spec.encryption.mode == "CMEK" and isinstance(innermost(store), LocalStore):
-            # A local folder has no server to encrypt at rest: encrypt client-side.
-            if local_root is None:
+        local = isinstance(innermost(store), LocalStore)
+        if spec.encryption.mode == "CMEK" and (local or spec.encryption.client_side):
+            # A local folder has no server to encrypt at rest: encrypt client-side; on a
+            # cloud store, client_side asks for it too, the key wrapped by the cloud's KMS.
+            if local_root is not None:
+                provider = LocalKeyProvider(local_root / "kms")
+            elif local:
                 raise UsageError(
                     f"{spec.qualified_name}: encryption CMEK on a local folder needs "
                     "--local-root DIR (the KMS key maps to a key file under DIR/kms/)"
                 )
-            provider = LocalKeyProvider(local_root / "kms")
+            else:
+                from dpexport.security.kms import key_provider_for
+
+                provider = key_provider_for(spec.encryption.kms_key or "")
         return cls(spec, store, plan, hash_key, provider)
 
     # -- columns -------------------------------------------------------------------
@@ -165,7 +176,7 @@ class Transforms:
                 "client_side": True,
                 "algorithm": "AES-256-GCM",
                 "kms_key": enc.kms_key,
-                "key_provider": "local",
+                "key_provider": getattr(self.key_provider, "name", "local"),
             }
         if enc.mode == "CMEK":
             info = getattr(innermost(self.store), "encryption_info", None)

@@ -107,6 +107,9 @@ class ExportItem(Block):
     #: or ``GMEK``/absent for the store's default.
     encryption: Word | None = None
     kms_key: str | None = None
+    #: with CMEK: encrypt client-side (envelope, key wrapped by Cloud KMS / AWS KMS) on
+    #: cloud stores too, instead of the store's server-side encryption
+    client_side: bool | None = None
     partitioning: PartitioningBlock | None = None
     schedule: str | None = None
     mode: Word | None = None
