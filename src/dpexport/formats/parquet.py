@@ -14,6 +14,7 @@ stored so time zones and exact types read back.
 from __future__ import annotations
 
 import contextlib
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -121,6 +122,11 @@ def writer_properties(schema: pa.Schema, codec: str, options: ParquetOptions) ->
     return props
 
 
+#: one encoder thread per process: with two cores, scan + Python on one, encoding on
+#: the other; row groups of one file stay in order (one in flight per writer)
+_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dpexport-parquet")
+
+
 class ParquetWriter:
     """Writes one Parquet file (see module doc). Implements ``FormatWriter``.
 
@@ -148,6 +154,7 @@ class ParquetWriter:
         except (pa.ArrowException, ValueError, TypeError) as exc:
             self._stack.abort()
             raise InvalidArgument(f"cannot write Parquet with these options: {exc}") from exc
+        self._inflight: Future[Any] | None = None
         self._pending: list[pa.RecordBatch] = []
         self._pending_bytes = 0
         self._pending_rows = 0
@@ -187,7 +194,15 @@ class ParquetWriter:
         group_rows = max(1, int(self.options.row_group_size / per_row))
         full = self._pending_rows if final else self._pending_rows // group_rows * group_rows
         if full:
-            self._call(self._writer.write_table, table.slice(0, full), row_group_size=group_rows)
+            # Encode on a worker thread (pyarrow releases the GIL) while the caller
+            # gathers the next row group; at most one row group is in flight.
+            self._wait()
+            self._inflight = _POOL.submit(
+                self._call,
+                self._writer.write_table,
+                table.slice(0, full),
+                row_group_size=group_rows,
+            )
             self._flushed_bytes += int(full * per_row)
         rest = table.slice(full)
         self._pending = rest.to_batches()
@@ -205,14 +220,22 @@ class ParquetWriter:
                 raise InvalidArgument(f"cannot write Parquet: {exc}") from exc
             raise
 
+    def _wait(self) -> None:
+        if self._inflight is not None:
+            future, self._inflight = self._inflight, None
+            future.result()
+
     def close(self) -> WrittenFile:
         self._flush(final=True)
+        self._wait()
         self._call(self._writer.close)
         stored, digest, block = self._stack.close()
         return WrittenFile(self.path, self._rows, stored, self._uncompressed, digest, block)
 
     def abort(self) -> None:
         with contextlib.suppress(Exception):  # the file is deleted anyway
+            self._wait()
+        with contextlib.suppress(Exception):
             self._writer.close()
         self._stack.abort()
 
