@@ -24,10 +24,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
 from dpexport.config.spec import CsvOptions
-from dpexport.formats.base import WrittenFile
-from dpexport.formats.jsonl import slices
-from dpexport.formats.parallel import EncodePipeline
-from dpexport.formats.streams import OutputStack
+from dpexport.formats.parallel import TextFileWriter
 from dpexport.formats.text import (
     binary_text,
     buffer_of,
@@ -110,7 +107,7 @@ class CsvDialect:
         return buffer_of(pc.binary_join_element_wise(*pieces, ""))
 
 
-class CsvWriter:
+class CsvWriter(TextFileWriter):
     """Writes one CSV file (see module doc). Implements ``FormatWriter``."""
 
     def __init__(
@@ -122,47 +119,11 @@ class CsvWriter:
         options: CsvOptions | None = None,
         encryptor: Encryptor | None = None,
     ) -> None:
-        self.path = Path(path)
-        self.schema = schema
         self.dialect = CsvDialect(options or CsvOptions())
-        self._stack = OutputStack(self.path, codec, encryptor)
-        self._pipeline = EncodePipeline(self._stack, self.dialect.encode)
-        self._rows = 0
-        self._uncompressed = 0
-        if self.dialect.options.header:
-            try:
-                self._stack.stream.write(self.dialect.header(schema.names))
-            except BaseException:
-                self._stack.abort()
-                raise
-
-    @property
-    def rows(self) -> int:
-        return self._rows
-
-    @property
-    def stored_bytes(self) -> int:
-        return self._stack.stored_bytes
-
-    def write_batch(self, batch: pa.RecordBatch) -> None:
-        """Encode and write ``batch`` (its schema must match the file's)."""
-        for part in slices(batch):
-            self._pipeline.submit(part)
-        self._rows += batch.num_rows
-        self._uncompressed += batch.nbytes
-
-    def close(self) -> WrittenFile:
-        try:
-            self._pipeline.drain()
-        except BaseException:
-            self.abort()
-            raise
-        stored, digest, block = self._stack.close()
-        return WrittenFile(self.path, self._rows, stored, self._uncompressed, digest, block)
-
-    def abort(self) -> None:
-        self._pipeline.cancel()
-        self._stack.abort()
+        header = self.dialect.header(schema.names) if self.dialect.options.header else b""
+        super().__init__(
+            path, schema, codec, self.dialect.encode, encryptor=encryptor, preamble=header
+        )
 
 
 def _read_type(t: pa.DataType) -> pa.DataType:

@@ -16,30 +16,16 @@ import pyarrow.compute as pc
 import pyarrow.json as pj
 
 from dpexport.config.spec import JsonlOptions
-from dpexport.formats.base import WrittenFile
-from dpexport.formats.parallel import EncodePipeline
-from dpexport.formats.streams import OutputStack
+from dpexport.formats.parallel import TextFileWriter
 from dpexport.formats.text import buffer_of, is_binary, json_objects, restore_types
 
 if TYPE_CHECKING:
     from dpexport.security.crypto import Encryptor
 
+
 #: Rows are encoded in slices of about this many Arrow bytes: the unit of work of the
 #: encoder threads (see :mod:`dpexport.formats.parallel`); bounds memory (a few slices
 #: of text in flight) and keeps every intermediate string array far under 2 GiB.
-SLICE_BYTES = 8 * 1024 * 1024
-
-
-def slices(batch: pa.RecordBatch, target: int = SLICE_BYTES) -> list[pa.RecordBatch]:
-    """Split a batch into zero-copy slices of roughly ``target`` bytes."""
-    n = batch.num_rows
-    if n == 0:
-        return []
-    per_row = max(1, batch.nbytes // n)
-    step = max(1, target // per_row)
-    return [batch.slice(i, step) for i in range(0, n, step)]
-
-
 def encode_jsonl(batch: pa.RecordBatch) -> pa.Buffer:
     """The JSONL bytes of ``batch``: one object and ``\\n`` per row."""
     lines = json_objects(batch.schema.names, list(batch.columns))
@@ -47,7 +33,7 @@ def encode_jsonl(batch: pa.RecordBatch) -> pa.Buffer:
     return buffer_of(lines)
 
 
-class JsonlWriter:
+class JsonlWriter(TextFileWriter):
     """Writes one JSONL file (see module doc). Implements ``FormatWriter``."""
 
     def __init__(
@@ -59,41 +45,8 @@ class JsonlWriter:
         options: JsonlOptions | None = None,
         encryptor: Encryptor | None = None,
     ) -> None:
-        self.path = Path(path)
-        self.schema = schema
         self.options = options or JsonlOptions()
-        self._stack = OutputStack(self.path, codec, encryptor)
-        self._pipeline = EncodePipeline(self._stack, encode_jsonl)
-        self._rows = 0
-        self._uncompressed = 0
-
-    @property
-    def rows(self) -> int:
-        return self._rows
-
-    @property
-    def stored_bytes(self) -> int:
-        return self._stack.stored_bytes
-
-    def write_batch(self, batch: pa.RecordBatch) -> None:
-        """Encode and write ``batch`` (its schema must match the file's)."""
-        for part in slices(batch):
-            self._pipeline.submit(part)
-        self._rows += batch.num_rows
-        self._uncompressed += batch.nbytes
-
-    def close(self) -> WrittenFile:
-        try:
-            self._pipeline.drain()
-        except BaseException:
-            self.abort()
-            raise
-        stored, digest, block = self._stack.close()
-        return WrittenFile(self.path, self._rows, stored, self._uncompressed, digest, block)
-
-    def abort(self) -> None:
-        self._pipeline.cancel()
-        self._stack.abort()
+        super().__init__(path, schema, codec, encode_jsonl, encryptor=encryptor)
 
 
 def _read_type(t: pa.DataType) -> pa.DataType:

@@ -17,11 +17,16 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from dpexport.formats.base import WrittenFile
 from dpexport.formats.streams import GzipMemberWriter, OutputStack, deflate_chunk
+
+if TYPE_CHECKING:
+    from dpexport.security.crypto import Encryptor
 
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
@@ -85,3 +90,73 @@ class EncodePipeline:
             future = self._pending.popleft()
             if not future.cancel():
                 future.exception()
+
+
+SLICE_BYTES = 8 * 1024 * 1024
+
+
+def slices(batch: pa.RecordBatch, target: int = SLICE_BYTES) -> list[pa.RecordBatch]:
+    """Split a batch into zero-copy slices of roughly ``target`` bytes."""
+    n = batch.num_rows
+    if n == 0:
+        return []
+    per_row = max(1, batch.nbytes // n)
+    step = max(1, target // per_row)
+    return [batch.slice(i, step) for i in range(0, n, step)]
+
+
+class TextFileWriter:
+    """One text data file (JSONL, CSV): slices of each batch are encoded by ``encode`` on
+    the pipeline and written in order after ``preamble`` (a header). Implements
+    ``FormatWriter``; the format modules subclass it with their encoder."""
+
+    def __init__(
+        self,
+        path: Path,
+        schema: pa.Schema,
+        codec: str,
+        encode: Callable[[pa.RecordBatch], pa.Buffer],
+        *,
+        encryptor: Encryptor | None = None,
+        preamble: bytes = b"",
+    ) -> None:
+        self.path = Path(path)
+        self.schema = schema
+        self._stack = OutputStack(self.path, codec, encryptor)
+        self._pipeline = EncodePipeline(self._stack, encode)
+        self._rows = 0
+        self._uncompressed = 0
+        if preamble:
+            try:
+                self._stack.stream.write(preamble)
+            except BaseException:
+                self._stack.abort()
+                raise
+
+    @property
+    def rows(self) -> int:
+        return self._rows
+
+    @property
+    def stored_bytes(self) -> int:
+        return self._stack.stored_bytes
+
+    def write_batch(self, batch: pa.RecordBatch) -> None:
+        """Encode and write ``batch`` (its schema must match the file's)."""
+        for part in slices(batch):
+            self._pipeline.submit(part)
+        self._rows += batch.num_rows
+        self._uncompressed += batch.nbytes
+
+    def close(self) -> WrittenFile:
+        try:
+            self._pipeline.drain()
+        except BaseException:
+            self.abort()
+            raise
+        stored, digest, block = self._stack.close()
+        return WrittenFile(self.path, self._rows, stored, self._uncompressed, digest, block)
+
+    def abort(self) -> None:
+        self._pipeline.cancel()
+        self._stack.abort()
