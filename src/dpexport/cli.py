@@ -405,10 +405,21 @@ def demo(
     click.echo(
         f"\nwarehouse: {base / 'warehouse.duckdb'}\nconfig:    {config_file}\n"
         f"exports:   {bucket}/prod/\n"
-        f"try:       dpexport --local-root {settings.local_root} -c {config_file} "
+        f"try:       {_self_command()} --local-root {settings.local_root} -c {config_file} "
         f"verify gs://diagnosticpro-exports/prod/"
     )
     ctx.exit(0 if all(r.status != "FAILURE" for r in results) else 1)
+
+
+def _self_command() -> str:
+    """How to run dpexport again from here: the venv's script when it is not on PATH."""
+    import shutil
+
+    script = Path(sys.executable).parent / "dpexport"
+    on_path = shutil.which("dpexport")
+    if on_path and Path(on_path).resolve() == script.resolve():
+        return "dpexport"
+    return str(script) if script.exists() else f"{sys.executable} -m dpexport"
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
