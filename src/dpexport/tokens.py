@@ -39,8 +39,12 @@ EXPIRES_AFTER = timedelta(minutes=2)
 
 
 def config_hash(spec: TableSpec) -> str:
-    """8 hex digits over everything that decides what an export writes."""
-    doc = json.dumps(dataclasses.asdict(spec), sort_keys=True, default=str)
+    """8 hex digits over the table's resolved config: a changed config is a new token.
+    ``origins`` (where in the YAML each setting came from) is bookkeeping: moving a
+    block or reordering ``exports`` must not export the same logical time again."""
+    fields = dataclasses.asdict(spec)
+    fields.pop("origins", None)
+    doc = json.dumps(fields, sort_keys=True, default=str)
     return hashlib.sha256(doc.encode()).hexdigest()[:8]
 
 

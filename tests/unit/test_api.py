@@ -31,3 +31,17 @@ def test_run_and_verify_from_python(demo_dir: Path) -> None:
     ]
     report = dpexport.verify("gs://diagnosticpro-exports/prod/", local_root=demo_dir / "out")
     assert report.ok and report.rows == 20 and len(report.manifests) == 1
+
+
+def test_token_ignores_where_settings_came_from(demo_dir: Path) -> None:
+    import dataclasses
+
+    from dpexport.tokens import config_hash, token_name
+
+    config = dpexport.load_config(demo_dir / "dpexport.yaml")
+    spec = config.table("parts_catalog")
+    at = datetime(2025, 9, 16, tzinfo=UTC)
+    moved = dataclasses.replace(spec, origins={"source": "exports[9].source"})
+    assert token_name(moved, at) == token_name(spec, at)
+    changed = dataclasses.replace(spec, compression="ZSTD")
+    assert config_hash(changed) != config_hash(spec)
