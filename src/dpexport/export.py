@@ -154,17 +154,20 @@ class Export:
         checks = transforms.checks(engine, plan.request, self.ctx.logical_time)
         request = checks.prepare(plan.request)
         expected, window = self._slice_stats(request, plan)
+        watermark = window[1]
+        if plan.watermark_cap is not None and watermark is not None:
+            watermark = min(watermark, plan.watermark_cap)
         if self.ctx.options.progress:
             self.ctx.options.progress.start(spec.table, expected)
         dedup = None
-        if plan.dedupe_key and plan.cursor and spec.lookback_window:
+        if plan.dedupe_key and plan.cursor and plan.dedup_window:
             dedup = CrossRunDedup(
                 self.store,
                 spec.dataset,
                 spec.table,
                 plan.dedupe_key,
                 plan.cursor,
-                spec.lookback_window,
+                plan.dedup_window,
             )
 
         probe_destination(self.store, self.dest_key)  # spec 5.2: fail fast on permissions
@@ -245,7 +248,7 @@ class Export:
             trigger=self.ctx.options.trigger,
             operator=self.ctx.options.principal or "dpexport",
             window=window[0],
-            watermark=state.encode_value(window[1]),
+            watermark=state.encode_value(watermark),
             encryption=transforms.encryption_block(),
             checks=checks.results(),
             idempotency_token=self.token_name,
@@ -262,11 +265,11 @@ class Export:
             duration_ms=int((time.monotonic() - t0) * 1000),
             deduplicated=bool(plan.dedupe_key),
         )
-        if plan.cursor and window[1] is not None:
-            mark = state.Watermark(window[1], self.export_id).to_json()
+        if plan.cursor and watermark is not None:
+            mark = state.Watermark(watermark, self.export_id).to_json()
             pub.watermark = {"dataset": spec.dataset, "table": spec.table, **mark}
         if dedup is not None:
-            state_file = dedup.write_state(self.staging.local_dir, window[1])
+            state_file = dedup.write_state(self.staging.local_dir, watermark)
             if state_file is not None:
                 pub.moves.append((self.staging.put(state_file), dedup.state_key))
         self._step("staged")

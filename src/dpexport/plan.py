@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
@@ -25,6 +25,10 @@ class ExportPlan:
     cursor: str | None
     watermark: state.Watermark | None
     dedupe_key: tuple[str, ...]
+    #: the watermark may not pass this (a DATE cursor's day is not over yet)
+    watermark_cap: Any = None
+    #: how far back keys published before are remembered for de-duplication
+    dedup_window: timedelta | None = None
 
     @property
     def key_columns(self) -> tuple[str, ...]:
@@ -88,7 +92,21 @@ def make_plan(
                 and pa.types.is_date(cursor_type)
             ):
                 lower = lower.date()
-    upper = logical_time if cursor else None
+    upper: Any = logical_time if cursor else None
+    dedupe = dedupe_key(spec) if spec.mode == "APPEND" else ()
+    cap: Any = None
+    window = spec.lookback_window
+    if spec.mode == "APPEND" and cursor_type is not None and pa.types.is_date(cursor_type):
+        # A DATE cursor cannot tell the rows of today seen now from those still to come.
+        # With a key to de-duplicate by, today is exported now and read again next time
+        # (the watermark stays at yesterday; the published keys are remembered); without
+        # one, only complete days are exported. Either way no row of today is lost.
+        yesterday = logical_time.astimezone(UTC).date() - timedelta(days=1)
+        if dedupe:
+            cap = yesterday
+            window = max(window or timedelta(0), timedelta(days=1))
+        else:
+            upper = yesterday
     the_slice = Slice(
         cursor=cursor,
         lower=bind_for(lower, cursor_type),
@@ -97,7 +115,6 @@ def make_plan(
         lower_inclusive=spec.mode == "INCREMENTAL",
     )
     keys = layout.partition_key_sql(spec.partitioning)
-    dedupe = dedupe_key(spec) if spec.mode == "APPEND" else ()
     newest = spec.merge_key if spec.mode == "INCREMENTAL" else ()
     columns = tuple(n for n in schema.names if n not in excluded)
     request = ScanRequest(
@@ -112,7 +129,9 @@ def make_plan(
         newest_order=cursor if newest else None,
         order_by=tuple(keys),
     )
-    return ExportPlan(spec, logical_time, request, cursor, mark, dedupe)
+    return ExportPlan(
+        spec, logical_time, request, cursor, mark, dedupe, cap, window if dedupe else None
+    )
 
 
 #: Below this many rows per file the layout is flagged: per-file overhead dominates

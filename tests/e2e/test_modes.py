@@ -334,3 +334,67 @@ def test_partition_level_overwrite_keeps_other_folders(demo_dir: Path) -> None:
     success = json.loads((folder / newest / "SUCCESS").read_text())
     assert success["manifests"] == [second["manifests"][0].rsplit("/", 1)[1]]
     assert dpexport("--local-root", demo_dir / "out", "verify", folder).code == 0
+
+
+def test_date_cursor_loses_no_row_of_a_day_still_running(demo_dir: Path) -> None:
+    """Spec 8.1 exports reddit every 6 hours on a DATE field: posts of today that arrive
+    after a run must still be published, once."""
+    config = _config(demo_dir, REDDIT)
+    first = _run(demo_dir, config, "reddit_diagnostic_posts", "2025-09-17T06:00:00Z")
+    _sql(
+        demo_dir,
+        """INSERT INTO diagnosticpro_prod.reddit_diagnostic_posts
+        SELECT * REPLACE ('t3_today_' || post_id AS post_id, DATE '2025-09-17' AS created_date)
+        FROM diagnosticpro_prod.reddit_diagnostic_posts LIMIT 3""",
+    )
+    second = _run(demo_dir, config, "reddit_diagnostic_posts", "2025-09-17T12:00:00Z")
+    _sql(
+        demo_dir,
+        """INSERT INTO diagnosticpro_prod.reddit_diagnostic_posts
+        SELECT * REPLACE ('t3_later_' || post_id AS post_id, DATE '2025-09-17' AS created_date)
+        FROM diagnosticpro_prod.reddit_diagnostic_posts LIMIT 4""",
+    )
+    third = _run(demo_dir, config, "reddit_diagnostic_posts", "2025-09-17T18:00:00Z")
+    fourth = _run(demo_dir, config, "reddit_diagnostic_posts", "2025-09-18T06:00:00Z")
+    assert (
+        sorted(r["post_id"][:9] for r in _rows_of(demo_dir, second["manifests"]))
+        == ["t3_today_"] * 3
+    )
+    assert (
+        sorted(r["post_id"][:9] for r in _rows_of(demo_dir, third["manifests"]))
+        == ["t3_later_"] * 4
+    )
+    assert fourth["rows"] == 0
+    ids = [
+        r["post_id"]
+        for r in _rows_of(demo_dir, first["manifests"] + second["manifests"] + third["manifests"])
+    ]
+    source = {
+        r[0]
+        for r in _sql(demo_dir, "SELECT post_id FROM diagnosticpro_prod.reddit_diagnostic_posts")
+    }
+    assert len(ids) == len(set(ids)) and set(ids) == source
+
+
+def test_date_cursor_without_a_key_exports_complete_days(demo_dir: Path) -> None:
+    body = """\
+  - source: diagnosticpro_prod.youtube_repair_videos
+    destination: gs://diagnosticpro-exports/prod/diagnosticpro_prod/youtube_videos/
+    format: PARQUET
+    compression: SNAPPY
+    partitioning: {field: upload_date, granularity: daily}
+    mode: APPEND
+"""
+    config = _config(demo_dir, body)
+    first = _run(demo_dir, config, "youtube_repair_videos", "2025-09-16T12:00:00Z")
+    rows = _rows_of(demo_dir, first["manifests"])
+    assert rows and max(r["upload_date"] for r in rows).isoformat() <= "2025-09-15"
+    second = _run(demo_dir, config, "youtube_repair_videos", "2025-09-17T01:00:00Z")
+    later = _rows_of(demo_dir, second["manifests"])
+    assert {r["upload_date"].isoformat() for r in later} <= {"2025-09-16"}
+    (total,) = _sql(
+        demo_dir,
+        "SELECT count(*) FROM diagnosticpro_prod.youtube_repair_videos "
+        "WHERE upload_date <= DATE '2025-09-16'",
+    )[0]
+    assert len(rows) + len(later) == total
