@@ -67,6 +67,9 @@ class ExportResult:
     manifests: list[str] = field(default_factory=list)
     error: str | None = None
     reason: str | None = None
+    #: SKIPPED because its token says this export was already committed (not printed:
+    #: ``reason`` says it to people; this says it to code such as ``dlq retry``)
+    already_done: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -139,6 +139,7 @@ def _done(store: Store, token_name: str) -> ExportResult | None:
         files=int(result.get("files", 0)),
         manifests=list(result.get("manifests", [])),
         reason=f"already exported as {token.export_id} (token {token_name})",
+        already_done=True,
     )
 
 

@@ -42,10 +42,6 @@ ERROR = "error_details.json"
 HISTORY = "retry_history.json"
 REASON_SUFFIX = ".failure_reason.txt"
 
-#: the runner's SKIPPED reason when the export already committed (the work is done);
-#: any other SKIPPED ("in progress elsewhere", a lease taken over) leaves the entry open
-ALREADY_EXPORTED = "already exported"
-
 
 @dataclass(frozen=True)
 class DlqSettings:
@@ -128,6 +124,7 @@ class RerunResult(Protocol):
     status: str
     error: str | None
     reason: str | None
+    already_done: bool  # SKIPPED because the export had already been committed
 
 
 # -- documents ---------------------------------------------------------------------------
@@ -405,9 +402,7 @@ def retry_entry(
     if entry.state != "open":
         return RetryOutcome(entry.export_id, "skipped", error="poisoned entries are not re-run")
     result = rerun(entry.request)
-    done = result.status == "SUCCESS" or (
-        result.status == "SKIPPED" and (result.reason or "").startswith(ALREADY_EXPORTED)
-    )
+    done = result.status == "SUCCESS" or (result.status == "SKIPPED" and result.already_done)
     if done:
         remove(store, entry.export_id)
         return RetryOutcome(entry.export_id, "resolved", result.export_id)

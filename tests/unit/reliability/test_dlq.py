@@ -135,6 +135,7 @@ class _Result:
     status: str
     error: str | None = None
     reason: str | None = None
+    already_done: bool = False
 
 
 def test_retry_entry_success_removes_it(tmp_path: Path) -> None:
@@ -173,7 +174,10 @@ def test_retry_entry_already_exported_removes_it(tmp_path: Path) -> None:
     (entry,) = dlq.list_entries(store, T0)
     reason = "already exported as exp_0 (token t_2025-09-16_1758033322_ab12cd34)"
     outcome = dlq.retry_entry(
-        store, entry, lambda r: _Result("exp_0", "SKIPPED", reason=reason), now=T0
+        store,
+        entry,
+        lambda r: _Result("exp_0", "SKIPPED", reason=reason, already_done=True),
+        now=T0,
     )
     assert outcome.outcome == "resolved"
     assert dlq.list_entries(store, T0) == []
