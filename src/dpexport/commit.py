@@ -23,10 +23,13 @@ Readers go by SUCCESS: it only ever lists manifests whose files are all in place
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
+import shutil
 import socket
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -58,6 +61,8 @@ class Owner:
     host: str
     pid: int
     start: str | None
+    #: the process's local scratch folder, removed when a dead owner's work is recovered
+    scratch: str | None = None
 
     @staticmethod
     def me() -> Owner:
@@ -143,11 +148,13 @@ class Staging:
         # On a local store, staging is a folder of the store itself: publishing is a rename.
         self.local_dir = (local / export_id) if local is not None else scratch / export_id
         self._remote = local is None
+        self._scratch = scratch
         self._seq = 0
 
     def begin(self) -> None:
         self.local_dir.mkdir(parents=True, exist_ok=True)
-        self.store.put_bytes(self.prefix + OWNER, dumps(asdict(Owner.me())))
+        owner = dataclasses.replace(Owner.me(), scratch=str(self._scratch))
+        self.store.put_bytes(self.prefix + OWNER, dumps(asdict(owner)))
 
     def new_path(self, suffix: str) -> Path:
         self._seq += 1
@@ -247,6 +254,16 @@ def _update_success(store: Store, marker: MarkerUpdate, timestamp: str, *, repla
     raise PreconditionFailed(f"could not update {key}: too much contention", uri=store.uri(key))
 
 
+def _remove_scratch(owner: Owner) -> None:
+    """A killed process's local scratch folder (only ever one of ours, in the temp dir)."""
+    if not owner.scratch:
+        return
+    path = Path(owner.scratch)
+    temp = Path(tempfile.gettempdir()).resolve()
+    if path.name.startswith("dpexport-") and path.resolve().parent == temp:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def staged_exports(store: Store) -> Iterator[str]:
     """Export ids that have something under ``_staging/``."""
     seen: set[str] = set()
@@ -280,6 +297,8 @@ def recover(store: Store) -> list[tuple[str, str]]:
             journal = None
         except ValueError:
             journal = None  # a torn journal was never the commit point
+        if owner is not None:
+            _remove_scratch(owner)
         if journal is not None:
             log.warning("recovering export %s: rolling forward its commit", export)
             apply(store, Publication.from_json(journal))

@@ -93,6 +93,9 @@ def _assert_clean(root: Path, table_folder: str) -> None:
 def test_append_killed_then_rerun(demo_dir: Path, step: str, nth: int) -> None:
     at = "2025-09-16T14:30:22Z"
     _kill_run(demo_dir, "reddit_diagnostic_posts", at, step, nth)
+    owners = list((demo_dir / "buckets" / BUCKET / "_staging").glob("*/_owner.json"))
+    scratch = [Path(json.loads(p.read_text())["scratch"]) for p in owners]
+    assert all(p.is_dir() for p in scratch)  # what the killed process left locally
     rerun = dpexport(
         "-c",
         demo_dir / "dpexport.yaml",
@@ -107,6 +110,7 @@ def test_append_killed_then_rerun(demo_dir: Path, step: str, nth: int) -> None:
     assert rerun.code == 0, rerun.err
     root = demo_dir / "buckets"
     _assert_clean(root, "reddit_diagnostic_posts")
+    assert not any(p.exists() for p in scratch)  # recovery removed it
     rows = _published(root, "reddit_diagnostic_posts")
     ids = [r["post_id"] for r in rows]
     source = duckdb.connect(str(demo_dir / "warehouse.duckdb"), read_only=True)
