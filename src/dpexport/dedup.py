@@ -85,7 +85,7 @@ class CrossRunDedup:
         staged file to move into place with the commit; None when unchanged."""
         if not self._new:
             return None
-        frames = [t for t in self._new]
+        frames = list(self._new)
         if self._old.num_rows and "cursor" in self._old.column_names:
             frames.insert(0, self._old.cast(frames[0].schema, safe=False))
         table = pa.concat_tables(frames)

@@ -143,9 +143,7 @@ class Export:
                 "source table does not exist", table=spec.qualified_name, code="NOT_FOUND"
             )
         source_schema = engine.schema(spec.dataset, spec.table)
-        transforms = Transforms.for_table(
-            spec, source_schema, self.ctx.options.local_root, store=self.store
-        )
+        transforms = Transforms.for_table(spec, self.ctx.options.local_root, store=self.store)
         plan = make_plan(
             spec,
             logical_time=self.ctx.logical_time,

@@ -9,7 +9,6 @@ streamed path. Whether a table can go this way is decided in one place,
 
 from __future__ import annotations
 
-import shutil
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from dpexport.engines.base import ScanRequest
 from dpexport.formats.base import WrittenFile
 from dpexport.router import Folder
 from dpexport.storage.base import Store, innermost
-from dpexport.storage.local import LocalStore
+from dpexport.storage.local import LocalStore, local_copy
 from dpexport.storage.uri import parse_uri
 from dpexport.verification import sha256_of
 
@@ -77,7 +76,7 @@ def export(
             name = obj.key[len(prefix) :]
             if "/" in name or not (name.startswith("part-") and name.endswith(".parquet")):
                 continue  # our own staging documents, or another folder's files
-            local = _local_copy(store, base, obj.key, scratch)
+            local, _ = local_copy(store, obj.key, scratch / "server-side")
             with open(local, "rb") as fh:
                 digest, size = sha256_of(fh)
             meta = pq.ParquetFile(local).metadata
@@ -89,13 +88,3 @@ def export(
                 )
             )
     return written, [s.job_id for s in result.folders]
-
-
-def _local_copy(store: Store, base: Store, key: str, scratch: Path) -> Path:
-    if isinstance(base, LocalStore):
-        return base.root / key
-    target = scratch / "server-side" / key
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with store.open_read(key) as src, open(target, "wb") as dst:
-        shutil.copyfileobj(src, dst, 4 * 1024 * 1024)
-    return target

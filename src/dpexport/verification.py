@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ from dpexport.formats.base import WrittenFile
 from dpexport.formats.streams import Inflater
 from dpexport.security.crypto import MAGIC, is_encrypted
 from dpexport.storage.base import Store
+from dpexport.storage.local import local_copy
 from dpexport.storage.uri import StoreResolver
 
 if TYPE_CHECKING:
@@ -194,11 +196,11 @@ def verify_uri(uri: str, *, local_root: Path | None = None) -> Report:
             and (only is None or o.key == only)
         ]
     folders: dict[str, set[str]] = {}
-    for mkey in manifests:
-        listed = _verify_manifest(store, mkey, report, provider)
-        folders.setdefault(mkey.rsplit("/", 1)[0] + "/" if "/" in mkey else "", set()).update(
-            listed
-        )
+    with tempfile.TemporaryDirectory(prefix="dpexport-verify-") as scratch:
+        for mkey in manifests:
+            listed = _verify_manifest(store, mkey, report, provider, Path(scratch))
+            folder = mkey.rsplit("/", 1)[0] + "/" if "/" in mkey else ""
+            folders.setdefault(folder, set()).update(listed)
     every_listed = set().union(*folders.values()) if folders else set()
     for folder in folders:
         _check_folder(store, folder, every_listed, report)
@@ -206,7 +208,7 @@ def verify_uri(uri: str, *, local_root: Path | None = None) -> Report:
 
 
 def _verify_manifest(
-    store: Store, mkey: str, report: Report, provider: KeyProvider | None
+    store: Store, mkey: str, report: Report, provider: KeyProvider | None, scratch: Path
 ) -> set[str]:
     report.manifests.append(mkey)
     folder = mkey.rsplit("/", 1)[0] + "/" if "/" in mkey else ""
@@ -240,17 +242,20 @@ def _verify_manifest(
                     fkey, f"size {info.size} != manifest {entry['bytes']} (truncated or replaced)"
                 )
             )
-        with store.open_read(fkey) as fh:
-            digest, _ = sha256_of(fh)
-        if "sha256:" + digest != entry["checksum"]:
-            report.problems.append(Mismatch(fkey, "sha256 does not match the manifest"))
-            continue
+        path, downloaded = local_copy(store, fkey, scratch)  # one read of the object
         try:
-            with store.open_read(fkey) as fh:
-                rows = count_rows(fh, fmt, codec, csv=CsvOptions(), decryptor=provider)
+            with open(path, "rb") as fh:
+                digest, _ = sha256_of(fh)
+            if "sha256:" + digest != entry["checksum"]:
+                report.problems.append(Mismatch(fkey, "sha256 does not match the manifest"))
+                continue
+            rows = count_rows(path, fmt, codec, csv=CsvOptions(), decryptor=provider)
         except (DpexportError, OSError, ValueError) as exc:
             report.problems.append(Mismatch(fkey, f"unreadable as {fmt}/{codec}: {exc}"))
             continue
+        finally:
+            if downloaded:
+                path.unlink(missing_ok=True)
         if rows != entry["rows"]:
             report.problems.append(Mismatch(fkey, f"{rows} rows, manifest says {entry['rows']}"))
         total += rows

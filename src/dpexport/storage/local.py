@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from dpexport.errors import AlreadyExists, InvalidArgument, NotFound, PreconditionFailed
-from dpexport.storage.base import ObjectInfo
+from dpexport.storage.base import ObjectInfo, Store, innermost
 
 _LOCKS = ".dpexport-locks"
 
@@ -204,3 +204,17 @@ class LocalStore:
 
     def staging_dir(self) -> Path | None:
         return self.root / "_staging"
+
+
+def local_copy(store: Store, key: str, scratch: Path) -> tuple[Path, bool]:
+    """A local file holding the object's bytes, and whether it is a download: the file
+    itself on a local store, else one read of the object into ``scratch``. Readers that
+    need several passes (a hash, a Parquet footer) then read the network once."""
+    base = innermost(store)
+    if isinstance(base, LocalStore):
+        return base.root / key, False
+    target = scratch / key
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with store.open_read(key) as src, open(target, "wb") as dst:
+        shutil.copyfileobj(src, dst, 4 * 1024 * 1024)
+    return target, True

@@ -100,9 +100,7 @@ class Transforms:
         self.check_run: CheckRun | None = None
 
     @classmethod
-    def for_table(
-        cls, spec: TableSpec, source_schema: pa.Schema, local_root: Path | None, *, store: Store
-    ) -> Transforms:
+    def for_table(cls, spec: TableSpec, local_root: Path | None, *, store: Store) -> Transforms:
         plan = gdpr_plan(spec)
         hash_key = None
         if plan is not None and any(rule == "hash_sha256" for _, rule in plan.rules):
@@ -228,7 +226,7 @@ class Checks:
     def observe(self, batch: pa.RecordBatch, group: str | None = None) -> None:
         self.run.observe(batch, group)
 
-    def after_write(self, written: Sequence[tuple[Any, WrittenFile]], _t: Any = None) -> None:
+    def after_write(self, written: Sequence[tuple[Any, WrittenFile]]) -> None:
         files = [w for _, w in written]
         request = self.run.ctx.request
 
