@@ -152,7 +152,7 @@ class Export:
             excluded=transforms.excluded,
         )
         self.plan = plan
-        checks = transforms.checks(engine, plan.request, self.ctx.logical_time)
+        checks = transforms.checks(engine, plan.request, self.ctx.logical_time, source_schema)
         request = checks.prepare(plan.request)
         expected, window = self._slice_stats(request, plan)
         watermark = window[1]

@@ -73,6 +73,8 @@ class CheckContext:
     request: ScanRequest
     logical_time: datetime
     previous_stats: dict[str, object] | None = None
+    #: the table's schema when the caller already has it (saves a warehouse round trip)
+    schema: pa.Schema | None = None
 
 
 @dataclass(frozen=True)

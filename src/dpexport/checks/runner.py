@@ -53,7 +53,10 @@ class CheckRun:
         self.checks: list[Check] = checks
         plan = gdpr_plan(spec)
         excluded = set(ctx.request.exclude) | set(plan.excluded if plan else ())
-        schema = ctx.engine.schema(spec.dataset, spec.table) if checks else pa.schema([])
+        if not checks:
+            schema = pa.schema([])
+        else:
+            schema = ctx.schema or ctx.engine.schema(spec.dataset, spec.table)
         selected = set(ctx.request.columns if ctx.request.columns is not None else schema.names)
         columns = {f.name: f.type for f in schema if f.name in selected - excluded}
         env = Env(ctx, columns, frozenset(excluded), plan)

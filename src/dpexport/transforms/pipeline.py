@@ -194,13 +194,19 @@ class Transforms:
             yield from table.to_batches()
 
     # -- checks --------------------------------------------------------------------
-    def checks(self, engine: Engine, request: ScanRequest, logical_time: datetime) -> Checks:
+    def checks(
+        self,
+        engine: Engine,
+        request: ScanRequest,
+        logical_time: datetime,
+        schema: pa.Schema | None = None,
+    ) -> Checks:
         previous = None
         try:
             previous = json.loads(self.store.get(stats_key(self.spec)))
         except (NotFound, ValueError):
             previous = None
-        run = CheckRun(CheckContext(self.spec, engine, request, logical_time, previous))
+        run = CheckRun(CheckContext(self.spec, engine, request, logical_time, previous, schema))
         self.check_run = run
         return Checks(run, self)
 
