@@ -386,12 +386,20 @@ def test_date_cursor_without_a_key_exports_complete_days(demo_dir: Path) -> None
     mode: APPEND
 """
     config = _config(demo_dir, body)
+    _sql(
+        demo_dir,
+        """INSERT INTO diagnosticpro_prod.youtube_repair_videos
+        SELECT * REPLACE ('today_' || substr(video_id, 1, 5) AS video_id,
+                          DATE '2025-09-16' AS upload_date)
+        FROM diagnosticpro_prod.youtube_repair_videos LIMIT 2""",
+    )
     first = _run(demo_dir, config, "youtube_repair_videos", "2025-09-16T12:00:00Z")
     rows = _rows_of(demo_dir, first["manifests"])
     assert rows and max(r["upload_date"] for r in rows).isoformat() <= "2025-09-15"
     second = _run(demo_dir, config, "youtube_repair_videos", "2025-09-17T01:00:00Z")
     later = _rows_of(demo_dir, second["manifests"])
-    assert {r["upload_date"].isoformat() for r in later} <= {"2025-09-16"}
+    assert {r["upload_date"].isoformat() for r in later} == {"2025-09-16"}
+    assert sum(r["video_id"].startswith("today_") for r in later) == 2
     (total,) = _sql(
         demo_dir,
         "SELECT count(*) FROM diagnosticpro_prod.youtube_repair_videos "
