@@ -188,8 +188,14 @@ def describe(
     from dpexport.storage.local import LocalStore
 
     encrypts = spec.encryption.mode == "CMEK" and isinstance(innermost(store), LocalStore)
+    cross_run_dedup = bool(plan.dedupe_key and plan.cursor and plan.dedup_window)
     why = serverside.reason_not_to(
-        engine, spec, transforms=gdpr is not None, encrypts=encrypts, checks=bool(spec.validation)
+        engine,
+        spec,
+        transforms=gdpr is not None or cross_run_dedup,
+        encrypts=encrypts,
+        checks=bool(spec.validation),
+        rows=rows,
     )
     out: dict[str, Any] = {
         "table": spec.qualified_name,
@@ -212,7 +218,7 @@ def describe(
         if plan.cursor
         else None,
         "layout": _layout_text(spec),
-        "path": "server-side (BigQuery EXPORT DATA)" if why is None else f"streamed: {why}",
+        "path": serverside.path_name(engine) if why is None else f"streamed: {why}",
         "folders": folders,
         "idempotency_token": name,
         "token_status": token.status if token else None,

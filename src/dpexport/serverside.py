@@ -1,10 +1,13 @@
-"""The warehouse writes the files itself: BigQuery ``EXPORT DATA`` into ``_staging/``.
+"""The warehouse writes the files itself into ``_staging/``: BigQuery ``EXPORT DATA``,
+or DuckDB ``COPY``.
 
-For a large slice that needs no row transforms, BigQuery shards the export on its
-side; dpexport then hashes each staged file, reads its row count from the Parquet
-footer, and hands the files to the same verification and commit protocol as the
-streamed path. Whether a table can go this way is decided in one place,
-``engines.bigquery_export.server_side_reason``, and shown by ``plan``.
+For a slice that needs no row transforms, the warehouse encodes the Parquet files
+on its side (BigQuery shards the export; DuckDB encodes row groups on all its
+threads); dpexport then hashes each staged file, reads its row count from the
+Parquet footer, and hands the files to the same commit protocol as the streamed
+path. Whether a table can go this way is decided in one place per engine
+(``engines.bigquery_export.server_side_reason``, ``engines.duckdb_copy.copy_reason``)
+and shown by ``plan``.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from dpexport import layout
@@ -28,19 +32,72 @@ from dpexport.verification import sha256_of
 
 
 def reason_not_to(
-    engine: Any, spec: TableSpec, *, transforms: bool, encrypts: bool, checks: bool
+    engine: Any,
+    spec: TableSpec,
+    *,
+    transforms: bool,
+    encrypts: bool,
+    checks: bool,
+    rows: int | None = None,
 ) -> str | None:
-    """Why this export streams instead of letting the warehouse write (None: it can)."""
-    if getattr(engine, "name", "") != "bigquery":
-        return f"the {getattr(engine, 'name', 'engine')} engine streams every export"
-    from dpexport.engines.bigquery_export import server_side_reason
+    """Why this export streams instead of letting the warehouse write (None: it can).
+    ``rows``: the slice's row count when known."""
+    name = getattr(engine, "name", "")
+    if name == "duckdb":
+        from dpexport.engines.duckdb_copy import copy_reason
 
-    reason = server_side_reason(
-        spec, spec.destination, transforms_needed=transforms, client_side_encryption=encrypts
-    )
+        reason = copy_reason(
+            spec, transforms_needed=transforms, client_side_encryption=encrypts, rows=rows
+        )
+    elif name == "bigquery":
+        from dpexport.engines.bigquery_export import server_side_reason
+
+        reason = server_side_reason(
+            spec, spec.destination, transforms_needed=transforms, client_side_encryption=encrypts
+        )
+    else:
+        return f"the {name or 'engine'} engine streams every export"
     if reason is None and checks:
         return "named data checks observe the streamed rows"
     return reason
+
+
+def path_name(engine: Any) -> str:
+    """How ``plan`` names the warehouse-written path of this engine."""
+    if getattr(engine, "name", "") == "duckdb":
+        return "DuckDB COPY (DuckDB writes the Parquet files)"
+    return "server-side (BigQuery EXPORT DATA)"
+
+
+def duckdb_export(
+    engine: Any,
+    spec: TableSpec,
+    request: ScanRequest,
+    staging: Staging,
+    logical_time: datetime,
+    expected: pa.Schema,
+) -> list[tuple[Folder, WrittenFile]] | str:
+    """Let DuckDB write the slice into staging; the files as ``(folder, WrittenFile)``,
+    or why it could not match the streamed schema (then nothing is staged)."""
+    from dpexport.engines.duckdb_copy import copy_parquet
+
+    files = copy_parquet(engine, request, spec, staging.local_dir / "duckdb", expected)
+    if isinstance(files, str):
+        return files
+    folder = Folder(layout.time_folder(logical_time, "daily"))
+    return [(folder, _read_back(path)) for path in files]
+
+
+def _read_back(path: Path, staged_key: str | None = None) -> WrittenFile:
+    """A warehouse-written file as a WrittenFile: sha256 of the stored bytes, rows and
+    uncompressed bytes (the row groups' total) from its footer."""
+    with open(path, "rb") as fh:
+        digest, size = sha256_of(fh)
+    meta = pq.ParquetFile(path).metadata
+    raw = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+    return WrittenFile(
+        path, meta.num_rows, size, raw, digest, staged_key=staged_key, read_back=True
+    )
 
 
 def export(
@@ -77,14 +134,5 @@ def export(
             if "/" in name or not (name.startswith("part-") and name.endswith(".parquet")):
                 continue  # our own staging documents, or another folder's files
             local, _ = local_copy(store, obj.key, scratch / "server-side")
-            with open(local, "rb") as fh:
-                digest, size = sha256_of(fh)
-            meta = pq.ParquetFile(local).metadata
-            raw = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
-            written.append(
-                (
-                    Folder(top),
-                    WrittenFile(local, meta.num_rows, size, raw, digest, staged_key=obj.key),
-                )
-            )
+            written.append((Folder(top), _read_back(local, obj.key)))
     return written, [s.job_id for s in result.folders]

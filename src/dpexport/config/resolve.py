@@ -369,6 +369,11 @@ def _parquet(model: DpexportConfig, item: ExportItem | None) -> ParquetOptions:
             if opt and opt.compression_level is not None
             else base.compression_level
         ),
+        pinned=bool(
+            {"row_group_size", "page_size", "encoding"} & base.model_fields_set
+            or (opt is not None and (opt.row_group_size or opt.page_size))
+            or encoding
+        ),
     )
 
 

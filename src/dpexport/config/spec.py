@@ -34,6 +34,10 @@ class ParquetOptions:
     #: "*" applies an encoding to every column whose type allows it.
     column_encoding: dict[str, str] = field(default_factory=dict)
     compression_level: int | None = None
+    #: the config sets ``row_group_size`` or ``page_size`` itself (or a column encoding
+    #: or PLAIN): only dpexport's own writer honours those exactly; when nothing is
+    #: pinned, DuckDB may write the file with its own sizes (engines.duckdb_copy)
+    pinned: bool = False
 
 
 @dataclass(frozen=True)

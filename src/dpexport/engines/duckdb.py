@@ -375,6 +375,25 @@ class DuckDBEngine:
 
         return pa.RecordBatchReader.from_batches(schema, batches())
 
+    def copy(self, request: ScanRequest, target: Path, options: str) -> None:
+        """``COPY (<the request's SELECT>) TO 'target' (options)``: DuckDB writes the
+        files itself, on all its threads (see :mod:`dpexport.engines.duckdb_copy`).
+
+        ``options`` is COPY's option list, built by dpexport (never from the config
+        text); ``target`` a local path without quotes."""
+        self._check_request(request)
+        sql, params = render_select(request)
+        if "'" in str(target):
+            raise InvalidArgument(f"COPY target {target} holds a quote")
+        cur = self._cursor()
+        try:
+            self._single_statement(cur, sql, request)
+            cur.execute(f"COPY ({sql}) TO '{target}' ({options})", params)
+        except duckdb.Error as exc:
+            raise self._translate(exc, request) from exc
+        finally:
+            cur.close()
+
     # -- errors -------------------------------------------------------------------
 
     def _single_statement(

@@ -35,6 +35,9 @@ class WrittenFile:
     #: set when the file is already in the store's staging area (written there by the
     #: warehouse itself, e.g. BigQuery EXPORT DATA): its key; ``path`` is a local copy
     staged_key: str | None = None
+    #: sha256, size and rows were read from the stored file itself (the warehouse
+    #: wrote it, nothing was hashed on the way to disk): that read is its verification
+    read_back: bool = False
 
 
 class FormatWriter(Protocol):
