@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 
-from dpexport import commit, layout, publication, serverside, state, tokens
+from dpexport import commit, folder_scan, layout, publication, serverside, state, tokens
 from dpexport.config.spec import ResolvedConfig, TableSpec
 from dpexport.dedup import CrossRunDedup
 from dpexport.engines.base import Engine
@@ -154,7 +154,7 @@ class Export:
         self.plan = plan
         checks = transforms.checks(engine, plan.request, self.ctx.logical_time, source_schema)
         request = checks.prepare(plan.request)
-        expected, window = self._slice_stats(request, plan)
+        expected, window, tops = self._slice_stats(request, plan)
         watermark = window[1]
         if plan.watermark_cap is not None and watermark is not None:
             watermark = min(watermark, plan.watermark_cap)
@@ -213,7 +213,15 @@ class Export:
                 self.ctx.options.progress.advance(spec.table, done, 0, 0)
         else:
             log.debug("%s streams: %s", spec.qualified_name, why_stream)
-            reader = engine.scan(request)
+            if folder_scan.should_split(tops, expected):
+                assert tops is not None
+                requests = folder_scan.folder_requests(
+                    request, spec.partitioning, source_schema, tops
+                )
+                reader = folder_scan.scan_by_folder(engine, requests)
+                log.debug("%s: read folder by folder, %d queries", spec.qualified_name, len(tops))
+            else:
+                reader = engine.scan(request)
             data_schema = pa.schema([f for f in reader.schema if not f.name.startswith("__dp_")])
             version = self._schema_version(data_schema)
             transforms.set_schema_version(version)
@@ -371,17 +379,21 @@ class Export:
 
     def _slice_stats(
         self, request: Any, plan: ExportPlan
-    ) -> tuple[int, tuple[dict[str, Any] | None, Any]]:
-        """Rows in the slice and its cursor window, in one aggregate query."""
+    ) -> tuple[int, tuple[dict[str, Any] | None, Any], list[str | None] | None]:
+        """Rows in the slice, its cursor window and (when the slice may be read folder
+        by folder, see ``folder_scan``) its top-level folders, in one aggregate query."""
         exprs = {"n": "count(*)"}
         if plan.cursor:
             exprs.update({"lo": f"min({plan.cursor})", "hi": f"max({plan.cursor})"})
+        if folder_scan.worth_it(self.ctx.engine, self.spec.partitioning, request):
+            exprs["tops"] = folder_scan.TOPS_SQL
         agg = self.ctx.engine.aggregate(request, exprs)
         rows = int(agg["n"])
+        tops = agg.get("tops")
         lo, hi = agg.get("lo"), agg.get("hi")
         if not plan.cursor or hi is None:
-            return rows, (None, None)
-        return rows, ({"from": state.encode_value(lo), "to": state.encode_value(hi)}, hi)
+            return rows, (None, None), tops
+        return rows, ({"from": state.encode_value(lo), "to": state.encode_value(hi)}, hi), tops
 
     def _quarantine(self, request: Any, transforms: Transforms) -> None:
         """Rows a check kept out go to the DLQ, anonymized like the export (CONTRACT §9)."""

@@ -9,6 +9,7 @@ size and several tables can be read at once.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
 import threading
@@ -206,6 +207,11 @@ class DuckDBEngine:
             )
         except duckdb.Error as exc:
             raise _translate_plain(exc, f"cannot open DuckDB database {self.path}") from exc
+        # Time folders cast TIMESTAMPTZ to TIMESTAMP: that must be UTC whatever the
+        # machine's zone (folder_scan's ranges rely on it). Without the ICU extension
+        # DuckDB has no zones and such casts are UTC already.
+        with contextlib.suppress(duckdb.Error):
+            self._con.execute("SET TimeZone = 'UTC'")
         self._lock = threading.Lock()
         self._closed = False
 
