@@ -104,6 +104,8 @@ def resolve_partitioning(
         time = time_column(item.field)
         granularity = item.granularity or fallback
         out.origins["partitioning.time"] = (*item_path, "field")
+        if item.secondary or item.tertiary:  # {field, secondary}: sub-folders too
+            subs = _item_subs(item, item_path, high_volume, subs, out)
     elif item is not None and item.primary is not None:
         alias = TIME_ALIASES.get(item.primary)
         if alias is not None:

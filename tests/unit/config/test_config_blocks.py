@@ -134,3 +134,22 @@ def test_empty_file_is_an_empty_config() -> None:
     cfg = load_config_text("")
     assert cfg.tables == ()
     assert cfg.buckets["exports"] == "gs://diagnosticpro-exports"
+
+
+def test_field_with_secondary_gets_sub_folders() -> None:
+    # {field, secondary} used to drop the secondary silently: one folder per hour only
+    cfg = load_config_text(
+        "exports:\n"
+        "  - source: ds.t\n"
+        "    partitioning: {field: ts, granularity: hourly, secondary: kind}\n"
+        "  - source: ds.u\n"
+    )
+    p = cfg.table("t").partitioning
+    assert (p.time_expression, p.granularity) == ("ts", "hourly")
+    assert [(s.name, s.expression) for s in p.sub_partitions] == [("kind", "kind")]
+    assert cfg.table("t").parquet.pinned is False
+
+
+def test_pinned_parquet_sizes_are_known() -> None:
+    cfg = load_config_text("formats: {PARQUET: {page_size: 1MB}}\nexports:\n  - source: ds.t\n")
+    assert cfg.table("t").parquet.pinned is True
