@@ -39,6 +39,9 @@ if TYPE_CHECKING:
     from dpexport.security.crypto import Encryptor
 
 _CSV_NONFINITE: dict[str, str | None] = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+#: every character scalar_text can write (digits, signs, exponents, RFC 3339 times,
+#: true/false, NaN, Infinity)
+_SCALAR_CHARS = frozenset("0123456789+-.:TZeE" + "truefalsNaInfinity")
 
 
 class CsvDialect:
@@ -55,6 +58,8 @@ class CsvDialect:
         self._pattern = "|".join(
             "".join(f"\\x{{{ord(c):x}}}" for c in alt) for alt in alternatives if alt
         )
+        #: the text of numbers, booleans, dates and times cannot need quoting
+        self._plain_scalars = not ({self.delimiter, *specials} & _SCALAR_CHARS)
 
     def field_text(self, arr: pa.Array) -> pa.Array:
         """Text of each field, quoted where needed; NULL -> the null marker."""
@@ -63,6 +68,12 @@ class CsvDialect:
             arr = arr.dictionary_decode()
             t = arr.type
         text = scalar_text(arr, nonfinite=_CSV_NONFINITE)
+        if text is not None and self._plain_scalars:
+            # numbers, booleans and times never hold the delimiter, a quote or a
+            # newline: only a non-empty null marker equal to one needs quotes
+            if self.null_marker:
+                text = self._quote_where(text, pc.equal(text, self.null_marker))
+            return pc.fill_null(text, self.null_marker)
         if text is None:
             if is_stringy(t):
                 text = arr.cast(pa.string()) if t != pa.string() else arr
@@ -80,6 +91,9 @@ class CsvDialect:
         need = pc.or_(need, pc.equal(text, ""))
         if self.null_marker:
             need = pc.or_(need, pc.equal(text, self.null_marker))
+        return self._quote_where(text, need)
+
+    def _quote_where(self, text: pa.Array, need: pa.Array) -> pa.Array:
         if not pc.any(need).as_py():
             return text
         escaped = text

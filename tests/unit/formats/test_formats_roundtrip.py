@@ -141,6 +141,28 @@ def test_csv_exact_bytes() -> None:
     assert dialect.header(["a", "b,c"]) == b'a,"b,c"\n'
 
 
+def test_csv_numbers_are_quoted_only_when_they_must_be() -> None:
+    from datetime import datetime
+
+    from dpexport.formats.csv import CsvDialect
+
+    ints = pa.array([0, 12, None, -3])
+    floats = pa.array([1.5, -0.25, None])
+    times = pa.array([datetime(2025, 9, 16, 3, 4, 5)], pa.timestamp("us", "UTC"))
+    plain = CsvDialect(CsvOptions())
+    assert plain.field_text(ints).to_pylist() == ["0", "12", "", "-3"]
+    assert plain.field_text(times).to_pylist() == ["2025-09-16T03:04:05.000000Z"]
+    # a null marker equal to a number's text: that number is quoted
+    zero = CsvDialect(CsvOptions(null_marker="0"))
+    assert zero.field_text(ints).to_pylist() == ['"0"', "12", "0", "-3"]
+    # a delimiter that numbers and times contain: they are quoted
+    dot = CsvDialect(CsvOptions(delimiter="."))
+    assert dot.field_text(floats).to_pylist() == ['"1.5"', '"-0.25"', ""]
+    colon = CsvDialect(CsvOptions(delimiter=":"))
+    assert colon.field_text(times).to_pylist() == ['"2025-09-16T03:04:05.000000Z"']
+    assert colon.field_text(ints).to_pylist() == ["0", "12", "", "-3"]
+
+
 def test_jsonl_exact_text(tmp_path: Path) -> None:
     table = edge_table().slice(0, 3)
     path = tmp_path / "x.jsonl"
