@@ -213,3 +213,44 @@ def test_killed_after_duckdb_wrote_then_rerun(
     on_disk = {p.name for p in folder.glob("*.parquet.zst")}
     assert on_disk == listed
     assert not any(p.is_file() for p in (tmp_path / "gs/bench/_staging").rglob("*"))
+
+
+def test_duckdb_written_export_to_s3(base: Path, tmp_path: Path) -> None:
+    """On a cloud store DuckDB writes into local scratch and the files are uploaded to
+    the bucket's staging, then committed: same rows, checksums of the stored objects."""
+    from tests.conformance.servers import server_env, unique_bucket
+
+    server_env("AWS_ENDPOINT_URL", "the S3 server (moto)")
+    import boto3
+
+    bucket = unique_bucket("copy")
+    client = boto3.session.Session().client("s3")
+    client.create_bucket(Bucket=bucket)
+    config = tmp_path / "dpexport.yaml"
+    config.write_text(
+        CONFIG.replace("path: warehouse.duckdb", f"path: {base / 'warehouse.duckdb'}").replace(
+            "gs://bench", f"s3://{bucket}"
+        ),
+        encoding="utf-8",
+    )
+    run = dpexport("-c", config, "run", "--at", AT, "--table", "readings", cwd=tmp_path)
+    assert run.code == 0, run.out + run.err
+    folder = "out/readings/2025/09/17/"
+    success = json.loads(client.get_object(Bucket=bucket, Key=folder + "SUCCESS")["Body"].read())
+    manifest = json.loads(
+        client.get_object(Bucket=bucket, Key=folder + success["manifest"])["Body"].read()
+    )
+    ids: list[int] = []
+    for entry in manifest["files"]:
+        body = client.get_object(Bucket=bucket, Key=folder + entry["name"])["Body"].read()
+        assert entry["checksum"] == "sha256:" + hashlib.sha256(body).hexdigest()
+        (tmp_path / "f.parquet").write_bytes(body)
+        meta = pq.ParquetFile(tmp_path / "f.parquet").metadata
+        assert meta.created_by.startswith("DuckDB")
+        ids += pq.read_table(tmp_path / "f.parquet")["id"].to_pylist()
+    assert sorted(ids) == list(range(300_000))
+    staged = client.list_objects_v2(Bucket=bucket, Prefix="_staging/").get("KeyCount", 0)
+    assert staged == 0
+    ok = dpexport("-c", config, "verify", f"s3://{bucket}/{folder}", cwd=tmp_path)
+    assert ok.code == 0, ok.out + ok.err
+    client.close()
