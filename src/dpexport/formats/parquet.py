@@ -14,6 +14,8 @@ stored so time zones and exact types read back.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +26,7 @@ import pyarrow.parquet as pq
 from dpexport.config.spec import ParquetOptions
 from dpexport.errors import InvalidArgument
 from dpexport.formats.base import WrittenFile
+from dpexport.formats.parallel import workers
 from dpexport.formats.streams import OutputStack
 
 if TYPE_CHECKING:
@@ -125,6 +128,76 @@ def writer_properties(schema: pa.Schema, codec: str, options: ParquetOptions) ->
 #: one encoder thread per process: with two cores, scan + Python on one, encoding on
 #: the other; row groups of one file stay in order (one in flight per writer)
 _POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dpexport-parquet")
+#: A file whose rows never reached a row group before ``close`` and whose pending batches
+#: are at most this many Arrow bytes is encoded whole in memory by one ``write_table``
+#: (same bytes as streaming it) and stored with one write: no writer thread hop, no
+#: Python stream layers. ``ParquetWriter.close_async`` closes such files on a small
+#: pool of threads (the encoding releases the GIL), so many tiny files encode in parallel.
+SMALL_FILE_BYTES = 8 * 1024 * 1024
+_close_pool: ThreadPoolExecutor | None = None
+_close_lock = threading.Lock()
+#: (schema, codec, options) already checked by opening a writer, with their properties
+#: and whether every column is flat (see ``ParquetWriter.write_batch``)
+_CHECKED: dict[tuple[int, str, int], tuple[pa.Schema, ParquetOptions, dict[str, Any], bool]] = {}
+
+
+def _is_flat(t: pa.DataType) -> bool:
+    """A type whose arrays are one node of distinct buffers, each referenced at most once:
+    there ``RecordBatch.nbytes`` (referenced bytes) is at most the buffers' total size."""
+    return bool(
+        pa.types.is_null(t)
+        or pa.types.is_boolean(t)
+        or pa.types.is_integer(t)
+        or pa.types.is_floating(t)
+        or pa.types.is_decimal(t)
+        or pa.types.is_temporal(t)
+        or pa.types.is_string(t)
+        or pa.types.is_large_string(t)
+        or pa.types.is_binary(t)
+        or pa.types.is_large_binary(t)
+        or pa.types.is_fixed_size_binary(t)
+    )
+
+
+def _close_pool_() -> ThreadPoolExecutor:
+    global _close_pool
+    with _close_lock:
+        if _close_pool is None:
+            _close_pool = ThreadPoolExecutor(workers(), thread_name_prefix="dpexport-pqclose")
+        return _close_pool
+
+
+def _checked_properties(
+    schema: pa.Schema, codec: str, options: ParquetOptions
+) -> tuple[dict[str, Any], bool]:
+    """``writer_properties``, checked once per schema/codec/options by opening a writer on
+    a memory buffer (what a bad option fails on), then reused for every file; and whether
+    every column's type is flat (``_is_flat``)."""
+    key = (id(schema), codec, id(options))
+    hit = _CHECKED.get(key)
+    if hit is not None and hit[0] is schema and hit[1] is options:
+        return hit[2], hit[3]
+    props = writer_properties(schema, codec, options)
+    try:
+        pq.ParquetWriter(pa.BufferOutputStream(), schema, **props).close()
+    except (pa.ArrowException, ValueError, TypeError) as exc:
+        raise InvalidArgument(f"cannot write Parquet with these options: {exc}") from exc
+    flat = all(_is_flat(f.type) for f in schema)
+    if len(_CHECKED) >= 64:
+        _CHECKED.clear()
+    _CHECKED[key] = (schema, options, props, flat)
+    return props, flat
+
+
+def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    try:
+        return fn(*args, **kwargs)
+    except (pa.ArrowNotImplementedError, pa.ArrowInvalid) as exc:
+        raise InvalidArgument(f"cannot write Parquet: {exc}") from exc
+    except OSError as exc:
+        if "encoder only supports" in str(exc):  # Arrow reports bad encodings as IOError
+            raise InvalidArgument(f"cannot write Parquet: {exc}") from exc
+        raise
 
 
 class ParquetWriter:
@@ -133,6 +206,11 @@ class ParquetWriter:
     ``stored_bytes`` is the bytes on disk plus an estimate of the pending row group
     (its Arrow bytes times the compression ratio seen so far, 1:1 before the first
     row group), so a caller rolling at a size limit never overshoots by a row group.
+
+    The file and Arrow's writer are opened when the first row group is written; a file
+    that never fills one is encoded at :meth:`close` in memory (see
+    :data:`SMALL_FILE_BYTES`) and written at once. :meth:`close_async` closes such a
+    file on a worker thread.
     """
 
     def __init__(
@@ -147,16 +225,16 @@ class ParquetWriter:
         self.path = Path(path)
         self.schema = schema
         self.options = options or ParquetOptions()
-        props = writer_properties(schema, codec, self.options)
-        self._stack = OutputStack(self.path, "NONE", encryptor, native=True)
-        try:
-            self._writer = pq.ParquetWriter(self._stack.stream, schema, **props)
-        except (pa.ArrowException, ValueError, TypeError) as exc:
-            self._stack.abort()
-            raise InvalidArgument(f"cannot write Parquet with these options: {exc}") from exc
+        self._props, self._flat = _checked_properties(schema, codec, self.options)
+        self._encryptor = encryptor
+        self._stack: OutputStack | None = None
+        self._writer: pq.ParquetWriter | None = None
         self._inflight: Future[Any] | None = None
         self._pending: list[pa.RecordBatch] = []
         self._pending_bytes = 0
+        #: batches whose Arrow bytes are not counted yet, and an upper bound of them
+        self._unmeasured: list[pa.RecordBatch] = []
+        self._bound = 0
         self._pending_rows = 0
         self._flushed_bytes = 0  # Arrow bytes already written as row groups
         self._rows = 0
@@ -166,78 +244,180 @@ class ParquetWriter:
     def rows(self) -> int:
         return self._rows
 
-    @property
-    def stored_bytes(self) -> int:
-        on_disk = self._stack.stored_bytes
-        if not self._pending_bytes:
+    def _estimate(self, pending: int) -> int:
+        on_disk = self._stack.stored_bytes if self._stack is not None else 0
+        if not pending:
             return on_disk
         ratio = on_disk / self._flushed_bytes if self._flushed_bytes else 1.0
-        return on_disk + int(self._pending_bytes * min(ratio, 1.0))
+        return on_disk + int(pending * min(ratio, 1.0))
+
+    @property
+    def stored_bytes(self) -> int:
+        self._measure()
+        return self._estimate(self._pending_bytes)
+
+    @property
+    def stored_bytes_bound(self) -> int:
+        """At least ``stored_bytes``, without counting the latest batches' Arrow bytes:
+        a caller comparing with a limit needs ``stored_bytes`` only when this reaches it."""
+        return self._estimate(self._pending_bytes + self._bound)
 
     def write_batch(self, batch: pa.RecordBatch) -> None:
-        """Add ``batch``; full row groups are written as soon as they are complete."""
-        if batch.num_rows == 0:
+        """Add ``batch``; full row groups are written as soon as they are complete.
+
+        ``batch.nbytes`` (the Arrow bytes of the rows, what row groups and
+        ``uncompressed_bytes`` are measured in) costs tens of microseconds and a GIL
+        round trip; for flat columns it is at most the size of the buffers the batch
+        uses, which is nearly free to read, so it is counted only once that bound says
+        a row group might be complete (or at :meth:`close`): the same decisions, later.
+        """
+        rows = batch.num_rows
+        if rows == 0:
             return
         self._pending.append(batch)
-        self._pending_bytes += batch.nbytes
-        self._pending_rows += batch.num_rows
-        self._rows += batch.num_rows
-        self._uncompressed += batch.nbytes
+        self._pending_rows += rows
+        self._rows += rows
+        if self._flat:
+            self._unmeasured.append(batch)
+            self._bound += sum(c.get_total_buffer_size() for c in batch.columns)
+            if self._pending_bytes + self._bound < self.options.row_group_size:
+                return
+            self._measure()
+        else:
+            size = batch.nbytes
+            self._pending_bytes += size
+            self._uncompressed += size
         if self._pending_bytes >= self.options.row_group_size:
             self._flush(final=False)
 
+    def _measure(self) -> None:
+        """Count the Arrow bytes of the batches not counted yet."""
+        for batch in self._unmeasured:
+            size = batch.nbytes
+            self._pending_bytes += size
+            self._uncompressed += size
+        self._unmeasured.clear()
+        self._bound = 0
+
+    def _open(self) -> pq.ParquetWriter:
+        if self._writer is None:
+            self._stack = OutputStack(self.path, "NONE", self._encryptor, native=True)
+            try:
+                self._writer = pq.ParquetWriter(self._stack.stream, self.schema, **self._props)
+            except (pa.ArrowException, ValueError, TypeError) as exc:
+                self._stack.abort()
+                raise InvalidArgument(f"cannot write Parquet with these options: {exc}") from exc
+        return self._writer
+
+    def _group_rows(self) -> int:
+        per_row = self._pending_bytes / self._pending_rows
+        return max(1, int(self.options.row_group_size / per_row))
+
     def _flush(self, *, final: bool) -> None:
+        self._measure()
         if not self._pending_rows:
             return
+        writer = self._open()
         table = pa.Table.from_batches(self._pending, self.schema)
         per_row = self._pending_bytes / self._pending_rows
-        group_rows = max(1, int(self.options.row_group_size / per_row))
+        group_rows = self._group_rows()
         full = self._pending_rows if final else self._pending_rows // group_rows * group_rows
         if full:
-            # Encode on a worker thread (pyarrow releases the GIL) while the caller
-            # gathers the next row group; at most one row group is in flight.
             self._wait()
-            self._inflight = _POOL.submit(
-                self._call,
-                self._writer.write_table,
-                table.slice(0, full),
-                row_group_size=group_rows,
-            )
+            if final:  # close() waits for it anyway: no thread hop
+                _call(writer.write_table, table.slice(0, full), row_group_size=group_rows)
+            else:
+                # Encode on a worker thread (pyarrow releases the GIL) while the caller
+                # gathers the next row group; at most one row group is in flight.
+                self._inflight = _POOL.submit(
+                    _call, writer.write_table, table.slice(0, full), row_group_size=group_rows
+                )
             self._flushed_bytes += int(full * per_row)
         rest = table.slice(full)
         self._pending = rest.to_batches()
         self._pending_rows = rest.num_rows
         self._pending_bytes = int(rest.num_rows * per_row)
 
-    @staticmethod
-    def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except (pa.ArrowNotImplementedError, pa.ArrowInvalid) as exc:
-            raise InvalidArgument(f"cannot write Parquet: {exc}") from exc
-        except OSError as exc:
-            if "encoder only supports" in str(exc):  # Arrow reports bad encodings as IOError
-                raise InvalidArgument(f"cannot write Parquet: {exc}") from exc
-            raise
-
     def _wait(self) -> None:
         if self._inflight is not None:
             future, self._inflight = self._inflight, None
             future.result()
 
+    @property
+    def small(self) -> bool:
+        """Whether :meth:`close` encodes the whole file in memory (see class doc)."""
+        if self._writer is not None:
+            return False
+        if self._pending_bytes + self._bound <= SMALL_FILE_BYTES:
+            return True
+        self._measure()
+        return self._pending_bytes <= SMALL_FILE_BYTES
+
     def close(self) -> WrittenFile:
+        if self.small:
+            return self._close_small()
         self._flush(final=True)
         self._wait()
-        self._call(self._writer.close)
+        writer = self._open()  # a file too big to encode in memory, or an empty one
+        _call(writer.close)
+        assert self._stack is not None
         stored, digest, block = self._stack.close()
+        return WrittenFile(self.path, self._rows, stored, self._uncompressed, digest, block)
+
+    def close_async(self) -> Future[WrittenFile]:
+        """:meth:`close` on a worker thread when the file is small; else closed now."""
+        if not self.small:
+            done: Future[WrittenFile] = Future()
+            try:
+                done.set_result(self.close())
+            except BaseException as exc:
+                done.set_exception(exc)
+            return done
+        return _close_pool_().submit(self._close_small)
+
+    def _close_small(self) -> WrittenFile:
+        """Encode the pending batches as one file in memory, then store it in one write."""
+        try:
+            self._measure()
+            buffer = pa.BufferOutputStream()
+            writer = pq.ParquetWriter(buffer, self.schema, **self._props)
+            try:
+                if self._pending_rows:
+                    table = pa.Table.from_batches(self._pending, self.schema)
+                    _call(writer.write_table, table, row_group_size=self._group_rows())
+            except BaseException:
+                with contextlib.suppress(Exception):  # failing already
+                    writer.close()
+                raise
+            _call(writer.close)
+            data = buffer.getvalue()
+            self._pending = []
+            if self._encryptor is None:
+                with open(self.path, "wb") as fh:
+                    fh.write(data)
+                stored, digest, block = data.size, hashlib.sha256(data).hexdigest(), None
+            else:
+                stack = OutputStack(self.path, "NONE", self._encryptor)
+                try:
+                    stack.stream.write(data)
+                except BaseException:
+                    stack.abort()
+                    raise
+                stored, digest, block = stack.close()
+        except BaseException:
+            self.path.unlink(missing_ok=True)
+            raise
         return WrittenFile(self.path, self._rows, stored, self._uncompressed, digest, block)
 
     def abort(self) -> None:
         with contextlib.suppress(Exception):  # the file is deleted anyway
             self._wait()
-        with contextlib.suppress(Exception):
-            self._writer.close()
-        self._stack.abort()
+        if self._writer is not None:
+            with contextlib.suppress(Exception):
+                self._writer.close()
+        if self._stack is not None:
+            self._stack.abort()
+        self.path.unlink(missing_ok=True)
 
 
 def read_parquet(source: Any, schema: pa.Schema | None = None) -> pa.Table:

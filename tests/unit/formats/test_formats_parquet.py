@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pyarrow as pa
@@ -11,6 +12,7 @@ import pytest
 from dpexport.config.spec import CsvOptions, JsonlOptions, ParquetOptions
 from dpexport.errors import InvalidArgument
 from dpexport.formats import count_rows, open_writer
+from dpexport.formats.parquet import ParquetWriter, writer_properties
 
 
 def sample(rows: int) -> pa.Table:
@@ -104,3 +106,125 @@ def test_bad_encoding_is_invalid_argument(tmp_path: Path) -> None:
     with pytest.raises(InvalidArgument):
         opts = ParquetOptions(column_encoding={"kind": "DELTA_BINARY_PACKED"})
         write(tmp_path / "c", sample(10), "SNAPPY", opts, 5)
+
+
+def flat_table(rows: int) -> pa.Table:
+    """Flat columns only, with NULLs (validity bitmaps sliced at odd offsets)."""
+    return pa.table(
+        {
+            "id": pa.array(range(rows), pa.int64()),
+            "kind": pa.array([None if i % 5 == 0 else f"kind-{i % 7}" for i in range(rows)]),
+            "v": pa.array([None if i % 3 == 0 else i * 0.25 for i in range(rows)]),
+            "ok": pa.array([i % 2 == 0 for i in range(rows)]),
+        }
+    )
+
+
+def open_parquet(
+    path: Path, schema: pa.Schema, options: ParquetOptions, codec: str = "ZSTD"
+) -> ParquetWriter:
+    writer = open_writer(
+        path, schema, "PARQUET", codec, parquet=options, jsonl=JsonlOptions(), csv=CsvOptions()
+    )
+    assert isinstance(writer, ParquetWriter)
+    return writer
+
+
+@pytest.mark.parametrize("codec", ["ZSTD", "SNAPPY", "NONE"])
+def test_small_file_same_bytes_as_arrow_writer(tmp_path: Path, codec: str) -> None:
+    """A file that never fills a row group is encoded in memory at close: the bytes are
+    exactly those of Arrow's writer with the same properties, hashed and sized."""
+    table = flat_table(1000)
+    options = ParquetOptions()
+    writer = open_parquet(tmp_path / "small.parquet", table.schema, options, codec)
+    batches = table.to_batches(max_chunksize=37)  # zero-copy slices at odd offsets
+    for batch in batches:
+        writer.write_batch(batch)
+    written = writer.close()
+
+    ref = tmp_path / "ref.parquet"
+    with pq.ParquetWriter(
+        ref, table.schema, **writer_properties(table.schema, codec, options)
+    ) as w:
+        w.write_table(table, row_group_size=table.num_rows)
+    data = written.path.read_bytes()
+    assert data == ref.read_bytes()
+    assert written.sha256 == hashlib.sha256(data).hexdigest()
+    assert written.stored_bytes == len(data)
+    assert written.rows == 1000
+    assert written.uncompressed_bytes == sum(b.nbytes for b in batches)
+
+
+def test_close_async_writes_the_same_file(tmp_path: Path) -> None:
+    table = flat_table(300)
+    results = []
+    for name, in_background in (("a.parquet", False), ("b.parquet", True)):
+        writer = open_parquet(tmp_path / name, table.schema, ParquetOptions())
+        for batch in table.to_batches(max_chunksize=50):
+            writer.write_batch(batch)
+        results.append(writer.close_async().result() if in_background else writer.close())
+    a, b = results
+    assert a.path.read_bytes() == b.path.read_bytes()
+    assert (a.sha256, a.rows, a.stored_bytes, a.uncompressed_bytes) == (
+        b.sha256,
+        b.rows,
+        b.stored_bytes,
+        b.uncompressed_bytes,
+    )
+
+
+def test_empty_file_is_a_valid_parquet_file(tmp_path: Path) -> None:
+    table = flat_table(1)
+    written = open_parquet(tmp_path / "e.parquet", table.schema, ParquetOptions()).close()
+    assert written.rows == 0
+    assert pq.read_table(written.path).schema.equals(table.schema)
+    assert written.sha256 == hashlib.sha256(written.path.read_bytes()).hexdigest()
+
+
+def expected_row_groups(batches: list[pa.RecordBatch], target: int) -> list[int]:
+    """Row group sizes when every batch's Arrow bytes are counted as it arrives (the
+    writer's contract: ``write_batch`` flushes whole groups once ``target`` is reached)."""
+    groups: list[int] = []
+    pending_rows, pending_bytes = 0, 0
+    for batch in batches:
+        pending_rows += batch.num_rows
+        pending_bytes += batch.nbytes
+        if pending_bytes >= target:
+            per_row = pending_bytes / pending_rows
+            group_rows = max(1, int(target / per_row))
+            full = pending_rows // group_rows * group_rows
+            groups += [group_rows] * (full // group_rows)
+            pending_rows -= full
+            pending_bytes = int(pending_rows * per_row)
+    if pending_rows:
+        per_row = pending_bytes / pending_rows
+        group_rows = max(1, int(target / per_row))
+        groups += [group_rows] * (pending_rows // group_rows)
+        if pending_rows % group_rows:
+            groups.append(pending_rows % group_rows)
+    return groups
+
+
+def test_row_groups_same_when_bytes_are_counted_late(tmp_path: Path) -> None:
+    """Batches are small slices of many small parents, so the cheap bound of their bytes
+    stays under the row group size for a while: the groups are still cut exactly where
+    counting every batch at once cuts them."""
+    parents = [flat_table(2000).slice(i * 7, 1500).combine_chunks() for i in range(40)]
+    batches = [
+        b
+        for t in parents
+        for b in pa.Table.from_batches(t.to_batches()).to_batches(max_chunksize=130)
+    ]
+    target = 256 * 1024
+    writer = open_parquet(
+        tmp_path / "x.parquet", parents[0].schema, ParquetOptions(row_group_size=target)
+    )
+    for batch in batches:
+        writer.write_batch(batch)
+    written = writer.close()
+    meta = pq.ParquetFile(written.path).metadata
+    got = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+    assert got == expected_row_groups(batches, target)
+    assert len(got) > 3
+    assert written.uncompressed_bytes == sum(b.nbytes for b in batches)
+    assert pq.read_table(written.path).equals(pa.Table.from_batches(batches))
