@@ -171,8 +171,20 @@ class Staging:
         return key
 
     def put_document(self, name: str, doc: dict[str, Any]) -> str:
+        return self.put_bytes(name, dumps(doc))
+
+    def put_bytes(self, name: str, data: bytes) -> str:
+        """Stage a small object (a sidecar) beside the data files; returns its key.
+
+        On a local store the staging folder is the store's own, so the bytes are written
+        into it like the data files are: nothing reads staging before the journal, and a
+        process killed before the journal is rolled back, torn files and all."""
         key = self.prefix + name
-        self.store.put_bytes(key, dumps(doc))
+        if self._remote:
+            self.store.put_bytes(key, data)
+        else:
+            with open(self.local_dir / name, "wb") as fh:
+                fh.write(data)
         return key
 
     def discard(self) -> None:

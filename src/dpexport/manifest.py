@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -76,6 +77,20 @@ class ExportFacts:
     def schema_digest(self) -> str:
         """``schema_hash`` of the written schema, computed once for every sidecar."""
         return schema_hash(self.schema)
+
+    @cached_property
+    def sidecar_template(self) -> tuple[str, list[str]] | None:
+        """``dumps`` of a sidecar of this export with a unique placeholder in each
+        per-file value (name, rows, bytes, checksum), and the placeholders' JSON text."""
+        token = uuid.uuid4().hex
+        marks = [f"\x00{token}:{key}\x00" for key in ("name", "rows", "bytes", "sum")]
+        doc = sidecar_document(self, FileEntry(marks[0], 0, 0, marks[3]), None)
+        doc["rows"], doc["bytes"] = marks[1], marks[2]
+        text = dumps(doc).decode("utf-8")
+        quoted = [json.dumps(m, ensure_ascii=False) for m in marks]
+        if any(text.count(q) != 1 for q in quoted):
+            return None  # cannot happen (a fresh uuid); the encoder then runs per file
+        return text, quoted
 
 
 def _check_status(checks: Sequence[dict[str, Any]], names: set[str]) -> str:
@@ -176,6 +191,28 @@ def sidecar_document(
     if encryption:
         doc["encryption"] = encryption
     return doc
+
+
+def sidecar_bytes(facts: ExportFacts, entry: FileEntry, encryption: dict[str, Any] | None) -> bytes:
+    """``dumps(sidecar_document(...))``, the same bytes, without running the JSON encoder
+    per file: an export's sidecars differ only in four values, filled into a template."""
+    template = facts.sidecar_template
+    plain = (
+        type(entry.name) is str
+        and type(entry.rows) is int
+        and type(entry.bytes) is int
+        and type(entry.checksum) is str
+    )
+    if encryption or template is None or not plain:
+        return dumps(sidecar_document(facts, entry, encryption))
+    text, (name, rows, size, checksum) = template
+    return (
+        text.replace(name, json.dumps(entry.name.rsplit("/", 1)[-1], ensure_ascii=False))
+        .replace(rows, int.__repr__(entry.rows))
+        .replace(size, int.__repr__(entry.bytes))
+        .replace(checksum, json.dumps(entry.checksum, ensure_ascii=False))
+        .encode("utf-8")
+    )
 
 
 def success_marker(

@@ -14,7 +14,7 @@ from dpexport.manifest import (
     FileEntry,
     manifest_document,
     rfc3339,
-    sidecar_document,
+    sidecar_bytes,
 )
 from dpexport.router import Folder
 from dpexport.storage.base import Store
@@ -44,20 +44,21 @@ def build(
         spec.format, spec.compression, encrypted=bool(facts.encryption.get("client_side"))
     )
     for folder_path, files in sorted(by_folder.items()):
+        top = top_folder(spec, folder_path)
+        below = folder_path[len(top) :].lstrip("/")
         for i, wf in enumerate(files, start=1):
             name = layout.data_filename(
                 spec.table, start, uuid8, i if len(files) > 1 else None, suffix
             )
-            top = top_folder(spec, folder_path)
-            rel = (folder_path[len(top) :].lstrip("/") + "/" + name).lstrip("/")
+            rel = (below + "/" + name).lstrip("/")
             entry = FileEntry(
                 rel, wf.rows, wf.stored_bytes, "sha256:" + wf.sha256, wf.uncompressed_bytes
             )
             entries[top].append((entry, wf))
             final = f"{dest_key}{folder_path}/{name}"
             staged = wf.staged_key or staging.put(wf.path)
-            sidecar = staging.put_document(
-                layout.sidecar_name(wf.path.name), sidecar_document(facts, entry, wf.encryption)
+            sidecar = staging.put_bytes(
+                layout.sidecar_name(wf.path.name), sidecar_bytes(facts, entry, wf.encryption)
             )
             pub.moves.append((staged, final))
             pub.moves.append((sidecar, layout.sidecar_name(final)))
