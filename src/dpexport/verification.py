@@ -17,11 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pyarrow as pa
+
 from dpexport import layout
 from dpexport.config.spec import CsvOptions, TableSpec
 from dpexport.errors import DpexportError, ExportError, Mismatch, NotFound
 from dpexport.formats import count_rows
 from dpexport.formats.base import WrittenFile
+from dpexport.formats.parquet import count_parquet
 from dpexport.formats.streams import Inflater
 from dpexport.security.crypto import MAGIC, is_encrypted
 from dpexport.storage.base import Store
@@ -84,21 +87,38 @@ def compression_ratio(files: Sequence[WrittenFile]) -> float | None:
     return 1.0 - sum(f.stored_bytes for f in files) / raw
 
 
+def _read_check(path: Path, jsonl_codec: str | None) -> tuple[str, int, int | None, bytes | None]:
+    """One read of a staged file: sha256, size, rows when the read itself can count them
+    (plain JSONL), and the whole content when it fit in one chunk and is not encrypted
+    (so a plain Parquet footer is parsed from the very bytes that were hashed)."""
+    with open(path, "rb") as fh:
+        if jsonl_codec is not None and not is_encrypted(fh.read(len(MAGIC))):
+            fh.seek(0)
+            digest, size, rows = _jsonl_pass(fh, jsonl_codec == "GZIP")
+            return digest, size, rows, None
+        fh.seek(0)
+        head = fh.read(_CHUNK)
+        encrypted = is_encrypted(head[: len(MAGIC)])
+        hasher = hashlib.sha256(head)
+        size = len(head)
+        whole: bytes | None = None if encrypted else head
+        while chunk := fh.read(_CHUNK):
+            hasher.update(chunk)
+            size += len(chunk)
+            whole = None
+    return hasher.hexdigest(), size, None, whole
+
+
 def verify_staged(files: Sequence[WrittenFile], spec: TableSpec, transforms: Transforms) -> None:
     """Re-read every staged file; raise if one does not match what its writer reported."""
     problems: list[Mismatch] = []
     provider = transforms.key_provider
     one_pass = spec.format == "JSONL" and spec.compression in ("GZIP", "NONE")
+    jsonl_codec = spec.compression if one_pass else None
+    parquet = spec.format == "PARQUET"
     for wf in files:
-        rows: int | None = None
         try:
-            with open(wf.path, "rb") as fh:
-                if one_pass and not is_encrypted(fh.read(len(MAGIC))):
-                    fh.seek(0)
-                    digest, size, rows = _jsonl_pass(fh, spec.compression == "GZIP")
-                else:
-                    fh.seek(0)
-                    digest, size = sha256_of(fh)
+            digest, size, rows, whole = _read_check(wf.path, jsonl_codec)
         except (OSError, ValueError) as exc:
             problems.append(Mismatch(wf.path.name, f"unreadable: {exc}"))
             continue
@@ -108,9 +128,12 @@ def verify_staged(files: Sequence[WrittenFile], spec: TableSpec, transforms: Tra
             problems.append(Mismatch(wf.path.name, "sha256 differs from the bytes written"))
         if rows is None:
             try:
-                rows = count_rows(
-                    wf.path, spec.format, spec.compression, csv=spec.csv, decryptor=provider
-                )
+                if parquet and whole is not None:
+                    rows = count_parquet(pa.BufferReader(whole))
+                else:
+                    rows = count_rows(
+                        wf.path, spec.format, spec.compression, csv=spec.csv, decryptor=provider
+                    )
             except (DpexportError, OSError, ValueError) as exc:
                 problems.append(Mismatch(wf.path.name, f"unreadable: {exc}"))
                 continue

@@ -1,7 +1,9 @@
-"""Per-file publication pieces: sidecar bytes and staging of small objects."""
+"""Per-file publication pieces: sidecar bytes, staging of small objects, re-reading staged
+files before the commit, and moves into folders that do not exist yet."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -9,8 +11,15 @@ import pyarrow as pa
 import pytest
 
 from dpexport.commit import Staging
+from dpexport.config import load_config_text
+from dpexport.config.spec import CsvOptions, JsonlOptions, ParquetOptions, TableSpec
+from dpexport.errors import ExportError, NotFound
+from dpexport.formats import open_writer
+from dpexport.formats.base import WrittenFile
 from dpexport.manifest import ExportFacts, FileEntry, dumps, sidecar_bytes, sidecar_document
 from dpexport.storage.local import LocalStore
+from dpexport.transforms.pipeline import Transforms
+from dpexport.verification import verify_staged
 
 AT = datetime(2025, 9, 16, 14, 30, 22, tzinfo=UTC)
 
@@ -87,3 +96,95 @@ def test_staging_uploads_small_objects_to_a_remote_store(tmp_path: Path) -> None
     key = staging.put_bytes("x.metadata.json", b"{}\n")
     assert store.get(key) == b"{}\n"
     assert not (tmp_path / "scratch" / "exp_2" / "x.metadata.json").exists()
+
+
+def spec_for(fmt: str = "PARQUET", compression: str = "ZSTD") -> TableSpec:
+    config = load_config_text(
+        f"""
+project: p
+environment: prod
+buckets: {{exports: gs://b}}
+exports:
+  - source: d.t
+    destination: gs://b/prod/d/t/
+    format: {fmt}
+    compression: {compression}
+    mode: APPEND
+"""
+    )
+    return config.table("t")
+
+
+def staged_files(tmp_path: Path, count: int) -> list[WrittenFile]:
+    table = pa.table({"id": pa.array(range(100), pa.int64()), "s": [f"v{i}" for i in range(100)]})
+    out = []
+    for i in range(count):
+        writer = open_writer(
+            tmp_path / f"part-{i:05d}.parquet.zst",
+            table.schema,
+            "PARQUET",
+            "ZSTD",
+            parquet=ParquetOptions(),
+            jsonl=JsonlOptions(),
+            csv=CsvOptions(),
+        )
+        writer.write_batch(table.slice(i, 50 + i).to_batches()[0])
+        out.append(writer.close())
+    return out
+
+
+def transforms_for(spec: TableSpec, tmp_path: Path) -> Transforms:
+    return Transforms.for_table(spec, tmp_path, store=LocalStore(tmp_path / "bucket"))
+
+
+def test_verify_staged_accepts_what_was_written(tmp_path: Path) -> None:
+    spec = spec_for()
+    verify_staged(staged_files(tmp_path, 3), spec, transforms_for(spec, tmp_path))
+
+
+def test_verify_staged_rereads_the_bytes(tmp_path: Path) -> None:
+    """A changed byte, a wrong row count or a missing file is found by reading the file."""
+    spec = spec_for()
+    files = staged_files(tmp_path, 3)
+    data = bytearray(files[0].path.read_bytes())
+    data[10] ^= 0xFF
+    files[0].path.write_bytes(bytes(data))
+    files[1] = WrittenFile(
+        files[1].path,
+        files[1].rows + 1,
+        files[1].stored_bytes,
+        files[1].uncompressed_bytes,
+        files[1].sha256,
+    )
+    files[2].path.unlink()
+    with pytest.raises(ExportError) as info:
+        verify_staged(files, spec, transforms_for(spec, tmp_path))
+    text = str(info.value)
+    assert f"{files[0].path.name}: sha256 differs" in text
+    assert f"{files[1].path.name}: 51 rows read back, 52 written" in text
+    assert f"{files[2].path.name}: unreadable" in text
+
+
+def test_verify_staged_a_footer_that_lies(tmp_path: Path) -> None:
+    """Rows are counted from the stored footer: a file whose hash was recorded after it was
+    truncated still fails, as unreadable."""
+    spec = spec_for()
+    [wf] = staged_files(tmp_path, 1)
+    cut = wf.path.read_bytes()[:-20]
+    wf.path.write_bytes(cut)
+    forged = WrittenFile(wf.path, wf.rows, len(cut), 0, hashlib.sha256(cut).hexdigest())
+    with pytest.raises(ExportError, match="unreadable"):
+        verify_staged([forged], spec, transforms_for(spec, tmp_path))
+
+
+def test_move_into_a_new_folder_and_a_missing_source(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "bucket")
+    store.put_bytes("_staging/e/a", b"A")
+    store.put_bytes("_staging/e/b", b"B")
+    info = store.move("_staging/e/a", "out/2025/09/16/14/07/x/a")
+    assert info.size == 1 and store.get("out/2025/09/16/14/07/x/a") == b"A"
+    store.move("_staging/e/b", "out/2025/09/16/14/07/x/b")  # the folder exists now
+    assert not (tmp_path / "bucket" / "_staging").exists()  # emptied staging is pruned
+    with pytest.raises(NotFound):
+        store.move("_staging/e/a", "elsewhere/deep/a")
+    assert not (tmp_path / "bucket" / "elsewhere").exists()

@@ -194,11 +194,18 @@ class LocalStore:
 
     def move(self, source_key: str, dest_key: str) -> ObjectInfo:
         src, dst = self._path(source_key), self._path(dest_key)
-        dst.parent.mkdir(parents=True, exist_ok=True)
         try:
             os.replace(src, dst)
         except FileNotFoundError:
-            raise NotFound(f"no such object: {source_key}", uri=self.uri(source_key)) from None
+            # the destination folder is missing (checked only now: a commit moves tens
+            # of thousands of files, most into folders that exist), or the source is
+            if not os.path.lexists(src):
+                raise NotFound(f"no such object: {source_key}", uri=self.uri(source_key)) from None
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.replace(src, dst)
+            except FileNotFoundError:
+                raise NotFound(f"no such object: {source_key}", uri=self.uri(source_key)) from None
         self._prune(src.parent)
         return self._info(dest_key, dst)
 
