@@ -40,6 +40,7 @@ from dpexport import layout, state
 from dpexport.errors import NotFound, PreconditionFailed
 from dpexport.manifest import dumps, success_marker
 from dpexport.storage.base import Store
+from dpexport.storage.local import write_new_file
 
 log = logging.getLogger(__name__)
 
@@ -183,8 +184,7 @@ class Staging:
         if self._remote:
             self.store.put_bytes(key, data)
         else:
-            with open(self.local_dir / name, "wb") as fh:
-                fh.write(data)
+            write_new_file(self.local_dir / name, data)
         return key
 
     def discard(self) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -91,21 +92,25 @@ def _read_check(path: Path, jsonl_codec: str | None) -> tuple[str, int, int | No
     """One read of a staged file: sha256, size, rows when the read itself can count them
     (plain JSONL), and the whole content when it fit in one chunk and is not encrypted
     (so a plain Parquet footer is parsed from the very bytes that were hashed)."""
-    with open(path, "rb") as fh:
-        if jsonl_codec is not None and not is_encrypted(fh.read(len(MAGIC))):
-            fh.seek(0)
-            digest, size, rows = _jsonl_pass(fh, jsonl_codec == "GZIP")
-            return digest, size, rows, None
-        fh.seek(0)
-        head = fh.read(_CHUNK)
+    if jsonl_codec is not None:
+        with open(path, "rb") as fh:
+            if not is_encrypted(fh.read(len(MAGIC))):
+                fh.seek(0)
+                digest, size, rows = _jsonl_pass(fh, jsonl_codec == "GZIP")
+                return digest, size, rows, None
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))  # no buffered reader
+    try:
+        head = os.read(fd, _CHUNK)
         encrypted = is_encrypted(head[: len(MAGIC)])
         hasher = hashlib.sha256(head)
         size = len(head)
         whole: bytes | None = None if encrypted else head
-        while chunk := fh.read(_CHUNK):
+        while chunk := os.read(fd, _CHUNK):
             hasher.update(chunk)
             size += len(chunk)
             whole = None
+    finally:
+        os.close(fd)
     return hasher.hexdigest(), size, None, whole
 
 

@@ -17,7 +17,7 @@ from dpexport.errors import ExportError, NotFound
 from dpexport.formats import open_writer
 from dpexport.formats.base import WrittenFile
 from dpexport.manifest import ExportFacts, FileEntry, dumps, sidecar_bytes, sidecar_document
-from dpexport.storage.local import LocalStore
+from dpexport.storage.local import LocalStore, write_new_file
 from dpexport.transforms.pipeline import Transforms
 from dpexport.verification import verify_staged
 
@@ -188,3 +188,10 @@ def test_move_into_a_new_folder_and_a_missing_source(tmp_path: Path) -> None:
     with pytest.raises(NotFound):
         store.move("_staging/e/a", "elsewhere/deep/a")
     assert not (tmp_path / "bucket" / "elsewhere").exists()
+
+
+def test_write_new_file_replaces_content(tmp_path: Path) -> None:
+    path = tmp_path / "f.bin"
+    write_new_file(path, b"a much longer first content")
+    write_new_file(path, pa.py_buffer(b"short"))
+    assert path.read_bytes() == b"short"

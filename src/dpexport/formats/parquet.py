@@ -28,6 +28,7 @@ from dpexport.errors import InvalidArgument
 from dpexport.formats.base import WrittenFile
 from dpexport.formats.parallel import workers
 from dpexport.formats.streams import OutputStack
+from dpexport.storage.local import write_new_file
 
 if TYPE_CHECKING:
     from dpexport.security.crypto import Encryptor
@@ -393,8 +394,7 @@ class ParquetWriter:
             data = buffer.getvalue()
             self._pending = []
             if self._encryptor is None:
-                with open(self.path, "wb") as fh:
-                    fh.write(data)
+                write_new_file(self.path, data)
                 stored, digest, block = data.size, hashlib.sha256(data).hexdigest(), None
             else:
                 stack = OutputStack(self.path, "NONE", self._encryptor)

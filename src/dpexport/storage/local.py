@@ -12,18 +12,21 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from dpexport.errors import AlreadyExists, InvalidArgument, NotFound, PreconditionFailed
 from dpexport.storage.base import ObjectInfo, Store, innermost
 
 _LOCKS = ".dpexport-locks"
+#: a key part that is ``.`` or ``..``
+_DOT_PART = re.compile(r"(?:^|/)\.\.?(?:/|$)")
 
 
 def _is_hidden(name: str) -> bool:
@@ -37,6 +40,9 @@ class LocalStore:
     def __init__(self, root: Path, url: str | None = None) -> None:
         self.root = Path(root)
         self.url = url or str(self.root)
+        text = str(self.root)
+        #: what ``str(self.root / key)`` puts before a plain key
+        self._prefix = "" if text == "." else text if text.endswith("/") else text + "/"
 
     # -- paths -------------------------------------------------------------------------
     def _path(self, key: str) -> Path:
@@ -45,11 +51,20 @@ class LocalStore:
             raise InvalidArgument(f"object key {key!r} would escape the store", uri=self.url)
         return self.root / key
 
+    def _os_path(self, key: str) -> str:
+        """``str(self._path(key))`` without building a Path: commits move each data file
+        and sidecar, and path objects were a third of a local move's cost."""
+        if "//" in key or key.endswith("/") or not key:
+            return str(self._path(key))  # a path needing normalising: the general way
+        if key.startswith("/") or "\x00" in key or ("." in key and _DOT_PART.search(key)):
+            raise InvalidArgument(f"object key {key!r} would escape the store", uri=self.url)
+        return self._prefix + key
+
     def uri(self, key: str) -> str:
         return f"{self.url.rstrip('/')}/{key}" if key else self.url
 
-    def _info(self, key: str, path: Path) -> ObjectInfo:
-        st = path.stat()
+    def _info(self, key: str, path: Path | str) -> ObjectInfo:
+        st = os.stat(path)
         return ObjectInfo(
             key=key,
             size=st.st_size,
@@ -169,7 +184,7 @@ class LocalStore:
             return
         self._prune(path.parent)
 
-    def _prune(self, folder: Path) -> None:
+    def _prune(self, folder: Path | str) -> None:
         """Remove folders left empty, up to the root, so rolled-back folders vanish.
 
         ``folder`` is always ``root / key``'s parent (keys are validated), so walking up
@@ -193,7 +208,7 @@ class LocalStore:
         return self._info(dest_key, dst)
 
     def move(self, source_key: str, dest_key: str) -> ObjectInfo:
-        src, dst = self._path(source_key), self._path(dest_key)
+        src, dst = self._os_path(source_key), self._os_path(dest_key)
         try:
             os.replace(src, dst)
         except FileNotFoundError:
@@ -201,16 +216,32 @@ class LocalStore:
             # of thousands of files, most into folders that exist), or the source is
             if not os.path.lexists(src):
                 raise NotFound(f"no such object: {source_key}", uri=self.uri(source_key)) from None
-            dst.parent.mkdir(parents=True, exist_ok=True)
+            os.makedirs(os.path.dirname(dst), exist_ok=True)
             try:
                 os.replace(src, dst)
             except FileNotFoundError:
                 raise NotFound(f"no such object: {source_key}", uri=self.uri(source_key)) from None
-        self._prune(src.parent)
+        self._prune(os.path.dirname(src))
         return self._info(dest_key, dst)
 
     def staging_dir(self) -> Path | None:
         return self.root / "_staging"
+
+
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
+
+
+def write_new_file(path: Path | str, data: Any) -> None:
+    """Write ``data`` (bytes or an Arrow buffer) as the whole content of ``path``: three
+    system calls, where ``open()`` adds a buffered writer and fstat/ioctl/lseek calls
+    (a third of a small file's cost on a VM, measured)."""
+    fd = os.open(path, _CREATE, 0o666)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
 
 
 def local_copy(store: Store, key: str, scratch: Path) -> tuple[Path, bool]:
