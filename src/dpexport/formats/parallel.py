@@ -41,7 +41,8 @@ def workers() -> int:
     return max(1, min(4, cores))
 
 
-def _shared_pool() -> ThreadPoolExecutor:
+def shared_pool() -> ThreadPoolExecutor:
+    """The process's pool of encoder threads (text batches, small Parquet files)."""
     global _pool
     with _pool_lock:
         if _pool is None:
@@ -75,7 +76,7 @@ class EncodePipeline:
         if self._threads == 1:
             self._write(self._task(part))
             return
-        self._pending.append(_shared_pool().submit(self._task, part))
+        self._pending.append(shared_pool().submit(self._task, part))
         while len(self._pending) > self._threads:
             self._write(self._pending.popleft().result())
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,7 +25,7 @@ import pyarrow.parquet as pq
 from dpexport.config.spec import ParquetOptions
 from dpexport.errors import InvalidArgument
 from dpexport.formats.base import WrittenFile
-from dpexport.formats.parallel import workers
+from dpexport.formats.parallel import shared_pool
 from dpexport.formats.streams import OutputStack
 from dpexport.storage.local import write_new_file
 
@@ -132,11 +131,9 @@ _POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dpexport-parquet")
 #: A file whose rows never reached a row group before ``close`` and whose pending batches
 #: are at most this many Arrow bytes is encoded whole in memory by one ``write_table``
 #: (same bytes as streaming it) and stored with one write: no writer thread hop, no
-#: Python stream layers. ``ParquetWriter.close_async`` closes such files on a small
-#: pool of threads (the encoding releases the GIL), so many tiny files encode in parallel.
+#: Python stream layers. ``ParquetWriter.close_async`` closes such files on
+#: the shared encoder pool (the encoding releases the GIL), so tiny files encode in parallel.
 SMALL_FILE_BYTES = 8 * 1024 * 1024
-_close_pool: ThreadPoolExecutor | None = None
-_close_lock = threading.Lock()
 #: (schema, codec, options) already checked by opening a writer, with their properties
 #: and whether every column is flat (see ``ParquetWriter.write_batch``)
 _CHECKED: dict[tuple[int, str, int], tuple[pa.Schema, ParquetOptions, dict[str, Any], bool]] = {}
@@ -158,14 +155,6 @@ def _is_flat(t: pa.DataType) -> bool:
         or pa.types.is_large_binary(t)
         or pa.types.is_fixed_size_binary(t)
     )
-
-
-def _close_pool_() -> ThreadPoolExecutor:
-    global _close_pool
-    with _close_lock:
-        if _close_pool is None:
-            _close_pool = ThreadPoolExecutor(workers(), thread_name_prefix="dpexport-pqclose")
-        return _close_pool
 
 
 def _checked_properties(
@@ -374,7 +363,7 @@ class ParquetWriter:
             except BaseException as exc:
                 done.set_exception(exc)
             return done
-        return _close_pool_().submit(self._close_small)
+        return shared_pool().submit(self._close_small)
 
     def _close_small(self) -> WrittenFile:
         """Encode the pending batches as one file in memory, then store it in one write."""
