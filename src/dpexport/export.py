@@ -187,25 +187,21 @@ class Export:
             data_schema = pa.schema([source_schema.field(c) for c in request.columns or ()])
             version = self._schema_version(data_schema)
             out_schema = data_schema
-            if engine.name == "duckdb":
-                copied = serverside.duckdb_export(
-                    engine, spec, request, self.staging, self.ctx.logical_time, data_schema
-                )
-                if isinstance(copied, str):
-                    why_stream = copied
-                else:
-                    written = copied
-                    self._step("copied")
+            outcome = serverside.export(
+                engine,
+                spec,
+                request,
+                self.store,
+                self.staging,
+                self.ctx.logical_time,
+                Path(self._scratch.name),
+                data_schema,
+            )
+            if isinstance(outcome, str):
+                why_stream = outcome
             else:
-                written, job_ids = serverside.export(
-                    engine,
-                    spec,
-                    request,
-                    self.store,
-                    self.staging,
-                    self.ctx.logical_time,
-                    Path(self._scratch.name),
-                )
+                written, job_ids = outcome
+                self._step("copied")
         if written is not None:
             self.folders_touched.update(f.top for f, _ in written)
             if self.ctx.options.progress:

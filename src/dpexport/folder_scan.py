@@ -65,11 +65,9 @@ def worth_it(engine: Engine, partitioning: Partitioning, request: ScanRequest) -
 
 def should_split(tops: list[str | None] | None, rows: int) -> bool:
     """Whether a query per folder beats one sorted scan for these folders."""
-    return (
-        bool(tops)
-        and len(tops or ()) <= MAX_FOLDERS
-        and rows >= MIN_ROWS_PER_FOLDER * len(tops or ())
-    )
+    if not tops or len(tops) > MAX_FOLDERS:
+        return False
+    return rows >= MIN_ROWS_PER_FOLDER * len(tops)
 
 
 def _bounds(key: str, granularity: str) -> tuple[datetime, datetime]:

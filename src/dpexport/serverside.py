@@ -69,7 +69,7 @@ def path_name(engine: Any) -> str:
     return "server-side (BigQuery EXPORT DATA)"
 
 
-def duckdb_export(
+def _duckdb_export(
     engine: Any,
     spec: TableSpec,
     request: ScanRequest,
@@ -108,9 +108,27 @@ def export(
     staging: Staging,
     logical_time: datetime,
     scratch: Path,
+    expected: pa.Schema,
+) -> tuple[list[tuple[Folder, WrittenFile]], list[str]] | str:
+    """Let the warehouse write the slice into staging: the staged files as
+    ``(folder, WrittenFile)`` pairs and the job ids, or why it could not after all
+    (DuckDB would store a column as another type than ``expected``; nothing is staged)."""
+    if getattr(engine, "name", "") == "duckdb":
+        copied = _duckdb_export(engine, spec, request, staging, logical_time, expected)
+        return copied if isinstance(copied, str) else (copied, [])
+    return _bigquery_export(engine, spec, request, store, staging, logical_time, scratch)
+
+
+def _bigquery_export(
+    engine: Any,
+    spec: TableSpec,
+    request: ScanRequest,
+    store: Store,
+    staging: Staging,
+    logical_time: datetime,
+    scratch: Path,
 ) -> tuple[list[tuple[Folder, WrittenFile]], list[str]]:
-    """Run EXPORT DATA into the export's staging prefix; the staged files as
-    ``(folder, WrittenFile)`` pairs, and the BigQuery job ids."""
+    """Run EXPORT DATA into the export's staging prefix."""
     from dpexport.engines.bigquery_export import export_server_side
 
     base = innermost(store)
