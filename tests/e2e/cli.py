@@ -33,3 +33,27 @@ def dpexport(
         timeout=timeout,
     )
     return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+def kill_at_step(config: Path, local_root: Path, table: str, at: str, step: str, nth: int) -> None:
+    """Run one export in ``tests.e2e.crash_child`` and assert it SIGKILLed itself at the
+    ``nth`` occurrence of commit step ``step``."""
+    repo = Path(__file__).resolve().parents[2]
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tests.e2e.crash_child",
+            str(config),
+            str(local_root),
+            table,
+            at,
+            step,
+            str(nth),
+        ],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == -9, (step, nth, proc.returncode, proc.stdout, proc.stderr)

@@ -12,7 +12,7 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from tests.e2e.cli import dpexport
+from tests.e2e.cli import dpexport, kill_at_step
 
 BUCKET = Path("gs/diagnosticpro-exports")
 PROD = BUCKET / "prod/diagnosticpro_prod"
@@ -46,24 +46,7 @@ REFRESH_KILLS = [
 
 
 def _kill_run(base: Path, table: str, at: str, step: str, nth: int) -> None:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tests.e2e.crash_child",
-            str(base / "dpexport.yaml"),
-            str(base / "buckets"),
-            table,
-            at,
-            step,
-            str(nth),
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == -9, (step, nth, proc.returncode, proc.stdout, proc.stderr)
+    kill_at_step(base / "dpexport.yaml", base / "buckets", table, at, step, nth)
 
 
 def _published(root: Path, folder: str) -> list[dict[str, object]]:

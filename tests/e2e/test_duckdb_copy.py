@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
-import sys
 from decimal import Decimal
 from pathlib import Path
 
@@ -17,7 +15,7 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from tests.e2e.cli import dpexport
+from tests.e2e.cli import dpexport, kill_at_step
 
 REPO = Path(__file__).resolve().parents[2]
 AT = "2025-09-17T06:00:00Z"
@@ -187,24 +185,7 @@ def test_a_type_duckdb_stores_otherwise_streams(base: Path, tmp_path: Path) -> N
 def test_killed_after_duckdb_wrote_then_rerun(
     base: Path, tmp_path: Path, step: str, nth: int
 ) -> None:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tests.e2e.crash_child",
-            str(base / "dpexport.yaml"),
-            str(tmp_path),
-            "readings",
-            AT,
-            step,
-            str(nth),
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == -9, (proc.stdout, proc.stderr)
+    kill_at_step(base / "dpexport.yaml", tmp_path, "readings", AT, step, nth)
     _run(base, tmp_path, "--table", "readings")
     folder, manifest = _manifest(tmp_path, "readings")
     ids = [i for entry in manifest["files"] for i in pq.read_table(folder / entry["name"])["id"]]  # type: ignore[attr-defined]
