@@ -12,7 +12,7 @@ import pytest
 from dpexport.config.spec import CsvOptions, JsonlOptions, ParquetOptions
 from dpexport.errors import InvalidArgument
 from dpexport.formats import count_rows, open_writer
-from dpexport.formats.parquet import ParquetWriter, writer_properties
+from dpexport.formats.parquet import TINY_FILE_ROWS, ParquetWriter, writer_properties
 
 
 def sample(rows: int) -> pa.Table:
@@ -131,10 +131,12 @@ def open_parquet(
 
 
 @pytest.mark.parametrize("codec", ["ZSTD", "SNAPPY", "NONE"])
-def test_small_file_same_bytes_as_arrow_writer(tmp_path: Path, codec: str) -> None:
+@pytest.mark.parametrize("rows", [TINY_FILE_ROWS, TINY_FILE_ROWS + 1])
+def test_small_file_same_bytes_as_arrow_writer(tmp_path: Path, codec: str, rows: int) -> None:
     """A file that never fills a row group is encoded in memory at close: the bytes are
-    exactly those of Arrow's writer with the same properties, hashed and sized."""
-    table = flat_table(1000)
+    exactly those of Arrow's writer with the same properties (no dictionary pages up to
+    ``TINY_FILE_ROWS`` rows), hashed and sized."""
+    table = flat_table(rows)
     options = ParquetOptions()
     writer = open_parquet(tmp_path / "small.parquet", table.schema, options, codec)
     batches = table.to_batches(max_chunksize=37)  # zero-copy slices at odd offsets
@@ -143,16 +145,49 @@ def test_small_file_same_bytes_as_arrow_writer(tmp_path: Path, codec: str) -> No
     written = writer.close()
 
     ref = tmp_path / "ref.parquet"
-    with pq.ParquetWriter(
-        ref, table.schema, **writer_properties(table.schema, codec, options)
-    ) as w:
+    props = writer_properties(table.schema, codec, options)
+    props["use_dictionary"] = rows > TINY_FILE_ROWS
+    with pq.ParquetWriter(ref, table.schema, **props) as w:
         w.write_table(table, row_group_size=table.num_rows)
     data = written.path.read_bytes()
     assert data == ref.read_bytes()
     assert written.sha256 == hashlib.sha256(data).hexdigest()
     assert written.stored_bytes == len(data)
-    assert written.rows == 1000
+    assert written.rows == rows
     assert written.uncompressed_bytes == sum(b.nbytes for b in batches)
+
+
+def dictionary_columns(path: Path) -> list[str]:
+    meta = pq.read_metadata(path)
+    return [
+        meta.schema.column(i).name
+        for i in range(meta.num_columns)
+        if meta.row_group(0).column(i).has_dictionary_page
+    ]
+
+
+def test_tiny_file_has_no_dictionary_pages_unless_the_encoding_is_pinned(tmp_path: Path) -> None:
+    """Up to ``TINY_FILE_ROWS`` rows a dictionary page per column costs more than it saves;
+    a config that pins the encoding (``pinned``) still gets its dictionary."""
+    table = flat_table(TINY_FILE_ROWS)
+    files = {}
+    for name, options in (
+        ("free", ParquetOptions()),
+        ("pinned", ParquetOptions(pinned=True)),
+        ("large", ParquetOptions()),
+    ):
+        data = table if name != "large" else flat_table(TINY_FILE_ROWS + 1)
+        writer = open_parquet(tmp_path / f"{name}.parquet", data.schema, options)
+        writer.write_batch(data.to_batches()[0])
+        files[name] = writer.close()
+        assert pq.read_table(files[name].path).equals(data)
+    assert dictionary_columns(files["free"].path) == []
+    assert dictionary_columns(files["pinned"].path) == [
+        "id",
+        "kind",
+        "v",
+    ]  # booleans never have one
+    assert dictionary_columns(files["large"].path) == ["id", "kind", "v"]  # booleans never have one
 
 
 def test_close_async_writes_the_same_file(tmp_path: Path) -> None:
