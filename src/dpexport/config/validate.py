@@ -11,8 +11,6 @@ import copy
 import re
 from typing import Any
 
-from croniter import croniter
-
 from dpexport.config import units
 from dpexport.config.issues import Issues, closest
 from dpexport.config.loader import Path
@@ -161,13 +159,20 @@ def _scheme_hint(scheme: str, rest: str) -> str | None:
     return f"{best}://{rest}" if best else None
 
 
+def _is_cron(text: str) -> bool:
+    # croniter (and dateutil under it) loads only for a config that has a schedule
+    from croniter import croniter
+
+    return bool(croniter.is_valid(text))
+
+
 def check_schedule(path: Path, schedule: object, issues: Issues) -> None:
     """A cron expression (croniter syntax) or ``continuous`` / ``on_change``."""
     if not isinstance(schedule, str):
         return
     if schedule.strip().lower() in NON_CRON_SCHEDULES:
         return
-    if not croniter.is_valid(schedule):
+    if not _is_cron(schedule):
         issues.add(
             path,
             "not a valid cron expression",
@@ -223,7 +228,7 @@ def _check_sections(data: dict[str, Any], issues: Issues) -> None:
                 section == "full_refresh"
                 and isinstance(freq, str)
                 and freq not in FREQUENCIES
-                and not croniter.is_valid(freq)
+                and not _is_cron(freq)
             ):
                 issues.add(
                     (section, table, "frequency"),
