@@ -35,13 +35,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, cast
 from urllib.parse import quote
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
 from dpexport.errors import DecryptionError
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer, WriteableBuffer
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 __all__ = [
     "ALGORITHM",
@@ -69,6 +67,21 @@ _PREFIX = struct.Struct(">7sBI")  # magic, version, header length
 _MAX_HEADER = 64 * 1024
 _MAX_CHUNK = 64 * 1024 * 1024
 _KEY_BYTES = 32
+
+
+# ``cryptography`` loads with the first file encrypted or decrypted, not with every
+# module that names an Encryptor (verification, the writers, the run of a plain table).
+def _aesgcm(key: bytes) -> AESGCM:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    return AESGCM(key)
+
+
+def _invalid_tag() -> type[Exception]:
+    # called only in `except` clauses, i.e. once something was raised
+    from cryptography.exceptions import InvalidTag
+
+    return InvalidTag
 
 
 class KeyProvider(Protocol):
@@ -115,15 +128,15 @@ class LocalKeyProvider:
         """``nonce || AES-GCM(kek, data_key, aad=key name)``."""
         kek = self._load(key_name, create=True)
         nonce = os.urandom(_NONCE)
-        return nonce + AESGCM(kek).encrypt(nonce, data_key, self._WRAP_AAD + key_name.encode())
+        return nonce + _aesgcm(kek).encrypt(nonce, data_key, self._WRAP_AAD + key_name.encode())
 
     def unwrap(self, key_name: str, wrapped: bytes) -> bytes:
         kek = self._load(key_name, create=False)
         try:
-            return AESGCM(kek).decrypt(
+            return _aesgcm(kek).decrypt(
                 wrapped[:_NONCE], wrapped[_NONCE:], self._WRAP_AAD + key_name.encode()
             )
-        except (InvalidTag, ValueError):
+        except (_invalid_tag(), ValueError):
             raise DecryptionError(
                 f"cannot unwrap the data key with key {key_name!r}: "
                 "the key file does not match or the header was modified"
@@ -290,6 +303,8 @@ class Encryptor:
 
     def open(self, dst: BinaryIO, *, close_dst: bool = True) -> EncryptingWriter:
         """A writable stream that encrypts into ``dst`` (the header is written at once)."""
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
         data_key = AESGCM.generate_key(bit_length=256)
         wrapped = self.provider.wrap(self.key_name, data_key)
         header = EncryptionHeader.build(self.key_name, wrapped, os.urandom(_NONCE), self.chunk_size)
@@ -309,7 +324,7 @@ class EncryptingWriter(io.RawIOBase):
         super().__init__()
         self._dst = dst
         self.header = header
-        self._aead = AESGCM(data_key)
+        self._aead = _aesgcm(data_key)
         self._buf = bytearray()
         self._index = 0
         self._close_dst = close_dst
@@ -366,7 +381,7 @@ class DecryptingReader(io.RawIOBase):
         self._path = path
         self.header = read_header(src, path=path)
         data_key = provider.unwrap(self.header.key_name, self.header.wrapped_key)
-        self._aead = AESGCM(data_key)
+        self._aead = _aesgcm(data_key)
         self._sealed = self.header.chunk_size + _TAG
         self._next = _read_exact(src, self._sealed)
         self._index = 0
@@ -397,7 +412,7 @@ class DecryptingReader(io.RawIOBase):
             self._out = self._aead.decrypt(
                 nonce, cur, _chunk_aad(self.header.raw, self._index, final)
             )
-        except InvalidTag:
+        except _invalid_tag():
             raise DecryptionError(
                 f"chunk {self._index} failed authentication: the file was modified, "
                 "truncated, reordered or extended, or was sealed with another key",

@@ -13,6 +13,7 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from dpexport.config.spec import CsvOptions, JsonlOptions, ParquetOptions
 from dpexport.errors import DecryptionError
@@ -143,7 +144,7 @@ def test_missing_and_wrong_key(tmp_path: Path, provider: LocalKeyProvider) -> No
 
 def test_no_key_bytes_leak(provider: LocalKeyProvider, monkeypatch: pytest.MonkeyPatch) -> None:
     data_key = bytes(range(32))
-    monkeypatch.setattr(crypto.AESGCM, "generate_key", staticmethod(lambda bit_length: data_key))
+    monkeypatch.setattr(AESGCM, "generate_key", staticmethod(lambda bit_length: data_key))
     out = _Keep()
     writer = Encryptor(provider, KEY, chunk_size=16).open(out)
     writer.write(b"payload")
