@@ -4,10 +4,15 @@
 :func:`read_file` reads back anything it writes (verification, tests) and
 :func:`count_rows` counts rows as cheaply as the format allows. Representation
 rules are in :mod:`dpexport.formats.text` (JSONL, CSV) and the format modules.
+
+Each format module (and what it needs: ``pyarrow.compute``, ``pyarrow.csv``,
+``pyarrow.parquet``) loads when a file of that format is first written, read or
+counted, so importing this package for :class:`WrittenFile` costs no codec.
 """
 
 from __future__ import annotations
 
+import importlib
 import shutil
 import tempfile
 from pathlib import Path
@@ -18,12 +23,12 @@ import pyarrow as pa
 from dpexport.config.spec import CODECS_BY_FORMAT, CsvOptions, JsonlOptions, ParquetOptions
 from dpexport.errors import InvalidArgument
 from dpexport.formats.base import FormatWriter, WrittenFile
-from dpexport.formats.csv import CsvWriter, count_csv, read_csv
-from dpexport.formats.jsonl import JsonlWriter, count_jsonl, read_jsonl
-from dpexport.formats.parquet import ParquetWriter, count_parquet, read_parquet
 from dpexport.formats.streams import HashingSink, Source, close_all, decompressing, open_source
 
 if TYPE_CHECKING:
+    from dpexport.formats.csv import CsvWriter
+    from dpexport.formats.jsonl import JsonlWriter
+    from dpexport.formats.parquet import ParquetWriter
     from dpexport.security.crypto import Encryptor, KeyProvider
 
 __all__ = [
@@ -37,6 +42,23 @@ __all__ = [
     "open_writer",
     "read_file",
 ]
+
+#: writer classes re-exported here, each imported with its module on first access
+_WRITERS = {
+    "CsvWriter": "dpexport.formats.csv",
+    "JsonlWriter": "dpexport.formats.jsonl",
+    "ParquetWriter": "dpexport.formats.parquet",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _WRITERS.get(name)
+    if module is None:
+        # also how `from dpexport.formats import csv` finds the submodule
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
 
 def _check(format: str, codec: str) -> tuple[str, str]:
@@ -70,9 +92,15 @@ def open_writer(
     """
     fmt, cod = _check(format, codec)
     if fmt == "PARQUET":
+        from dpexport.formats.parquet import ParquetWriter
+
         return ParquetWriter(path, schema, cod, options=parquet, encryptor=encryptor)
     if fmt == "JSONL":
+        from dpexport.formats.jsonl import JsonlWriter
+
         return JsonlWriter(path, schema, cod, options=jsonl, encryptor=encryptor)
+    from dpexport.formats.csv import CsvWriter
+
     return CsvWriter(path, schema, cod, options=csv, encryptor=encryptor)
 
 
@@ -96,6 +124,8 @@ def read_file(
     plain, owned = open_source(path_or_stream, decryptor)
     try:
         if fmt == "PARQUET":
+            from dpexport.formats.parquet import read_parquet
+
             encrypted = len(owned) > 1 or not isinstance(path_or_stream, str | Path)
             if not encrypted:
                 return read_parquet(str(path_or_stream), schema)
@@ -103,7 +133,11 @@ def read_file(
                 return read_parquet(seekable, schema)
         stream = decompressing(plain, cod)
         if fmt == "JSONL":
+            from dpexport.formats.jsonl import read_jsonl
+
             return read_jsonl(stream, schema)
+        from dpexport.formats.csv import read_csv
+
         return read_csv(stream, csv or CsvOptions(), schema)
     finally:
         close_all(owned)
@@ -123,13 +157,19 @@ def count_rows(
     plain, owned = open_source(path_or_stream, decryptor)
     try:
         if fmt == "PARQUET":
+            from dpexport.formats.parquet import count_parquet
+
             if isinstance(path_or_stream, str | Path) and len(owned) == 1:
                 return count_parquet(str(path_or_stream))
             with _seekable(plain) as seekable:
                 return count_parquet(seekable)
         stream = decompressing(plain, cod)
         if fmt == "JSONL":
+            from dpexport.formats.jsonl import count_jsonl
+
             return count_jsonl(stream)
+        from dpexport.formats.csv import count_csv
+
         return count_csv(stream, csv or CsvOptions(), schema)
     finally:
         close_all(owned)
