@@ -17,8 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from dpexport import layout
 from dpexport.errors import NotFound
@@ -33,6 +31,8 @@ def state_key(dataset: str, table: str) -> str:
 
 def row_keys(batch: pa.RecordBatch, columns: Sequence[str]) -> pa.Array:
     """One text key per row (composite keys joined; NULL parts spelled out)."""
+    import pyarrow.compute as pc
+
     parts = [pc.fill_null(batch.column(c).cast(pa.string()), "\x00") for c in columns]
     return parts[0] if len(parts) == 1 else pc.binary_join_element_wise(*parts, _SEP)
 
@@ -60,6 +60,8 @@ class CrossRunDedup:
         self.dropped = 0
 
     def _load(self) -> pa.Table:
+        import pyarrow.parquet as pq
+
         try:
             return pq.read_table(io.BytesIO(self.store.get(self.state_key)))
         except NotFound:
@@ -67,6 +69,8 @@ class CrossRunDedup:
 
     def filter(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         """Drop rows whose key was published before; remember the keys kept."""
+        import pyarrow.compute as pc
+
         if batch.num_rows == 0:
             return batch
         keys = row_keys(batch, self.key_columns)
@@ -83,6 +87,9 @@ class CrossRunDedup:
     def write_state(self, directory: Path, watermark: Any) -> Path | None:
         """The new state (keys with a cursor inside the window past ``watermark``), as a
         staged file to move into place with the commit; None when unchanged."""
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
+
         if not self._new:
             return None
         frames = list(self._new)

@@ -9,7 +9,6 @@ from decimal import Decimal
 from typing import Any, ClassVar
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from dpexport.checks import params as P
 from dpexport.checks.base import Check, Env, Scope, count_where, ident
@@ -94,6 +93,8 @@ class TransactionBalanceCheck(Check):
         self.source = (int(values["n"] or 0), values["s"])
 
     def observe(self, batch: pa.RecordBatch) -> None:
+        import pyarrow.compute as pc
+
         self.written_rows += batch.num_rows
         if self.p["column"] not in batch.schema.names:
             self.missing = self.missing or batch.num_rows > 0
@@ -205,6 +206,8 @@ class FeatureValueDistributions(Check):
         ]
 
     def observe(self, batch: pa.RecordBatch) -> None:
+        import pyarrow.compute as pc
+
         self.rows += batch.num_rows
         for name in self._features(batch.schema):
             values = pc.cast(batch.column(name), pa.float64())
@@ -281,6 +284,8 @@ class DataMinimizationVerify(Check):
         excluded: Sequence[str],
         raw_values: Callable[[str], Iterable[str]] | None,
     ) -> None:
+        import pyarrow.compute as pc
+
         self.verified = True
         banned = set(excluded) | set(self.env.excluded)
         rules = self.env.gdpr.rules if self.env.gdpr else ()

@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from dpexport.checks import params as P
 from dpexport.checks.base import Env, RowCheck, Scope, and_, as_text, count_where, ident, num, text
@@ -134,6 +133,8 @@ class FeatureVersionTracking(RowCheck):
         return f"{ident(self.p['column'])} IS NOT NULL"
 
     def observe(self, batch: pa.RecordBatch) -> None:
+        import pyarrow.compute as pc
+
         col = self.p["column"]
         if col in batch.schema.names:
             for v in pc.unique(batch.column(col)).to_pylist():
@@ -266,6 +267,8 @@ class TimestampOrdering(RowCheck):
         return [n for n in keep if n in batch.schema.names]
 
     def observe(self, batch: pa.RecordBatch) -> None:
+        import pyarrow.compute as pc
+
         col = self.p["column"]
         if col not in batch.schema.names or batch.num_rows == 0:
             return
@@ -303,6 +306,8 @@ class TimestampOrdering(RowCheck):
 
     def _observe_group(self, values: pa.Array, group: str) -> None:
         """One folder's rows: in order within the batch and after the folder's last row."""
+        import pyarrow.compute as pc
+
         if len(values) > 1:
             back = pc.fill_null(pc.less(values[1:], values[:-1]), False)
             self.out_of_order += pc.sum(back).as_py() or 0

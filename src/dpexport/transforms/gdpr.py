@@ -32,7 +32,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from dpexport.config.spec import TableSpec
 from dpexport.errors import ConfigError, ConfigIssue, InvalidArgument
@@ -296,6 +295,8 @@ def anonymize(batch: pa.RecordBatch, plan: GdprPlan, key: bytes) -> pa.RecordBat
 
 
 def _apply(array: pa.Array, fn: Callable[[str], str | None]) -> pa.Array:
+    import pyarrow.compute as pc
+
     out_type = pa.large_string() if pa.types.is_large_string(array.type) else pa.string()
     if pa.types.is_dictionary(array.type):
         encoded = array
