@@ -154,7 +154,7 @@ class Export:
         self.plan = plan
         checks = transforms.checks(engine, plan.request, self.ctx.logical_time, source_schema)
         request = checks.prepare(plan.request)
-        expected, window, tops = self._slice_stats(request, plan)
+        expected, window, tops, folders = self._slice_stats(request, plan)
         watermark = window[1]
         if plan.watermark_cap is not None and watermark is not None:
             watermark = min(watermark, plan.watermark_cap)
@@ -180,6 +180,8 @@ class Export:
             encrypts=transforms.encrypts,
             checks=bool(spec.validation),
             rows=expected,
+            folders=folders,
+            tops=None if tops is None else len(tops),
         )
         job_ids: list[str] = []
         written: list[tuple[Folder, WrittenFile]] | None = None
@@ -196,6 +198,7 @@ class Export:
                 self.ctx.logical_time,
                 Path(self._scratch.name),
                 data_schema,
+                tops,
             )
             if isinstance(outcome, str):
                 why_stream = outcome
@@ -375,21 +378,30 @@ class Export:
 
     def _slice_stats(
         self, request: Any, plan: ExportPlan
-    ) -> tuple[int, tuple[dict[str, Any] | None, Any], list[str | None] | None]:
-        """Rows in the slice, its cursor window and (when the slice may be read folder
-        by folder, see ``folder_scan``) its top-level folders, in one aggregate query."""
+    ) -> tuple[int, tuple[dict[str, Any] | None, Any], list[str | None] | None, int | None]:
+        """Rows in the slice, its cursor window, (when the slice may be read folder by
+        folder, see ``folder_scan``) its top-level folders, and (when DuckDB might write
+        a partitioned Parquet slice itself) an estimate of its folders: one aggregate."""
         exprs = {"n": "count(*)"}
         if plan.cursor:
             exprs.update({"lo": f"min({plan.cursor})", "hi": f"max({plan.cursor})"})
-        if folder_scan.worth_it(self.ctx.engine, self.spec.partitioning, request):
+        engine = self.ctx.engine
+        if folder_scan.worth_it(engine, self.spec.partitioning, request):
             exprs["tops"] = folder_scan.TOPS_SQL
-        agg = self.ctx.engine.aggregate(request, exprs)
+        keys = list(request.extra)
+        if getattr(engine, "name", "") == "duckdb" and self.spec.format == "PARQUET" and keys:
+            exprs["folders"] = (
+                "approx_count_distinct(hash(" + ", ".join(f'"{k}"' for k in keys) + "))"
+            )
+        agg = engine.aggregate(request, exprs)
         rows = int(agg["n"])
         tops = agg.get("tops")
+        folders = None if agg.get("folders") is None else int(agg["folders"])
         lo, hi = agg.get("lo"), agg.get("hi")
         if not plan.cursor or hi is None:
-            return rows, (None, None), tops
-        return rows, ({"from": state.encode_value(lo), "to": state.encode_value(hi)}, hi), tops
+            return rows, (None, None), tops, folders
+        window = {"from": state.encode_value(lo), "to": state.encode_value(hi)}
+        return rows, (window, hi), tops, folders
 
     def _quarantine(self, request: Any, transforms: Transforms) -> None:
         """Rows a check kept out go to the DLQ, anonymized like the export (CONTRACT §9)."""

@@ -168,6 +168,10 @@ def describe(
         )
     if "__dp_k0" in keys:
         aggregates["days"] = 'count(DISTINCT left("__dp_k0", 10))'
+        from dpexport import folder_scan
+
+        if folder_scan.worth_it(engine, spec.partitioning, request):
+            aggregates["tops"] = 'count(DISTINCT "__dp_k0")'
     stats = engine.aggregate(request, aggregates)
     rows = int(stats.get("rows") or 0)
     folders = int(stats.get("folders") or (1 if rows else 0))
@@ -196,6 +200,8 @@ def describe(
         encrypts=encrypts,
         checks=bool(spec.validation),
         rows=rows,
+        folders=folders if keys else None,
+        tops=None if stats.get("tops") is None else int(stats["tops"]),
     )
     out: dict[str, Any] = {
         "table": spec.qualified_name,

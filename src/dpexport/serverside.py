@@ -12,6 +12,7 @@ and shown by ``plan``.
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -39,15 +40,23 @@ def reason_not_to(
     encrypts: bool,
     checks: bool,
     rows: int | None = None,
+    folders: int | None = None,
+    tops: int | None = None,
 ) -> str | None:
     """Why this export streams instead of letting the warehouse write (None: it can).
-    ``rows``: the slice's row count when known."""
+    ``rows``: the slice's row count when known; ``folders`` the folders they fill (an
+    estimate); ``tops`` the top-level time folders, None when not listed."""
     name = getattr(engine, "name", "")
     if name == "duckdb":
         from dpexport.engines.duckdb_copy import copy_reason
 
         reason = copy_reason(
-            spec, transforms_needed=transforms, client_side_encryption=encrypts, rows=rows
+            spec,
+            transforms_needed=transforms,
+            client_side_encryption=encrypts,
+            rows=rows,
+            folders=folders,
+            tops=tops,
         )
     elif name == "bigquery":
         from dpexport.engines.bigquery_export import server_side_reason
@@ -76,16 +85,25 @@ def _duckdb_export(
     staging: Staging,
     logical_time: datetime,
     expected: pa.Schema,
+    tops: list[str | None] | None,
 ) -> list[tuple[Folder, WrittenFile]] | str:
     """Let DuckDB write the slice into staging; the files as ``(folder, WrittenFile)``,
     or why it could not match the streamed schema (then nothing is staged)."""
     from dpexport.engines.duckdb_copy import copy_parquet
 
-    files = copy_parquet(engine, request, spec, staging.local_dir / "duckdb", expected)
+    files = copy_parquet(engine, request, spec, staging.local_dir / "duckdb", expected, tops)
     if isinstance(files, str):
         return files
-    folder = Folder(layout.time_folder(logical_time, "daily"))
-    return [(folder, _read_back(path)) for path in files]
+    suffix = layout.file_suffix(spec.format, spec.compression, encrypted=False)
+    out = []
+    for copied in files:
+        top, sub = layout.folder_for(spec.partitioning, logical_time, copied.keys)
+        # staging names are flat and unique (sidecars are named after them); DuckDB
+        # names every partition's files part_0, part_1...
+        path = staging.new_path(suffix)
+        os.replace(copied.path, path)
+        out.append((Folder(top, sub), _read_back(path)))
+    return out
 
 
 def _read_back(path: Path, staged_key: str | None = None) -> WrittenFile:
@@ -109,12 +127,15 @@ def export(
     logical_time: datetime,
     scratch: Path,
     expected: pa.Schema,
+    tops: list[str | None] | None = None,
 ) -> tuple[list[tuple[Folder, WrittenFile]], list[str]] | str:
     """Let the warehouse write the slice into staging: the staged files as
     ``(folder, WrittenFile)`` pairs and the job ids, or why it could not after all
-    (DuckDB would store a column as another type than ``expected``; nothing is staged)."""
+    (DuckDB would store a column as another type than ``expected``; nothing is staged).
+    ``tops``: the slice's top-level time folders (DuckDB writes a time-partitioned
+    slice folder by folder)."""
     if getattr(engine, "name", "") == "duckdb":
-        copied = _duckdb_export(engine, spec, request, staging, logical_time, expected)
+        copied = _duckdb_export(engine, spec, request, staging, logical_time, expected, tops)
         return copied if isinstance(copied, str) else (copied, [])
     return _bigquery_export(engine, spec, request, store, staging, logical_time, scratch)
 

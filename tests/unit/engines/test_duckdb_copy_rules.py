@@ -64,6 +64,8 @@ def _reason(config, table: str, **kw: object) -> str | None:  # type: ignore[no-
 
 def test_a_plain_one_folder_parquet_table_is_written_by_duckdb(config) -> None:  # type: ignore[no-untyped-def]
     assert _reason(config, "plain") is None
+    # a partitioned one too, when its folders are listed and hold enough rows
+    assert _reason(config, "daily", tops=2, folders=8, rows=16_000) is None
     assert _reason(config, "zlevel") is None
     assert _options(config.table("zlevel")) == (
         "FORMAT parquet, COMPRESSION zstd, PARQUET_VERSION V2, COMPRESSION_LEVEL 9"
@@ -76,7 +78,9 @@ def test_a_plain_one_folder_parquet_table_is_written_by_duckdb(config) -> None: 
         ("jsonl", {}, "JSONL is written by dpexport"),
         ("pinned", {}, "row group/page sizes"),
         ("encoded", {}, "row group/page sizes or encodings"),
-        ("daily", {}, "more than one folder"),
+        ("daily", {}, "time folders are not listed (de-duplication window)"),
+        ("daily", {"tops": 401, "folders": 401, "rows": 10**9}, "401 time folders, over 400"),
+        ("daily", {"tops": 2, "folders": 8, "rows": 8000}, "small files (~1,000 rows a folder)"),
         ("level", {}, "compression level only for ZSTD, not GZIP"),
         ("plain", {"transforms_needed": True}, "anonymized or de-duplicated"),
         ("plain", {"client_side_encryption": True}, "encrypted client-side"),
