@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from dpexport.config.models.common import Block
+from dpexport.config.models.common import Block, empty_dict, empty_list
 from dpexport.config.models.formats import (
     CompressionInfo,
     CsvFormat,
@@ -67,27 +67,31 @@ class DpexportConfig(Block):
 
     project: str | None = None
     environment: str = "prod"
-    warehouse: Warehouse = Warehouse()
+    warehouse: Warehouse = Field(default_factory=Warehouse.model_construct)
     buckets: dict[str, str] = Field(default_factory=lambda: {"exports": DEFAULT_EXPORTS_BUCKET})
-    formats: Formats = Formats()
-    compression_matrix: dict[str, CompressionInfo] = Field(default_factory=dict)
-    append_only: dict[str, AppendOnlyEntry] = Field(default_factory=dict)
-    full_refresh: dict[str, FullRefreshEntry] = Field(default_factory=dict)
-    incremental: dict[str, IncrementalEntry] = Field(default_factory=dict)
-    high_volume: dict[str, HighVolumeEntry] = Field(default_factory=dict)
-    filenames: Filenames = Filenames()
-    validation_checks: ValidationChecks = ValidationChecks()
-    retry_configuration: RetryConfiguration = RetryConfiguration()
-    dlq_configuration: DlqConfiguration = DlqConfiguration()
-    idempotency_design: IdempotencyDesign = IdempotencyDesign()
-    service_accounts: dict[str, ServiceAccount] = Field(default_factory=dict)
-    bucket_policies: dict[str, BucketPolicy] = Field(default_factory=dict)
-    encryption: EncryptionBlock = EncryptionBlock()
-    metrics: Metrics = Metrics()
-    optimization_strategies: OptimizationStrategies = OptimizationStrategies()
-    lifecycle_policies: LifecyclePolicies = LifecyclePolicies()
-    replication: list[Replication] = Field(default_factory=list)
-    exports: list[ExportItem] = Field(default_factory=list)
+    formats: Formats = Field(default_factory=Formats.model_construct)
+    compression_matrix: dict[str, CompressionInfo] = Field(default_factory=empty_dict)
+    append_only: dict[str, AppendOnlyEntry] = Field(default_factory=empty_dict)
+    full_refresh: dict[str, FullRefreshEntry] = Field(default_factory=empty_dict)
+    incremental: dict[str, IncrementalEntry] = Field(default_factory=empty_dict)
+    high_volume: dict[str, HighVolumeEntry] = Field(default_factory=empty_dict)
+    filenames: Filenames = Field(default_factory=Filenames.model_construct)
+    validation_checks: ValidationChecks = Field(default_factory=ValidationChecks.model_construct)
+    retry_configuration: RetryConfiguration = Field(
+        default_factory=RetryConfiguration.model_construct
+    )
+    dlq_configuration: DlqConfiguration = Field(default_factory=DlqConfiguration.model_construct)
+    idempotency_design: IdempotencyDesign = Field(default_factory=IdempotencyDesign.model_construct)
+    service_accounts: dict[str, ServiceAccount] = Field(default_factory=empty_dict)
+    bucket_policies: dict[str, BucketPolicy] = Field(default_factory=empty_dict)
+    encryption: EncryptionBlock = Field(default_factory=EncryptionBlock.model_construct)
+    metrics: Metrics = Field(default_factory=Metrics.model_construct)
+    optimization_strategies: OptimizationStrategies = Field(
+        default_factory=OptimizationStrategies.model_construct
+    )
+    lifecycle_policies: LifecyclePolicies = Field(default_factory=LifecyclePolicies)
+    replication: list[Replication] = Field(default_factory=empty_list)
+    exports: list[ExportItem] = Field(default_factory=empty_list)
 
 
 __all__ = [

@@ -14,9 +14,30 @@ from dpexport.config import units
 
 class Block(BaseModel):
     """Base of every config model: unknown keys are errors, values are not coerced
-    between unrelated types, and models are immutable once validated."""
+    between unrelated types, and models are immutable once validated.
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    ``defer_build``: a config file is validated once, as a whole ``DpexportConfig``,
+    whose validator covers every nested block; building one validator per block
+    class as well, at import, would cost every process that reads a config ~5 ms
+    for validators it never calls. A block class validated on its own builds its
+    validator on first use. So a block's default is ``Field(default_factory=
+    X.model_construct)``, the field defaults without a validator (pydantic never
+    validates a default anyway), except where a model validator shapes even an
+    empty block (``LifecyclePolicies``).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
+
+
+# ``default_factory`` values. pydantic inspects a factory's signature, and for the
+# builtins ``list``/``dict`` that means parsing their text signature (tokenize), a
+# few ms over the ~35 list/dict fields; plain functions are cheap to inspect.
+def empty_list() -> list[Any]:
+    return []
+
+
+def empty_dict() -> dict[Any, Any]:
+    return {}
 
 
 def _unit(parse: Callable[[object], Any], forms: str) -> BeforeValidator:

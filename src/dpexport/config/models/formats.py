@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from dpexport.config.models.common import Block, Size, Text, Word
+from dpexport.config.models.common import Block, Size, Text, Word, empty_list
 
 
 class SchemaEvolutionBlock(Block):
@@ -57,9 +57,9 @@ class CsvFormat(Block):
 class Formats(Block):
     """``formats:`` one spec 2.x block per format, with or without its ``format_config:``."""
 
-    PARQUET: ParquetFormat = ParquetFormat()
-    JSONL: JsonlFormat = JsonlFormat()
-    CSV: CsvFormat = CsvFormat()
+    PARQUET: ParquetFormat = Field(default_factory=ParquetFormat.model_construct)
+    JSONL: JsonlFormat = Field(default_factory=JsonlFormat.model_construct)
+    CSV: CsvFormat = Field(default_factory=CsvFormat.model_construct)
 
 
 class CompressionInfo(Block):
@@ -69,4 +69,4 @@ class CompressionInfo(Block):
     compatibility: str | None = None
     compression_ratio: str | None = None
     speed: str | None = None
-    use_for: list[str] = Field(default_factory=list)
+    use_for: list[str] = Field(default_factory=empty_list)

@@ -9,7 +9,15 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from dpexport.config.models.common import Block, Duration, Money, Rate, SizeThreshold
+from dpexport.config.models.common import (
+    Block,
+    Duration,
+    Money,
+    Rate,
+    SizeThreshold,
+    empty_dict,
+    empty_list,
+)
 
 
 class Filenames(Block):
@@ -17,17 +25,17 @@ class Filenames(Block):
     writes follow CONTRACT §4 whatever ``pattern`` says."""
 
     pattern: str | None = None
-    examples: list[str] = Field(default_factory=list)
+    examples: list[str] = Field(default_factory=empty_list)
     metadata_sidecar: str = "{filename}.metadata.json"
 
 
 class ValidationChecks(Block):
     """Spec 5.2 ``validation_checks``: the built-in checks of each phase, by name."""
 
-    pre_export: list[str] = Field(default_factory=list)
-    during_export: list[str] = Field(default_factory=list)
-    post_export: list[str] = Field(default_factory=list)
-    failure_handling: list[str] = Field(default_factory=list)
+    pre_export: list[str] = Field(default_factory=empty_list)
+    during_export: list[str] = Field(default_factory=empty_list)
+    post_export: list[str] = Field(default_factory=empty_list)
+    failure_handling: list[str] = Field(default_factory=empty_list)
 
 
 class RetryConfiguration(Block):
@@ -68,9 +76,9 @@ class DlqConfiguration(Block):
     """Spec 7.2 ``dlq_configuration``. ``structure`` documents the folders."""
 
     storage_location: str | None = None
-    structure: dict[str, list[str]] = Field(default_factory=dict)
+    structure: dict[str, list[str]] = Field(default_factory=empty_dict)
     retention: Duration = timedelta(days=90)
-    processing: DlqProcessing = DlqProcessing()
+    processing: DlqProcessing = Field(default_factory=DlqProcessing.model_construct)
 
 
 class TokenStorage(Block):
@@ -91,9 +99,9 @@ class IdempotencyDesign(Block):
 
     token_format: str = "{table}_{partition}_{timestamp}_{hash}"
     example: str | None = None
-    storage: TokenStorage = TokenStorage()
-    usage: list[str] = Field(default_factory=list)
-    lease: Lease = Lease()
+    storage: TokenStorage = Field(default_factory=TokenStorage.model_construct)
+    usage: list[str] = Field(default_factory=empty_list)
+    lease: Lease = Field(default_factory=Lease.model_construct)
 
 
 class DurationMetric(Block):
@@ -122,7 +130,7 @@ class AlertChannel(Block):
 
     url_env: str | None = None
     routing_key_env: str | None = None
-    to: list[str] = Field(default_factory=list)
+    to: list[str] = Field(default_factory=empty_list)
     smtp_host: str | None = None
     smtp_port: int | None = None
     smtp_password_env: str | None = None
@@ -137,7 +145,7 @@ class Metrics(Block):
     export_size: SizeMetric | None = None
     failure_rate: RateMetric | None = None
     cost_per_export: MoneyMetric | None = None
-    channels: dict[str, AlertChannel] = Field(default_factory=dict)
+    channels: dict[str, AlertChannel] = Field(default_factory=empty_dict)
     port: int | None = None
 
     @staticmethod
@@ -152,10 +160,10 @@ class Metrics(Block):
 class OptimizationStrategies(Block):
     """Spec 10.1 (under ``optimization_strategies:``): documentation of cost choices."""
 
-    compression: dict[str, str] = Field(default_factory=dict)
-    scheduling: dict[str, str] = Field(default_factory=dict)
-    incremental_exports: dict[str, str] = Field(default_factory=dict)
-    regional_optimization: dict[str, str] = Field(default_factory=dict)
+    compression: dict[str, str] = Field(default_factory=empty_dict)
+    scheduling: dict[str, str] = Field(default_factory=empty_dict)
+    incremental_exports: dict[str, str] = Field(default_factory=empty_dict)
+    regional_optimization: dict[str, str] = Field(default_factory=empty_dict)
 
 
 _TIER_KEY = re.compile(r"^(\d+)_days?$")
@@ -171,8 +179,8 @@ class LifecyclePolicies(Block):
     """Spec 10.2 ``lifecycle_policies``: ``N_days: {action: "Transition to CLASS"}`` tiers
     and ``auto_delete: {prefix_kind: duration}``."""
 
-    tiers: dict[str, LifecycleTier] = Field(default_factory=dict)
-    auto_delete: dict[str, Duration] = Field(default_factory=dict)
+    tiers: dict[str, LifecycleTier] = Field(default_factory=empty_dict)
+    auto_delete: dict[str, Duration] = Field(default_factory=empty_dict)
 
     @model_validator(mode="before")
     @classmethod

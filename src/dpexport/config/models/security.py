@@ -6,11 +6,11 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from dpexport.config.models.common import Block, Duration
+from dpexport.config.models.common import Block, Duration, empty_list
 
 
 class ServiceAccount(Block):
-    roles: list[str] = Field(default_factory=list)
+    roles: list[str] = Field(default_factory=empty_list)
 
 
 class LifecycleRule(Block):
@@ -20,7 +20,7 @@ class LifecycleRule(Block):
 
 class IamBinding(Block):
     role: str
-    members: list[str] = Field(default_factory=list)
+    members: list[str] = Field(default_factory=empty_list)
 
 
 class BucketPolicy(Block):
@@ -28,8 +28,8 @@ class BucketPolicy(Block):
 
     uniform_access: bool = True
     versioning: bool = True
-    lifecycle_rules: list[LifecycleRule] = Field(default_factory=list)
-    iam_bindings: list[IamBinding] = Field(default_factory=list)
+    lifecycle_rules: list[LifecycleRule] = Field(default_factory=empty_list)
+    iam_bindings: list[IamBinding] = Field(default_factory=empty_list)
 
     @field_validator("versioning", mode="before")
     @classmethod
@@ -55,7 +55,7 @@ class AtRest(Block):
 
 class InTransit(Block):
     protocol: str | None = None
-    cipher_suites: list[str] = Field(default_factory=list)
+    cipher_suites: list[str] = Field(default_factory=empty_list)
     certificate: str | None = None
 
 
@@ -91,4 +91,4 @@ class EncryptionBlock(Block):
     at_rest: AtRest | None = None
     in_transit: InTransit | None = None
     cross_cloud: CrossCloudEncryption | None = None
-    key_provider: KeyProvider = KeyProvider()
+    key_provider: KeyProvider = Field(default_factory=KeyProvider.model_construct)

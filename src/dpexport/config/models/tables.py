@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from dpexport.config.models.common import Block, Duration, Size, Word
+from dpexport.config.models.common import Block, Duration, Size, Word, empty_list
 from dpexport.config.models.formats import SchemaEvolutionBlock
 
 GranularityWord = Literal["hourly", "daily", "monthly"]
@@ -90,8 +90,8 @@ class GdprBlock(Block):
     ``truncate_last_octet``; ``excluded_fields`` are never written.
     """
 
-    anonymization: list[dict[str, str]] | dict[str, str] = Field(default_factory=list)
-    excluded_fields: list[str] = Field(default_factory=list)
+    anonymization: list[dict[str, str]] | dict[str, str] = Field(default_factory=empty_list)
+    excluded_fields: list[str] = Field(default_factory=empty_list)
     hash_key_env: str = "DPEXPORT_HASH_KEY"
     consent_column: str | None = None
 
@@ -113,8 +113,8 @@ class ExportItem(Block):
     partitioning: PartitioningBlock | None = None
     schedule: str | None = None
     mode: Word | None = None
-    validation: list[str | dict[str, dict[str, Any] | None]] = Field(default_factory=list)
-    compliance: list[str] = Field(default_factory=list)
+    validation: list[str | dict[str, dict[str, Any] | None]] = Field(default_factory=empty_list)
+    compliance: list[str] = Field(default_factory=empty_list)
     schema_evolution: SchemaEvolutionBlock | None = None
     optimization: OptimizationBlock | None = None
     gdpr_compliance: GdprBlock | None = None
