@@ -167,6 +167,11 @@ class DuckDBEngine:
     can run side by side on one machine; ``temp_directory`` is where sorts and window
     functions (``order_by``, ``dedupe_by``, ``newest_by``) spill when they outgrow the
     memory limit. ``read_only`` (default) opens the file so no export can change it.
+
+    Read-only, the catalog cannot change while the engine is open (DuckDB lets no
+    process write a file that another has open), so table existence and schemas are
+    looked up once per table: a run asks for them several times (config check, plan,
+    each request's column check), each an ``information_schema`` query.
     """
 
     name = "duckdb"
@@ -214,6 +219,9 @@ class DuckDBEngine:
             self._con.execute("SET TimeZone = 'UTC'")
         self._lock = threading.Lock()
         self._closed = False
+        self._frozen_catalog = read_only and self.path != ":memory:"
+        self._existing: set[tuple[str, str]] = set()
+        self._schemas: dict[tuple[str, str], pa.Schema] = {}
 
     # -- connection handling ------------------------------------------------------
 
@@ -247,6 +255,8 @@ class DuckDBEngine:
 
     def table_exists(self, dataset: str, table: str) -> bool:
         """Whether ``dataset.table`` is a table or view of the database."""
+        if (dataset, table) in self._existing:
+            return True
         cur = self._cursor()
         try:
             rows = _relation(
@@ -257,10 +267,15 @@ class DuckDBEngine:
             ).fetchall()
         finally:
             cur.close()
+        if rows and self._frozen_catalog:
+            self._existing.add((dataset, table))
         return bool(rows)
 
     def schema(self, dataset: str, table: str) -> pa.Schema:
         """The table's columns as Arrow types, in table order, as :meth:`scan` yields them."""
+        cached = self._schemas.get((dataset, table))
+        if cached is not None:
+            return cached
         self._require_table(dataset, table)
         sql = f"SELECT * FROM {qualified_name(dataset, table)} LIMIT 0"
         cur = self._cursor()
@@ -272,7 +287,10 @@ class DuckDBEngine:
             raise _translate_plain(exc, f"cannot read schema of {dataset}.{table}") from exc
         finally:
             cur.close()
-        return _normalize_schema(schema)
+        normalized = _normalize_schema(schema)
+        if self._frozen_catalog:
+            self._schemas[(dataset, table)] = normalized
+        return normalized
 
     def _require_table(self, dataset: str, table: str) -> None:
         if not self.table_exists(dataset, table):

@@ -305,6 +305,26 @@ def test_concurrent_scans(engine: DuckDBEngine) -> None:
     assert results == [10_000] * 4
 
 
+def test_read_only_engine_looks_a_table_up_once(engine: DuckDBEngine) -> None:
+    # a read-only file's catalog cannot change while it is open: one lookup per table
+    first = engine.schema("ds", "quotes")
+    assert engine.schema("ds", "quotes") is first
+    assert engine.table_exists("ds", "quotes")
+    assert not engine.table_exists("ds", "nope")  # absence is asked again, never kept
+
+
+def test_writable_engine_sees_catalog_changes() -> None:
+    with DuckDBEngine(":memory:", read_only=False) as eng:
+        assert not eng.table_exists("main", "t")
+        eng._con.execute("CREATE TABLE t (a INTEGER)")
+        assert eng.table_exists("main", "t")
+        assert eng.schema("main", "t").names == ["a"]
+        eng._con.execute("ALTER TABLE t ADD COLUMN b VARCHAR")
+        assert eng.schema("main", "t").names == ["a", "b"]
+        eng._con.execute("DROP TABLE t")
+        assert not eng.table_exists("main", "t")
+
+
 def test_missing_database_is_not_found(tmp_path: Path) -> None:
     with pytest.raises(NotFound):
         DuckDBEngine(tmp_path / "absent.duckdb")
