@@ -5,12 +5,14 @@ Pure functions from facts to JSON-able dicts; ``commit`` decides when they are w
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 
@@ -20,6 +22,30 @@ import pyarrow as pa
 def rfc3339(t: datetime) -> str:
     """UTC time as RFC 3339 with ``Z`` and whole seconds (spec 5.1's shape)."""
     return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+_RFC3339 = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
+
+
+def parse_rfc3339(text: str) -> datetime:
+    """The aware UTC time of an :func:`rfc3339` string.
+
+    Same result, and same errors, as ``strptime(text, "%Y-%m-%dT%H:%M:%SZ")`` with UTC,
+    without strptime's first call in a process (~6 ms building its locale tables) for
+    the form :func:`rfc3339` writes; anything else goes to strptime.
+    """
+    if _RFC3339.fullmatch(text):
+        with contextlib.suppress(ValueError):  # out of range: strptime words the error
+            return datetime(
+                int(text[0:4]),
+                int(text[5:7]),
+                int(text[8:10]),
+                int(text[11:13]),
+                int(text[14:16]),
+                int(text[17:19]),
+                tzinfo=UTC,
+            )
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
 
 
 def canonical_schema(schema: pa.Schema) -> list[dict[str, Any]]:

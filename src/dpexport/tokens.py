@@ -29,7 +29,7 @@ from dpexport import layout
 from dpexport.commit import Owner
 from dpexport.config.spec import TableSpec
 from dpexport.errors import AlreadyExists, NotFound, PreconditionFailed
-from dpexport.manifest import dumps, rfc3339
+from dpexport.manifest import dumps, parse_rfc3339, rfc3339
 from dpexport.storage.base import Store
 
 log = logging.getLogger(__name__)
@@ -60,10 +60,6 @@ def token_key(name: str) -> str:
 
 def lease_key(spec: TableSpec) -> str:
     return f"{layout.TOKENS_PREFIX}_leases/{spec.dataset}.{spec.table}.json"
-
-
-def _parse_time(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
 
 
 @dataclass
@@ -167,7 +163,7 @@ class Lease:
         try:
             doc = json.loads(self.store.get(self.key))
             holder = Owner(**doc["holder"])
-            expired = _parse_time(doc["expires"]) <= datetime.now(UTC)
+            expired = parse_rfc3339(doc["expires"]) <= datetime.now(UTC)
             other = doc.get("export_id")
         except (NotFound, ValueError, KeyError, TypeError):
             holder, expired, other = None, True, None

@@ -15,6 +15,7 @@ from typing import Any
 from dpexport import layout
 from dpexport.commit import JOURNAL, OWNER, Owner
 from dpexport.errors import ExportError
+from dpexport.manifest import parse_rfc3339
 from dpexport.ops.lifecycle import (
     AZURE_TIER,
     FAILED,
@@ -197,7 +198,7 @@ def _live_leases(
             continue
         doc = _json(store, obj.key)
         try:
-            expires = datetime.strptime(doc["expires"], "%Y-%m-%dT%H:%M:%SZ")
+            expires = parse_rfc3339(doc["expires"])
             holder = Owner(**doc["holder"])
         except (KeyError, TypeError, ValueError):
             continue
