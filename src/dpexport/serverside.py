@@ -102,16 +102,21 @@ def _duckdb_export(
         # names every partition's files part_0, part_1...
         path = staging.new_path(suffix)
         os.replace(copied.path, path)
-        out.append((Folder(top, sub), _read_back(path)))
+        out.append((Folder(top, sub), _read_back(path, hashed=(copied.sha256, copied.size))))
     return out
 
 
-def _read_back(path: Path, staged_key: str | None = None) -> WrittenFile:
-    """A warehouse-written file as a WrittenFile: sha256 of the stored bytes, rows and
-    uncompressed bytes (the row groups' total) from its footer."""
-    with open(path, "rb") as fh:
-        digest, size = sha256_of(fh)
-    meta = pq.ParquetFile(path).metadata
+def _read_back(
+    path: Path, staged_key: str | None = None, hashed: tuple[str, int] | None = None
+) -> WrittenFile:
+    """A warehouse-written file as a WrittenFile: sha256 of the stored bytes (``hashed``:
+    already read back while the warehouse wrote it), rows and uncompressed bytes (the
+    row groups' total) from its footer."""
+    if hashed is None:
+        with open(path, "rb") as fh:
+            hashed = sha256_of(fh)
+    digest, size = hashed
+    meta = pq.read_metadata(path)
     raw = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
     return WrittenFile(
         path, meta.num_rows, size, raw, digest, staged_key=staged_key, read_back=True

@@ -42,8 +42,13 @@ a file), so small-file layouts stream.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import os
 import re
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -141,10 +146,92 @@ def _decoded(segment: str) -> tuple[str, str | None]:
 
 @dataclasses.dataclass(frozen=True)
 class Copied:
-    """A file DuckDB wrote, and the partition key values (``__dp_k0``...) of its rows."""
+    """A file DuckDB wrote, the partition key values (``__dp_k0``...) of its rows, and
+    the sha256 and size of its bytes as stored (read back from the file)."""
 
     path: Path
     keys: dict[str, object]
+    sha256: str
+    size: int
+
+
+_CHUNK = 4 * 1024 * 1024
+
+
+def hash_file(path: Path) -> tuple[str, int]:
+    """sha256 and size of a file's bytes as stored."""
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb", buffering=0) as fh:
+        while chunk := fh.read(_CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+class Follower:
+    """Hashes the Parquet files DuckDB's ``COPY`` writes into ``folder`` while it writes
+    them, so the read-back costs no time after the copy.
+
+    A Parquet writer only appends (the footer goes last so that it never has to seek
+    back), so bytes once read stay as they were; :meth:`finish`, called after the
+    ``COPY`` returned, reads each file to its end and checks that the bytes hashed are
+    the whole file (its size on disk)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._files: dict[Path, tuple[int, Any, list[int]]] = {}  # fd, sha256, [size]
+        self._stop = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="dpexport-follow", daemon=True)
+        self._thread.start()
+
+    def _poll(self) -> bool:
+        """Read what the files gained since the last poll; whether anything was read."""
+        moved = False
+        for path in self.folder.glob("*.parquet") if self.folder.is_dir() else ():
+            if path not in self._files:
+                self._files[path] = (os.open(path, os.O_RDONLY), hashlib.sha256(), [0])
+        for fd, digest, size in self._files.values():
+            while chunk := os.read(fd, _CHUNK):
+                digest.update(chunk)
+                size[0] += len(chunk)
+                moved = True
+        return moved
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                if not self._poll():
+                    self._stop.wait(0.02)
+        except BaseException as exc:  # reported by finish()
+            self._error = exc
+
+    def _close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        for fd, _, _ in self._files.values():
+            os.close(fd)
+
+    def finish(self) -> dict[Path, tuple[str, int]]:
+        """sha256 and size of every file, once the writer is done."""
+        try:
+            self._stop.set()
+            self._thread.join()
+            if self._error is not None:
+                raise self._error
+            self._poll()
+            out = {}
+            for path, (_, digest, size) in self._files.items():
+                if os.stat(path).st_size != size[0]:
+                    raise OSError(f"{path} changed while it was read back")
+                out[path] = (digest.hexdigest(), size[0])
+            return out
+        finally:
+            self._close()
+
+    def abandon(self) -> None:
+        self._close()
 
 
 def _options(spec: TableSpec) -> str:
@@ -229,14 +316,28 @@ def copy_parquet(
         slices = [({time_key: top}, req) for top, req in zip(ordered, requests, strict=True)]
     else:
         slices = [({}, base)]
-    copied: list[Copied] = []
-    for i, (keys, req) in enumerate(slices):
-        target = directory / f"files-{i}"
-        engine.copy(dataclasses.replace(req, extra=parts), target, options)
-        for path in sorted(target.rglob("*.parquet"), key=lambda p: (p.parent, _number(p))):
-            values = dict(keys)
-            for segment in path.parent.relative_to(target).parts:
-                key, value = _decoded(segment)
-                values[key] = value
-            copied.append(Copied(path, values))
-    return copied
+    if len(slices) == 1 and not parts:
+        # one folder: hash the files while DuckDB writes them
+        target = directory / "files-0"
+        follower = Follower(target)
+        try:
+            engine.copy(base, target, options)
+        except BaseException:
+            follower.abandon()
+            raise
+        hashed = follower.finish()
+        files = sorted(target.glob("*.parquet"), key=_number)
+        return [Copied(path, {}, *hashed[path]) for path in files]
+    # a COPY per time folder: hash one folder's files while DuckDB writes the next's
+    with ThreadPoolExecutor(1, thread_name_prefix="dpexport-hash") as hasher:
+        pending: list[tuple[Path, dict[str, object], Future[tuple[str, int]]]] = []
+        for i, (keys, req) in enumerate(slices):
+            target = directory / f"files-{i}"
+            engine.copy(dataclasses.replace(req, extra=parts), target, options)
+            for path in sorted(target.rglob("*.parquet"), key=lambda p: (p.parent, _number(p))):
+                values = dict(keys)
+                for segment in path.parent.relative_to(target).parts:
+                    key, value = _decoded(segment)
+                    values[key] = value
+                pending.append((path, values, hasher.submit(hash_file, path)))
+        return [Copied(path, values, *done.result()) for path, values, done in pending]
