@@ -90,6 +90,16 @@ def render_one(res: dict[str, Any]) -> str:
                 f"{statistics.median(r['out_bytes'] for r in incr) / 1e6:.1f} | {share}% of first"
                 f" (in process {_spread(inproc, '{:.0f}')}%) | {case['target']} |\n"
             )
+            floor = _ok(case["runs"].get("floor", []))
+            if floor:
+                over = _spread(
+                    [x["wall"] / y["wall"] for x, y in zip(incr, floor, strict=False)], "{:.2f}"
+                )
+                out_mb = statistics.median(r["out_bytes"] for r in floor) / 1e6
+                text += (
+                    f"| | floor: DuckDB COPY of the same 1% | {_spread([r['wall'] for r in floor])}"
+                    f" | | {_mb(floor)} | {out_mb:.1f} | next export = {over}× this | |\n"
+                )
             continue
         if case["name"] == "startup":
             d, p = case["runs"]["dpexport"], case["runs"]["python"]
