@@ -19,17 +19,21 @@ from typing import Any, BinaryIO, TypeVar
 from dpexport.errors import NotFound, TransientError, UsageError
 from dpexport.storage.base import ObjectInfo
 from dpexport.storage.cloud import (
+    CONCURRENCY,
     MULTIPART_THRESHOLD,
     TIMEOUT,
     ServerSideEncryption,
     error_for_status,
     require,
     stream,
+    widen_pool,
 )
 
 T = TypeVar("T")
 EXTRA = "azure"
 BLOCK_SIZE = 4 * 1024 * 1024
+#: threads of one upload or download of a large blob (its blocks)
+TRANSFER_THREADS = 2
 
 _SPEC_CODES = {
     "ServerBusy": "RATE_LIMIT_EXCEEDED",
@@ -74,7 +78,9 @@ class AzureStore:
         }
         conn = os.environ.get("AZURE_STORAGE_CONNECTION_STRING")
         if conn:
-            return self._blob.BlobServiceClient.from_connection_string(conn, **options)
+            return self._blob.BlobServiceClient.from_connection_string(
+                conn, session=self._session(), **options
+            )
         account_url = os.environ.get("AZURE_STORAGE_ACCOUNT_URL")
         if not account_url and os.environ.get("AZURE_STORAGE_ACCOUNT"):
             account_url = f"https://{os.environ['AZURE_STORAGE_ACCOUNT']}.blob.core.windows.net"
@@ -84,7 +90,20 @@ class AzureStore:
                 "AZURE_STORAGE_CONNECTION_STRING or AZURE_STORAGE_ACCOUNT_URL"
             )
         credential = require("azure.identity", EXTRA).DefaultAzureCredential()
-        return self._blob.BlobServiceClient(account_url, credential=credential, **options)
+        return self._blob.BlobServiceClient(
+            account_url, credential=credential, session=self._session(), **options
+        )
+
+    def _session(self) -> Any:
+        """An HTTP session set up as the SDK sets up its own (opened by a transport of
+        its), with a pool for CONCURRENCY calls of TRANSFER_THREADS requests each; the
+        client's transport owns it and closes it. Made here, before any thread calls
+        the store, as the transport would otherwise make it lazily on first use."""
+        transport = require("azure.core.pipeline.transport", EXTRA).RequestsTransport()
+        transport.open()
+        session = transport.session
+        widen_pool(session, CONCURRENCY * TRANSFER_THREADS)
+        return session
 
     def with_encryption(self, encryption: ServerSideEncryption | None) -> AzureStore:
         """The same container and client, writing with ``encryption``."""
@@ -161,7 +180,11 @@ class AzureStore:
             resp = self._call(
                 key,
                 lambda: client.upload_blob(
-                    fh, length=size, overwrite=True, max_concurrency=2, **self._scope()
+                    fh,
+                    length=size,
+                    overwrite=True,
+                    max_concurrency=TRANSFER_THREADS,
+                    **self._scope(),
                 ),
             )
         return ObjectInfo(key=key, size=size, version=resp.get("etag"))
@@ -197,7 +220,10 @@ class AzureStore:
     def get(self, key: str) -> bytes:
         client = self._client(key)
         data: bytes = self._call(
-            key, lambda: client.download_blob(timeout=self.timeout, max_concurrency=2).readall()
+            key,
+            lambda: client.download_blob(
+                timeout=self.timeout, max_concurrency=TRANSFER_THREADS
+            ).readall(),
         )
         return data
 

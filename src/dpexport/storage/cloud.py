@@ -31,6 +31,11 @@ TIMEOUT = 60.0
 MULTIPART_THRESHOLD = 8 * 1024 * 1024
 #: the part size of multipart / resumable / block uploads
 PART_SIZE = 8 * 1024 * 1024
+#: calls one store has in flight at once: a commit's moves and an export's staging
+#: uploads run on this many threads (each call waits tens of ms on the network, not on
+#: this process), and every SDK's connection pool keeps this many connections per
+#: transfer thread, so none is opened only to be thrown away
+CONCURRENCY = 16
 
 
 def require(module: str, extra: str) -> ModuleType:
@@ -106,6 +111,30 @@ def _is_aws_key(name: str) -> bool:
         return True
     # a placeholder such as the spec's "arn:aws:kms:us-east-1:..." names no key
     return name.startswith("arn:aws:kms:") and "..." not in name
+
+
+def widen_pool(session: Any, size: int) -> None:
+    """Let a ``requests`` session keep ``size`` connections per host.
+
+    requests keeps 10: past that, urllib3 opens a connection per extra thread, closes it
+    after one request and logs "Connection pool is full" each time. Adapters of a plain
+    ``HTTPAdapter`` type are replaced by the same type and retry setting with a wider
+    pool; any other adapter (mutual TLS, a caller's own) is left as it is."""
+    adapters = importlib.import_module("requests.adapters")  # the session's own library
+    plain = adapters.HTTPAdapter.__init__
+    wider: dict[int, Any] = {}
+    for prefix in ("https://", "http://"):
+        adapter = session.get_adapter(prefix)
+        if type(adapter).__init__ is not plain or adapter._pool_maxsize >= size:
+            continue
+        if id(adapter) not in wider:  # one adapter mounted twice stays one
+            wider[id(adapter)] = type(adapter)(
+                pool_connections=adapter._pool_connections,
+                pool_maxsize=size,
+                max_retries=adapter.max_retries,
+                pool_block=adapter._pool_block,
+            )
+        session.mount(prefix, wider[id(adapter)])
 
 
 # -- errors ------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from typing import Any, BinaryIO, TypeVar
 from dpexport.errors import ExportError, NotFound, PermissionDenied, TransientError
 from dpexport.storage.base import ObjectInfo
 from dpexport.storage.cloud import (
+    CONCURRENCY,
     MULTIPART_THRESHOLD,
     PART_SIZE,
     TIMEOUT,
@@ -26,6 +27,7 @@ from dpexport.storage.cloud import (
     error_for_status,
     require,
     stream,
+    widen_pool,
 )
 
 T = TypeVar("T")
@@ -54,6 +56,12 @@ class GCSStore:
         self.url = f"gs://{bucket}"
         self._owns_client = client is None
         self.client = client if client is not None else self._default_client()
+        if self._owns_client:
+            # The client makes its HTTP session on first use, unlocked: made here, before
+            # any thread calls the store, there is one session, whose pool fits them all
+            # (and the SDK's own background requests: one bucket-metadata fetch and one
+            # existence check at a time)
+            widen_pool(self.client._http, CONCURRENCY + 2)
         self._bucket = self.client.bucket(bucket)
         self.encryption = encryption
         self.timeout = timeout

@@ -214,13 +214,22 @@ class LocalStore:
         except FileNotFoundError:
             # the destination folder is missing (checked only now: a commit moves tens
             # of thousands of files, most into folders that exist), or the source is
-            if not os.path.lexists(src):
-                raise NotFound(f"no such object: {source_key}", uri=self.uri(source_key)) from None
-            os.makedirs(os.path.dirname(dst), exist_ok=True)
-            try:
-                os.replace(src, dst)
-            except FileNotFoundError:
-                raise NotFound(f"no such object: {source_key}", uri=self.uri(source_key)) from None
+            for attempt in range(3):
+                if not os.path.lexists(src):
+                    raise NotFound(
+                        f"no such object: {source_key}", uri=self.uri(source_key)
+                    ) from None
+                os.makedirs(os.path.dirname(dst), exist_ok=True)
+                try:
+                    os.replace(src, dst)
+                    break
+                except FileNotFoundError:
+                    # the folder was pruned between the two calls, by a delete or move
+                    # on another thread that left it empty: make it again
+                    if attempt == 2:
+                        raise NotFound(
+                            f"no such object: {source_key}", uri=self.uri(source_key)
+                        ) from None
         self._prune(os.path.dirname(src))
         return self._info(dest_key, dst)
 

@@ -17,6 +17,7 @@ from typing import Any, BinaryIO, TypeVar
 from dpexport.errors import ExportError, InvalidArgument, PermissionDenied, TransientError
 from dpexport.storage.base import ObjectInfo
 from dpexport.storage.cloud import (
+    CONCURRENCY,
     MULTIPART_THRESHOLD,
     PART_SIZE,
     TIMEOUT,
@@ -41,6 +42,8 @@ _SPEC_CODES = {
     "InternalError": "INTERNAL_ERROR",
 }
 _NOT_FOUND = {"NoSuchKey", "NoSuchBucket", "NotFound", "404"}
+#: threads of one managed transfer (the parts of a multipart upload or copy)
+TRANSFER_THREADS = 4
 
 
 class S3Store:
@@ -70,7 +73,7 @@ class S3Store:
         self._transfer = transfer.TransferConfig(
             multipart_threshold=MULTIPART_THRESHOLD,
             multipart_chunksize=PART_SIZE,
-            max_concurrency=4,
+            max_concurrency=TRANSFER_THREADS,
         )
         self._principal: str | None = None
 
@@ -79,6 +82,9 @@ class S3Store:
             connect_timeout=self.timeout,
             read_timeout=self.timeout,
             retries={"mode": "standard", "max_attempts": self.max_attempts},
+            # CONCURRENCY calls at once (a commit's moves), each a managed transfer of
+            # up to TRANSFER_THREADS requests; botocore keeps 10 connections by default
+            max_pool_connections=CONCURRENCY * TRANSFER_THREADS,
         )
         return self._boto3.session.Session().client("s3", config=config)
 
