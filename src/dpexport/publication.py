@@ -43,31 +43,41 @@ def build(
     suffix = layout.file_suffix(
         spec.format, spec.compression, encrypted=bool(facts.encryption.get("client_side"))
     )
-    for folder_path, files in sorted(by_folder.items()):
-        top = top_folder(spec, folder_path)
-        below = folder_path[len(top) :].lstrip("/")
-        for i, wf in enumerate(files, start=1):
-            name = layout.data_filename(
-                spec.table, start, uuid8, i if len(files) > 1 else None, suffix
-            )
-            rel = (below + "/" + name).lstrip("/")
-            entry = FileEntry(
-                rel, wf.rows, wf.stored_bytes, "sha256:" + wf.sha256, wf.uncompressed_bytes
-            )
-            entries[top].append((entry, wf))
-            final = f"{dest_key}{folder_path}/{name}"
-            staged = wf.staged_key or staging.put(wf.path)
-            sidecar = staging.put_bytes(
-                layout.sidecar_name(wf.path.name), sidecar_bytes(facts, entry, wf.encryption)
-            )
-            pub.moves.append((staged, final))
-            pub.moves.append((sidecar, layout.sidecar_name(final)))
+    # on a remote store the uploads (data files, sidecars) run concurrently; the keys,
+    # the moves and the manifest entries are decided here in order, as before
+    with staging.batch() as uploads:
+        for folder_path, files in sorted(by_folder.items()):
+            top = top_folder(spec, folder_path)
+            below = folder_path[len(top) :].lstrip("/")
+            for i, wf in enumerate(files, start=1):
+                name = layout.data_filename(
+                    spec.table, start, uuid8, i if len(files) > 1 else None, suffix
+                )
+                rel = (below + "/" + name).lstrip("/")
+                entry = FileEntry(
+                    rel, wf.rows, wf.stored_bytes, "sha256:" + wf.sha256, wf.uncompressed_bytes
+                )
+                entries[top].append((entry, wf))
+                final = f"{dest_key}{folder_path}/{name}"
+                staged = wf.staged_key or staging.put(wf.path, uploads)
+                sidecar = staging.put_bytes(
+                    layout.sidecar_name(wf.path.name),
+                    sidecar_bytes(facts, entry, wf.encryption),
+                    uploads,
+                )
+                pub.moves.append((staged, final))
+                pub.moves.append((sidecar, layout.sidecar_name(final)))
     manifest_uris = []
-    for top, items in sorted(entries.items()):
+    tops = sorted(entries.items())
+    plain_name = layout.manifest_name(start)
+    taken = commit.run_all(
+        [f"{dest_key}{top}/{plain_name}" for top, _ in tops],
+        store.head,
+        workers=commit.io_workers(store),
+    )
+    for (top, items), existing in zip(tops, taken, strict=True):
         folder_key = f"{dest_key}{top}/"
-        name = layout.manifest_name(start)
-        if store.head(folder_key + name) is not None:
-            name = layout.manifest_name(start, uuid8)
+        name = plain_name if existing is None else layout.manifest_name(start, uuid8)
         doc = manifest_document(
             facts,
             folder_uri=store.uri(folder_key),
