@@ -19,13 +19,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from dpexport import layout
+from dpexport.commit import run_all
 from dpexport.config.spec import CsvOptions, TableSpec
 from dpexport.errors import DpexportError, ExportError, Mismatch, NotFound
 from dpexport.formats import count_rows
 from dpexport.formats.base import WrittenFile
-from dpexport.formats.parquet import count_parquet
+from dpexport.formats.parallel import workers
 from dpexport.formats.streams import Inflater
 from dpexport.security.crypto import MAGIC, is_encrypted
 from dpexport.storage.base import Store
@@ -114,19 +116,44 @@ def _read_check(path: Path, jsonl_codec: str | None) -> tuple[str, int, int | No
     return hasher.hexdigest(), size, None, whole
 
 
+#: files one verification task checks: enough that handing a task to a thread costs
+#: little beside ~60 µs a small file, few enough that the tasks spread over the threads
+_TASK_FILES = 64
+
+
+def _parquet_rows(data: bytes) -> int:
+    """Rows of a plain Parquet file held in memory, from its footer.
+
+    pyarrow's reader without ``pq.ParquetFile`` around it, which ``count_parquet`` and
+    ``pq.read_metadata`` (a ParquetFile too: no cheaper) use: for an 8 KB file ParquetFile
+    spends ~60 µs, a sixth of it in Python under the GIL (a filesystem check, a walk of the
+    schema's columns), and its pre-buffering keeps a second thread from gaining anything.
+    Measured on the full layout's files: ParquetFile 62 µs a file on one thread or two;
+    this 50 µs on one, 32 µs on two. An unreadable footer raises as ParquetFile does."""
+    reader = pq.ParquetReader()
+    reader.open(pa.BufferReader(data), pre_buffer=False)
+    return int(reader.metadata.num_rows)
+
+
 def verify_staged(files: Sequence[WrittenFile], spec: TableSpec, transforms: Transforms) -> None:
-    """Re-read every staged file; raise if one does not match what its writer reported."""
-    problems: list[Mismatch] = []
+    """Re-read every staged file; raise if one does not match what its writer reported.
+
+    Files are checked on ``parallel.workers()`` threads, in tasks of consecutive files;
+    the problems are listed in the files' order, as one thread would list them. Reads,
+    hashing and footer parsing release the GIL: measured on two cores, 8 files of 40 MB
+    verify in 0.18-0.22 s on two threads against 0.26-0.27 s on one; for 57,600 files of
+    8 KB the Python around each file holds the GIL and two threads take as long as one."""
     provider = transforms.key_provider
     one_pass = spec.format == "JSONL" and spec.compression in ("GZIP", "NONE")
     jsonl_codec = spec.compression if one_pass else None
     parquet = spec.format == "PARQUET"
-    for wf in files:
+
+    def check(wf: WrittenFile, problems: list[Mismatch]) -> None:
         try:
             digest, size, rows, whole = _read_check(wf.path, jsonl_codec)
         except (OSError, ValueError) as exc:
             problems.append(Mismatch(wf.path.name, f"unreadable: {exc}"))
-            continue
+            return
         if size != wf.stored_bytes:
             problems.append(Mismatch(wf.path.name, f"size {size} != written {wf.stored_bytes}"))
         if digest != wf.sha256:
@@ -134,16 +161,29 @@ def verify_staged(files: Sequence[WrittenFile], spec: TableSpec, transforms: Tra
         if rows is None:
             try:
                 if parquet and whole is not None:
-                    rows = count_parquet(pa.BufferReader(whole))
+                    rows = _parquet_rows(whole)
                 else:
                     rows = count_rows(
                         wf.path, spec.format, spec.compression, csv=spec.csv, decryptor=provider
                     )
             except (DpexportError, OSError, ValueError) as exc:
                 problems.append(Mismatch(wf.path.name, f"unreadable: {exc}"))
-                continue
+                return
         if rows != wf.rows:
             problems.append(Mismatch(wf.path.name, f"{rows} rows read back, {wf.rows} written"))
+
+    def check_all(task: Sequence[WrittenFile]) -> list[Mismatch]:
+        problems: list[Mismatch] = []
+        for wf in task:
+            check(wf, problems)
+        return problems
+
+    threads = workers()
+    # one file a task while there are few: large files then spread over the threads too
+    per_task = max(1, min(_TASK_FILES, len(files) // (threads * 4)))
+    tasks = [files[i : i + per_task] for i in range(0, len(files), per_task)]
+    found = run_all(tasks, check_all, workers=threads if len(tasks) > 1 else 1)
+    problems = [p for task_problems in found for p in task_problems]
     if problems:
         detail = "; ".join(f"{m.file}: {m.problem}" for m in problems)
         raise ExportError(

@@ -195,3 +195,34 @@ def test_write_new_file_replaces_content(tmp_path: Path) -> None:
     write_new_file(path, b"a much longer first content")
     write_new_file(path, pa.py_buffer(b"short"))
     assert path.read_bytes() == b"short"
+
+
+def test_verify_staged_on_threads_lists_problems_in_file_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Files are checked on several threads; the problems come back in the files' order,
+    the same report as one thread gives."""
+    import dpexport.verification as verification
+
+    spec = spec_for()
+    files = staged_files(tmp_path, 40)
+    data = bytearray(files[3].path.read_bytes())
+    data[10] ^= 0xFF
+    files[3].path.write_bytes(bytes(data))
+    f = files[17]
+    files[17] = WrittenFile(f.path, f.rows + 2, f.stored_bytes, f.uncompressed_bytes, f.sha256)
+    files[38].path.unlink()
+    f = files[39]
+    files[39] = WrittenFile(f.path, f.rows, f.stored_bytes + 1, f.uncompressed_bytes, f.sha256)
+    messages = []
+    for threads in (4, 1):
+        monkeypatch.setattr(verification, "workers", lambda threads=threads: threads)
+        with pytest.raises(ExportError) as info:
+            verify_staged(files, spec, transforms_for(spec, tmp_path))
+        messages.append(str(info.value))
+    assert messages[0] == messages[1]
+    names = [files[i].path.name for i in (3, 17, 38, 39)]
+    positions = [messages[0].index(f"{name}: ") for name in names]
+    assert positions == sorted(positions)
+    assert f"{names[1]}: 67 rows read back, 69 written" in messages[0]
+    assert f"{names[3]}: size" in messages[0]
