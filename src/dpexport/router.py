@@ -14,7 +14,6 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from dpexport.formats.base import FormatWriter, WrittenFile
 
@@ -41,6 +40,8 @@ def key_columns(batch: pa.RecordBatch) -> list[str]:
 
 def split_by_keys(batch: pa.RecordBatch) -> list[tuple[dict[str, object], pa.RecordBatch]]:
     """Split a batch into runs of equal key values; key columns are dropped."""
+    import pyarrow.compute as pc  # here: a run DuckDB writes never routes rows
+
     keys = key_columns(batch)
     data = batch.select([n for n in batch.schema.names if not n.startswith(KEY_PREFIX)])
     if not keys or batch.num_rows == 0:

@@ -51,6 +51,7 @@ def test_token_ignores_where_settings_came_from(demo_dir: Path) -> None:
 # with load_config, each format with its first file, cryptography with encryption,
 # croniter with a schedule, cloud SDKs with a cloud URI (start-up cost, not behaviour).
 _NOT_ON_IMPORT = (
+    "pyarrow.compute",
     "pydantic",
     "yaml",
     "croniter",
