@@ -383,8 +383,9 @@ class Export:
         folder, see ``folder_scan``) its top-level folders, and (when DuckDB might write
         a partitioned Parquet slice itself) an estimate of its folders: one aggregate."""
         exprs = {"n": "count(*)"}
-        if plan.cursor:
-            exprs.update({"lo": f"min({plan.cursor})", "hi": f"max({plan.cursor})"})
+        cursor = request.slice.cursor  # the cursor's SQL (a bare column quoted)
+        if cursor:
+            exprs.update({"lo": f"min({cursor})", "hi": f"max({cursor})"})
         engine = self.ctx.engine
         if folder_scan.worth_it(engine, self.spec.partitioning, request):
             exprs["tops"] = folder_scan.TOPS_SQL

@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 import pyarrow as pa
 
 from dpexport.config.spec import Partitioning
-from dpexport.engines.base import Engine, ScanRequest
+from dpexport.engines.base import Engine, ScanRequest, column_sql
 from dpexport.layout import time_sql
 
 __all__ = [
@@ -105,6 +105,7 @@ def folder_requests(
     expr = partitioning.time_expression
     assert expr is not None
     kind = schema.field(expr).type if expr in schema.names else None
+    expr = column_sql(expr, schema.names)
     key_sql = time_sql(expr, partitioning.granularity)
     order = tuple(k for k in request.order_by if k != TIME_KEY)
     out: list[ScanRequest] = []

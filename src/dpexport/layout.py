@@ -6,10 +6,12 @@ This is the one module that knows path shapes. Everything else asks it.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from datetime import datetime
 from urllib.parse import quote
 
 from dpexport.config.spec import Partitioning
+from dpexport.engines.base import column_sql
 
 #: Reserved prefixes at the bucket root (CONTRACT §4).
 TOKENS_PREFIX = "idempotency-tokens/"
@@ -121,14 +123,16 @@ def time_sql(expression: str, granularity: str) -> str:
     return f"strftime(CAST(({expression}) AS TIMESTAMP), '{fmt}')"
 
 
-def partition_key_sql(partitioning: Partitioning) -> dict[str, str]:
+def partition_key_sql(partitioning: Partitioning, columns: Collection[str] = ()) -> dict[str, str]:
     """The computed columns a scan adds so rows can be routed to folders: one per
-    level, named ``__dp_k0`` (time) and ``__dp_k1``... (sub-partitions)."""
+    level, named ``__dp_k0`` (time) and ``__dp_k1``... (sub-partitions). An expression
+    that is exactly one of the table's ``columns`` is quoted (``at``, ``order``)."""
     keys: dict[str, str] = {}
     if partitioning.time_expression:
-        keys["__dp_k0"] = time_sql(partitioning.time_expression, partitioning.granularity)
+        expr = column_sql(partitioning.time_expression, columns)
+        keys["__dp_k0"] = time_sql(expr, partitioning.granularity)
     for i, sub in enumerate(partitioning.sub_partitions, start=1):
-        keys[f"__dp_k{i}"] = f"CAST(({sub.expression}) AS VARCHAR)"
+        keys[f"__dp_k{i}"] = f"CAST(({column_sql(sub.expression, columns)}) AS VARCHAR)"
     return keys
 
 

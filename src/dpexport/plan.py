@@ -10,7 +10,7 @@ import pyarrow as pa
 
 from dpexport import layout, state
 from dpexport.config.spec import TableSpec
-from dpexport.engines.base import ScanRequest, Slice
+from dpexport.engines.base import ScanRequest, Slice, column_sql
 from dpexport.errors import InvalidArgument
 from dpexport.storage.base import Store
 
@@ -107,14 +107,16 @@ def make_plan(
             window = max(window or timedelta(0), timedelta(days=1))
         else:
             upper = yesterday
+    # SQL of the cursor: a bare column name is quoted (a column named "at" is a keyword)
+    cursor_sql = column_sql(cursor, schema.names) if cursor else None
     the_slice = Slice(
-        cursor=cursor,
+        cursor=cursor_sql,
         lower=bind_for(lower, cursor_type),
         upper=bind_for(upper, cursor_type),
         # INCREMENTAL re-reads its lookback from the watermark on (CONTRACT §6: >=)
         lower_inclusive=spec.mode == "INCREMENTAL",
     )
-    keys = layout.partition_key_sql(spec.partitioning)
+    keys = layout.partition_key_sql(spec.partitioning, schema.names)
     newest = spec.merge_key if spec.mode == "INCREMENTAL" else ()
     columns = tuple(n for n in schema.names if n not in excluded)
     request = ScanRequest(
@@ -126,7 +128,7 @@ def make_plan(
         slice=the_slice,
         dedupe_by=dedupe,
         newest_by=newest,
-        newest_order=cursor if newest else None,
+        newest_order=cursor_sql if newest else None,
         order_by=tuple(keys),
     )
     return ExportPlan(
@@ -160,8 +162,9 @@ def describe(
     token, _ = tokens.read_token(store, name)
     keys = list(request.extra)
     aggregates = {"rows": "count(*)"}
-    if plan.cursor:
-        aggregates.update({"lo": f"min({plan.cursor})", "hi": f"max({plan.cursor})"})
+    cursor = request.slice.cursor
+    if cursor:
+        aggregates.update({"lo": f"min({cursor})", "hi": f"max({cursor})"})
     if keys:
         aggregates["folders"] = (
             "count(DISTINCT concat_ws('/', " + ", ".join(f'"{k}"' for k in keys) + "))"

@@ -8,10 +8,30 @@ newest-row-per-key, ordering) is pushed down to it as part of a ``ScanRequest``.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import pyarrow as pa
+
+from dpexport.errors import InvalidArgument
+
+
+def quote_identifier(name: str) -> str:
+    """Quote one SQL identifier (a column, table or schema name) for DuckDB.
+
+    Any name is accepted except an empty one or one holding a NUL character; an
+    embedded ``"`` is doubled, so the result always reads as exactly that one name.
+    """
+    if not isinstance(name, str) or not name or "\x00" in name:
+        raise InvalidArgument(f"invalid identifier {name!r}")
+    return '"' + name.replace('"', '""') + '"'
+
+
+def column_sql(expression: str, columns: Collection[str]) -> str:
+    """A config expression as SQL: quoted when it is exactly one of ``columns`` (a column
+    named ``at`` or ``order`` is a keyword bare), otherwise as written."""
+    return quote_identifier(expression) if expression in columns else expression
 
 
 @dataclass(frozen=True)

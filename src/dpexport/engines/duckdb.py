@@ -22,7 +22,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from dpexport.engines.base import ScanRequest
+from dpexport.engines.base import ScanRequest, quote_identifier
 from dpexport.errors import (
     ExportError,
     InvalidArgument,
@@ -34,17 +34,6 @@ from dpexport.errors import (
 __all__ = ["DuckDBEngine", "qualified_name", "quote_identifier", "render_select"]
 
 _SOURCE_ALIAS = '"_dpexport_src"'
-
-
-def quote_identifier(name: str) -> str:
-    """Quote one SQL identifier (a column, table or schema name) for DuckDB.
-
-    Any name is accepted except an empty one or one holding a NUL character; an
-    embedded ``"`` is doubled, so the result always reads as exactly that one name.
-    """
-    if not isinstance(name, str) or not name or "\x00" in name:
-        raise InvalidArgument(f"invalid identifier {name!r}")
-    return '"' + name.replace('"', '""') + '"'
 
 
 def qualified_name(dataset: str, table: str) -> str:
