@@ -40,14 +40,13 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from dpexport import layout, state
 from dpexport.errors import NotFound, PreconditionFailed
-from dpexport.manifest import dumps, success_marker
+from dpexport.manifest import dumps, parse_rfc3339, success_marker
 from dpexport.storage.base import Store
 from dpexport.storage.cloud import CONCURRENCY
 from dpexport.storage.local import write_new_file
@@ -436,7 +435,7 @@ def _retire_phases(keys: list[str]) -> Iterator[list[str]]:
 
 def _update_success(store: Store, marker: MarkerUpdate, timestamp: str, *, replace: bool) -> None:
     key = marker.folder_key + layout.SUCCESS
-    ts = datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    ts = parse_rfc3339(timestamp)
     for _ in range(50):
         info = store.head(key)
         manifests: list[str] = []
