@@ -11,13 +11,15 @@ import sys
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from dpexport.config import load_config
 from dpexport.engines import open_engine
 from dpexport.runner import RunOptions, run_exports
 
 
-def main() -> None:
+def main(wrap_store: Any = None) -> None:
+    """``wrap_store``: wraps the destination store (``RunOptions.wrap_store``)."""
     config_path, local_root, table, at, step, nth = sys.argv[1:7]
     seen: Counter[str] = Counter()
 
@@ -33,6 +35,7 @@ def main() -> None:
         at=datetime.fromisoformat(at.replace("Z", "+00:00")),
         local_root=Path(local_root),
         on_step=on_step,
+        wrap_store=wrap_store,
     )
     results = run_exports(config, engine, options)
     print(dict(seen), [r.status for r in results])
