@@ -35,6 +35,13 @@ def dpexport(
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
 
+def run_ok(config: Path, local_root: Path, at: str, *args: str) -> Result:
+    """``dpexport -c CONFIG --local-root ROOT run --at AT ARGS``, which must succeed."""
+    result = dpexport("-c", config, "--local-root", local_root, "run", "--at", at, *args)
+    assert result.code == 0, result.out + result.err
+    return result
+
+
 def kill_at_step(config: Path, local_root: Path, table: str, at: str, step: str, nth: int) -> None:
     """Run one export in ``tests.e2e.crash_child`` and assert it SIGKILLed itself at the
     ``nth`` occurrence of commit step ``step``."""

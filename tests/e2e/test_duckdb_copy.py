@@ -15,7 +15,7 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from tests.e2e.cli import dpexport, kill_at_step
+from tests.e2e.cli import dpexport, kill_at_step, run_ok
 
 REPO = Path(__file__).resolve().parents[2]
 AT = "2025-09-17T06:00:00Z"
@@ -80,8 +80,7 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _run(base: Path, root: Path, *args: str) -> None:
-    result = dpexport("-c", base / "dpexport.yaml", "--local-root", root, "run", "--at", AT, *args)
-    assert result.code == 0, result.out + result.err
+    run_ok(base / "dpexport.yaml", root, AT, *args)
 
 
 def _source(base: Path, table: str) -> list[tuple[object, ...]]:
