@@ -57,15 +57,14 @@ from dpexport import folder_scan
 from dpexport.config.spec import TableSpec
 from dpexport.engines.base import ScanRequest
 from dpexport.engines.duckdb import DuckDBEngine
+from dpexport.router import KEY_PREFIX
+from dpexport.verification import sha256_of
 
 __all__ = ["Copied", "copy_parquet", "copy_reason"]
 
 #: a partitioned layout with fewer rows per folder than this on average streams: for
 #: small files dpexport's writer costs less per file than DuckDB's (see module doc)
 MIN_ROWS_PER_FILE = 2_000
-#: the computed key columns of a request (``router.KEY_PREFIX``; router imports
-#: pyarrow.compute, which this path does not need)
-KEY_PREFIX = "__dp_k"
 #: the hex-encoded partition columns given to ``PARTITION_BY`` (``__dp_p1`` for ``__dp_k1``)
 PART_PREFIX = "__dp_p"
 
@@ -160,13 +159,8 @@ _CHUNK = 4 * 1024 * 1024
 
 def hash_file(path: Path) -> tuple[str, int]:
     """sha256 and size of a file's bytes as stored."""
-    digest = hashlib.sha256()
-    size = 0
-    with open(path, "rb", buffering=0) as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
-    return digest.hexdigest(), size
+    with open(path, "rb") as fh:
+        return sha256_of(fh)
 
 
 class Follower:
