@@ -14,6 +14,7 @@ JSON file there. See ``benchmarks/README.md``.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -288,8 +289,8 @@ def fresh(path: Path) -> Path:
     return path
 
 
-#: where finished runs of many files wait to be deleted (see ``discard``)
-TRASH: dict[str, Path] = {}
+#: where finished runs of many files wait to be deleted (see ``discard``); set by main
+TRASH_DIR: Path | None = None
 
 
 def discard(path: Path) -> None:
@@ -298,9 +299,9 @@ def discard(path: Path) -> None:
     kernel skips inodes freed in the last minutes when it allocates new ones (perf:
     60 % of file creation in ``recently_deleted``): deleting 115,000 files right before
     a run made that run's 115,000 file creations 5-10x slower, whichever tool ran."""
-    many = sum(1 for _ in zip(range(1000), path.rglob("*"), strict=False)) >= 1000
-    if many and "dir" in TRASH:
-        path.rename(TRASH["dir"] / f"{len(list(TRASH['dir'].iterdir()))}")
+    many = len(list(itertools.islice(path.rglob("*"), 1000))) == 1000
+    if many and TRASH_DIR is not None:
+        path.rename(TRASH_DIR / f"{len(list(TRASH_DIR.iterdir()))}")
     else:
         shutil.rmtree(path, ignore_errors=True)
 
@@ -465,11 +466,12 @@ def main() -> None:
         "cases": [],
     }
     runs_dir = args.work / "runs"
-    TRASH["dir"] = fresh(args.work / "trash")
+    global TRASH_DIR
+    TRASH_DIR = fresh(args.work / "trash")
     try:
         run_cases(args, chosen, db, runs_dir, results)
     finally:
-        shutil.rmtree(TRASH["dir"], ignore_errors=True)
+        shutil.rmtree(TRASH_DIR, ignore_errors=True)
     out_dir = HERE / "results"
     out_dir.mkdir(exist_ok=True)
     name = f"{args.rows}{'-' + args.label if args.label else ''}.json"
