@@ -19,11 +19,10 @@ from dpexport import commit, layout, publication
 from dpexport.commit import Batch, MarkerUpdate, Publication, Staging, run_all
 from dpexport.errors import NotFound
 from dpexport.formats.base import WrittenFile
-from dpexport.manifest import ExportFacts
 from dpexport.reliability.retry import Retrier, RetryingStore, RetryPolicy
 from dpexport.router import Folder
 from dpexport.storage.local import LocalStore
-from tests.unit.test_publication import spec_for, staged_files
+from tests.unit.test_publication import facts, spec_for, staged_files
 
 EXPORT = "exp_20250916_143022_7f3b4e5a"
 AT = datetime(2025, 9, 16, 14, 30, 22, tzinfo=UTC)
@@ -295,22 +294,6 @@ def test_retire_phases_keep_journal_order() -> None:
 
 
 # -- publication.build --------------------------------------------------------------------
-def facts() -> ExportFacts:
-    return ExportFacts(
-        export_id=EXPORT,
-        export_timestamp=AT,
-        logical_time=AT,
-        project="p",
-        dataset="d",
-        table="t",
-        format="PARQUET",
-        compression="ZSTD",
-        mode="APPEND",
-        schema=pa.schema([("id", pa.int64()), ("s", pa.string())]),
-        schema_version="v1",
-    )
-
-
 def build(store: LocalStore, scratch: Path, written: list[WrittenFile]) -> Publication:
     """``publication.build`` of copies of ``written``, staged as an export stages them."""
     staging = Staging(store, EXPORT, scratch)
@@ -326,7 +309,7 @@ def build(store: LocalStore, scratch: Path, written: list[WrittenFile]) -> Publi
         spec=spec_for(),
         store=store,
         staging=staging,
-        facts=facts(),
+        facts=facts(pa.schema([("id", pa.int64()), ("s", pa.string())])),
         written=pairs,
         dest_key="prod/d/t/",
         uuid8="7f3b4e5a",
