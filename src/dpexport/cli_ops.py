@@ -10,6 +10,7 @@ time. Heavy modules (DuckDB, sqlglot, the runner) load inside the commands.
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -21,6 +22,7 @@ from dpexport.cli import _common, _load, _open_engine, _Settings, _settings, cli
 from dpexport.errors import UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
+log = logging.getLogger("dpexport.schedule")
 
 
 def _now_option(func: F) -> F:
@@ -276,6 +278,143 @@ def dlq_purge(
         click.echo(f"purged {len(purged)} ({what})" + (": " + ", ".join(purged) if purged else ""))
 
 
+# -- schedule ------------------------------------------------------------------------------
+@click.command("schedule")
+@_common
+@click.option("--table", "tables", multiple=True, help="only these tables (repeatable)")
+@click.option("--once", is_flag=True, help="run each table's latest due fire time, then exit")
+@click.option(
+    "--from", "start", default=None, help="replay the fire times after this RFC 3339 time"
+)
+@click.option("--until", "end", default=None, help="... up to this one (default: now), then exit")
+@click.option(
+    "--every",
+    type=click.FloatRange(min=1, min_open=False),
+    default=60.0,
+    show_default=True,
+    help="seconds between exports of continuous and on_change tables",
+)
+@click.option("--port", type=int, default=None, help="metrics port (default metrics.port; 0: off)")
+@click.option("--host", default="127.0.0.1", show_default=True, help="metrics address")
+@click.option("--hold", is_flag=True, help="keep the warehouse open between fire times")
+@click.option("--as", "principal", default=None, help="principal the exports run as")
+@click.option("--json", "as_json", is_flag=True, help="print a JSON object per export, a line each")
+@_now_option
+@click.pass_context
+def schedule_command(
+    ctx: click.Context,
+    config_path: str | None,
+    local_root: str | None,
+    tables: tuple[str, ...],
+    once: bool,
+    start: str | None,
+    end: str | None,
+    every: float,
+    port: int | None,
+    host: str,
+    hold: bool,
+    principal: str | None,
+    as_json: bool,
+    now: str | None,
+) -> None:
+    """Run the exports on their schedules (cron in UTC, continuous), until stopped."""
+    import signal
+    from datetime import timedelta
+
+    from dpexport.export import RunOptions
+    from dpexport.ops.scheduler import Scheduler, Stop, Tick, jobs_for
+    from dpexport.runner import run_exports, select_tables
+
+    settings = _settings(ctx, config_path, local_root)
+    if end is not None and start is None:
+        raise UsageError("--until needs --from (a replay runs the fire times between them)")
+    if once and start is not None:
+        raise UsageError("--once and --from are two different runs; give one of them")
+    config = _load(settings)
+    try:
+        specs = select_tables(config, tables)
+    except KeyError as exc:
+        raise UsageError(f"--table {exc.args[0]!r}: no such table in the config") from None
+    jobs = jobs_for(specs, timedelta(seconds=every))
+    if not jobs:
+        named = ", ".join(s.table for s in specs)
+        raise UsageError(f"no schedule: none of {named} has a 'schedule' (or frequency)")
+    metrics_block = getattr(config.raw, "metrics", None)
+    port = port if port is not None else getattr(metrics_block, "port", None)
+    metrics = None
+    if port and not (once or start):
+        from dpexport.ops.metrics import SchedulerMetrics
+
+        metrics = SchedulerMetrics()
+        try:
+            metrics.serve(port, host)
+        except OSError as exc:
+            raise UsageError(f"--port {port}: cannot serve metrics on {host}: {exc}") from None
+        log.info("metrics on http://%s:%d/metrics", host, port)
+
+    failed = False
+
+    def report(tick: Tick) -> None:
+        nonlocal failed
+        failed = failed or any(r.status == "FAILURE" for r in tick.results)
+        if metrics is not None:
+            metrics.observe(tick)
+        for record in tick.records():
+            if as_json:
+                click.echo(json.dumps(record), nl=True)
+                sys.stdout.flush()
+            else:
+                line = f"{record['at']} {record['status']:8} {record['table']:32} "
+                line += f"rows={record['rows']:<10} {record['seconds']:.2f} s"
+                if record["error"]:
+                    line += f" error: {record['error']}"
+                click.echo(line, err=True)
+
+    engine = _open_engine(config)  # fails now, before the first fire time, if it cannot open
+    from dpexport.cli import _check_schemas
+
+    try:
+        _check_schemas(config, engine)
+    finally:
+        engine.close()
+    scheduler = Scheduler(
+        config,
+        jobs,
+        open_engine=lambda: _open_engine(config),
+        run=run_exports,
+        options=RunOptions(principal=principal, local_root=settings.root),
+        hold=hold,
+        on_tick=report,
+        on_next=metrics.set_next_fire if metrics is not None else (lambda at: None),
+        clock=lambda: datetime.now(UTC),
+    )
+    try:
+        if start is not None:
+            scheduler.replay(_now(start), _now(end) if end else _now(now))
+        elif once:
+            scheduler.run_due(_now(now), {})
+        else:
+            stop = Stop()
+            interrupted: list[int] = []
+
+            def on_signal(signum: int, frame: Any) -> None:
+                if stop.requested:  # a second signal: stop now (exports are crash-safe)
+                    raise KeyboardInterrupt
+                stop.requested = True
+                interrupted.append(signum)
+
+            signal.signal(signal.SIGTERM, on_signal)
+            signal.signal(signal.SIGINT, on_signal)
+            log.info("scheduling %s", ", ".join(f"{j.table} ({j.schedule})" for j in jobs))
+            scheduler.serve(stop)
+            if signal.SIGINT in interrupted:
+                ctx.exit(130)
+    finally:
+        scheduler.close()
+    ctx.exit(1 if failed else 0)
+
+
+cli.add_command(schedule_command)
 cli.add_command(logs_group)
 cli.add_command(status_command)
 cli.add_command(dlq_group)

@@ -1,0 +1,231 @@
+"""``dpexport schedule``: run each table at its schedule's fire times, in one process.
+
+A table's ``schedule`` (resolved from the spec's blocks, CONTRACT §3) is a cron
+expression, evaluated in UTC, or ``continuous`` / ``on_change``, which fire every
+``every`` seconds on a grid aligned to the Unix epoch. A fire time is the export's
+logical time (``run --at``), so its idempotency token is the same whoever runs it,
+and a restarted scheduler, or a second one, makes each export once.
+
+The scheduler runs what is due, then sleeps until the next fire time. When it falls
+behind (an export longer than the interval, a process started late), it runs only
+the latest fire time of each table and counts the ones it skipped: an INCREMENTAL
+or APPEND export at the latest time covers the skipped windows anyway, and a
+FULL_REFRESH at an older time would only be overwritten.
+
+``replay`` runs every fire time in a range instead, in time order, without
+sleeping: a backfill, and the way tests and benchmarks drive a schedule.
+
+The config is loaded once. The warehouse connection is opened per tick and closed
+after it, unless ``hold`` says to keep it: DuckDB lets one process write a database
+file or many read it, so a held read-only connection would stop the process that
+loads the warehouse from writing between ticks.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from dpexport.config.spec import ResolvedConfig, TableSpec
+from dpexport.engines.base import Engine
+from dpexport.export import ExportResult, RunOptions
+
+log = logging.getLogger(__name__)
+
+#: schedules that poll on a fixed interval instead of a cron expression
+INTERVAL_SCHEDULES = ("continuous", "on_change")
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: how often a sleeping scheduler looks at its stop flag
+POLL_SECONDS = 0.2
+
+
+class Stop:
+    """Set by a signal handler: finish the running export, then exit."""
+
+    requested = False
+
+
+@dataclass(frozen=True)
+class Job:
+    """One scheduled table: when it fires, and with which trigger."""
+
+    table: str
+    schedule: str
+    every: timedelta
+
+    @property
+    def interval(self) -> bool:
+        return self.schedule.strip().lower() in INTERVAL_SCHEDULES
+
+    @property
+    def trigger(self) -> str:
+        return "stream" if self.interval else "cron"
+
+    def next_after(self, at: datetime) -> datetime:
+        """The first fire time strictly after ``at``."""
+        at = at.astimezone(UTC)
+        if self.interval:
+            step = self.every.total_seconds()
+            n = int((at - EPOCH).total_seconds() // step) + 1
+            return EPOCH + timedelta(seconds=n * step)
+        from croniter import croniter
+
+        return croniter(self.schedule, at).get_next(datetime).astimezone(UTC)
+
+    def latest(self, at: datetime) -> datetime:
+        """The last fire time at or before ``at``."""
+        at = at.astimezone(UTC)
+        if self.interval:
+            step = self.every.total_seconds()
+            n = int((at - EPOCH).total_seconds() // step)
+            return EPOCH + timedelta(seconds=n * step)
+        from croniter import croniter
+
+        if croniter.match(self.schedule, at) and at.second == 0 and at.microsecond == 0:
+            return at
+        return croniter(self.schedule, at).get_prev(datetime).astimezone(UTC)
+
+    def between(self, start: datetime, end: datetime) -> Iterator[datetime]:
+        """Every fire time in ``(start, end]``."""
+        t = self.next_after(start)
+        while t <= end:
+            yield t
+            t = self.next_after(t)
+
+
+def jobs_for(specs: Iterable[TableSpec], every: timedelta) -> list[Job]:
+    """A job per table that has a schedule; tables without one run on demand only."""
+    if every <= timedelta(0):
+        raise ValueError(f"the continuous interval must be positive, not {every}")
+    return [Job(s.table, s.schedule, every) for s in specs if s.schedule]
+
+
+@dataclass
+class Tick:
+    """The exports of one fire time, as the scheduler reports them."""
+
+    at: datetime
+    trigger: str
+    results: list[ExportResult]
+    seconds: float
+    #: earlier fire times of these tables that were not run because this one was later
+    skipped: int = 0
+
+    def records(self) -> list[dict[str, Any]]:
+        at = self.at.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return [
+            {
+                **r.to_json(),
+                "at": at,
+                "trigger": self.trigger,
+                "seconds": round(self.seconds, 4),
+                "skipped_ticks": self.skipped,
+            }
+            for r in self.results
+        ]
+
+
+@dataclass
+class Scheduler:
+    """Runs ``jobs`` through ``run`` (``runner.run_exports``) at their fire times."""
+
+    config: ResolvedConfig
+    jobs: Sequence[Job]
+    open_engine: Callable[[], Engine]
+    run: Callable[[ResolvedConfig, Engine, RunOptions], list[ExportResult]]
+    options: RunOptions = field(default_factory=RunOptions)
+    hold: bool = False
+    on_tick: Callable[[Tick], None] = lambda tick: None
+    on_next: Callable[[datetime], None] = lambda at: None
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    _engine: Engine | None = field(default=None, init=False)
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
+
+    def replay(self, start: datetime, end: datetime) -> list[Tick]:
+        """Every fire time of every job in ``(start, end]``, in order, without sleeping."""
+        times: dict[datetime, list[Job]] = {}
+        for job in self.jobs:
+            for t in job.between(start, end):
+                times.setdefault(t, []).append(job)
+        return [self._tick(t, jobs) for t, jobs in sorted(times.items())]
+
+    def run_due(self, now: datetime, last: dict[str, datetime]) -> list[Tick]:
+        """Each job's latest fire time at or before ``now`` that is after ``last[table]``
+        (a job not in ``last`` runs its latest fire time: what a fresh start catches up).
+        ``last`` is updated."""
+        due: dict[datetime, list[tuple[Job, int]]] = {}
+        for job in self.jobs:
+            latest = job.latest(now)
+            previous = last.get(job.table)
+            if previous is not None and latest <= previous:
+                continue
+            skipped = 0 if previous is None else sum(1 for _ in job.between(previous, latest)) - 1
+            due.setdefault(latest, []).append((job, skipped))
+            last[job.table] = latest
+        ticks = []
+        for t, entries in sorted(due.items()):
+            skipped = sum(s for _, s in entries)
+            if skipped:
+                log.warning(
+                    "behind schedule: running %s at %s, %d earlier fire time(s) not run",
+                    ", ".join(j.table for j, _ in entries),
+                    t.isoformat(),
+                    skipped,
+                )
+            ticks.append(self._tick(t, [j for j, _ in entries], skipped))
+        return ticks
+
+    def serve(self, stop: Stop) -> None:
+        """Run due exports until ``stop`` is set; a set ``stop`` lets the export that is
+        running finish (each export is crash-safe anyway)."""
+        last: dict[str, datetime] = {}
+        while not stop.requested:
+            self.run_due(self.clock(), last)
+            upcoming = self.next_fire(self.clock())
+            if upcoming is None:
+                log.warning("no table has a schedule; nothing to run")
+                break
+            self.on_next(upcoming)
+            log.info("next fire time %s", upcoming.isoformat())
+            # short sleeps: a signal handler only sets a flag (it must not take locks)
+            while not stop.requested and (left := (upcoming - self.clock()).total_seconds()) > 0:
+                time.sleep(min(left, POLL_SECONDS))
+
+    def next_fire(self, now: datetime) -> datetime | None:
+        return min((job.next_after(now) for job in self.jobs), default=None)
+
+    def _tick(self, at: datetime, jobs: Sequence[Job], skipped: int = 0) -> Tick:
+        started = time.perf_counter()
+        results: list[ExportResult] = []
+        engine = self._engine or self.open_engine()
+        try:
+            for trigger in sorted({j.trigger for j in jobs}):
+                tables = tuple(j.table for j in jobs if j.trigger == trigger)
+                opts = RunOptions(
+                    tables=tables,
+                    at=at,
+                    trigger=trigger,
+                    principal=self.options.principal,
+                    local_root=self.options.local_root,
+                    progress=self.options.progress,
+                )
+                results += self.run(self.config, engine, opts)
+        finally:
+            if self.hold:
+                self._engine = engine
+            else:
+                engine.close()
+        tick = Tick(at, ",".join(sorted({j.trigger for j in jobs})), results, 0.0, skipped)
+        tick.seconds = time.perf_counter() - started
+        for r in results:
+            log.info("%s %s at %s: %s rows", r.status, r.table, at.isoformat(), r.rows)
+        self.on_tick(tick)
+        return tick

@@ -1,0 +1,223 @@
+"""``dpexport schedule``: replayed fire times, ``--once``, and the long-running loop with
+its metrics endpoint, on a real DuckDB warehouse and a local bucket."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+
+from tests.e2e.cli import dpexport
+
+CONFIG = """\
+project: p
+environment: prod
+warehouse: {engine: duckdb, path: warehouse.duckdb}
+buckets: {exports: gs://b}
+exports:
+  - source: ds.events
+    destination: gs://b/events/
+    format: PARQUET
+    partitioning: {field: created_at, granularity: daily}
+    mode: APPEND
+    schedule: "0 */6 * * *"
+  - source: ds.devices
+    destination: gs://b/devices/
+    format: JSONL
+    mode: FULL_REFRESH
+"""
+#: one event every 10 minutes over 2025-09-15 and 2025-09-16
+EVENTS = 2 * 24 * 6
+
+
+@pytest.fixture()
+def base(tmp_path: Path) -> Path:
+    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    con.execute("CREATE SCHEMA ds")
+    con.execute(
+        f"""CREATE TABLE ds.events AS SELECT i AS id,
+        TIMESTAMP '2025-09-15 00:00:00' + to_minutes(10 * i) + INTERVAL 1 SECOND AS created_at,
+        i * 0.5 AS v FROM range({EVENTS}) t(i)"""
+    )
+    con.execute("CREATE TABLE ds.devices AS SELECT i AS device_id FROM range(5) t(i)")
+    con.close()
+    (tmp_path / "dpexport.yaml").write_text(CONFIG)
+    return tmp_path
+
+
+def _schedule(base: Path, *args: str) -> tuple[int, list[dict[str, Any]], str]:
+    result = dpexport(
+        "-c", base / "dpexport.yaml", "--local-root", base / "out", "schedule", "--json", *args
+    )
+    records = [json.loads(line) for line in result.out.splitlines() if line.strip()]
+    return result.code, records, result.err
+
+
+def _exported_ids(base: Path, records: list[dict[str, Any]]) -> list[int]:
+    ids: list[int] = []
+    for record in records:
+        for uri in record["manifests"]:
+            manifest = base / "out" / "gs" / uri.removeprefix("gs://")
+            for entry in json.loads(manifest.read_text())["files"]:
+                ids += pq.read_table(manifest.parent / entry["name"]).column("id").to_pylist()
+    return ids
+
+
+def test_replay_runs_every_fire_time_once_and_exports_each_row_once(base: Path) -> None:
+    code, records, err = _schedule(
+        base, "--from", "2025-09-15T00:00:00Z", "--until", "2025-09-16T00:00:00Z"
+    )
+    assert code == 0, err
+    # cron fire times in (from, until], in order; the unscheduled table does not run
+    assert [(r["table"], r["at"], r["trigger"]) for r in records] == [
+        ("events", "2025-09-15T06:00:00Z", "cron"),
+        ("events", "2025-09-15T12:00:00Z", "cron"),
+        ("events", "2025-09-15T18:00:00Z", "cron"),
+        ("events", "2025-09-16T00:00:00Z", "cron"),
+    ]
+    assert all(r["status"] == "SUCCESS" for r in records)
+    # each fire time is the logical time: the rows up to it, each exactly once
+    assert [r["rows"] for r in records] == [36, 36, 36, 36]
+    assert sorted(_exported_ids(base, records)) == list(range(144))
+
+    # a second replay of the same range finds every export done by its token
+    code, again, err = _schedule(
+        base, "--from", "2025-09-15T00:00:00Z", "--until", "2025-09-16T00:00:00Z"
+    )
+    assert code == 0, err
+    assert [r["status"] for r in again] == ["SKIPPED"] * 4
+    assert [r["export_id"] for r in again] == [r["export_id"] for r in records]
+    assert all("already exported" in r["reason"] for r in again)
+
+
+def test_once_runs_the_latest_due_fire_time_then_exits(base: Path) -> None:
+    code, records, err = _schedule(base, "--once", "--now", "2025-09-16T13:59:59Z")
+    assert code == 0, err
+    [record] = records
+    assert (record["table"], record["at"], record["status"]) == (
+        "events",
+        "2025-09-16T12:00:00Z",
+        "SUCCESS",
+    )
+    # everything up to 12:00 on the 16th, in the first export of this table
+    assert sorted(_exported_ids(base, records)) == list(range(6 * 36))
+
+
+def test_bad_arguments_exit_2_and_write_nothing(base: Path) -> None:
+    result = dpexport(
+        "-c", base / "dpexport.yaml", "--local-root", base / "out", "schedule", "--until", "x"
+    )
+    assert result.code == 2
+    assert "--until needs --from" in result.err
+    result = dpexport(
+        "-c",
+        base / "dpexport.yaml",
+        "--local-root",
+        base / "out",
+        "schedule",
+        "--table",
+        "devices",
+        "--once",
+    )
+    assert result.code == 2
+    assert "none of devices has a 'schedule'" in result.err
+    result = dpexport(
+        "-c", base / "dpexport.yaml", "--local-root", base / "out", "schedule", "--every", "0"
+    )
+    assert result.code == 2 and "--every" in result.err
+    assert not (base / "out").exists()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _metric(text: str, name: str, **labels: str) -> float:
+    want = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        key, _, value = line.rpartition(" ")
+        if key == (f"{name}{{{want}}}" if want else name):
+            return float(value)
+    raise AssertionError(f"{name} {labels} not in metrics:\n{text}")
+
+
+def test_serve_runs_continuous_table_every_interval_and_serves_metrics(base: Path) -> None:
+    config = base / "dpexport.yaml"
+    config.write_text(CONFIG.replace('schedule: "0 */6 * * *"', "schedule: continuous"))
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DPEXPORT_")}
+    proc = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "dpexport", "-c", str(config)),
+            *("--local-root", str(base / "out"), "schedule", "--every", "1"),
+            *("--port", str(port), "--json"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    records: list[dict[str, Any]] = []
+    try:
+        assert proc.stdout is not None
+        while len(records) < 3:
+            line = proc.stdout.readline()
+            assert line, proc.stderr.read() if proc.stderr else ""
+            records.append(json.loads(line))
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
+            metrics = resp.read().decode()
+        proc.send_signal(signal.SIGTERM)
+        rest, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    records += [json.loads(line) for line in rest.splitlines() if line.strip()]
+    assert all(r["table"] == "events" and r["trigger"] == "stream" for r in records)
+    assert all(r["status"] == "SUCCESS" for r in records), records
+    ats = [datetime.fromisoformat(r["at"].replace("Z", "+00:00")) for r in records]
+    assert all(a < b for a, b in itertools.pairwise(ats))  # one export per fire time
+    assert all(a.microsecond == 0 for a in ats)  # on the whole-second grid
+    assert ats[0] <= datetime.now(UTC)
+    # the first tick exports the table, later ones find nothing new
+    assert records[0]["rows"] == EVENTS and all(r["rows"] == 0 for r in records[1:])
+    assert sorted(_exported_ids(base, records)) == list(range(EVENTS))
+    assert _metric(metrics, "dpexport_rows_exported_total", table="events") == EVENTS
+    assert _metric(metrics, "dpexport_exports_total", table="events", status="SUCCESS") >= 3
+    assert _metric(metrics, "dpexport_next_fire_timestamp_seconds") > time.time() - 60
+
+
+def test_serve_refuses_a_port_in_use(base: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        result = dpexport(
+            "-c",
+            base / "dpexport.yaml",
+            "--local-root",
+            base / "out",
+            "schedule",
+            "--port",
+            str(port),
+        )
+    assert result.code == 2
+    assert f"--port {port}: cannot serve metrics on 127.0.0.1" in result.err
