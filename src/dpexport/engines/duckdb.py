@@ -169,7 +169,7 @@ class DuckDBEngine:
         self,
         path: str | Path,
         *,
-        memory_limit: str = "256MB",
+        memory_limit: str = "384MB",
         threads: int = 2,
         read_only: bool = True,
         temp_directory: str | None = None,

@@ -58,7 +58,7 @@ class Warehouse(Block):
     api_endpoint: str | None = None
     storage_api_endpoint: str | None = None
     credentials_env: str | None = None
-    memory_limit: str = "256MB"
+    memory_limit: str = "384MB"
     threads: int = 2
 
 
