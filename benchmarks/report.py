@@ -100,6 +100,23 @@ def render_one(res: dict[str, Any]) -> str:
                     f"| | floor: DuckDB COPY of the same 1% | {_spread([r['wall'] for r in floor])}"
                     f" | | {_mb(floor)} | {out_mb:.1f} | next export = {over}× this | |\n"
                 )
+            for key, how in (
+                ("schedule", "`dpexport schedule` (warehouse reopened per fire time)"),
+                ("schedule_hold", "`dpexport schedule --hold` (warehouse kept open)"),
+            ):
+                ticks = [r for r in _ok(case["runs"].get(key, [])) if r.get("extra")]
+                if not ticks:
+                    continue
+                first = [r["extra"]["first_s"] for r in ticks]
+                changed = [r["extra"]["changed_s"] for r in ticks]
+                ratio = _spread(
+                    [r["extra"]["changed_s"] / r["extra"]["first_s"] * 100 for r in ticks], "{:.1f}"
+                )
+                text += (
+                    f"| | {how}: first / next fire time, in process | "
+                    f"{_spread(first, '{:.3f}')} / {_spread(changed, '{:.3f}')} | | {_mb(ticks)} |"
+                    f" | {ratio}% of first | {case['target']} |\n"
+                )
             continue
         if case["name"] == "startup":
             d, p = case["runs"]["dpexport"], case["runs"]["python"]

@@ -26,7 +26,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,7 @@ DPEXPORT = str(Path(PY).parent / "dpexport")
 DLT_PY = HERE / ".venv-dlt" / "bin" / "python"
 AT = "2025-09-17T00:00:00Z"
 #: DuckDB's buffer pool cap in the generated config (``warehouse.memory_limit``)
-MEMORY_LIMIT = {"value": "256MB"}
+MEMORY_LIMIT = {"value": "384MB"}
 
 
 @dataclass
@@ -283,6 +283,40 @@ USERS_OPTIONS = {
 }
 
 
+#: fire times of the INCREMENTAL case under ``dpexport schedule``: the first export at
+#: USERS_FIRST_AT, two with nothing changed, then the one after 1% changed at USERS_SECOND_AT
+USERS_SCHEDULE = "0 0,14 * * *"
+
+
+def schedule_run(work: Path, db: Path, hold: bool) -> Sample:
+    """``dpexport schedule --from .. --until ..``: the INCREMENTAL fire times in one process;
+    the first and the 1%-changed ticks' times come from its JSON lines."""
+    cfg = work / "dpexport.yaml"
+    cfg.write_text(config_text(db, "users", {**USERS_OPTIONS, "schedule": USERS_SCHEDULE}))
+    start = datetime.fromisoformat(data.USERS_FIRST_AT) - timedelta(hours=1)
+    cmd = [DPEXPORT, "-c", str(cfg), "--local-root", str(work / "root"), "schedule", "--json"]
+    cmd += ["--from", start.isoformat(), "--until", data.USERS_SECOND_AT]
+    cmd += ["--hold"] if hold else []
+    sample = run_child(cmd, 900, work / "schedule.log")
+    ticks = {}
+    for line in (work / "schedule.log").read_text().splitlines():
+        if line.startswith("{"):
+            record = json.loads(line)
+            ticks[record["at"]] = record
+    first, changed = ticks.get(data.USERS_FIRST_AT), ticks.get(data.USERS_SECOND_AT)
+    if sample.rc != 0 or first is None or changed is None:
+        print((work / "schedule.log").read_text()[-3000:], file=sys.stderr)
+        sample.rc = sample.rc or 1
+        return sample
+    sample.extra = {
+        "first_s": first["seconds"],
+        "changed_s": changed["seconds"],
+        "changed_rows": changed["rows"],
+        "ticks": len(ticks),
+    }
+    return sample
+
+
 def fresh(path: Path) -> Path:
     shutil.rmtree(path, ignore_errors=True)
     path.mkdir(parents=True)
@@ -342,6 +376,8 @@ def bench_incremental(db: Path, work: Path, repeat: int, rows: int) -> dict:
     full: list[Sample] = []
     incr: list[Sample] = []
     floor: list[Sample] = []
+    scheduled: list[Sample] = []
+    held: list[Sample] = []
     first, second = (
         at.replace("T", " ").rstrip("Z") for at in (data.USERS_FIRST_AT, data.USERS_SECOND_AT)
     )
@@ -365,6 +401,15 @@ def bench_incremental(db: Path, work: Path, repeat: int, rows: int) -> dict:
             flush=True,
         )
         discard(w)
+        for hold in (False, True):
+            s = schedule_run(fresh(work / "incremental"), db, hold)
+            (held if hold else scheduled).append(s)
+            print(
+                f"  incremental #{r + 1} schedule{' --hold' if hold else ''}: first tick "
+                f"{s.extra.get('first_s', 0):.3f} s, 1% tick {s.extra.get('changed_s', 0):.3f} s",
+                flush=True,
+            )
+            discard(work / "incremental")
     return {
         "name": "incremental",
         "title": f"INCREMENTAL users ({data.users_rows(rows):,} rows), 1% changed",
@@ -374,6 +419,8 @@ def bench_incremental(db: Path, work: Path, repeat: int, rows: int) -> dict:
             "full": [vars(s) for s in full],
             "incremental": [vars(s) for s in incr],
             "floor": [vars(s) for s in floor],
+            "schedule": [vars(s) for s in scheduled],
+            "schedule_hold": [vars(s) for s in held],
         },
     }
 
@@ -444,7 +491,7 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=HERE / ".work")
     ap.add_argument("--label", default="", help="suffix of the results file name")
     ap.add_argument(
-        "--memory-limit", default="256MB", help="dpexport's warehouse.memory_limit (its default)"
+        "--memory-limit", default="384MB", help="dpexport's warehouse.memory_limit (its default)"
     )
     args = ap.parse_args()
     chosen = [n.strip() for n in args.cases.split(",") if n.strip()]
