@@ -187,9 +187,8 @@ def dlq_retry(
 ) -> None:
     """Run failed exports again (one by id, or every open entry); success removes the
     entry, failure counts a retry, and max_attempts retries poison it."""
-    from dpexport.reliability.dlq import RetryOutcome, retry_entry
-    from dpexport.reliability.retry import RetryPolicy
-    from dpexport.runner import ExportResult, RunOptions, run_exports
+    from dpexport.reliability.dlq import RetryOutcome
+    from dpexport.runner import retry_dlq
 
     settings = _settings(ctx, config_path, local_root)
     at_now = _now(now)
@@ -202,36 +201,12 @@ def dlq_retry(
         entries = [(s, e) for s, e in entries if e.state == "open"]
     if due:
         entries = [(s, e) for s, e in entries if e.due_for_auto_retry]
-    policy = RetryPolicy.from_config(config)
     outcomes: list[RetryOutcome] = []
-    engine: Any = _open_engine(config) if entries else None
-    try:
-
-        def rerun(request: dict[str, Any]) -> ExportResult:
-            table = str(request.get("table") or "")
-            at = _now(request.get("at")) if request.get("at") else None
-            if not table or at is None:
-                return ExportResult(table, None, "FAILURE", error="export_request lacks table/at")
-            trigger = request.get("trigger")
-            if trigger not in ("manual", "cron", "api", "stream"):
-                trigger = "manual"
-            try:
-                config.table(table)
-            except KeyError:
-                return ExportResult(table, None, "FAILURE", error="table no longer in the config")
-            options = RunOptions(
-                tables=(table,),
-                at=at,
-                trigger=trigger,
-                principal=request.get("principal"),
-                local_root=settings.root,
-            )
-            return run_exports(config, engine, options)[0]
-
-        for store, entry in entries:
-            outcomes.append(retry_entry(store, entry, rerun, now=at_now, policy=policy))
-    finally:
-        if engine is not None:
+    if entries:
+        engine = _open_engine(config)
+        try:
+            outcomes = retry_dlq(config, engine, entries, local_root=settings.root, now=at_now)
+        finally:
             engine.close()
     if as_json:
         click.echo(json.dumps([o.to_json() for o in outcomes], indent=2))
@@ -370,6 +345,12 @@ def schedule_command(
                     line += f" error: {record['error']}"
                 click.echo(line, err=True)
 
+    def retried(outcomes: list[Any]) -> None:
+        nonlocal failed
+        failed = failed or any(o.outcome in ("failed", "poisoned") for o in outcomes)
+        if metrics is not None:
+            metrics.observe_retries(outcomes)
+
     engine = _open_engine(config)  # fails now, before the first fire time, if it cannot open
     from dpexport.cli import _check_schemas
 
@@ -385,6 +366,7 @@ def schedule_command(
         options=RunOptions(principal=principal, local_root=settings.root),
         hold=hold,
         on_tick=report,
+        on_retry=retried,
         on_next=metrics.set_next_fire if metrics is not None else (lambda at: None),
         clock=lambda: datetime.now(UTC),
     )
@@ -392,6 +374,7 @@ def schedule_command(
         if start is not None:
             scheduler.replay(_now(start), _now(end) if end else _now(now))
         elif once:
+            scheduler.retry_dlq(_now(now))  # older fire times first
             scheduler.run_due(_now(now), {})
         else:
             stop = Stop()

@@ -15,6 +15,8 @@ import traceback
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 from dpexport import commit, layout, tokens
 from dpexport.config.spec import ResolvedConfig, TableSpec
@@ -28,7 +30,16 @@ from dpexport.storage.base import Store
 from dpexport.storage.uri import StoreResolver
 from dpexport.transforms.pipeline import server_side_store
 
-__all__ = ["ExportResult", "Progress", "RunOptions", "export_table", "run_exports", "select_tables"]
+__all__ = [
+    "ExportResult",
+    "Progress",
+    "RunOptions",
+    "export_table",
+    "rerun_request",
+    "retry_dlq",
+    "run_exports",
+    "select_tables",
+]
 
 log = logging.getLogger(__name__)
 
@@ -223,3 +234,61 @@ def _export_under_lease(
     tokens.write_token(store, token)
     exporter.log_record(result, int((time.monotonic() - clock) * 1000))
     return result
+
+
+def rerun_request(
+    config: ResolvedConfig, engine: Engine, request: dict[str, Any], local_root: Path | None
+) -> ExportResult:
+    """Run a DLQ entry's export request (spec 7.2 ``export_request.json``) again: its
+    table at its logical time, trigger and principal."""
+    table = str(request.get("table") or "")
+    at = _request_time(request.get("at"))
+    if not table or at is None:
+        return ExportResult(table, None, "FAILURE", error="export_request lacks table/at")
+    trigger = request.get("trigger")
+    if trigger not in ("manual", "cron", "api", "stream"):
+        trigger = "manual"
+    try:
+        config.table(table)
+    except KeyError:
+        return ExportResult(table, None, "FAILURE", error="table no longer in the config")
+    options = RunOptions(
+        tables=(table,),
+        at=at,
+        trigger=str(trigger),
+        principal=request.get("principal"),
+        local_root=local_root,
+    )
+    return run_exports(config, engine, options)[0]
+
+
+def _request_time(value: object) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def retry_dlq(
+    config: ResolvedConfig,
+    engine: Engine,
+    entries: Sequence[tuple[Store, dlq.DlqEntry]],
+    *,
+    local_root: Path | None,
+    now: datetime,
+) -> list[dlq.RetryOutcome]:
+    """Re-run each DLQ entry's export (``dlq.retry_entry`` resolves, counts or poisons it)."""
+    policy = RetryPolicy.from_config(config)
+    return [
+        dlq.retry_entry(
+            store,
+            entry,
+            lambda request: rerun_request(config, engine, request, local_root),
+            now=now,
+            policy=policy,
+        )
+        for store, entry in entries
+    ]

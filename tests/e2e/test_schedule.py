@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -221,3 +221,35 @@ def test_serve_refuses_a_port_in_use(base: Path) -> None:
         )
     assert result.code == 2
     assert f"--port {port}: cannot serve metrics on 127.0.0.1" in result.err
+
+
+def test_once_retries_a_failed_fire_time_from_the_dlq_when_due(base: Path) -> None:
+    con = duckdb.connect(str(base / "warehouse.duckdb"))
+    con.execute("ALTER TABLE ds.events RENAME TO events_loading")
+    con.close()
+    code, [failed], err = _schedule(base, "--once")
+    assert code == 1
+    assert failed["status"] == "FAILURE" and "does not exist" in failed["error"]
+    listed = dpexport("-c", base / "dpexport.yaml", "--local-root", base / "out", "dlq", "list")
+    assert failed["export_id"] in listed.out
+
+    con = duckdb.connect(str(base / "warehouse.duckdb"))
+    con.execute("ALTER TABLE ds.events_loading RENAME TO events")
+    con.close()
+    # spec 7.2 auto_retry_after is 6 hours: 7 hours on, --once re-runs the failed fire
+    # time first, then its own latest one, which finds nothing new
+    later = (datetime.now(UTC) + timedelta(hours=7)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    code, [latest], err = _schedule(base, "--once", "--now", later)
+    assert code == 0, err
+    assert latest["status"] == "SUCCESS" and latest["rows"] == 0
+    assert f"DLQ auto-retry of {failed['export_id']}: resolved" in err
+    manifests = sorted((base / "out").rglob("manifest_*.json"))
+    ids = []
+    for manifest in manifests:
+        for entry in json.loads(manifest.read_text())["files"]:
+            ids += pq.read_table(manifest.parent / entry["name"]).column("id").to_pylist()
+    assert sorted(ids) == list(range(EVENTS))
+    listed = dpexport(
+        "-c", base / "dpexport.yaml", "--local-root", base / "out", "dlq", "list", "--now", later
+    )
+    assert listed.out.strip() == "the dead-letter queue is empty"

@@ -44,6 +44,12 @@ class SchedulerMetrics:
             "Fire times not run because the scheduler was behind",
             registry=r,
         )
+        self.dlq_retries = Counter(
+            "dpexport_dlq_retries",
+            "DLQ entries re-run by auto-retry, by outcome",
+            ["outcome"],
+            registry=r,
+        )
         self.next_fire = Gauge(
             "dpexport_next_fire_timestamp_seconds", "The next fire time", registry=r
         )
@@ -58,6 +64,10 @@ class SchedulerMetrics:
                 self.rows.labels(r.table).inc(r.rows)
                 self.files.labels(r.table).inc(r.files)
                 self.last_success.labels(r.table).set(tick.at.timestamp())
+
+    def observe_retries(self, outcomes: list[Any]) -> None:
+        for o in outcomes:
+            self.dlq_retries.labels(o.outcome).inc()
 
     def set_next_fire(self, at: datetime | None) -> None:
         if at is not None:

@@ -141,6 +141,9 @@ class Scheduler:
     hold: bool = False
     on_tick: Callable[[Tick], None] = lambda tick: None
     on_next: Callable[[datetime], None] = lambda at: None
+    on_retry: Callable[[list[Any]], None] = lambda outcomes: None
+    #: how often ``serve`` looks for DLQ entries due for auto-retry
+    dlq_every: timedelta = timedelta(minutes=5)
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     _engine: Engine | None = field(default=None, init=False)
 
@@ -187,7 +190,12 @@ class Scheduler:
         """Run due exports until ``stop`` is set; a set ``stop`` lets the export that is
         running finish (each export is crash-safe anyway)."""
         last: dict[str, datetime] = {}
+        dlq_checked: datetime | None = None
         while not stop.requested:
+            now = self.clock()
+            if dlq_checked is None or now - dlq_checked >= self.dlq_every:
+                self.retry_dlq(now)  # older fire times first: APPEND windows stay in order
+                dlq_checked = now
             self.run_due(self.clock(), last)
             upcoming = self.next_fire(self.clock())
             if upcoming is None:
@@ -195,12 +203,53 @@ class Scheduler:
                 break
             self.on_next(upcoming)
             log.info("next fire time %s", upcoming.isoformat())
+            wake = min(upcoming, dlq_checked + self.dlq_every)
             # short sleeps: a signal handler only sets a flag (it must not take locks)
-            while not stop.requested and (left := (upcoming - self.clock()).total_seconds()) > 0:
+            while not stop.requested and (left := (wake - self.clock()).total_seconds()) > 0:
                 time.sleep(min(left, POLL_SECONDS))
 
     def next_fire(self, now: datetime) -> datetime | None:
         return min((job.next_after(now) for job in self.jobs), default=None)
+
+    def retry_dlq(self, now: datetime) -> list[Any]:
+        """Re-run the DLQ entries of the scheduled tables that are due for auto-retry
+        (spec 7.2 ``auto_retry_after``); the outcomes, as ``dlq.RetryOutcome``."""
+        from dpexport.ops.logs import config_stores
+        from dpexport.reliability import dlq
+        from dpexport.runner import retry_dlq
+
+        settings = dlq.DlqSettings.from_config(self.config)
+        mine = {j.table for j in self.jobs}
+        due = []
+        for store in config_stores(self.config, self.options.local_root):
+            for entry in dlq.list_entries(store, now, settings):
+                if entry.due_for_auto_retry and self._table_of(entry.request) in mine:
+                    due.append((store, entry))
+        if not due:
+            return []
+        engine = self._engine or self.open_engine()
+        try:
+            outcomes = retry_dlq(
+                self.config, engine, due, local_root=self.options.local_root, now=now
+            )
+        finally:
+            self._release(engine)
+        for o in outcomes:
+            log.warning("DLQ auto-retry of %s: %s %s", o.export_id, o.outcome, o.error or "")
+        self.on_retry(outcomes)
+        return outcomes
+
+    def _table_of(self, request: dict[str, Any]) -> str | None:
+        try:
+            return self.config.table(str(request.get("table") or "")).table
+        except KeyError:
+            return None
+
+    def _release(self, engine: Engine) -> None:
+        if self.hold:
+            self._engine = engine
+        else:
+            engine.close()
 
     def _tick(self, at: datetime, jobs: Sequence[Job], skipped: int = 0) -> Tick:
         started = time.perf_counter()
@@ -219,10 +268,7 @@ class Scheduler:
                 )
                 results += self.run(self.config, engine, opts)
         finally:
-            if self.hold:
-                self._engine = engine
-            else:
-                engine.close()
+            self._release(engine)
         tick = Tick(at, ",".join(sorted({j.trigger for j in jobs})), results, 0.0, skipped)
         tick.seconds = time.perf_counter() - started
         for r in results:
