@@ -297,7 +297,7 @@ def schedule_command(
     from datetime import timedelta
 
     from dpexport.export import RunOptions
-    from dpexport.ops.scheduler import Scheduler, Stop, Tick, jobs_for
+    from dpexport.ops.scheduler import Scheduler, Stop, Tick, jobs_for, replication_jobs
     from dpexport.runner import run_exports, select_tables
 
     settings = _settings(ctx, config_path, local_root)
@@ -311,6 +311,7 @@ def schedule_command(
     except KeyError as exc:
         raise UsageError(f"--table {exc.args[0]!r}: no such table in the config") from None
     jobs = jobs_for(specs, timedelta(seconds=every))
+    jobs += replication_jobs(config, specs, timedelta(seconds=every))
     if not jobs:
         named = ", ".join(s.table for s in specs)
         raise UsageError(f"no schedule: none of {named} has a 'schedule' (or frequency)")
@@ -331,7 +332,7 @@ def schedule_command(
 
     def report(tick: Tick) -> None:
         nonlocal failed
-        failed = failed or any(r.status == "FAILURE" for r in tick.results)
+        failed = failed or tick.failed
         if metrics is not None:
             metrics.observe(tick)
         for record in tick.records():
@@ -340,9 +341,13 @@ def schedule_command(
                 sys.stdout.flush()
             else:
                 line = f"{record['at']} {record['status']:8} {record['table']:32} "
-                line += f"rows={record['rows']:<10} {record['seconds']:.2f} s"
-                if record["error"]:
-                    line += f" error: {record['error']}"
+                if "replication" in record:
+                    line += f"replicated to {record['target']}: copied {record['copied']}"
+                    line += "".join(f" error: {e}" for e in record["mismatches"] + record["errors"])
+                else:
+                    line += f"rows={record['rows']:<10} {record['seconds']:.2f} s"
+                    if record["error"]:
+                        line += f" error: {record['error']}"
                 click.echo(line, err=True)
 
     def retried(outcomes: list[Any]) -> None:

@@ -253,3 +253,41 @@ def test_once_retries_a_failed_fire_time_from_the_dlq_when_due(base: Path) -> No
         "-c", base / "dpexport.yaml", "--local-root", base / "out", "dlq", "list", "--now", later
     )
     assert listed.out.strip() == "the dead-letter queue is empty"
+
+
+def test_replication_items_run_on_their_schedule_after_the_exports(base: Path) -> None:
+    config = base / "dpexport.yaml"
+    config.write_text(
+        CONFIG
+        + """replication:
+  - name: dr
+    tables: [ds.events]
+    target: s3://dr-bucket/backup/
+    schedule: "0 */12 * * *"
+"""
+    )
+    code, records, err = _schedule(
+        base, "--from", "2025-09-15T00:00:00Z", "--until", "2025-09-16T00:00:00Z"
+    )
+    assert code == 0, err
+    assert [(r.get("replication"), r["table"], r["at"]) for r in records] == [
+        (None, "events", "2025-09-15T06:00:00Z"),
+        (None, "events", "2025-09-15T12:00:00Z"),
+        ("dr", "ds.events", "2025-09-15T12:00:00Z"),
+        (None, "events", "2025-09-15T18:00:00Z"),
+        (None, "events", "2025-09-16T00:00:00Z"),
+        ("dr", "ds.events", "2025-09-16T00:00:00Z"),
+    ]
+    first, second = (r for r in records if "replication" in r)
+    assert first["status"] == second["status"] == "SUCCESS"
+    assert first["mismatches"] == first["errors"] == []
+    # every row up to 2025-09-16T00:00 is in the 15th's folder, which grew between the two
+    assert first["folders"] == second["folders"] == 1
+    assert first["skipped"] == 0 and first["copied"] > 0
+    assert second["skipped"] > 0 and second["copied"] > 0  # only what the target lacked
+    target = base / "out" / "s3" / "dr-bucket" / "backup"
+    ids = []
+    for manifest in sorted(target.rglob("manifest_*.json")):
+        for entry in json.loads(manifest.read_text())["files"]:
+            ids += pq.read_table(manifest.parent / entry["name"]).column("id").to_pylist()
+    assert sorted(ids) == list(range(144))

@@ -44,6 +44,18 @@ class SchedulerMetrics:
             "Fire times not run because the scheduler was behind",
             registry=r,
         )
+        self.replicated = Counter(
+            "dpexport_replicated_files",
+            "Files copied to replication targets",
+            ["replication", "table"],
+            registry=r,
+        )
+        self.replication_failures = Counter(
+            "dpexport_replication_failures",
+            "Tables whose replication had a checksum mismatch or an error",
+            ["replication", "table"],
+            registry=r,
+        )
         self.dlq_retries = Counter(
             "dpexport_dlq_retries",
             "DLQ entries re-run by auto-retry, by outcome",
@@ -64,6 +76,10 @@ class SchedulerMetrics:
                 self.rows.labels(r.table).inc(r.rows)
                 self.files.labels(r.table).inc(r.files)
                 self.last_success.labels(r.table).set(tick.at.timestamp())
+        for rep in tick.replicated:
+            self.replicated.labels(rep.replication, rep.table).inc(rep.copied)
+            if not rep.ok:
+                self.replication_failures.labels(rep.replication, rep.table).inc()
 
     def observe_retries(self, outcomes: list[Any]) -> None:
         for o in outcomes:

@@ -122,9 +122,11 @@ def replicate(
     local_root: Path | None = None,
     tables: Iterable[str] = (),
     opener: Opener | None = None,
+    items: Iterable[int] | None = None,
 ) -> list[TableReport]:
     """Replicate every ``replication`` item of ``config`` (a ResolvedConfig), or only
-    the items' tables named in ``tables``; one report per (item, table)."""
+    the items at the indexes ``items``, or only the items' tables named in ``tables``;
+    one report per (item, table)."""
     from dpexport.storage.uri import StoreResolver
     from dpexport.transforms.pipeline import server_side_store
 
@@ -132,7 +134,10 @@ def replicate(
     wanted = set(tables)
     raw = config.raw
     reports: list[TableReport] = []
+    chosen = None if items is None else set(items)
     for index, item in enumerate(raw.replication):
+        if chosen is not None and index not in chosen:
+            continue
         name = item.name or f"replication[{index}]"
         for table_name in item.tables:
             spec = config.table(table_name)

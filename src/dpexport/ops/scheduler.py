@@ -53,17 +53,25 @@ class Stop:
 class Job:
     """One scheduled table: when it fires, and with which trigger."""
 
+    #: the table, or for a replication item its name
     table: str
     schedule: str
     every: timedelta
+    #: the index of the ``replication`` item this job copies, or None for an export
+    replication: int | None = None
 
     @property
     def interval(self) -> bool:
         return self.schedule.strip().lower() in INTERVAL_SCHEDULES
 
     @property
+    def key(self) -> str:
+        """Names the job among the scheduler's (a table and an item may share a name)."""
+        return self.table if self.replication is None else f"replication:{self.table}"
+
+    @property
     def trigger(self) -> str:
-        return "stream" if self.interval else "cron"
+        return "stream" if self.interval and self.replication is None else "cron"
 
     def next_after(self, at: datetime) -> datetime:
         """The first fire time strictly after ``at``."""
@@ -104,6 +112,22 @@ def jobs_for(specs: Iterable[TableSpec], every: timedelta) -> list[Job]:
     return [Job(s.table, s.schedule, every) for s in specs if s.schedule]
 
 
+def replication_jobs(
+    config: ResolvedConfig, specs: Iterable[TableSpec], every: timedelta
+) -> list[Job]:
+    """A job per ``replication`` item that has a schedule and copies one of ``specs``."""
+    wanted = {s.qualified_name for s in specs}
+    jobs = []
+    for index, item in enumerate(getattr(config.raw, "replication", None) or []):
+        if not item.schedule:
+            continue
+        if not any(config.table(t).qualified_name in wanted for t in item.tables):
+            continue
+        name = item.name or f"replication[{index}]"
+        jobs.append(Job(name, item.schedule, every, replication=index))
+    return jobs
+
+
 @dataclass
 class Tick:
     """The exports of one fire time, as the scheduler reports them."""
@@ -114,18 +138,27 @@ class Tick:
     seconds: float
     #: earlier fire times of these tables that were not run because this one was later
     skipped: int = 0
+    #: what the replication items due at this time copied (``replicate.TableReport``)
+    replicated: list[Any] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        return any(r.status == "FAILURE" for r in self.results) or any(
+            not r.ok for r in self.replicated
+        )
 
     def records(self) -> list[dict[str, Any]]:
-        at = self.at.strftime("%Y-%m-%dT%H:%M:%SZ")
-        return [
-            {
-                **r.to_json(),
-                "at": at,
-                "trigger": self.trigger,
-                "seconds": round(self.seconds, 4),
-                "skipped_ticks": self.skipped,
-            }
-            for r in self.results
+        """A JSON object per export, then one per replicated table (``"replication"``
+        names the item; ``status`` is SUCCESS or FAILURE)."""
+        common = {
+            "at": self.at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "trigger": self.trigger,
+            "seconds": round(self.seconds, 4),
+            "skipped_ticks": self.skipped,
+        }
+        return [{**r.to_json(), **common} for r in self.results] + [
+            {**r.to_json(), "status": "SUCCESS" if r.ok else "FAILURE", **common}
+            for r in self.replicated
         ]
 
 
@@ -167,12 +200,12 @@ class Scheduler:
         due: dict[datetime, list[tuple[Job, int]]] = {}
         for job in self.jobs:
             latest = job.latest(now)
-            previous = last.get(job.table)
+            previous = last.get(job.key)
             if previous is not None and latest <= previous:
                 continue
             skipped = 0 if previous is None else sum(1 for _ in job.between(previous, latest)) - 1
             due.setdefault(latest, []).append((job, skipped))
-            last[job.table] = latest
+            last[job.key] = latest
         ticks = []
         for t, entries in sorted(due.items()):
             skipped = sum(s for _, s in entries)
@@ -254,10 +287,11 @@ class Scheduler:
     def _tick(self, at: datetime, jobs: Sequence[Job], skipped: int = 0) -> Tick:
         started = time.perf_counter()
         results: list[ExportResult] = []
-        engine = self._engine or self.open_engine()
+        exports = [j for j in jobs if j.replication is None]
+        engine = (self._engine or self.open_engine()) if exports else None
         try:
-            for trigger in sorted({j.trigger for j in jobs}):
-                tables = tuple(j.table for j in jobs if j.trigger == trigger)
+            for trigger in sorted({j.trigger for j in exports}):
+                tables = tuple(j.table for j in exports if j.trigger == trigger)
                 opts = RunOptions(
                     tables=tables,
                     at=at,
@@ -266,12 +300,23 @@ class Scheduler:
                     local_root=self.options.local_root,
                     progress=self.options.progress,
                 )
+                assert engine is not None  # there are exports
                 results += self.run(self.config, engine, opts)
         finally:
-            self._release(engine)
-        tick = Tick(at, ",".join(sorted({j.trigger for j in jobs})), results, 0.0, skipped)
+            if engine is not None:
+                self._release(engine)
+        replicated: list[Any] = []
+        items = [j.replication for j in jobs if j.replication is not None]
+        if items:  # after the exports of the same fire time, so they are copied too
+            from dpexport.ops.replicate import replicate
+
+            replicated = replicate(self.config, local_root=self.options.local_root, items=items)
+        trigger = ",".join(sorted({j.trigger for j in jobs}))
+        tick = Tick(at, trigger, results, 0.0, skipped, replicated)
         tick.seconds = time.perf_counter() - started
         for r in results:
             log.info("%s %s at %s: %s rows", r.status, r.table, at.isoformat(), r.rows)
+        for report in replicated:
+            log.info("replication %s at %s: %s", report.replication, at.isoformat(), report.line())
         self.on_tick(tick)
         return tick
