@@ -24,6 +24,7 @@ from dpexport.engines.base import Engine
 from dpexport.errors import AlreadyExists, DpexportError
 from dpexport.export import Export, ExportResult, Progress, RunContext, RunOptions
 from dpexport.manifest import rfc3339
+from dpexport.ops.logs import parse_time
 from dpexport.reliability import dlq
 from dpexport.reliability.retry import Retrier, RetryingStore, RetryPolicy
 from dpexport.storage.base import Store
@@ -242,7 +243,7 @@ def rerun_request(
     """Run a DLQ entry's export request (spec 7.2 ``export_request.json``) again: its
     table at its logical time, trigger and principal."""
     table = str(request.get("table") or "")
-    at = _request_time(request.get("at"))
+    at = parse_time(request.get("at"))
     if not table or at is None:
         return ExportResult(table, None, "FAILURE", error="export_request lacks table/at")
     trigger = request.get("trigger")
@@ -260,16 +261,6 @@ def rerun_request(
         local_root=local_root,
     )
     return run_exports(config, engine, options)[0]
-
-
-def _request_time(value: object) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
 
 
 def retry_dlq(

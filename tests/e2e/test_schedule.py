@@ -20,7 +20,7 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from tests.e2e.cli import dpexport
+from tests.e2e.cli import Result, dpexport
 
 CONFIG = """\
 project: p
@@ -58,10 +58,13 @@ def base(tmp_path: Path) -> Path:
     return tmp_path
 
 
+def _cli(base: Path, *args: str) -> Result:
+    """``dpexport -c BASE/dpexport.yaml --local-root BASE/out ARGS``."""
+    return dpexport("-c", base / "dpexport.yaml", "--local-root", base / "out", *args)
+
+
 def _schedule(base: Path, *args: str) -> tuple[int, list[dict[str, Any]], str]:
-    result = dpexport(
-        "-c", base / "dpexport.yaml", "--local-root", base / "out", "schedule", "--json", *args
-    )
+    result = _cli(base, "schedule", "--json", *args)
     records = [json.loads(line) for line in result.out.splitlines() if line.strip()]
     return result.code, records, result.err
 
@@ -117,16 +120,11 @@ def test_once_runs_the_latest_due_fire_time_then_exits(base: Path) -> None:
 
 
 def test_bad_arguments_exit_2_and_write_nothing(base: Path) -> None:
-    result = dpexport(
-        "-c", base / "dpexport.yaml", "--local-root", base / "out", "schedule", "--until", "x"
-    )
+    result = _cli(base, "schedule", "--until", "x")
     assert result.code == 2
     assert "--until needs --from" in result.err
-    result = dpexport(
-        "-c",
-        base / "dpexport.yaml",
-        "--local-root",
-        base / "out",
+    result = _cli(
+        base,
         "schedule",
         "--table",
         "devices",
@@ -134,9 +132,7 @@ def test_bad_arguments_exit_2_and_write_nothing(base: Path) -> None:
     )
     assert result.code == 2
     assert "none of devices has a 'schedule'" in result.err
-    result = dpexport(
-        "-c", base / "dpexport.yaml", "--local-root", base / "out", "schedule", "--every", "0"
-    )
+    result = _cli(base, "schedule", "--every", "0")
     assert result.code == 2 and "--every" in result.err
     assert not (base / "out").exists()
 
@@ -210,11 +206,8 @@ def test_serve_refuses_a_port_in_use(base: Path) -> None:
         s.bind(("127.0.0.1", 0))
         s.listen()
         port = s.getsockname()[1]
-        result = dpexport(
-            "-c",
-            base / "dpexport.yaml",
-            "--local-root",
-            base / "out",
+        result = _cli(
+            base,
             "schedule",
             "--port",
             str(port),
@@ -230,7 +223,7 @@ def test_once_retries_a_failed_fire_time_from_the_dlq_when_due(base: Path) -> No
     code, [failed], err = _schedule(base, "--once")
     assert code == 1
     assert failed["status"] == "FAILURE" and "does not exist" in failed["error"]
-    listed = dpexport("-c", base / "dpexport.yaml", "--local-root", base / "out", "dlq", "list")
+    listed = _cli(base, "dlq", "list")
     assert failed["export_id"] in listed.out
 
     con = duckdb.connect(str(base / "warehouse.duckdb"))
@@ -249,9 +242,7 @@ def test_once_retries_a_failed_fire_time_from_the_dlq_when_due(base: Path) -> No
         for entry in json.loads(manifest.read_text())["files"]:
             ids += pq.read_table(manifest.parent / entry["name"]).column("id").to_pylist()
     assert sorted(ids) == list(range(EVENTS))
-    listed = dpexport(
-        "-c", base / "dpexport.yaml", "--local-root", base / "out", "dlq", "list", "--now", later
-    )
+    listed = _cli(base, "dlq", "list", "--now", later)
     assert listed.out.strip() == "the dead-letter queue is empty"
 
 
