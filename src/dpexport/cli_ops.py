@@ -395,8 +395,8 @@ def schedule_command(
             signal.signal(signal.SIGINT, on_signal)
             log.info("scheduling %s", ", ".join(f"{j.table} ({j.schedule})" for j in jobs))
             scheduler.serve(stop)
-            if signal.SIGINT in interrupted:
-                ctx.exit(130)
+            # a service stopped on purpose: failures went to logs, metrics and the DLQ
+            ctx.exit(130 if signal.SIGINT in interrupted else 0)
     finally:
         scheduler.close()
     ctx.exit(1 if failed else 0)

@@ -282,3 +282,57 @@ def test_replication_items_run_on_their_schedule_after_the_exports(base: Path) -
         for entry in json.loads(manifest.read_text())["files"]:
             ids += pq.read_table(manifest.parent / entry["name"]).column("id").to_pylist()
     assert sorted(ids) == list(range(144))
+
+
+def test_serve_survives_a_locked_warehouse_and_exports_once_it_is_free(base: Path) -> None:
+    config = base / "dpexport.yaml"
+    config.write_text(CONFIG.replace('schedule: "0 */6 * * *"', "schedule: continuous"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DPEXPORT_")}
+    proc = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "dpexport", "-c", str(config)),
+            *("--local-root", str(base / "out"), "schedule", "--every", "1", "--json"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    records: list[dict[str, Any]] = []
+    try:
+        assert proc.stdout is not None
+        records.append(json.loads(proc.stdout.readline()))
+        assert records[0]["status"] == "SUCCESS" and records[0]["rows"] == EVENTS
+        # the warehouse's writer takes its lock (DuckDB: one writer, or many readers)
+        writer = None
+        while writer is None:
+            try:
+                writer = duckdb.connect(str(base / "warehouse.duckdb"))
+            except duckdb.IOException:
+                time.sleep(0.05)  # the scheduler is reading right now
+        writer.execute(
+            f"INSERT INTO ds.events SELECT {EVENTS} + i, TIMESTAMP '2025-09-17 00:00:00' + "
+            "to_minutes(i), 0.0 FROM range(5) t(i)"
+        )
+        while True:
+            record = json.loads(proc.stdout.readline())
+            records.append(record)
+            if record["status"] == "FAILURE":
+                break
+        writer.close()
+        while records[-1]["status"] != "SUCCESS":
+            records.append(json.loads(proc.stdout.readline()))
+        proc.send_signal(signal.SIGTERM)
+        rest, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    failures = [r for r in records if r["status"] == "FAILURE"]
+    assert all("cannot open the warehouse" in r["error"] for r in failures)
+    assert "Could not set lock" in failures[0]["error"]
+    # the rows written while the scheduler was locked out come with the next export
+    assert records[-1]["rows"] == 5
+    records += [json.loads(line) for line in rest.splitlines() if line.strip()]
+    assert sorted(_exported_ids(base, records)) == list(range(EVENTS + 5))

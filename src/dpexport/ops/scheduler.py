@@ -32,6 +32,7 @@ from typing import Any
 
 from dpexport.config.spec import ResolvedConfig, TableSpec
 from dpexport.engines.base import Engine
+from dpexport.errors import DpexportError
 from dpexport.export import ExportResult, RunOptions
 
 log = logging.getLogger(__name__)
@@ -260,7 +261,11 @@ class Scheduler:
                     due.append((store, entry))
         if not due:
             return []
-        engine = self._engine or self.open_engine()
+        try:
+            engine = self._engine or self.open_engine()
+        except DpexportError as exc:
+            log.error("DLQ auto-retry postponed: cannot open the warehouse: %s", exc)
+            return []
         try:
             outcomes = retry_dlq(
                 self.config, engine, due, local_root=self.options.local_root, now=now
@@ -288,7 +293,18 @@ class Scheduler:
         started = time.perf_counter()
         results: list[ExportResult] = []
         exports = [j for j in jobs if j.replication is None]
-        engine = (self._engine or self.open_engine()) if exports else None
+        engine = None
+        if exports:
+            try:
+                engine = self._engine or self.open_engine()
+            except DpexportError as exc:
+                # e.g. the warehouse's writer holds its lock right now: this fire time
+                # fails and the scheduler goes on (the next one covers APPEND and
+                # INCREMENTAL windows; FULL_REFRESH re-exports the whole table anyway)
+                log.error("fire time %s: cannot open the warehouse: %s", at.isoformat(), exc)
+                error = f"cannot open the warehouse: {exc}"
+                results = [ExportResult(j.table, None, "FAILURE", error=error) for j in exports]
+                exports = []
         try:
             for trigger in sorted({j.trigger for j in exports}):
                 tables = tuple(j.table for j in exports if j.trigger == trigger)
