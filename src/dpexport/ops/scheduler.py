@@ -253,12 +253,16 @@ class Scheduler:
         from dpexport.runner import retry_dlq
 
         settings = dlq.DlqSettings.from_config(self.config)
-        mine = {j.table for j in self.jobs}
+        mine = {j.table for j in self.jobs if j.replication is None}
         due = []
-        for store in config_stores(self.config, self.options.local_root):
-            for entry in dlq.list_entries(store, now, settings):
-                if entry.due_for_auto_retry and self._table_of(entry.request) in mine:
-                    due.append((store, entry))
+        try:
+            for store in config_stores(self.config, self.options.local_root):
+                for entry in dlq.list_entries(store, now, settings):
+                    if entry.due_for_auto_retry and self._table_of(entry.request) in mine:
+                        due.append((store, entry))
+        except DpexportError as exc:  # a store that cannot be listed now: next time
+            log.error("DLQ auto-retry postponed: cannot read the DLQ: %s", exc)
+            return []
         if not due:
             return []
         try:
