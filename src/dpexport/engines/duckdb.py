@@ -13,6 +13,7 @@ import contextlib
 import dataclasses
 import difflib
 import threading
+import weakref
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +35,8 @@ from dpexport.errors import (
 __all__ = ["DuckDBEngine", "qualified_name", "quote_identifier", "render_select"]
 
 _SOURCE_ALIAS = '"_dpexport_src"'
+#: DuckDB's memory limit while a plain scan streams (see DuckDBEngine)
+STREAM_MEMORY_LIMIT = "64MB"
 
 
 def qualified_name(dataset: str, table: str) -> str:
@@ -161,6 +164,12 @@ class DuckDBEngine:
     process write a file that another has open), so table existence and schemas are
     looked up once per table: a run asks for them several times (config check, plan,
     each request's column check), each an ``information_schema`` query.
+
+    While a plain scan streams (no sort, no de-duplication), DuckDB's limit is lowered
+    to ``STREAM_MEMORY_LIMIT``: such a scan reads each block once, so DuckDB's page
+    cache only fills with the table (a 5M-row JSONL export peaked at 794 MB under
+    384MB and at 536 MB under 64MB, in the same time). ``COPY``, sorts and windows
+    keep the whole ``memory_limit``.
     """
 
     name = "duckdb"
@@ -208,6 +217,14 @@ class DuckDBEngine:
             self._con.execute("SET TimeZone = 'UTC'")
         self._lock = threading.Lock()
         self._closed = False
+        from dpexport.config.units import parse_size
+
+        self._memory_limit = memory_limit
+        try:
+            self._lean = parse_size(memory_limit) > parse_size(STREAM_MEMORY_LIMIT)
+        except ValueError:  # a DuckDB spelling we do not parse: keep it as it is
+            self._lean = False
+        self._streaming = 0  # plain scans running under STREAM_MEMORY_LIMIT
         self._frozen_catalog = read_only and self.path != ":memory:"
         self._existing: set[tuple[str, str]] = set()
         self._schemas: dict[tuple[str, str], pa.Schema] = {}
@@ -221,6 +238,18 @@ class DuckDBEngine:
             if self._closed:
                 raise InvalidArgument("the DuckDB engine is closed", uri=self.path)
             return self._con.cursor()
+
+    def _stream_started(self) -> None:
+        with self._lock:
+            self._streaming += 1
+            if self._lean and self._streaming == 1 and not self._closed:
+                self._con.execute(f"SET memory_limit = '{STREAM_MEMORY_LIMIT}'")
+
+    def _stream_ended(self) -> None:
+        with self._lock:
+            self._streaming -= 1
+            if self._lean and self._streaming == 0 and not self._closed:
+                self._con.execute("SET memory_limit = ?", [self._memory_limit])
 
     def close(self) -> None:
         """Close the database connection (idempotent)."""
@@ -363,18 +392,27 @@ class DuckDBEngine:
         """
         self._check_request(request)
         sql, params = render_select(request)
+        plain = not (request.order_by or request.dedupe_by or request.newest_by)
         cur = self._cursor()
+        if plain:
+            self._stream_started()
         try:
             self._single_statement(cur, sql, request)
             source = _relation(cur, sql, params).to_arrow_reader(request.batch_rows)
         except duckdb.Error as exc:
-            cur.close()
+            self._scan_closed(cur, plain)
             raise self._translate(exc, request) from exc
         except BaseException:
-            cur.close()
+            self._scan_closed(cur, plain)
             raise
         schema = _normalize_schema(source.schema)
         cast = not schema.equals(source.schema)
+        ended = [False]
+
+        def end() -> None:  # once, whether the reader is drained, closed or dropped
+            if not ended[0]:
+                ended[0] = True
+                self._scan_closed(cur, plain)
 
         def batches() -> Iterator[pa.RecordBatch]:
             try:
@@ -384,9 +422,16 @@ class DuckDBEngine:
                 raise self._translate(exc, request) from exc
             finally:
                 source.close()
-                cur.close()
+                end()
 
-        return pa.RecordBatchReader.from_batches(schema, batches())
+        stream = batches()
+        weakref.finalize(stream, end)  # a reader dropped before its first batch
+        return pa.RecordBatchReader.from_batches(schema, stream)
+
+    def _scan_closed(self, cur: duckdb.DuckDBPyConnection, plain: bool) -> None:
+        cur.close()
+        if plain:
+            self._stream_ended()
 
     def copy(self, request: ScanRequest, target: Path, options: str) -> None:
         """``COPY (<the request's SELECT>) TO 'target' (options)``: DuckDB writes the

@@ -333,3 +333,63 @@ def test_missing_database_is_not_found(tmp_path: Path) -> None:
 def test_filter_reading_a_missing_table_is_invalid(warehouse: Path) -> None:
     with DuckDBEngine(warehouse) as eng, pytest.raises(InvalidArgument, match="filter"):
         eng.count(ScanRequest("ds", "readings", filter="(SELECT count(*) FROM ds.nope) > 0"))
+
+
+def _limit(engine: DuckDBEngine) -> str:
+    cur = engine._cursor()
+    try:
+        return str(cur.execute("SELECT current_setting('memory_limit')").fetchone()[0])  # type: ignore[index]
+    finally:
+        cur.close()
+
+
+def _as_duckdb_shows(size: str) -> str:
+    con = duckdb.connect(config={"memory_limit": size})
+    try:
+        return str(con.execute("SELECT current_setting('memory_limit')").fetchone()[0])  # type: ignore[index]
+    finally:
+        con.close()
+
+
+def test_a_plain_scan_streams_under_the_small_limit_and_gives_it_back(
+    warehouse: Path, tmp_path: Path
+) -> None:
+    import gc
+    import shutil
+
+    full, lean = _as_duckdb_shows("256MB"), _as_duckdb_shows("64MB")
+    assert full != lean
+    with DuckDBEngine(warehouse, memory_limit="256MB") as eng:
+        assert _limit(eng) == full
+        plain = ScanRequest("ds", "readings", batch_rows=1000)
+        reader = eng.scan(plain)
+        first = reader.read_next_batch()
+        assert _limit(eng) == lean  # while it streams
+        rest = reader.read_all()
+        assert first.num_rows + rest.num_rows == 10_000
+        assert _limit(eng) == full  # drained
+        # two at once: the limit comes back when the last one ends
+        a, b = eng.scan(plain), eng.scan(plain)
+        a.read_all()
+        assert _limit(eng) == lean
+        b.read_all()
+        assert _limit(eng) == full
+        # a sort or a window keeps the whole limit: it may need it
+        ordered = eng.scan(ScanRequest("ds", "readings", order_by=("id",), batch_rows=1000))
+        ordered.read_next_batch()
+        assert _limit(eng) == full
+        ordered.close()
+        # a reader dropped before its first batch gives the limit back too
+        dropped = eng.scan(plain)
+        assert _limit(eng) == lean
+        del dropped
+        gc.collect()
+        assert _limit(eng) == full
+    # a limit already under 64MB is left alone (a copy: DuckDB keeps one configuration
+    # per open database file in a process)
+    small = shutil.copy(warehouse, tmp_path / "small.duckdb")
+    with DuckDBEngine(small, memory_limit="32MB") as eng:
+        reader = eng.scan(ScanRequest("ds", "readings", batch_rows=1000))
+        reader.read_next_batch()
+        assert _limit(eng) == _as_duckdb_shows("32MB")
+        reader.close()
