@@ -437,6 +437,18 @@ def bench_startup(work: Path, repeat: int) -> dict:
     }
 
 
+def commit() -> str:
+    """HEAD's short hash, with ``+uncommitted`` when ``src/`` differs from it (a
+    measurement of code that no commit holds says so)."""
+
+    def git(*args: str) -> str:
+        out = subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True)
+        return out.stdout.strip()
+
+    head = git("rev-parse", "--short", "HEAD")
+    return head + ("+uncommitted" if git("status", "--porcelain", "--", "src") else "")
+
+
 def versions() -> dict[str, str]:
     # asked of a child: importing them here would grow this process (see data.warehouse)
     probe = "import duckdb, pyarrow; print(duckdb.__version__, pyarrow.__version__)"
@@ -446,12 +458,7 @@ def versions() -> dict[str, str]:
         "python": platform.python_version(),
         "duckdb": duckdb_version,
         "pyarrow": pyarrow_version,
-        "dpexport_commit": subprocess.run(
-            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout.strip(),
+        "dpexport_commit": commit(),
     }
     if DLT_PY.exists():
         out = subprocess.run(
