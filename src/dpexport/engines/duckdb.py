@@ -170,9 +170,8 @@ class DuckDBEngine:
     cache only fills with the table (a 5M-row JSONL export peaked at 794 MB under
     384MB and at 536 MB under 64MB, in the same time). ``COPY``, sorts and windows
     keep the whole ``memory_limit``. The limit belongs to the open database, which
-    DuckDB shares among a process's connections to one file and refuses to open again
-    with another configuration: meanwhile, a second engine on the same file in the same
-    process fails to open (dpexport opens one at a time).
+    DuckDB shares among a process's connections to one file: a second engine on the
+    same file in the same process also runs under 64MB while the scan streams.
     """
 
     name = "duckdb"
