@@ -168,9 +168,23 @@ def count_rows(
             from dpexport.formats.jsonl import count_jsonl
 
             return count_jsonl(stream)
-        from dpexport.formats.csv import count_csv
+        from dpexport.formats.csv import STRADDLES, count_csv
 
-        return count_csv(stream, csv or CsvOptions(), schema)
+        try:
+            return count_csv(stream, csv or CsvOptions(), schema)
+        except pa.ArrowInvalid as exc:
+            if STRADDLES not in str(exc) or not isinstance(path_or_stream, str | Path):
+                raise
+    finally:
+        close_all(owned)
+    # a row longer than the counting block: count again with read_csv's larger blocks
+    from dpexport.formats.csv import READ_BLOCK, count_csv
+
+    plain, owned = open_source(path_or_stream, decryptor)
+    try:
+        return count_csv(
+            decompressing(plain, cod), csv or CsvOptions(), schema, block_size=READ_BLOCK
+        )
     finally:
         close_all(owned)
 

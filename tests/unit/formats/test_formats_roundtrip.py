@@ -202,3 +202,20 @@ def test_abort_deletes_file(tmp_path: Path) -> None:
         writer.write_batch(table.to_batches()[0])
         writer.abort()
         assert not path.exists()
+
+
+def test_csv_rows_longer_than_the_counting_block_are_counted(tmp_path: Path) -> None:
+    from dpexport.formats.csv import COUNT_BLOCK, count_csv
+
+    # a 20 MB field with quotes and newlines in it, between two short rows: longer than
+    # two counting blocks (Arrow carries one row over one block boundary, not two)
+    long_text = ('a "quoted"\nline ' * (COUNT_BLOCK // 6))[: 20 * 1024 * 1024]
+    table = pa.table({"id": [1, 2, 3], "s": ["x", long_text, "y"]})
+    path = tmp_path / "long.csv.gz"
+    write(path, table, "CSV", "GZIP", csv=CsvOptions())
+    # the counting blocks are too small for that row on their own
+    with pa.input_stream(str(path), compression="gzip") as stream, pytest.raises(pa.ArrowInvalid):
+        count_csv(stream, CsvOptions())
+    assert count_rows(path, "CSV", "GZIP", csv=CsvOptions()) == 3
+    back = read_file(path, "CSV", "GZIP", csv=CsvOptions(), schema=table.schema)
+    assert back.column("s").to_pylist() == ["x", long_text, "y"]
