@@ -230,6 +230,7 @@ class DuckDBEngine:
         self._frozen_catalog = read_only and self.path != ":memory:"
         self._existing: set[tuple[str, str]] = set()
         self._schemas: dict[tuple[str, str], pa.Schema] = {}
+        self._copy_schemas: dict[tuple[str, str], pa.Schema] = {}
 
     # -- connection handling ------------------------------------------------------
 
@@ -453,6 +454,27 @@ class DuckDBEngine:
             raise self._translate(exc, request) from exc
         finally:
             cur.close()
+
+    def copy_schema(self, request: ScanRequest, target: Path, options: str) -> pa.Schema:
+        """The schema of the Parquet file ``copy`` writes for ``request`` with ``options``,
+        read from a ``copy`` to ``target`` (deleted after) of the request's rows: give it a
+        request that selects none. Read-only, the catalog cannot change, so each request
+        shape (its SQL, whatever its parameters) and options are asked once per engine: a
+        scheduler's next fire time saves the extra ``COPY``."""
+        import pyarrow.parquet as pq
+
+        key = (render_select(request)[0], options)
+        cached = self._copy_schemas.get(key)
+        if cached is not None:
+            return cached
+        self.copy(request, target, options)
+        try:
+            schema = pq.read_schema(target)
+        finally:
+            target.unlink(missing_ok=True)
+        if self._frozen_catalog:
+            self._copy_schemas[key] = schema
+        return schema
 
     # -- errors -------------------------------------------------------------------
 

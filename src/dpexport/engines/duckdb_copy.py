@@ -51,7 +51,6 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from dpexport import folder_scan
 from dpexport.config.spec import TableSpec
@@ -285,11 +284,7 @@ def copy_parquet(
     nothing = dataclasses.replace(
         base, filter=f"({base.filter}) AND false" if base.filter else "false"
     )
-    engine.copy(nothing, probe, options)
-    try:
-        why = schema_difference(expected, pq.read_schema(probe))
-    finally:
-        probe.unlink(missing_ok=True)
+    why = schema_difference(expected, engine.copy_schema(nothing, probe, options))
     if why is not None:
         return why
     options += f", FILE_SIZE_BYTES {int(spec.max_file_size)}"

@@ -393,3 +393,31 @@ def test_a_plain_scan_streams_under_the_small_limit_and_gives_it_back(
         reader.read_next_batch()
         assert _limit(eng) == _as_duckdb_shows("32MB")
         reader.close()
+
+
+def test_copy_schema_is_asked_once_per_request_shape_on_a_read_only_file(
+    warehouse: Path, tmp_path: Path
+) -> None:
+    options = "FORMAT parquet, COMPRESSION snappy"
+    none = ScanRequest("ds", "readings", filter="false")
+    with DuckDBEngine(warehouse) as eng:
+        first = eng.copy_schema(none, tmp_path / "probe.parquet", options)
+        assert first.names == ["id", "equipment_id", "k", "created_at", "name", "value"]
+        assert not (tmp_path / "probe.parquet").exists()  # the probe file is gone
+        # asked again: answered without a COPY (this target's folder does not exist)
+        again = eng.copy_schema(none, tmp_path / "missing" / "probe.parquet", options)
+        assert again.equals(first)
+        # other options are another question
+        with pytest.raises(Exception, match="missing"):
+            eng.copy_schema(
+                none, tmp_path / "missing" / "p.parquet", options + ", ROW_GROUP_SIZE 10"
+            )
+    # a writable database can change between two calls: it is asked every time
+    writable = duckdb.connect(str(tmp_path / "rw.duckdb"))
+    writable.execute("CREATE SCHEMA ds; CREATE TABLE ds.t AS SELECT 1 AS a")
+    writable.close()
+    with DuckDBEngine(tmp_path / "rw.duckdb", read_only=False) as eng:
+        request = ScanRequest("ds", "t", filter="false")
+        assert eng.copy_schema(request, tmp_path / "p1.parquet", options).names == ["a"]
+        with pytest.raises(Exception, match="missing"):
+            eng.copy_schema(request, tmp_path / "missing" / "p2.parquet", options)
