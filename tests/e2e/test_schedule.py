@@ -154,22 +154,27 @@ def _metric(text: str, name: str, **labels: str) -> float:
     raise AssertionError(f"{name} {labels} not in metrics:\n{text}")
 
 
-def test_serve_runs_continuous_table_every_interval_and_serves_metrics(base: Path) -> None:
+def _serve_continuous(base: Path, *args: str) -> subprocess.Popen[str]:
+    """``dpexport schedule --every 1 --json ARGS`` running in the background, with the
+    ``events`` table made ``continuous``."""
     config = base / "dpexport.yaml"
     config.write_text(CONFIG.replace('schedule: "0 */6 * * *"', "schedule: continuous"))
-    port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("DPEXPORT_")}
-    proc = subprocess.Popen(
+    return subprocess.Popen(
         [
             *(sys.executable, "-m", "dpexport", "-c", str(config)),
-            *("--local-root", str(base / "out"), "schedule", "--every", "1"),
-            *("--port", str(port), "--json"),
+            *("--local-root", str(base / "out"), "schedule", "--every", "1", "--json", *args),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=env,
     )
+
+
+def test_serve_runs_continuous_table_every_interval_and_serves_metrics(base: Path) -> None:
+    port = _free_port()
+    proc = _serve_continuous(base, "--port", str(port))
     records: list[dict[str, Any]] = []
     try:
         assert proc.stdout is not None
@@ -285,19 +290,7 @@ def test_replication_items_run_on_their_schedule_after_the_exports(base: Path) -
 
 
 def test_serve_survives_a_locked_warehouse_and_exports_once_it_is_free(base: Path) -> None:
-    config = base / "dpexport.yaml"
-    config.write_text(CONFIG.replace('schedule: "0 */6 * * *"', "schedule: continuous"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DPEXPORT_")}
-    proc = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "dpexport", "-c", str(config)),
-            *("--local-root", str(base / "out"), "schedule", "--every", "1", "--json"),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
+    proc = _serve_continuous(base)
     records: list[dict[str, Any]] = []
     try:
         assert proc.stdout is not None
