@@ -29,7 +29,7 @@ from dpexport.router import Folder
 from dpexport.storage.base import Store, innermost
 from dpexport.storage.local import LocalStore, local_copy
 from dpexport.storage.uri import parse_uri
-from dpexport.verification import sha256_of
+from dpexport.verification import sha256_of_file
 
 
 def reason_not_to(
@@ -112,10 +112,7 @@ def _read_back(
     """A warehouse-written file as a WrittenFile: sha256 of the stored bytes (``hashed``:
     already read back while the warehouse wrote it), rows and uncompressed bytes (the
     row groups' total) from its footer."""
-    if hashed is None:
-        with open(path, "rb") as fh:
-            hashed = sha256_of(fh)
-    digest, size = hashed
+    digest, size = hashed or sha256_of_file(path)
     meta = pq.read_metadata(path)
     raw = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
     return WrittenFile(

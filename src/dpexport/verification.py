@@ -64,6 +64,12 @@ def sha256_of(stream: Any) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
+def sha256_of_file(path: str | Path) -> tuple[str, int]:
+    """sha256 and size of a local file's bytes as stored."""
+    with open(path, "rb") as fh:
+        return sha256_of(fh)
+
+
 def _jsonl_pass(stream: Any, gzip: bool) -> tuple[str, int, int]:
     """sha256, size and rows of a plain JSONL file in one read (rows as ``count_jsonl``)."""
     digest = hashlib.sha256()
@@ -299,8 +305,7 @@ def _verify_manifest(
             )
         path, downloaded = local_copy(store, fkey, scratch)  # one read of the object
         try:
-            with open(path, "rb") as fh:
-                digest, _ = sha256_of(fh)
+            digest, _ = sha256_of_file(path)
             if "sha256:" + digest != entry["checksum"]:
                 report.problems.append(Mismatch(fkey, "sha256 does not match the manifest"))
                 continue

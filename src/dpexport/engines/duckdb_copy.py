@@ -57,7 +57,7 @@ from dpexport.config.spec import TableSpec
 from dpexport.engines.base import ScanRequest
 from dpexport.engines.duckdb import DuckDBEngine
 from dpexport.router import KEY_PREFIX
-from dpexport.verification import sha256_of
+from dpexport.verification import sha256_of_file
 
 __all__ = ["Copied", "copy_parquet", "copy_reason"]
 
@@ -154,12 +154,6 @@ class Copied:
 
 
 _CHUNK = 4 * 1024 * 1024
-
-
-def hash_file(path: Path) -> tuple[str, int]:
-    """sha256 and size of a file's bytes as stored."""
-    with open(path, "rb") as fh:
-        return sha256_of(fh)
 
 
 class Follower:
@@ -328,5 +322,5 @@ def copy_parquet(
                 for segment in path.parent.relative_to(target).parts:
                     key, value = _decoded(segment)
                     values[key] = value
-                pending.append((path, values, hasher.submit(hash_file, path)))
+                pending.append((path, values, hasher.submit(sha256_of_file, path)))
         return [Copied(path, values, *done.result()) for path, values, done in pending]

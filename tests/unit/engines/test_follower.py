@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from dpexport.engines.duckdb_copy import Follower, hash_file
+from dpexport.engines.duckdb_copy import Follower
+from dpexport.verification import sha256_of_file
 
 
 def _append_slowly(path: Path, parts: list[bytes], gate: threading.Event) -> None:
@@ -43,7 +44,7 @@ def test_hashes_growing_and_late_files_exactly(tmp_path: Path) -> None:
     expect = (hashlib.sha256(whole).hexdigest(), len(whole))
     assert hashed[folder / "data_0.parquet"] == expect
     assert hashed[folder / "data_1.parquet"] == expect
-    assert hashed[folder / "data_2.parquet"] == hash_file(folder / "data_2.parquet")
+    assert hashed[folder / "data_2.parquet"] == sha256_of_file(folder / "data_2.parquet")
     assert sorted(p.name for p in hashed) == ["data_0.parquet", "data_1.parquet", "data_2.parquet"]
 
 
