@@ -18,7 +18,15 @@ from typing import Any, TypeVar
 
 import click
 
-from dpexport.cli import _common, _load, _open_engine, _Settings, _settings, cli
+from dpexport.cli import (
+    _check_schemas,
+    _common,
+    _load,
+    _open_engine,
+    _Settings,
+    _settings,
+    cli,
+)
 from dpexport.errors import UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -129,11 +137,10 @@ def dlq_group(ctx: click.Context, config_path: str | None, local_root: str | Non
 
 
 def _entries(settings: _Settings, now: datetime) -> tuple[Any, list[tuple[Any, Any]]]:
-    from dpexport.reliability.dlq import DlqSettings, list_entries
+    from dpexport.runner import dlq_entries
 
-    config, stores = _stores(settings)
-    dlq_settings = DlqSettings.from_config(config)
-    return config, [(s, e) for s in stores for e in list_entries(s, now, dlq_settings)]
+    config = _load(settings)
+    return config, dlq_entries(config, settings.root, now)
 
 
 @dlq_group.command("list")
@@ -357,8 +364,6 @@ def schedule_command(
             metrics.observe_retries(outcomes)
 
     engine = _open_engine(config)  # fails now, before the first fire time, if it cannot open
-    from dpexport.cli import _check_schemas
-
     try:
         _check_schemas(config, engine)
     finally:

@@ -35,6 +35,7 @@ __all__ = [
     "ExportResult",
     "Progress",
     "RunOptions",
+    "dlq_entries",
     "export_table",
     "rerun_request",
     "retry_dlq",
@@ -261,6 +262,20 @@ def rerun_request(
         local_root=local_root,
     )
     return run_exports(config, engine, options)[0]
+
+
+def dlq_entries(
+    config: ResolvedConfig, local_root: Path | None, now: datetime
+) -> list[tuple[Store, dlq.DlqEntry]]:
+    """Every DLQ entry of the config's stores (``ops.logs.config_stores``), with its store."""
+    from dpexport.ops.logs import config_stores
+
+    settings = dlq.DlqSettings.from_config(config)
+    return [
+        (store, entry)
+        for store in config_stores(config, local_root)
+        for entry in dlq.list_entries(store, now, settings)
+    ]
 
 
 def retry_dlq(

@@ -138,7 +138,7 @@ def replicate(
     for index, item in enumerate(raw.replication):
         if chosen is not None and index not in chosen:
             continue
-        name = item.name or f"replication[{index}]"
+        name = item_name(item, index)
         for table_name in item.tables:
             spec = config.table(table_name)
             if wanted and not wanted & {spec.table, spec.qualified_name}:
@@ -156,6 +156,11 @@ def replicate(
             except ExportError as exc:
                 report.errors.append(str(exc))
     return reports
+
+
+def item_name(item: Any, index: int) -> str:
+    """What reports call a ``replication`` item: its ``name``, or its place in the list."""
+    return str(item.name or f"replication[{index}]")
 
 
 def committed_folders(store: Store, prefix: str) -> Iterator[str]:

@@ -78,9 +78,7 @@ class Job:
         """The first fire time strictly after ``at``."""
         at = at.astimezone(UTC)
         if self.interval:
-            step = self.every.total_seconds()
-            n = int((at - EPOCH).total_seconds() // step) + 1
-            return EPOCH + timedelta(seconds=n * step)
+            return self._grid_floor(at) + self.every
         from croniter import croniter
 
         return croniter(self.schedule, at).get_next(datetime).astimezone(UTC)
@@ -89,14 +87,16 @@ class Job:
         """The last fire time at or before ``at``."""
         at = at.astimezone(UTC)
         if self.interval:
-            step = self.every.total_seconds()
-            n = int((at - EPOCH).total_seconds() // step)
-            return EPOCH + timedelta(seconds=n * step)
+            return self._grid_floor(at)
         from croniter import croniter
 
         if croniter.match(self.schedule, at) and at.second == 0 and at.microsecond == 0:
             return at
         return croniter(self.schedule, at).get_prev(datetime).astimezone(UTC)
+
+    def _grid_floor(self, at: datetime) -> datetime:
+        """The interval grid's last point at or before ``at`` (the grid starts at the epoch)."""
+        return EPOCH + self.every * ((at - EPOCH) // self.every)
 
     def between(self, start: datetime, end: datetime) -> Iterator[datetime]:
         """Every fire time in ``(start, end]``."""
@@ -117,6 +117,8 @@ def replication_jobs(
     config: ResolvedConfig, specs: Iterable[TableSpec], every: timedelta
 ) -> list[Job]:
     """A job per ``replication`` item that has a schedule and copies one of ``specs``."""
+    from dpexport.ops.replicate import item_name
+
     wanted = {s.qualified_name for s in specs}
     jobs = []
     for index, item in enumerate(getattr(config.raw, "replication", None) or []):
@@ -124,8 +126,7 @@ def replication_jobs(
             continue
         if not any(config.table(t).qualified_name in wanted for t in item.tables):
             continue
-        name = item.name or f"replication[{index}]"
-        jobs.append(Job(name, item.schedule, every, replication=index))
+        jobs.append(Job(item_name(item, index), item.schedule, every, replication=index))
     return jobs
 
 
@@ -248,21 +249,19 @@ class Scheduler:
     def retry_dlq(self, now: datetime) -> list[Any]:
         """Re-run the DLQ entries of the scheduled tables that are due for auto-retry
         (spec 7.2 ``auto_retry_after``); the outcomes, as ``dlq.RetryOutcome``."""
-        from dpexport.ops.logs import config_stores
-        from dpexport.reliability import dlq
-        from dpexport.runner import retry_dlq
+        from dpexport.runner import dlq_entries, retry_dlq
 
-        settings = dlq.DlqSettings.from_config(self.config)
         mine = {j.table for j in self.jobs if j.replication is None}
-        due = []
         try:
-            for store in config_stores(self.config, self.options.local_root):
-                for entry in dlq.list_entries(store, now, settings):
-                    if entry.due_for_auto_retry and self._table_of(entry.request) in mine:
-                        due.append((store, entry))
+            entries = dlq_entries(self.config, self.options.local_root, now)
         except DpexportError as exc:  # a store that cannot be listed now: next time
             log.error("DLQ auto-retry postponed: cannot read the DLQ: %s", exc)
             return []
+        due = [
+            (store, entry)
+            for store, entry in entries
+            if entry.due_for_auto_retry and self._table_of(entry.request) in mine
+        ]
         if not due:
             return []
         try:
@@ -293,38 +292,38 @@ class Scheduler:
         else:
             engine.close()
 
-    def _tick(self, at: datetime, jobs: Sequence[Job], skipped: int = 0) -> Tick:
-        started = time.perf_counter()
-        results: list[ExportResult] = []
-        exports = [j for j in jobs if j.replication is None]
-        engine = None
-        if exports:
-            try:
-                engine = self._engine or self.open_engine()
-            except DpexportError as exc:
-                # e.g. the warehouse's writer holds its lock right now: this fire time
-                # fails and the scheduler goes on (the next one covers APPEND and
-                # INCREMENTAL windows; FULL_REFRESH re-exports the whole table anyway)
-                log.error("fire time %s: cannot open the warehouse: %s", at.isoformat(), exc)
-                error = f"cannot open the warehouse: {exc}"
-                results = [ExportResult(j.table, None, "FAILURE", error=error) for j in exports]
-                exports = []
+    def _export(self, at: datetime, jobs: Sequence[Job]) -> list[ExportResult]:
+        """Run the export jobs at ``at``, a ``run`` per trigger."""
+        if not jobs:
+            return []
         try:
-            for trigger in sorted({j.trigger for j in exports}):
-                tables = tuple(j.table for j in exports if j.trigger == trigger)
+            engine = self._engine or self.open_engine()
+        except DpexportError as exc:
+            # e.g. the warehouse's writer holds its lock right now: this fire time fails
+            # and the scheduler goes on (the next one covers APPEND and INCREMENTAL
+            # windows; FULL_REFRESH re-exports the whole table anyway)
+            log.error("fire time %s: cannot open the warehouse: %s", at.isoformat(), exc)
+            error = f"cannot open the warehouse: {exc}"
+            return [ExportResult(j.table, None, "FAILURE", error=error) for j in jobs]
+        results: list[ExportResult] = []
+        try:
+            for trigger in sorted({j.trigger for j in jobs}):
                 opts = RunOptions(
-                    tables=tables,
+                    tables=tuple(j.table for j in jobs if j.trigger == trigger),
                     at=at,
                     trigger=trigger,
                     principal=self.options.principal,
                     local_root=self.options.local_root,
                     progress=self.options.progress,
                 )
-                assert engine is not None  # there are exports
                 results += self.run(self.config, engine, opts)
         finally:
-            if engine is not None:
-                self._release(engine)
+            self._release(engine)
+        return results
+
+    def _tick(self, at: datetime, jobs: Sequence[Job], skipped: int = 0) -> Tick:
+        started = time.perf_counter()
+        results = self._export(at, [j for j in jobs if j.replication is None])
         replicated: list[Any] = []
         items = [j.replication for j in jobs if j.replication is not None]
         if items:  # after the exports of the same fire time, so they are copied too
@@ -332,8 +331,7 @@ class Scheduler:
 
             replicated = replicate(self.config, local_root=self.options.local_root, items=items)
         trigger = ",".join(sorted({j.trigger for j in jobs}))
-        tick = Tick(at, trigger, results, 0.0, skipped, replicated)
-        tick.seconds = time.perf_counter() - started
+        tick = Tick(at, trigger, results, time.perf_counter() - started, skipped, replicated)
         for r in results:
             log.info("%s %s at %s: %s rows", r.status, r.table, at.isoformat(), r.rows)
         for report in replicated:
