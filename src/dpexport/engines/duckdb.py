@@ -410,11 +410,12 @@ class DuckDBEngine:
             raise
         schema = _normalize_schema(source.schema)
         cast = not schema.equals(source.schema)
-        ended = [False]
+        ended = False
 
         def end() -> None:  # once, whether the reader is drained, closed or dropped
-            if not ended[0]:
-                ended[0] = True
+            nonlocal ended
+            if not ended:
+                ended = True
                 self._scan_closed(cur, plain)
 
         def batches() -> Iterator[pa.RecordBatch]:
