@@ -154,44 +154,55 @@ def _metric(text: str, name: str, **labels: str) -> float:
     raise AssertionError(f"{name} {labels} not in metrics:\n{text}")
 
 
-def _serve_continuous(base: Path, *args: str) -> subprocess.Popen[str]:
+class _Serving:
     """``dpexport schedule --every 1 --json ARGS`` running in the background, with the
-    ``events`` table made ``continuous``."""
-    config = base / "dpexport.yaml"
-    config.write_text(CONFIG.replace('schedule: "0 */6 * * *"', "schedule: continuous"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DPEXPORT_")}
-    return subprocess.Popen(
-        [
-            *(sys.executable, "-m", "dpexport", "-c", str(config)),
-            *("--local-root", str(base / "out"), "schedule", "--every", "1", "--json", *args),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
+    ``events`` table made ``continuous``; killed on leaving the ``with`` if still up."""
+
+    def __init__(self, base: Path, *args: str) -> None:
+        config = base / "dpexport.yaml"
+        config.write_text(CONFIG.replace('schedule: "0 */6 * * *"', "schedule: continuous"))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DPEXPORT_")}
+        self.proc = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "dpexport", "-c", str(config)),
+                *("--local-root", str(base / "out"), "schedule", "--every", "1", "--json"),
+                *args,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+
+    def __enter__(self) -> _Serving:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def next_record(self) -> dict[str, Any]:
+        assert self.proc.stdout is not None and self.proc.stderr is not None
+        line = self.proc.stdout.readline()
+        assert line, self.proc.stderr.read()  # it exited: say why
+        return dict(json.loads(line))
+
+    def stop(self) -> list[dict[str, Any]]:
+        """SIGTERM, which must end it with exit code 0; the records it printed after."""
+        self.proc.send_signal(signal.SIGTERM)
+        rest, err = self.proc.communicate(timeout=60)
+        assert self.proc.returncode == 0, err
+        return [json.loads(line) for line in rest.splitlines() if line.strip()]
 
 
 def test_serve_runs_continuous_table_every_interval_and_serves_metrics(base: Path) -> None:
     port = _free_port()
-    proc = _serve_continuous(base, "--port", str(port))
-    records: list[dict[str, Any]] = []
-    try:
-        assert proc.stdout is not None
-        while len(records) < 3:
-            line = proc.stdout.readline()
-            assert line, proc.stderr.read() if proc.stderr else ""
-            records.append(json.loads(line))
+    with _Serving(base, "--port", str(port)) as serving:
+        records = [serving.next_record() for _ in range(3)]
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
             metrics = resp.read().decode()
-        proc.send_signal(signal.SIGTERM)
-        rest, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 0, err
-    records += [json.loads(line) for line in rest.splitlines() if line.strip()]
+        records += serving.stop()
     assert all(r["table"] == "events" and r["trigger"] == "stream" for r in records)
     assert all(r["status"] == "SUCCESS" for r in records), records
     ats = [datetime.fromisoformat(r["at"].replace("Z", "+00:00")) for r in records]
@@ -290,11 +301,8 @@ def test_replication_items_run_on_their_schedule_after_the_exports(base: Path) -
 
 
 def test_serve_survives_a_locked_warehouse_and_exports_once_it_is_free(base: Path) -> None:
-    proc = _serve_continuous(base)
-    records: list[dict[str, Any]] = []
-    try:
-        assert proc.stdout is not None
-        records.append(json.loads(proc.stdout.readline()))
+    with _Serving(base) as serving:
+        records = [serving.next_record()]
         assert records[0]["status"] == "SUCCESS" and records[0]["rows"] == EVENTS
         # the warehouse's writer takes its lock (DuckDB: one writer, or many readers)
         writer = None
@@ -307,25 +315,16 @@ def test_serve_survives_a_locked_warehouse_and_exports_once_it_is_free(base: Pat
             f"INSERT INTO ds.events SELECT {EVENTS} + i, TIMESTAMP '2025-09-17 00:00:00' + "
             "to_minutes(i), 0.0 FROM range(5) t(i)"
         )
-        while True:
-            record = json.loads(proc.stdout.readline())
-            records.append(record)
-            if record["status"] == "FAILURE":
-                break
+        while records[-1]["status"] != "FAILURE":
+            records.append(serving.next_record())
         writer.close()
         while records[-1]["status"] != "SUCCESS":
-            records.append(json.loads(proc.stdout.readline()))
-        proc.send_signal(signal.SIGTERM)
-        rest, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 0, err
+            records.append(serving.next_record())
+        after = serving.stop()
     failures = [r for r in records if r["status"] == "FAILURE"]
     assert all("cannot open the warehouse" in r["error"] for r in failures)
     assert "Could not set lock" in failures[0]["error"]
     # the rows written while the scheduler was locked out come with the next export
     assert records[-1]["rows"] == 5
-    records += [json.loads(line) for line in rest.splitlines() if line.strip()]
+    records += after
     assert sorted(_exported_ids(base, records)) == list(range(EVENTS + 5))
