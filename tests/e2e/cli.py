@@ -42,6 +42,16 @@ def run_ok(config: Path, local_root: Path, at: str, *args: str) -> Result:
     return result
 
 
+def plan_paths(config: Path, local_root: Path, at: str) -> dict[str, str]:
+    """``dpexport plan --json``, which must succeed: each table's path (who writes the
+    files, and why)."""
+    import json
+
+    result = dpexport("-c", config, "--local-root", local_root, "plan", "--at", at, "--json")
+    assert result.code == 0, result.err
+    return {p["table"]: p["path"] for p in json.loads(result.out)}
+
+
 def kill_at_step(config: Path, local_root: Path, table: str, at: str, step: str, nth: int) -> None:
     """Run one export in ``tests.e2e.crash_child`` and assert it SIGKILLed itself at the
     ``nth`` occurrence of commit step ``step``."""

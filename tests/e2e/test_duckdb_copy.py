@@ -15,7 +15,7 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from tests.e2e.cli import dpexport, kill_at_step, run_ok
+from tests.e2e.cli import dpexport, kill_at_step, plan_paths, run_ok
 
 REPO = Path(__file__).resolve().parents[2]
 AT = "2025-09-17T06:00:00Z"
@@ -98,11 +98,7 @@ def _manifest(root: Path, table: str) -> tuple[Path, dict[str, object]]:
 
 
 def test_plan_names_the_path_of_each_table(base: Path, tmp_path: Path) -> None:
-    plan = dpexport(
-        "-c", base / "dpexport.yaml", "--local-root", tmp_path, "plan", "--at", AT, "--json"
-    )
-    assert plan.code == 0, plan.err
-    paths = {p["table"]: p["path"] for p in json.loads(plan.out)}
+    paths = plan_paths(base / "dpexport.yaml", tmp_path, AT)
     assert paths["ds.readings"] == "DuckDB COPY (DuckDB writes the Parquet files)"
     assert paths["ds.pinned"].startswith("streamed: the config sets Parquet row group/page")
     # the UUID column is only found out when DuckDB writes its zero-row probe

@@ -15,7 +15,7 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from tests.e2e.cli import dpexport, kill_at_step, run_ok
+from tests.e2e.cli import dpexport, kill_at_step, plan_paths, run_ok
 
 AT = "2025-09-17T06:00:00Z"
 OUT = Path("gs/bench/out")
@@ -108,11 +108,7 @@ def _layout(root: Path, name: str) -> tuple[dict[str, list[int]], set[str]]:
 
 
 def test_plan_says_which_layouts_duckdb_writes(base: Path, tmp_path: Path) -> None:
-    plan = dpexport(
-        "-c", base / "dpexport.yaml", "--local-root", tmp_path, "plan", "--at", AT, "--json"
-    )
-    assert plan.code == 0, plan.err
-    paths = {p["table"]: p["path"] for p in json.loads(plan.out)}
+    paths = plan_paths(base / "dpexport.yaml", tmp_path, AT)
     assert paths["ds.events"] == "DuckDB COPY (DuckDB writes the Parquet files)"
     assert paths["ds.events_b"].startswith("streamed: the config sets Parquet")
     few = paths["ds.few"]
