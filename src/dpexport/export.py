@@ -389,11 +389,9 @@ class Export:
         engine = self.ctx.engine
         if folder_scan.worth_it(engine, self.spec.partitioning, request):
             exprs["tops"] = folder_scan.TOPS_SQL
-        keys = list(request.extra)
-        if getattr(engine, "name", "") == "duckdb" and self.spec.format == "PARQUET" and keys:
-            exprs["folders"] = (
-                "approx_count_distinct(hash(" + ", ".join(f'"{k}"' for k in keys) + "))"
-            )
+        estimate = serverside.folders_sql(engine, self.spec, list(request.extra))
+        if estimate is not None:
+            exprs["folders"] = estimate
         agg = engine.aggregate(request, exprs)
         rows = int(agg["n"])
         tops = agg.get("tops")

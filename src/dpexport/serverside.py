@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 from dpexport import layout
 from dpexport.commit import Staging
 from dpexport.config.spec import TableSpec
-from dpexport.engines.base import ScanRequest
+from dpexport.engines.base import ScanRequest, quote_identifier
 from dpexport.formats.base import WrittenFile
 from dpexport.router import Folder
 from dpexport.storage.base import Store, innermost
@@ -76,6 +76,15 @@ def path_name(engine: Any) -> str:
     if getattr(engine, "name", "") == "duckdb":
         return "DuckDB COPY (DuckDB writes the Parquet files)"
     return "server-side (BigQuery EXPORT DATA)"
+
+
+def folders_sql(engine: Any, spec: TableSpec, keys: list[str]) -> str | None:
+    """An aggregate estimating how many folders the slice fills, over its partition
+    key columns ``keys``, when the warehouse might write it partitioned (DuckDB, which
+    does so only for folders big enough: ``copy_reason``); None when nothing asks."""
+    if getattr(engine, "name", "") != "duckdb" or spec.format != "PARQUET" or not keys:
+        return None
+    return "approx_count_distinct(hash(" + ", ".join(quote_identifier(k) for k in keys) + "))"
 
 
 def _duckdb_export(
