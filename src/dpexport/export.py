@@ -8,6 +8,7 @@ steps in tokens, leases, retries and failure handling.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import tempfile
 import time
@@ -22,7 +23,7 @@ import pyarrow as pa
 from dpexport import commit, folder_scan, layout, publication, serverside, state, tokens
 from dpexport.config.spec import ResolvedConfig, TableSpec
 from dpexport.dedup import CrossRunDedup
-from dpexport.engines.base import Engine
+from dpexport.engines.base import Engine, ScanRequest, quote_identifier
 from dpexport.errors import DpexportError, ExportError
 from dpexport.formats.base import WrittenFile
 from dpexport.manifest import (
@@ -154,7 +155,7 @@ class Export:
         self.plan = plan
         checks = transforms.checks(engine, plan.request, self.ctx.logical_time, source_schema)
         request = checks.prepare(plan.request)
-        expected, window, tops, folders = self._slice_stats(request, plan)
+        request, (expected, window, tops, folders) = self._slice_stats(request, plan)
         watermark = window[1]
         if plan.watermark_cap is not None and watermark is not None:
             watermark = min(watermark, plan.watermark_cap)
@@ -377,11 +378,20 @@ class Export:
             self.ctx.options.on_step(name)
 
     def _slice_stats(
-        self, request: Any, plan: ExportPlan
-    ) -> tuple[int, tuple[dict[str, Any] | None, Any], list[str | None] | None, int | None]:
+        self, request: ScanRequest, plan: ExportPlan
+    ) -> tuple[
+        ScanRequest,
+        tuple[int, tuple[dict[str, Any] | None, Any], list[str | None] | None, int | None],
+    ]:
         """Rows in the slice, its cursor window, (when the slice may be read folder by
         folder, see ``folder_scan``) its top-level folders, and (when DuckDB might write
-        a partitioned Parquet slice itself) an estimate of its folders: one aggregate."""
+        a partitioned Parquet slice itself) an estimate of its folders: one aggregate.
+
+        When the request keeps one row per key and the engine's reads are stable, the
+        same aggregate counts the slice's distinct keys: with no key repeated, the
+        request comes back without the de-duplication, which would keep every row
+        anyway (a ``users`` table changes one row per ``user_id``), and the window
+        function it costs is saved: a third of a full INCREMENTAL export of 2.5M rows."""
         exprs = {"n": "count(*)"}
         cursor = request.slice.cursor  # the cursor's SQL (a bare column quoted)
         if cursor:
@@ -392,15 +402,31 @@ class Export:
         estimate = serverside.folders_sql(engine, self.spec, list(request.extra))
         if estimate is not None:
             exprs["folders"] = estimate
-        agg = engine.aggregate(request, exprs)
+        distinct = _distinct_keys_sql(engine, request)
+        if distinct:
+            undeduped = dataclasses.replace(request, dedupe_by=(), newest_by=())
+            agg = engine.aggregate(undeduped, {**exprs, **distinct})
+            if all(agg[k] == agg["n"] for k in distinct):
+                log.debug(
+                    "%s: no key repeats among the slice's %d row(s): read without "
+                    "de-duplication by %s",
+                    self.spec.qualified_name,
+                    agg["n"],
+                    ", ".join(request.newest_by + request.dedupe_by),
+                )
+                request = undeduped
+            else:
+                agg = engine.aggregate(request, exprs)
+        else:
+            agg = engine.aggregate(request, exprs)
         rows = int(agg["n"])
         tops = agg.get("tops")
         folders = None if agg.get("folders") is None else int(agg["folders"])
         lo, hi = agg.get("lo"), agg.get("hi")
         if not plan.cursor or hi is None:
-            return rows, (None, None), tops, folders
+            return request, (rows, (None, None), tops, folders)
         window = {"from": state.encode_value(lo), "to": state.encode_value(hi)}
-        return rows, (window, hi), tops, folders
+        return request, (rows, (window, hi), tops, folders)
 
     def _quarantine(self, request: Any, transforms: Transforms) -> None:
         """Rows a check kept out go to the DLQ, anonymized like the export (CONTRACT §9)."""
@@ -498,3 +524,17 @@ class Export:
             self.store.put_bytes(key, dumps(record))
         except DpexportError as exc:
             log.error("could not write export log %s: %s", key, exc)
+
+
+def _distinct_keys_sql(engine: Engine, request: ScanRequest) -> dict[str, str]:
+    """``count(DISTINCT key)`` for each one-column key the request de-duplicates by,
+    when the engine's reads are stable (a later query sees the rows this one counted)
+    and the key is an output column; otherwise nothing. A key with NULLs never counts
+    as unique (``count(DISTINCT)`` skips them), so it keeps its de-duplication."""
+    keys = [k for k in (request.dedupe_by, request.newest_by) if k]
+    outputs = set(request.columns or ()) | set(request.extra)
+    if not keys or not engine.stable_reads:
+        return {}
+    if any(len(k) != 1 or k[0] not in outputs for k in keys):
+        return {}
+    return {f"keys{i}": f"count(DISTINCT {quote_identifier(k[0])})" for i, k in enumerate(keys)}

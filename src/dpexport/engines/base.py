@@ -83,6 +83,9 @@ class Engine(Protocol):
     """A warehouse dpexport can read from."""
 
     name: str
+    #: Consecutive reads see the same rows (a read-only DuckDB file, which no process
+    #: can write while it is open): what one query learns of a slice holds for the next.
+    stable_reads: bool
 
     def table_exists(self, dataset: str, table: str) -> bool: ...
 

@@ -82,6 +82,7 @@ class BigQueryEngine:
     """
 
     name = "bigquery"
+    stable_reads = False  # no snapshot is pinned between a job and the next
 
     def __init__(
         self,

@@ -228,6 +228,7 @@ class DuckDBEngine:
             self._lean = False
         self._streaming = 0  # plain scans running under STREAM_MEMORY_LIMIT
         self._frozen_catalog = read_only and self.path != ":memory:"
+        self.stable_reads = self._frozen_catalog
         self._existing: set[tuple[str, str]] = set()
         self._schemas: dict[tuple[str, str], pa.Schema] = {}
         self._copy_schemas: dict[tuple[str, str], pa.Schema] = {}

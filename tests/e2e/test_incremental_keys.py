@@ -1,0 +1,113 @@
+"""INCREMENTAL with a one-column ``merge_key`` on a read-only DuckDB warehouse: a slice
+whose keys do not repeat is read without the de-duplicating window (same rows, less
+work); one whose keys repeat, or hold NULLs, keeps the newest row per key."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow.parquet as pq
+
+from tests.e2e.cli import dpexport
+
+CONFIG = """\
+project: p
+environment: prod
+warehouse: {engine: duckdb, path: warehouse.duckdb}
+buckets: {exports: gs://exports}
+exports:
+  - source: app.users
+    destination: gs://exports/users/
+    format: PARQUET
+    compression: SNAPPY
+    mode: INCREMENTAL
+    change_column: updated_at
+    merge_key: user_id
+"""
+SKIPPED = "no key repeats among the slice's"
+
+
+def _sql(base: Path, sql: str) -> list[tuple[Any, ...]]:
+    con = duckdb.connect(str(base / "warehouse.duckdb"))
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def _run(base: Path, at: str) -> tuple[dict[str, Any], list[tuple[Any, ...]], str]:
+    """One export at ``at``: its record, its rows as (user_id, name, updated_at) and
+    its debug log."""
+    result = dpexport(
+        "--debug", "-c", base / "c.yaml", "--local-root", base / "out", "run", "--at", at, "--json"
+    )
+    assert result.code == 0, result.err
+    [record] = json.loads(result.out)
+    assert record["status"] == "SUCCESS", record
+    rows = []
+    for uri in record["manifests"]:
+        manifest = base / "out" / "gs" / uri.removeprefix("gs://")
+        for entry in json.loads(manifest.read_text())["files"]:
+            table = pq.read_table(manifest.parent / entry["name"])
+            rows += [(r["user_id"], r["name"], r["updated_at"]) for r in table.to_pylist()]
+    return record, sorted(rows, key=repr), result.err
+
+
+def test_unique_keys_skip_dedup_and_repeated_or_null_keys_keep_the_newest(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "c.yaml").write_text(CONFIG)
+    _sql(
+        tmp_path,
+        """CREATE SCHEMA app;
+        CREATE TABLE app.users AS SELECT i AS user_id, 'v1' AS name,
+          TIMESTAMP '2025-09-01' + to_minutes(i) AS updated_at FROM range(1000) t(i)""",
+    )
+    first, rows, log = _run(tmp_path, "2025-09-02T00:00:00Z")
+    assert first["rows"] == 1000 and len({r[0] for r in rows}) == 1000
+    assert f"{SKIPPED} 1000 row(s)" in log
+
+    # 10 rows updated in place: their keys do not repeat in the next slice, which also
+    # re-reads the watermark row (user 999, CONTRACT §6: >=)
+    _sql(
+        tmp_path,
+        """UPDATE app.users SET name = 'v2', updated_at = TIMESTAMP '2025-09-03' +
+           to_minutes(user_id) WHERE user_id % 100 = 7""",
+    )
+    second, rows, log = _run(tmp_path, "2025-09-04T00:00:00Z")
+    assert second["rows"] == 11
+    assert [r[:2] for r in rows] == sorted(
+        [(i, "v2") for i in range(7, 1000, 100)] + [(999, "v1")], key=repr
+    )
+    assert f"{SKIPPED} 11 row(s)" in log
+
+    # a change log: two newer versions of users 1 and 2, and two rows without a key
+    _sql(
+        tmp_path,
+        """INSERT INTO app.users VALUES
+          (1, 'v3', TIMESTAMP '2025-09-05 01:00'), (1, 'v4', TIMESTAMP '2025-09-05 02:00'),
+          (2, 'v4', TIMESTAMP '2025-09-05 04:00'), (2, 'v3', TIMESTAMP '2025-09-05 03:00'),
+          (NULL, 'n1', TIMESTAMP '2025-09-05 05:00'), (NULL, 'n2', TIMESTAMP '2025-09-05 06:00'),
+          (5, 'v3', TIMESTAMP '2025-09-05 07:00')""",
+    )
+    third, rows, log = _run(tmp_path, "2025-09-06T00:00:00Z")
+    assert [r[:2] for r in rows] == sorted(
+        [(1, "v4"), (2, "v4"), (None, "n2"), (5, "v3"), (907, "v2")], key=repr
+    )
+    assert third["rows"] == 5
+    assert SKIPPED not in log
+
+    # the NULL keys alone, with no other repeat, also keep their de-duplication (user 5
+    # is the watermark row)
+    _sql(
+        tmp_path,
+        """INSERT INTO app.users VALUES (NULL, 'n3', TIMESTAMP '2025-09-07 01:00'),
+           (NULL, 'n4', TIMESTAMP '2025-09-07 02:00'), (6, 'v3', TIMESTAMP '2025-09-07 03:00')""",
+    )
+    fourth, rows, log = _run(tmp_path, "2025-09-08T00:00:00Z")
+    assert fourth["rows"] == 3
+    assert [r[:2] for r in rows] == sorted([(None, "n4"), (5, "v3"), (6, "v3")], key=repr)
+    assert SKIPPED not in log
