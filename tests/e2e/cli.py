@@ -7,6 +7,9 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import duckdb
 
 
 @dataclass
@@ -74,3 +77,13 @@ def kill_at_step(config: Path, local_root: Path, table: str, at: str, step: str,
         timeout=300,
     )
     assert proc.returncode == -9, (step, nth, proc.returncode, proc.stdout, proc.stderr)
+
+
+def warehouse_sql(base: Path, sql: str) -> list[tuple[Any, ...]]:
+    """Run SQL on ``base/warehouse.duckdb`` (read-write: set up or change the source
+    between exports, check what it holds) and return its rows."""
+    con = duckdb.connect(str(base / "warehouse.duckdb"))
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()

@@ -8,10 +8,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pyarrow.parquet as pq
 
-from tests.e2e.cli import dpexport
+from tests.e2e.cli import dpexport, warehouse_sql
 
 CONFIG = """\
 project: p
@@ -28,14 +27,6 @@ exports:
     merge_key: user_id
 """
 SKIPPED = "no key repeats among the slice's"
-
-
-def _sql(base: Path, sql: str) -> list[tuple[Any, ...]]:
-    con = duckdb.connect(str(base / "warehouse.duckdb"))
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 def _run(base: Path, at: str) -> tuple[dict[str, Any], list[tuple[Any, ...]], str]:
@@ -60,7 +51,7 @@ def test_unique_keys_skip_dedup_and_repeated_or_null_keys_keep_the_newest(
     tmp_path: Path,
 ) -> None:
     (tmp_path / "c.yaml").write_text(CONFIG)
-    _sql(
+    warehouse_sql(
         tmp_path,
         """CREATE SCHEMA app;
         CREATE TABLE app.users AS SELECT i AS user_id, 'v1' AS name,
@@ -72,7 +63,7 @@ def test_unique_keys_skip_dedup_and_repeated_or_null_keys_keep_the_newest(
 
     # 10 rows updated in place: their keys do not repeat in the next slice, which also
     # re-reads the watermark row (user 999, CONTRACT §6: >=)
-    _sql(
+    warehouse_sql(
         tmp_path,
         """UPDATE app.users SET name = 'v2', updated_at = TIMESTAMP '2025-09-03' +
            to_minutes(user_id) WHERE user_id % 100 = 7""",
@@ -85,7 +76,7 @@ def test_unique_keys_skip_dedup_and_repeated_or_null_keys_keep_the_newest(
     assert f"{SKIPPED} 11 row(s)" in log
 
     # a change log: two newer versions of users 1 and 2, and two rows without a key
-    _sql(
+    warehouse_sql(
         tmp_path,
         """INSERT INTO app.users VALUES
           (1, 'v3', TIMESTAMP '2025-09-05 01:00'), (1, 'v4', TIMESTAMP '2025-09-05 02:00'),
@@ -102,7 +93,7 @@ def test_unique_keys_skip_dedup_and_repeated_or_null_keys_keep_the_newest(
 
     # the NULL keys alone, with no other repeat, also keep their de-duplication (user 5
     # is the watermark row)
-    _sql(
+    warehouse_sql(
         tmp_path,
         """INSERT INTO app.users VALUES (NULL, 'n3', TIMESTAMP '2025-09-07 01:00'),
            (NULL, 'n4', TIMESTAMP '2025-09-07 02:00'), (6, 'v3', TIMESTAMP '2025-09-07 03:00')""",

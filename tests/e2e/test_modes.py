@@ -6,10 +6,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pyarrow.parquet as pq
 
-from tests.e2e.cli import dpexport
+from tests.e2e.cli import dpexport, warehouse_sql
 
 BUCKET = "gs/diagnosticpro-exports/prod/diagnosticpro_prod"
 T1 = "2025-09-16T14:30:22Z"
@@ -50,14 +49,6 @@ def _rows_of(base: Path, manifests: list[str]) -> list[dict[str, Any]]:
     return rows
 
 
-def _sql(base: Path, sql: str) -> list[tuple[Any, ...]]:
-    con = duckdb.connect(str(base / "warehouse.duckdb"))
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
-
-
 REDDIT = """\
   - source: diagnosticpro_prod.reddit_diagnostic_posts
     destination: gs://diagnosticpro-exports/prod/diagnosticpro_prod/reddit_diagnostic_posts/
@@ -79,12 +70,12 @@ FROM diagnosticpro_prod.reddit_diagnostic_posts LIMIT 7
 def test_append_twice_exports_exactly_the_new_rows(demo_dir: Path) -> None:
     config = _config(demo_dir, REDDIT)
     first = _run(demo_dir, config, "reddit_diagnostic_posts", T1)
-    _sql(demo_dir, NEW_POSTS)
+    warehouse_sql(demo_dir, NEW_POSTS)
     second = _run(demo_dir, config, "reddit_diagnostic_posts", T2)
     new_rows = _rows_of(demo_dir, second["manifests"])
     assert sorted(r["post_id"] for r in new_rows) == sorted(
         r[0]
-        for r in _sql(
+        for r in warehouse_sql(
             demo_dir,
             "SELECT post_id FROM diagnosticpro_prod."
             "reddit_diagnostic_posts WHERE post_id LIKE 't3_new_%'",
@@ -95,7 +86,9 @@ def test_append_twice_exports_exactly_the_new_rows(demo_dir: Path) -> None:
     assert len(ids) == len(set(ids))
     source = {
         r[0]
-        for r in _sql(demo_dir, "SELECT post_id FROM diagnosticpro_prod.reddit_diagnostic_posts")
+        for r in warehouse_sql(
+            demo_dir, "SELECT post_id FROM diagnosticpro_prod.reddit_diagnostic_posts"
+        )
     }
     assert set(ids) == source
     third = _run(demo_dir, config, "reddit_diagnostic_posts", T3)
@@ -107,10 +100,10 @@ def test_late_row_lands_in_its_own_day(demo_dir: Path) -> None:
         demo_dir, REDDIT.replace("mode: APPEND", "mode: APPEND\n    change_column: scraped_at")
     )
     _run(demo_dir, config, "reddit_diagnostic_posts", T1)
-    (day,) = _sql(
+    (day,) = warehouse_sql(
         demo_dir, "SELECT min(created_date) FROM diagnosticpro_prod.reddit_diagnostic_posts"
     )[0]
-    _sql(
+    warehouse_sql(
         demo_dir,
         f"""INSERT INTO diagnosticpro_prod.reddit_diagnostic_posts
         SELECT * REPLACE ('t3_late' AS post_id, DATE '{day}' AS created_date,
@@ -137,22 +130,22 @@ def test_dedup_across_the_lookback_overlap(demo_dir: Path) -> None:
         ),
     )
     first = _run(demo_dir, config, "reddit_diagnostic_posts", T1)
-    (watermark,) = _sql(
+    (watermark,) = warehouse_sql(
         demo_dir, "SELECT max(scraped_at) FROM diagnosticpro_prod.reddit_diagnostic_posts"
     )[0]
     # a re-scrape of a post already published, and a late post inside the overlap
-    (recent,) = _sql(
+    (recent,) = warehouse_sql(
         demo_dir,
         "SELECT post_id FROM diagnosticpro_prod.reddit_diagnostic_posts "
         "ORDER BY scraped_at DESC LIMIT 1",
     )[0]
-    _sql(
+    warehouse_sql(
         demo_dir,
         f"""INSERT INTO diagnosticpro_prod.reddit_diagnostic_posts
         SELECT * REPLACE (TIMESTAMP '2025-09-17 10:00:00' AS scraped_at)
         FROM diagnosticpro_prod.reddit_diagnostic_posts WHERE post_id = '{recent}'""",
     )
-    _sql(
+    warehouse_sql(
         demo_dir,
         f"""INSERT INTO diagnosticpro_prod.reddit_diagnostic_posts
         SELECT * REPLACE ('t3_late_in_overlap' AS post_id,
@@ -181,19 +174,19 @@ INVENTORY = """\
 def test_incremental_composite_key_window_and_compact(demo_dir: Path) -> None:
     config = _config(demo_dir, INVENTORY)
     first = _run(demo_dir, config, "parts_inventory", T1)
-    (count,) = _sql(demo_dir, "SELECT count(*) FROM diagnosticpro_prod.parts_inventory")[0]
+    (count,) = warehouse_sql(demo_dir, "SELECT count(*) FROM diagnosticpro_prod.parts_inventory")[0]
     assert first["rows"] == count
-    (watermark,) = _sql(
+    (watermark,) = warehouse_sql(
         demo_dir, "SELECT max(inventory_updated_at) FROM diagnosticpro_prod.parts_inventory"
     )[0]
     # the source is a change log: two newer versions of 5 keys, the newest must win
-    _sql(
+    warehouse_sql(
         demo_dir,
         """CREATE TABLE diagnosticpro_prod.chosen AS SELECT * FROM
         diagnosticpro_prod.parts_inventory ORDER BY part_id, location_id LIMIT 5""",
     )
     for hours, qty in ((1, 1000), (2, 2000)):
-        _sql(
+        warehouse_sql(
             demo_dir,
             f"""INSERT INTO diagnosticpro_prod.parts_inventory
             SELECT * REPLACE ({qty} AS quantity,
@@ -203,7 +196,7 @@ def test_incremental_composite_key_window_and_compact(demo_dir: Path) -> None:
         )
     second = _run(demo_dir, config, "parts_inventory", T2)
     rows = _rows_of(demo_dir, second["manifests"])
-    expected = _sql(
+    expected = warehouse_sql(
         demo_dir,
         f"""SELECT part_id, location_id, quantity FROM
         diagnosticpro_prod.parts_inventory
@@ -242,7 +235,7 @@ def test_incremental_composite_key_window_and_compact(demo_dir: Path) -> None:
         (r["part_id"], r["location_id"], r["quantity"])
         for r in _rows_of(demo_dir, snap["manifests"])
     )
-    newest = _sql(
+    newest = warehouse_sql(
         demo_dir,
         """SELECT part_id, location_id, quantity FROM
         diagnosticpro_prod.parts_inventory QUALIFY row_number() OVER
@@ -280,7 +273,7 @@ def test_schema_evolution_added_column_ok_dropped_column_fails(demo_dir: Path) -
     config = _config(demo_dir, CATALOG)
     first = _run(demo_dir, config, "parts_catalog", T1)
     v1 = {r["_schema_version"] for r in _rows_of(demo_dir, first["manifests"])}
-    _sql(demo_dir, "ALTER TABLE diagnosticpro_prod.parts_catalog ADD COLUMN color VARCHAR")
+    warehouse_sql(demo_dir, "ALTER TABLE diagnosticpro_prod.parts_catalog ADD COLUMN color VARCHAR")
     second = _run(demo_dir, config, "parts_catalog", T2)
     v2 = {r["_schema_version"] for r in _rows_of(demo_dir, second["manifests"])}
     assert len(v1) == len(v2) == 1 and v1 != v2
@@ -291,7 +284,7 @@ def test_schema_evolution_added_column_ok_dropped_column_fails(demo_dir: Path) -
         ).read_text()
     )
     assert [v["version"] for v in history["versions"]] == sorted(v1 | v2)
-    _sql(demo_dir, "ALTER TABLE diagnosticpro_prod.parts_catalog DROP COLUMN weight_kg")
+    warehouse_sql(demo_dir, "ALTER TABLE diagnosticpro_prod.parts_catalog DROP COLUMN weight_kg")
     third = dpexport("-c", config, "--local-root", demo_dir / "out", "run", "--at", T3, "--json")
     assert third.code == 1
     [record] = json.loads(third.out)
@@ -319,7 +312,7 @@ def test_partition_level_overwrite_keeps_other_folders(demo_dir: Path) -> None:
     months = {u.split("/financial/")[1][:7] for u in first["manifests"]}
     assert len(months) >= 2
     newest = max(months)
-    _sql(
+    warehouse_sql(
         demo_dir,
         f"DELETE FROM diagnosticpro_prod.billing_transactions WHERE "
         f"strftime(transaction_date, '%Y/%m') <> '{newest}'",
@@ -341,14 +334,14 @@ def test_date_cursor_loses_no_row_of_a_day_still_running(demo_dir: Path) -> None
     after a run must still be published, once."""
     config = _config(demo_dir, REDDIT)
     first = _run(demo_dir, config, "reddit_diagnostic_posts", "2025-09-17T06:00:00Z")
-    _sql(
+    warehouse_sql(
         demo_dir,
         """INSERT INTO diagnosticpro_prod.reddit_diagnostic_posts
         SELECT * REPLACE ('t3_today_' || post_id AS post_id, DATE '2025-09-17' AS created_date)
         FROM diagnosticpro_prod.reddit_diagnostic_posts LIMIT 3""",
     )
     second = _run(demo_dir, config, "reddit_diagnostic_posts", "2025-09-17T12:00:00Z")
-    _sql(
+    warehouse_sql(
         demo_dir,
         """INSERT INTO diagnosticpro_prod.reddit_diagnostic_posts
         SELECT * REPLACE ('t3_later_' || post_id AS post_id, DATE '2025-09-17' AS created_date)
@@ -371,7 +364,9 @@ def test_date_cursor_loses_no_row_of_a_day_still_running(demo_dir: Path) -> None
     ]
     source = {
         r[0]
-        for r in _sql(demo_dir, "SELECT post_id FROM diagnosticpro_prod.reddit_diagnostic_posts")
+        for r in warehouse_sql(
+            demo_dir, "SELECT post_id FROM diagnosticpro_prod.reddit_diagnostic_posts"
+        )
     }
     assert len(ids) == len(set(ids)) and set(ids) == source
 
@@ -386,7 +381,7 @@ def test_date_cursor_without_a_key_exports_complete_days(demo_dir: Path) -> None
     mode: APPEND
 """
     config = _config(demo_dir, body)
-    _sql(
+    warehouse_sql(
         demo_dir,
         """INSERT INTO diagnosticpro_prod.youtube_repair_videos
         SELECT * REPLACE ('today_' || substr(video_id, 1, 5) AS video_id,
@@ -400,7 +395,7 @@ def test_date_cursor_without_a_key_exports_complete_days(demo_dir: Path) -> None
     later = _rows_of(demo_dir, second["manifests"])
     assert {r["upload_date"].isoformat() for r in later} == {"2025-09-16"}
     assert sum(r["video_id"].startswith("today_") for r in later) == 2
-    (total,) = _sql(
+    (total,) = warehouse_sql(
         demo_dir,
         "SELECT count(*) FROM diagnosticpro_prod.youtube_repair_videos "
         "WHERE upload_date <= DATE '2025-09-16'",
