@@ -232,6 +232,8 @@ class DuckDBEngine:
         self._existing: set[tuple[str, str]] = set()
         self._schemas: dict[tuple[str, str], pa.Schema] = {}
         self._copy_schemas: dict[tuple[str, str], pa.Schema] = {}
+        #: statement texts checked to hold one statement (see ``_single_statement``)
+        self._single_statements: set[str] = set()
 
     # -- connection handling ------------------------------------------------------
 
@@ -381,7 +383,8 @@ class DuckDBEngine:
         cur = self._cursor()
         try:
             self._single_statement(cur, sql, request)
-            rows = _relation(cur, sql, params).fetchall()
+            # execute, not a relation: a relation binds the statement once more first
+            rows = cur.execute(sql, params).fetchall()
         except duckdb.Error as exc:
             raise self._translate(exc, request, aggregates=expressions) from exc
         finally:
@@ -484,11 +487,17 @@ class DuckDBEngine:
         self, cur: duckdb.DuckDBPyConnection, sql: str, request: ScanRequest
     ) -> None:
         # Expressions come from the config; one smuggling a second statement is refused.
+        # A text once checked is not parsed again: a scheduler's fire times repeat it.
+        if sql in self._single_statements:
+            return
         if len(cur.extract_statements(sql)) != 1:
             raise InvalidArgument(
                 "an SQL expression of the request holds more than one statement",
                 table=f"{request.dataset}.{request.table}",
             )
+        if len(self._single_statements) >= 256:  # a bound on a long-lived engine
+            self._single_statements.clear()
+        self._single_statements.add(sql)
 
     def _translate(
         self,

@@ -285,10 +285,21 @@ def test_unknown_column_names_nearest(engine: DuckDBEngine) -> None:
         engine.scan(ScanRequest("ds", "readings", dedupe_by=("nope",)))
 
 
-def test_second_statement_is_refused(engine: DuckDBEngine) -> None:
-    with pytest.raises(InvalidArgument):
-        engine.scan(ScanRequest("ds", "readings", filter="true; DROP TABLE ds.readings"))
+def test_second_statement_is_refused(engine: DuckDBEngine, tmp_path: Path) -> None:
+    bad = ScanRequest("ds", "readings", filter="true; DROP TABLE ds.readings")
+    # a syntax error, as the filter sits in parentheses, or a second statement
+    refused = "invalid SQL expression|more than one statement"
+    for _ in range(2):  # refused again: only texts that passed are remembered as checked
+        with pytest.raises(InvalidArgument, match=refused):
+            engine.scan(bad)
+        with pytest.raises(InvalidArgument, match=refused):
+            engine.aggregate(bad, {"n": "count(*)"})
+        with pytest.raises(InvalidArgument, match=refused):
+            engine.copy(bad, tmp_path / "x.parquet", "FORMAT parquet")
+    assert not (tmp_path / "x.parquet").exists()
     assert engine.table_exists("ds", "readings")
+    good = ScanRequest("ds", "readings")
+    assert engine.count(good) == engine.count(good) == read(engine, good).num_rows > 0
 
 
 def test_concurrent_scans(engine: DuckDBEngine) -> None:
