@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from dpexport.verification import Report
 
 __all__ = [
+    "TRIGGERS",
     "ConfigError",
     "DpexportError",
     "ExportError",
@@ -36,6 +37,10 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+#: What may start an export (the manifest's ``export_trigger``): ``run --trigger``, a
+#: scheduler's cron or interval, the Python API, a streaming caller
+TRIGGERS = ("manual", "cron", "api", "stream")
 
 
 def load_config(path: str | os.PathLike[str]) -> ResolvedConfig:

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import click
 
+from dpexport import TRIGGERS
 from dpexport.errors import ConfigError, DpexportError, UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -167,7 +168,7 @@ def check(ctx: click.Context, config_path: str | None, local_root: str | None) -
 @_common
 @click.option("--table", "tables", multiple=True, help="table or dataset.table (repeatable)")
 @click.option("--at", "at", default=None, help="logical run time, RFC 3339 (default: now, UTC)")
-@click.option("--trigger", type=click.Choice(["manual", "cron", "api", "stream"]), default="manual")
+@click.option("--trigger", type=click.Choice(TRIGGERS), default="manual")
 @click.option("--as", "principal", default=None, help="principal the export runs as")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON array on stdout")
 @click.pass_context

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from dpexport import commit, layout, tokens
+from dpexport import TRIGGERS, commit, layout, tokens
 from dpexport.config.spec import ResolvedConfig, TableSpec
 from dpexport.engines.base import Engine
 from dpexport.errors import AlreadyExists, DpexportError
@@ -248,7 +248,7 @@ def rerun_request(
     if not table or at is None:
         return ExportResult(table, None, "FAILURE", error="export_request lacks table/at")
     trigger = request.get("trigger")
-    if trigger not in ("manual", "cron", "api", "stream"):
+    if trigger not in TRIGGERS:
         trigger = "manual"
     try:
         config.table(table)
