@@ -227,8 +227,9 @@ class DuckDBEngine:
         except ValueError:  # a DuckDB spelling we do not parse: keep it as it is
             self._lean = False
         self._streaming = 0  # plain scans running under STREAM_MEMORY_LIMIT
-        self._frozen_catalog = read_only and self.path != ":memory:"
-        self.stable_reads = self._frozen_catalog
+        #: read-only file: no process can write it while it is open, so its catalog
+        #: (cached below) and its rows (``Engine.stable_reads``) stay as they are
+        self.stable_reads = read_only and self.path != ":memory:"
         self._existing: set[tuple[str, str]] = set()
         self._schemas: dict[tuple[str, str], pa.Schema] = {}
         self._copy_schemas: dict[tuple[str, str], pa.Schema] = {}
@@ -291,7 +292,7 @@ class DuckDBEngine:
             ).fetchall()
         finally:
             cur.close()
-        if rows and self._frozen_catalog:
+        if rows and self.stable_reads:
             self._existing.add((dataset, table))
         return bool(rows)
 
@@ -312,7 +313,7 @@ class DuckDBEngine:
         finally:
             cur.close()
         normalized = _normalize_schema(schema)
-        if self._frozen_catalog:
+        if self.stable_reads:
             self._schemas[(dataset, table)] = normalized
         return normalized
 
@@ -477,7 +478,7 @@ class DuckDBEngine:
             schema = pq.read_schema(target)
         finally:
             target.unlink(missing_ok=True)
-        if self._frozen_catalog:
+        if self.stable_reads:
             self._copy_schemas[key] = schema
         return schema
 
