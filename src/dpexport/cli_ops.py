@@ -378,7 +378,6 @@ def schedule_command(
         on_tick=report,
         on_retry=retried,
         on_next=metrics.set_next_fire if metrics is not None else (lambda at: None),
-        clock=lambda: datetime.now(UTC),
     )
     try:
         if start is not None:
@@ -388,20 +387,18 @@ def schedule_command(
             scheduler.run_due(_now(now), {})
         else:
             stop = Stop()
-            interrupted: list[int] = []
 
             def on_signal(signum: int, frame: Any) -> None:
                 if stop.requested:  # a second signal: stop now (exports are crash-safe)
                     raise KeyboardInterrupt
-                stop.requested = True
-                interrupted.append(signum)
+                stop.requested, stop.signum = True, signum
 
             signal.signal(signal.SIGTERM, on_signal)
             signal.signal(signal.SIGINT, on_signal)
             log.info("scheduling %s", ", ".join(f"{j.table} ({j.schedule})" for j in jobs))
             scheduler.serve(stop)
             # a service stopped on purpose: failures went to logs, metrics and the DLQ
-            ctx.exit(130 if signal.SIGINT in interrupted else 0)
+            ctx.exit(130 if stop.signum == signal.SIGINT else 0)
     finally:
         scheduler.close()
     ctx.exit(1 if failed else 0)

@@ -48,6 +48,8 @@ class Stop:
     """Set by a signal handler: finish the running export, then exit."""
 
     requested = False
+    #: the signal that asked (SIGINT exits with 130)
+    signum: int | None = None
 
 
 @dataclass(frozen=True)
