@@ -44,14 +44,16 @@ def _now_option(func: F) -> F:
     )(func)
 
 
-def _now(value: str | None) -> datetime:
+def _now(value: str | None, option: str = "--now") -> datetime:
+    """``option``'s RFC 3339 time as an aware UTC datetime; none given: now."""
+    from dpexport.ops.logs import parse_time
+
     if not value:
         return datetime.now(UTC)
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise UsageError(f"--now: {value!r} is not an RFC 3339 time") from None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+    parsed = parse_time(value)
+    if parsed is None:
+        raise UsageError(f"{option}: {value!r} is not an RFC 3339 time")
+    return parsed
 
 
 def _stores(settings: _Settings) -> tuple[Any, list[Any]]:
@@ -312,6 +314,10 @@ def schedule_command(
         raise UsageError("--until needs --from (a replay runs the fire times between them)")
     if once and start is not None:
         raise UsageError("--once and --from are two different runs; give one of them")
+    at_now = _now(now)
+    replay = (
+        None if start is None else (_now(start, "--from"), _now(end, "--until") if end else at_now)
+    )
     config = _load(settings)
     try:
         specs = select_tables(config, tables)
@@ -380,11 +386,11 @@ def schedule_command(
         on_next=metrics.set_next_fire if metrics is not None else (lambda at: None),
     )
     try:
-        if start is not None:
-            scheduler.replay(_now(start), _now(end) if end else _now(now))
+        if replay is not None:
+            scheduler.replay(*replay)
         elif once:
-            scheduler.retry_dlq(_now(now))  # older fire times first
-            scheduler.run_due(_now(now), {})
+            scheduler.retry_dlq(at_now)  # older fire times first
+            scheduler.run_due(at_now, {})
         else:
             stop = Stop()
 

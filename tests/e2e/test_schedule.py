@@ -134,6 +134,9 @@ def test_bad_arguments_exit_2_and_write_nothing(base: Path) -> None:
     assert "none of devices has a 'schedule'" in result.err
     result = _cli(base, "schedule", "--every", "0")
     assert result.code == 2 and "--every" in result.err
+    result = _cli(base, "schedule", "--from", "2025-09-15T00:00:00Z", "--until", "tomorrow")
+    assert result.code == 2
+    assert "--until: 'tomorrow' is not an RFC 3339 time" in result.err
     assert not (base / "out").exists()
 
 
