@@ -12,7 +12,9 @@ import dataclasses
 import logging
 import tempfile
 import time
+import weakref
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -155,12 +157,6 @@ class Export:
         self.plan = plan
         checks = transforms.checks(engine, plan.request, self.ctx.logical_time, source_schema)
         request = checks.prepare(plan.request)
-        request, (expected, window, tops, folders) = self._slice_stats(request, plan)
-        watermark = window[1]
-        if plan.watermark_cap is not None and watermark is not None:
-            watermark = min(watermark, plan.watermark_cap)
-        if self.ctx.options.progress:
-            self.ctx.options.progress.start(spec.table, expected)
         dedup = None
         if plan.dedupe_key and plan.cursor and plan.dedup_window:
             dedup = CrossRunDedup(
@@ -171,15 +167,43 @@ class Export:
                 plan.cursor,
                 plan.dedup_window,
             )
-
-        probe_destination(self.store, self.dest_key)  # spec 5.2: fail fast on permissions
-        self.staging.begin()
+        reasons = {
+            "transforms": transforms.gdpr is not None or dedup is not None,
+            "encrypts": transforms.encrypts,
+            "checks": bool(spec.validation),
+        }
+        data_schema = pa.schema([source_schema.field(c) for c in request.columns or ()])
+        early = self._copy_first(request, reasons)
+        copied: serverside.Outcome | None = None
+        if early is None:
+            request, (expected, window, tops, folders) = self._slice_stats(request, plan)
+            self._open_staging()
+        else:
+            # the warehouse writes the slice while another query counts it (see _copy_first)
+            log.debug("%s: the warehouse writes the slice while it is counted", spec.qualified_name)
+            with ThreadPoolExecutor(1, thread_name_prefix="dpexport-stats") as pool:
+                counting = pool.submit(self._slice_stats, request, plan)
+                self._open_staging()
+                copied = self._warehouse_export(early, data_schema, None)
+                request, (expected, window, tops, folders) = counting.result()
+            if not isinstance(copied, str) and (request != early or not expected):
+                log.debug(
+                    "%s: the slice %s: its copy is discarded",
+                    spec.qualified_name,
+                    "is empty" if not expected else "repeats a key",
+                )
+                for _, wf in copied[0]:
+                    wf.path.unlink(missing_ok=True)
+                copied = None
+        watermark = window[1]
+        if plan.watermark_cap is not None and watermark is not None:
+            watermark = min(watermark, plan.watermark_cap)
+        if self.ctx.options.progress:
+            self.ctx.options.progress.start(spec.table, expected)
         why_stream = serverside.reason_not_to(
             engine,
             spec,
-            transforms=transforms.gdpr is not None or dedup is not None,
-            encrypts=transforms.encrypts,
-            checks=bool(spec.validation),
+            **reasons,
             rows=expected,
             folders=folders,
             tops=None if tops is None else len(tops),
@@ -187,20 +211,9 @@ class Export:
         job_ids: list[str] = []
         written: list[tuple[Folder, WrittenFile]] | None = None
         if why_stream is None:
-            data_schema = pa.schema([source_schema.field(c) for c in request.columns or ()])
             version = self._schema_version(data_schema)
             out_schema = data_schema
-            outcome = serverside.export(
-                engine,
-                spec,
-                request,
-                self.store,
-                self.staging,
-                self.ctx.logical_time,
-                Path(self._scratch.name),
-                data_schema,
-                tops,
-            )
+            outcome = copied or self._warehouse_export(request, data_schema, tops)
             if isinstance(outcome, str):
                 why_stream = outcome
             else:
@@ -315,6 +328,50 @@ class Export:
             manifests=manifests,
         )
 
+    def _open_staging(self) -> None:
+        probe_destination(self.store, self.dest_key)  # spec 5.2: fail fast on permissions
+        self.staging.begin()
+
+    def _warehouse_export(
+        self, request: ScanRequest, data_schema: pa.Schema, tops: list[str | None] | None
+    ) -> serverside.Outcome:
+        return serverside.export(
+            self.ctx.engine,
+            self.spec,
+            request,
+            self.store,
+            self.staging,
+            self.ctx.logical_time,
+            Path(self._scratch.name),
+            data_schema,
+            tops,
+        )
+
+    def _copy_first(self, request: ScanRequest, reasons: dict[str, bool]) -> ScanRequest | None:
+        """The request the warehouse may write while the slice's stats are counted, on
+        the other core, or None when the stats must come first.
+
+        Only on an engine whose reads are stable (the count and the copy see the same
+        rows, so the count still checks the copy) and an unpartitioned layout that the
+        warehouse writes whatever the slice's size: then the stats decide nothing about
+        the copy but whether to keep it. An empty slice's copy is discarded (it streams);
+        so is a copy read without de-duplication when a key turns out to repeat, which
+        is why that is tried only for a table whose keys did not repeat the last time
+        this engine exported it. It saves the stats' time: ~10 % of a held scheduler's
+        fire time of 1 % of a 2.5 M-row table."""
+        engine, spec = self.ctx.engine, self.spec
+        parts = spec.partitioning
+        if not engine.stable_reads or parts.time_expression or parts.sub_partitions:
+            return None
+        if serverside.reason_not_to(engine, spec, **reasons) is not None:
+            return None
+        if not _distinct_keys_sql(engine, request):
+            return request
+        last = _unique_keys(engine).get((spec.dataset, spec.table))
+        if last is None or last > _COPY_FIRST_MAX_ROWS:
+            return None  # unknown, or big enough that two queries could crowd memory
+        return dataclasses.replace(request, dedupe_by=(), newest_by=())
+
     def _schema_version(self, data_schema: pa.Schema) -> str:
         spec = self.spec
         return state.schema_version_for(
@@ -406,7 +463,9 @@ class Export:
         if distinct:
             undeduped = dataclasses.replace(request, dedupe_by=(), newest_by=())
             agg = engine.aggregate(undeduped, {**exprs, **distinct})
+            unique = _unique_keys(engine)
             if all(agg[k] == agg["n"] for k in distinct):
+                unique[(self.spec.dataset, self.spec.table)] = int(agg["n"])
                 log.debug(
                     "%s: no key repeats among the slice's %d row(s): read without "
                     "de-duplication by %s",
@@ -416,6 +475,7 @@ class Export:
                 )
                 request = undeduped
             else:
+                unique.pop((self.spec.dataset, self.spec.table), None)
                 agg = engine.aggregate(request, exprs)
         else:
             agg = engine.aggregate(request, exprs)
@@ -524,6 +584,19 @@ class Export:
             self.store.put_bytes(key, dumps(record))
         except DpexportError as exc:
             log.error("could not write export log %s: %s", key, exc)
+
+
+#: per engine, the tables whose last slice it exported had no repeated key: their rows
+_UNIQUE_KEYS: weakref.WeakKeyDictionary[Engine, dict[tuple[str, str], int]] = (
+    weakref.WeakKeyDictionary()
+)
+#: a slice read without de-duplication while its keys are counted is tried only after a
+#: slice of at most this many rows (counting distinct keys holds them all in memory)
+_COPY_FIRST_MAX_ROWS = 1_000_000
+
+
+def _unique_keys(engine: Engine) -> dict[tuple[str, str], int]:
+    return _UNIQUE_KEYS.setdefault(engine, {})
 
 
 def _distinct_keys_sql(engine: Engine, request: ScanRequest) -> dict[str, str]:

@@ -31,6 +31,9 @@ from dpexport.storage.local import LocalStore, local_copy
 from dpexport.storage.uri import parse_uri
 from dpexport.verification import sha256_of_file
 
+#: what ``export`` returns: the staged files and job ids, or why it could not after all
+Outcome = tuple[list[tuple[Folder, WrittenFile]], list[str]] | str
+
 
 def reason_not_to(
     engine: Any,
@@ -139,7 +142,7 @@ def export(
     scratch: Path,
     expected: pa.Schema,
     tops: list[str | None] | None = None,
-) -> tuple[list[tuple[Folder, WrittenFile]], list[str]] | str:
+) -> Outcome:
     """Let the warehouse write the slice into staging: the staged files as
     ``(folder, WrittenFile)`` pairs and the job ids, or why it could not after all
     (DuckDB would store a column as another type than ``expected``; nothing is staged).

@@ -105,3 +105,92 @@ def test_unique_keys_skip_dedup_and_repeated_or_null_keys_keep_the_newest(
     assert fourth["rows"] == 3
     assert rows == sorted([(None, "n4"), (5, "v3"), (6, "v3")], key=repr)
     assert SKIPPED not in log
+
+
+HELD = """\
+project: p
+environment: prod
+warehouse: {engine: duckdb, path: warehouse.duckdb}
+buckets: {exports: gs://exports}
+exports:
+  - source: app.users
+    destination: gs://exports/users/
+    format: PARQUET
+    mode: INCREMENTAL
+    change_column: updated_at
+    merge_key: user_id
+    schedule: "0 0 * * *"
+  - source: app.empty
+    destination: gs://exports/empty/
+    format: PARQUET
+    mode: FULL_REFRESH
+    schedule: "0 0 * * *"
+"""
+OVERLAP = "the warehouse writes the slice while it is counted"
+MISSED = "repeats a key: its copy is discarded"
+
+
+def test_a_held_scheduler_copies_while_counting_and_redoes_a_slice_whose_keys_repeat(
+    tmp_path: Path,
+) -> None:
+    """Under ``schedule --hold`` the engine remembers that a table's last slice had no
+    repeated key, so the next slice is written without de-duplication while its keys are
+    counted. When they do repeat after all, that copy is thrown away and the slice is
+    written again with the newest row per key; an empty slice's copy is thrown away too."""
+    (tmp_path / "c.yaml").write_text(HELD)
+    warehouse_sql(
+        tmp_path,
+        """CREATE SCHEMA app;
+        CREATE TABLE app.empty (id INTEGER);
+        CREATE TABLE app.users AS SELECT i AS user_id, 'v1' AS name,
+          TIMESTAMP '2025-09-01' + to_minutes(i) AS updated_at FROM range(100) t(i);
+        -- before the 2nd fire time: user 1 twice (a change log), user 2 once
+        INSERT INTO app.users VALUES (1, 'v2', TIMESTAMP '2025-09-02 01:00'),
+          (1, 'v3', TIMESTAMP '2025-09-02 02:00'), (2, 'v2', TIMESTAMP '2025-09-02 03:00');
+        -- before the 3rd and the 4th: one change each
+        INSERT INTO app.users VALUES (3, 'v2', TIMESTAMP '2025-09-03 01:00'),
+          (5, 'v2', TIMESTAMP '2025-09-04 01:00')""",
+    )
+    result = dpexport(
+        "--debug",
+        "-c",
+        tmp_path / "c.yaml",
+        "--local-root",
+        tmp_path / "out",
+        "schedule",
+        "--hold",
+        "--json",
+        "--from",
+        "2025-09-01T12:00:00Z",
+        "--until",
+        "2025-09-05T00:00:00Z",
+    )
+    assert result.code == 0, result.err
+    records = [json.loads(line) for line in result.out.splitlines() if line.strip()]
+    users = [r for r in records if r["table"] == "users"]
+    assert [r["status"] for r in records] == ["SUCCESS"] * 8
+    published: list[list[tuple[Any, ...]]] = []
+    for record in users:
+        rows: list[tuple[Any, ...]] = []
+        for uri in record["manifests"]:
+            manifest = tmp_path / "out" / "gs" / uri.removeprefix("gs://")
+            for entry in json.loads(manifest.read_text())["files"]:
+                table = pq.read_table(manifest.parent / entry["name"])
+                rows += zip(table["user_id"].to_pylist(), table["name"].to_pylist(), strict=True)
+        published.append(sorted(rows))
+    assert [len(rows) for rows in published] == [100, 3, 2, 2]
+    assert published[0] == [(i, "v1") for i in range(100)]
+    # user 1's newest version only, beside user 2 and the watermark row (user 99)
+    assert published[1] == [(1, "v3"), (2, "v2"), (99, "v1")]
+    assert published[2] == [(2, "v2"), (3, "v2")]
+    assert published[3] == [(3, "v2"), (5, "v2")]
+    # 1st: nothing known yet; 2nd: tried, and redone; 3rd: a key repeated last time;
+    # 4th: tried and kept. The empty table's four copies are all thrown away.
+    log = result.err
+    assert log.count(f"app.users: {OVERLAP}") == 2
+    assert log.count(f"app.users: the slice {MISSED}") == 1
+    assert log.count(f"app.empty: {OVERLAP}") == 4
+    assert log.count("app.empty: the slice is empty: its copy is discarded") == 4
+    assert [r["rows"] for r in records if r["table"] == "empty"] == [0] * 4
+    staged = tmp_path / "out" / "gs" / "exports" / "_staging"
+    assert not staged.exists() or not any(p.is_file() for p in staged.rglob("*"))
