@@ -100,6 +100,19 @@ def render_one(res: dict[str, Any]) -> str:
                     f"| | floor: DuckDB COPY of the same 1% | {_spread([r['wall'] for r in floor])}"
                     f" | | {_mb(floor)} | {out_mb:.1f} | next export = {over}× this | |\n"
                 )
+            held_floor = [r for r in _ok(case["runs"].get("floor_held", [])) if r.get("extra")]
+            if held_floor:
+                first = [r["extra"]["seconds"][0] for r in held_floor]
+                changed = [r["extra"]["seconds"][1] for r in held_floor]
+                ratio = _spread(
+                    [c / f * 100 for f, c in zip(first, changed, strict=True)], "{:.1f}"
+                )
+                text += (
+                    "| | floor of a held fire time: DuckDB COPY of the first slice, then of the "
+                    f"1%, in one process | {_spread(first, '{:.3f}')} / "
+                    f"{_spread(changed, '{:.3f}')} | | {_mb(held_floor)} | | {ratio}% of first |"
+                    " |\n"
+                )
             for key, how in (
                 ("schedule", "`dpexport schedule` (warehouse reopened per fire time)"),
                 ("schedule_hold", "`dpexport schedule --hold` (warehouse kept open)"),
