@@ -198,8 +198,6 @@ class Export:
         watermark = window[1]
         if plan.watermark_cap is not None and watermark is not None:
             watermark = min(watermark, plan.watermark_cap)
-        if self.ctx.options.progress:
-            self.ctx.options.progress.start(spec.table, expected)
         why_stream = serverside.reason_not_to(
             engine,
             spec,
@@ -480,6 +478,9 @@ class Export:
         else:
             agg = engine.aggregate(request, exprs)
         rows = int(agg["n"])
+        if self.ctx.options.progress:  # the bar starts once the slice is counted (on the
+            # counting thread while the warehouse writes the slice: see _copy_first)
+            self.ctx.options.progress.start(self.spec.table, rows)
         tops = agg.get("tops")
         folders = None if agg.get("folders") is None else int(agg["folders"])
         lo, hi = agg.get("lo"), agg.get("hi")
