@@ -145,33 +145,36 @@ def dpexport_run(
 def floor_run(
     work: Path, db: Path, select: str, target: str, options: str, timeout: float
 ) -> Sample:
-    out = work / "floor"
-    out.mkdir(parents=True, exist_ok=True)
-    dest = out / target
-    sql = f"COPY ({select}) TO '{dest}' ({options})"
-    sample = run_child([PY, str(HERE / "floor.py"), str(db), sql], timeout, work / "floor.log")
-    sample.out_bytes, sample.files = tree_bytes(out)
-    return sample
+    """DuckDB's ``COPY`` of ``select`` to ``target`` with ``options``, in its own process."""
+    statement = f"COPY ({select}) TO '{work / 'floor' / target}' ({options})"
+    return _floor(work, db, [statement], timeout)
 
 
 def floor_in_one_process(work: Path, db: Path, selects: list[str]) -> Sample:
     """DuckDB's ``COPY`` of each SELECT to Snappy Parquet, one after the other in one
     process; ``extra["seconds"]`` holds each statement's time."""
-    out = work / "floor"
-    out.mkdir(parents=True, exist_ok=True)
     statements = [
-        f"COPY ({select}) TO '{out / f't{i}.parquet'}' (FORMAT parquet, COMPRESSION snappy)"
+        f"COPY ({select}) TO '{work / 'floor' / f't{i}.parquet'}' "
+        "(FORMAT parquet, COMPRESSION snappy)"
         for i, select in enumerate(selects)
     ]
+    return _floor(work, db, statements, 600)
+
+
+def _floor(work: Path, db: Path, statements: list[str], timeout: float) -> Sample:
+    """``floor.py`` running ``statements`` (writing under ``work/floor``): the sample,
+    each statement's seconds in ``extra["seconds"]``, and what they wrote."""
+    out = work / "floor"
+    out.mkdir(parents=True, exist_ok=True)
     log = work / "floor.log"
-    sample = run_child([PY, str(HERE / "floor.py"), str(db), *statements], 600, log)
+    sample = run_child([PY, str(HERE / "floor.py"), str(db), *statements], timeout, log)
     seconds = [
         json.loads(line)["seconds"] for line in log.read_text().splitlines() if line[:1] == "{"
     ]
-    if sample.rc == 0 and len(seconds) == len(statements):
+    if len(seconds) == len(statements):
         sample.extra = {"seconds": seconds}
-    else:
-        sample.rc = sample.rc or 1
+    elif sample.rc == 0:
+        sample.rc = 1  # it exited 0 without timing every statement
     sample.out_bytes, sample.files = tree_bytes(out)
     return sample
 

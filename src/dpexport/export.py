@@ -369,7 +369,7 @@ class Export:
         last = _unique_keys(engine).get((spec.dataset, spec.table))
         if last is None or last > _COPY_FIRST_MAX_ROWS:
             return None  # unknown, or big enough that two queries could crowd memory
-        return dataclasses.replace(request, dedupe_by=(), newest_by=())
+        return _without_dedupe(request)
 
     def _schema_version(self, data_schema: pa.Schema) -> str:
         spec = self.spec
@@ -460,7 +460,7 @@ class Export:
             exprs["folders"] = estimate
         distinct = _distinct_keys_sql(engine, request)
         if distinct:
-            undeduped = dataclasses.replace(request, dedupe_by=(), newest_by=())
+            undeduped = _without_dedupe(request)
             agg = engine.aggregate(undeduped, {**exprs, **distinct})
             unique = _unique_keys(engine)
             if all(agg[k] == agg["n"] for k in distinct):
@@ -599,6 +599,12 @@ _COPY_FIRST_MAX_ROWS = 1_000_000
 
 def _unique_keys(engine: Engine) -> dict[tuple[str, str], int]:
     return _UNIQUE_KEYS.setdefault(engine, {})
+
+
+def _without_dedupe(request: ScanRequest) -> ScanRequest:
+    """``request`` without its one-row-per-key window. One place builds it: ``run``
+    tells a kept copy from a redone one by comparing two of these."""
+    return dataclasses.replace(request, dedupe_by=(), newest_by=())
 
 
 def _distinct_keys_sql(engine: Engine, request: ScanRequest) -> dict[str, str]:

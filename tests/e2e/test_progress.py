@@ -13,6 +13,7 @@ import pytest
 
 import dpexport
 from dpexport.engines import open_engine
+from dpexport.engines.duckdb import DuckDBEngine
 from dpexport.runner import RunOptions, run_exports
 from tests.e2e.cli import warehouse_sql
 
@@ -79,12 +80,11 @@ def test_progress_starts_with_the_slice_count_and_ends_with_every_row(
     )
     (tmp_path / "c.yaml").write_text(CONFIG.replace("FORMAT", fmt))
     config = dpexport.load_config(tmp_path / "c.yaml")
-    engine = open_engine(config.warehouse, base_dir=tmp_path)
-    if not read_only:
-        engine.close()
-        from dpexport.engines.duckdb import DuckDBEngine
-
-        engine = DuckDBEngine(tmp_path / "warehouse.duckdb", read_only=False)
+    engine = (
+        open_engine(config.warehouse, base_dir=tmp_path)  # read-only, as the CLI opens it
+        if read_only
+        else DuckDBEngine(tmp_path / "warehouse.duckdb", read_only=False)
+    )
     progress = Recorder()
     caplog.set_level("DEBUG", logger="dpexport")
     try:
