@@ -28,8 +28,12 @@ ENCRYPTED_SUFFIX = "enc"
 _EXT = {"PARQUET": "parquet", "JSONL": "jsonl", "CSV": "csv"}
 _CODEC_SUFFIX = {"SNAPPY": "snappy", "ZSTD": "zst", "GZIP": "gz", "BROTLI": "br", "NONE": ""}
 
-#: The folder segment for a NULL partition value.
+#: The folder segment for a NULL partition value (see :func:`safe_segment`).
 NULL_SEGMENT = "_null_"
+#: The folder segment for an empty-string partition value (see :func:`safe_segment`).
+EMPTY_SEGMENT = "_empty_"
+#: What :func:`safe_segment` leaves unencoded: letters, digits and ``-_.~@+=,``
+_SEGMENT_SAFE = "-_.~@+=,"
 
 _MANIFEST_RE = re.compile(r"^manifest_\d{8}_\d{6}(?:_[0-9a-f]{8})?\.json$")
 
@@ -81,18 +85,50 @@ def is_data_file(name: str) -> bool:
 
 
 def safe_segment(value: object) -> str:
-    """A partition value as one folder name: NULL -> ``_null_``; anything that could
-    escape the folder or confuse a path (``/``, ``..``, control characters) is
-    percent-encoded, so every value maps to exactly one folder."""
+    """A sub-partition value as one folder name; distinct values get distinct names.
+
+    - NULL -> ``_null_`` (:data:`NULL_SEGMENT`);
+    - the empty string -> ``_empty_`` (:data:`EMPTY_SEGMENT`);
+    - any other value, as text: its UTF-8 bytes percent-encoded (``%XX``, upper-case
+      hex) except ASCII letters, digits and ``-_.~@+=,``, which stay as they are, so
+      ``engine``, ``us-east-1`` and ``42`` are their own folder names. Two more bytes
+      are encoded to keep names apart from the markers and from path syntax: a
+      leading ``_`` (``_null_`` -> ``%5Fnull_``), and the dots of ``.`` and ``..``
+      (``%2E``, ``%2E%2E``).
+
+    Safe: a name has no ``/``, ``\\``, control or non-ASCII character and is never
+    ``.`` or ``..``, so a value cannot leave its folder. (Long values make long
+    names; file systems limit a name to 255 bytes, object stores do not.)
+
+    Injective, because:
+
+    1. Percent-decoding any encoded name gives back the value's text: every byte is
+       either kept (a character that is not ``%``) or written as ``%XX``, and ``%``
+       itself is always encoded. So two texts with the same name are the same text.
+    2. An encoded name never starts with ``_`` (a leading ``_`` is encoded) and is
+       never empty, while both markers start with ``_`` and differ from each other.
+       So NULL, the empty string and non-empty texts never share a name.
+
+    The top-level time folder of a NULL time is ``_null_`` too (:func:`time_segment`);
+    it cannot collide either, as a time folder (``strftime``) never starts with ``_``.
+    """
     if value is None:
         return NULL_SEGMENT
     text = str(value)
     if text == "":
-        return "%00"
-    encoded = quote(text, safe="-_.~@+=,")
-    if encoded in (".", ".."):
-        encoded = encoded.replace(".", "%2E")
-    return encoded
+        return EMPTY_SEGMENT
+    if text in (".", ".."):
+        return "%2E" * len(text)
+    encoded = quote(text, safe=_SEGMENT_SAFE)
+    return "%5F" + encoded[1:] if encoded.startswith("_") else encoded
+
+
+def time_segment(value: object) -> str:
+    """The top-level folder of a row's time key (``__dp_k0``, the text :func:`time_sql`
+    makes, ``2025/09/16``): the text itself, or ``_null_`` for a NULL time. Every write
+    path names time folders with this (the streamed and DuckDB paths through
+    :func:`folder_for`, BigQuery's ``EXPORT DATA``)."""
+    return NULL_SEGMENT if value is None else str(value)
 
 
 def time_folder(t: datetime, granularity: str) -> str:
@@ -143,8 +179,7 @@ def folder_for(
 
     Without a time expression the table is laid out by the logical date (spec 3.1)."""
     if partitioning.time_expression:
-        raw = values.get("__dp_k0")
-        top = NULL_SEGMENT if raw is None else str(raw)
+        top = time_segment(values.get("__dp_k0"))
     else:
         top = time_folder(logical_time, "daily")
     subs = [

@@ -46,15 +46,16 @@ def split_by_keys(batch: pa.RecordBatch) -> list[tuple[dict[str, object], pa.Rec
     data = batch.select([n for n in batch.schema.names if not n.startswith(KEY_PREFIX)])
     if not keys or batch.num_rows == 0:
         return [({}, data)] if batch.num_rows else []
-    # one text key per row; \x1f cannot appear in the time keys and is escaped by
-    # layout.safe_segment later in sub-partition values, but we only need equality here.
-    parts = [pc.fill_null(batch.column(k).cast(pa.string()), "\x00") for k in keys]
-    joined = parts[0] if len(parts) == 1 else pc.binary_join_element_wise(*parts, "\x1f")
-    ree = pc.run_end_encode(joined)
-    ends = ree.run_ends.to_pylist()
+    # a run ends where any key changes; each key column is run-end encoded on its own,
+    # which keeps NULL apart from every text ('\x00' included) and needs no separator
+    # that a value could contain (layout.safe_segment gives distinct values distinct
+    # folders, so rows of distinct values must not share a run)
+    ends: set[int] = set()
+    for k in keys:
+        ends.update(pc.run_end_encode(batch.column(k).cast(pa.string())).run_ends.to_pylist())
     out: list[tuple[dict[str, object], pa.RecordBatch]] = []
     start = 0
-    for end in ends:
+    for end in sorted(ends):
         values = {k: batch.column(k)[start].as_py() for k in keys}
         out.append((values, data.slice(start, end - start)))
         start = end

@@ -134,7 +134,7 @@ def test_duckdb_writes_the_same_folders_and_rows_as_the_streamed_path(
         "100%25",
         "%C3%BCn%C3%AF",
         "%2E%2E",
-        "%00",
+        "_empty_",
         "_null_",
     }
     assert copied["_null_/_null_"] == [i for i in range(0, 120_000, 997) if (i // 3) % 8 == 7]

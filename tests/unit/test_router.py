@@ -149,3 +149,25 @@ def test_split_by_keys_runs() -> None:
         ({"__dp_k0": None, "__dp_k1": "y"}, 2),
     ]
     assert all(b.schema.names == ["id", "kind"] for _, b in runs)
+
+
+def test_split_by_keys_keeps_null_apart_from_nul_and_values_apart_across_keys() -> None:
+    """NULL and '\\x00' next to each other are two runs; so are ('a\\x1fb', 'c') and
+    ('a', 'b\\x1fc'), which one joined text key would have made equal."""
+    data = pa.record_batch(
+        [
+            pa.array(range(6), pa.int64()),
+            pa.array(["2025/09/16"] * 6),
+            pa.array(["\x00", None, None, "", "a\x1fb", "a"]),
+            pa.array(["k", "k", "k", "k", "c", "b\x1fc"]),
+        ],
+        names=["id", "__dp_k0", "__dp_k1", "__dp_k2"],
+    )
+    runs = split_by_keys(data)
+    assert [(v["__dp_k1"], v["__dp_k2"], b["id"].to_pylist()) for v, b in runs] == [
+        ("\x00", "k", [0]),
+        (None, "k", [1, 2]),
+        ("", "k", [3]),
+        ("a\x1fb", "c", [4]),
+        ("a", "b\x1fc", [5]),
+    ]

@@ -166,7 +166,7 @@ def export_server_side(
     )
     for row in rows:
         value = row["k"]
-        folder = layout.NULL_SEGMENT if value is None else str(value)
+        folder = layout.time_segment(value)
         result.folders.append(
             _export_one(engine, plain, staging_uri, folder, value, compression, before_export)
         )

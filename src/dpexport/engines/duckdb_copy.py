@@ -33,10 +33,11 @@ the sub-partition keys. One ``PARTITION_BY`` over every key keeps a buffer per f
 for the whole slice and under a 256 MB memory limit took 2.9x as long (15.9 s against
 5.5 s for the benchmark's 576 folders at 5 M rows). The keys are hex-encoded in the
 folder names DuckDB makes (``__dp_p1=v74656D70``, ``n`` for NULL), so any value -
-slashes, ``=``, percent signs, non-ASCII - comes back exactly and is then laid out by
-``layout.folder_for`` like a streamed row's. DuckDB pays more per file than
-dpexport's writer for tiny files (1.25 ms against 0.7 ms at the full layout's 17 rows
-a file), so small-file layouts stream.
+slashes, ``=``, percent signs, non-ASCII, NUL, the empty string - comes back exactly
+and is then laid out by ``layout.folder_for`` like a streamed row's, so a value's
+folder name is ``layout.safe_segment``'s on both paths (distinct values, distinct
+folders). DuckDB pays more per file than dpexport's writer for tiny files (1.25 ms
+against 0.7 ms at the full layout's 17 rows a file), so small-file layouts stream.
 """
 
 from __future__ import annotations
@@ -134,7 +135,9 @@ def _encoded(expression: str) -> str:
 
 
 def _decoded(segment: str) -> tuple[str, str | None]:
-    """``__dp_p1=v74`` -> (``__dp_k1``, ``t``): the inverse of :func:`_encoded`."""
+    """``__dp_p1=v74`` -> (``__dp_k1``, ``t``): the inverse of :func:`_encoded`. The
+    value is the key's exact text (or None), not yet a folder name: the caller names
+    the folder with ``layout.folder_for``, as the streamed path does."""
     name, _, value = segment.partition("=")
     if not name.startswith(PART_PREFIX) or not value or value[0] not in "nv":
         raise ValueError(f"unexpected folder {segment!r} in DuckDB's partitioned output")
