@@ -10,21 +10,33 @@ are replaced by literals of the injected ``now``, so ``CURRENT_DATE - 7`` and th
 spec's two dashboard queries run verbatim and answer the same at any wall-clock time.
 A dataset- or project-qualified ``export_logs`` (```p.d.export_logs```) names the same
 table. Times are UTC, stored as plain ``TIMESTAMP``.
+
+The SQL comes from whoever runs the command, and DuckDB can read, write and attach files,
+so only read-only queries over ``export_logs`` run (issue 15): every statement must be a
+``SELECT`` or ``WITH`` query whose tables are ``export_logs`` or its own ``WITH`` names,
+with no table function; and DuckDB runs it with external access disabled and its
+configuration locked, so whatever the check misses still reaches no file or network.
+A refused query is a :class:`UsageError` naming what was refused.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from dpexport import layout
 from dpexport.errors import UsageError
 from dpexport.storage.base import Store
+
+if TYPE_CHECKING:
+    import duckdb
+    from sqlglot import exp
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +63,11 @@ COLUMNS: tuple[tuple[str, str], ...] = (
 )
 
 Result = tuple[list[str], list[tuple[Any, ...]]]
+
+#: how a statement may begin: a query, never a command that writes, attaches or configures
+_QUERY_STARTS = frozenset({"SELECT", "WITH", "("})
+#: DuckDB table-function names that are also BigQuery functions, or read no file
+_HARMLESS_CALLS = frozenset({"unnest", "repeat", "range", "generate_series"})
 
 
 def config_stores(config: Any, local_root: Path | None) -> list[Store]:
@@ -122,11 +139,79 @@ def _retry_count(record: Mapping[str, Any]) -> object:
     return len(retries) if isinstance(retries, list) else 0
 
 
+def _refused(what: str) -> UsageError:
+    return UsageError(f"refused {what}: logs query runs only SELECT or WITH queries over {TABLE}")
+
+
+@functools.cache
+def _table_functions() -> frozenset[str]:
+    """DuckDB's table functions (``read_text``, ``glob``, ``query``...), asked of DuckDB
+    itself so a new version's functions are refused too."""
+    import duckdb
+
+    con = duckdb.connect(":memory:")
+    try:
+        rows = con.execute(
+            "SELECT DISTINCT lower(function_name) FROM duckdb_functions() "
+            "WHERE function_type IN ('table', 'table_macro')"
+        ).fetchall()
+    finally:
+        con.close()
+    return frozenset(str(r[0]) for r in rows) - _HARMLESS_CALLS
+
+
+def _check_tokens(sql: str) -> None:
+    """Refuse a statement that is not a query, and any call of a DuckDB table function,
+    on the tokens: some (``ATTACH``, ``glob(...)``) do not parse as BigQuery SQL, and
+    the refusal should name them rather than a parse error."""
+    import sqlglot
+    from sqlglot.tokens import TokenType
+
+    tokens = sqlglot.tokenize(sql, read="bigquery")
+    starts = True
+    for i, token in enumerate(tokens):
+        after = tokens[i + 1] if i + 1 < len(tokens) else None
+        if token.token_type == TokenType.SEMICOLON:
+            starts = True
+            continue
+        if starts and token.text.upper() not in _QUERY_STARTS:
+            raise _refused(f"{token.text.upper()} statement")
+        starts = False
+        if (
+            token.token_type != TokenType.STRING
+            and after is not None
+            and after.token_type == TokenType.L_PAREN
+            and token.text.lower() in _table_functions()
+        ):
+            raise _refused(f"function {token.text}")
+
+
+def _check_statement(statement: exp.Expr) -> None:
+    """Refuse what is not a read-only query over ``export_logs`` and its ``WITH`` names."""
+    from sqlglot import exp
+
+    if not isinstance(statement, exp.Query):
+        raise _refused(f"{statement.key.upper()} statement")
+    for node in statement.walk():
+        if isinstance(node, exp.DML | exp.DDL):
+            raise _refused(f"{node.key.upper()} statement")
+    names = {TABLE} | {cte.alias_or_name.lower() for cte in statement.find_all(exp.CTE)}
+    for table in statement.find_all(exp.Table):
+        source = table.this
+        if isinstance(source, exp.Anonymous):
+            raise _refused(f"table function {source.name}")
+        if isinstance(source, exp.Func):
+            raise _refused(f"table function {source.sql_name().lower()}")
+        if table.name.lower() not in names or (table.db and table.name.lower() != TABLE):
+            raise _refused(f"table {'.'.join(p.name for p in table.parts)}")
+
+
 def transpile(sql: str, now: datetime) -> list[str]:
-    """BigQuery SQL as DuckDB statements, with the clock functions fixed at ``now``."""
+    """BigQuery SQL as DuckDB statements, with the clock functions fixed at ``now``;
+    anything but a read-only query over ``export_logs`` is refused."""
     import sqlglot
     from sqlglot import exp
-    from sqlglot.errors import ParseError
+    from sqlglot.errors import SqlglotError
 
     utc = now.astimezone(UTC).replace(tzinfo=None)
     stamp = utc.isoformat(sep=" ")
@@ -144,24 +229,24 @@ def transpile(sql: str, now: datetime) -> list[str]:
         return node
 
     try:
+        _check_tokens(sql)
         statements = [s for s in sqlglot.parse(sql, read="bigquery") if s is not None]
-    except ParseError as exc:
+    except SqlglotError as exc:
         raise UsageError(f"SQL does not parse as BigQuery SQL: {exc}") from None
     if not statements:
         raise UsageError("no SQL statement given")
+    for statement in statements:
+        _check_statement(statement)
     return [s.transform(fix).sql(dialect="duckdb") for s in statements]
 
 
-def query_all(
-    source: Store | Sequence[Store] | Sequence[Mapping[str, Any]], sql: str, *, now: datetime
-) -> list[Result]:
-    """Run every statement of ``sql`` over ``export_logs``; one (columns, rows) each.
-
-    ``source`` is a store, a list of stores, or the log records themselves."""
+def connect(records: Sequence[Mapping[str, Any]]) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection holding ``records`` as ``export_logs``, with
+    external access disabled and its configuration locked: the second wall behind
+    :func:`transpile`'s check, so a query it lets through still reaches no file or
+    network and cannot turn the access back on."""
     import duckdb
 
-    records = _records(source)
-    statements = transpile(sql, now)
     con = duckdb.connect(":memory:")
     try:
         con.execute("SET TimeZone = 'UTC'")
@@ -177,10 +262,33 @@ def query_all(
                 for r in records
             ]
             con.executemany(f"INSERT INTO {TABLE} VALUES ({marks})", rows)
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def query_all(
+    source: Store | Sequence[Store] | Sequence[Mapping[str, Any]], sql: str, *, now: datetime
+) -> list[Result]:
+    """Run every statement of ``sql`` over ``export_logs``; one (columns, rows) each.
+
+    ``source`` is a store, a list of stores, or the log records themselves."""
+    import duckdb
+
+    records = _records(source)
+    statements = transpile(sql, now)
+    con = connect(records)
+    try:
         results: list[Result] = []
         for statement in statements:
             try:
                 cur = con.execute(statement)
+            except duckdb.PermissionException as exc:
+                first = str(exc).splitlines()[0]
+                raise _refused(f"file or network access ({first})") from None
             except duckdb.Error as exc:
                 raise UsageError(f"query failed: {exc} (as DuckDB SQL: {statement})") from None
             names = [d[0] for d in cur.description] if cur.description else []
