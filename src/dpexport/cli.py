@@ -268,9 +268,7 @@ def plan(
     try:
         _check_schemas(config, engine)
         plans = [
-            describe(
-                spec, engine=engine, store=stores.resolve(spec.destination)[0], logical_time=logical
-            )
+            describe(spec, engine=engine, logical_time=logical, **_destination(stores, spec))
             for spec in specs
         ]
     finally:
@@ -410,6 +408,13 @@ def demo(
         f"verify gs://diagnosticpro-exports/prod/"
     )
     ctx.exit(0 if all(r.status != "FAILURE" for r in results) else 1)
+
+
+def _destination(stores: Any, spec: Any) -> dict[str, Any]:
+    from dpexport.plan import destination_of
+
+    store, key = destination_of(stores, spec.destination)
+    return {"store": store, "dest_key": key}
 
 
 def _self_command() -> str:

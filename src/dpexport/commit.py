@@ -36,19 +36,17 @@ import os
 import shutil
 import socket
 import tempfile
-import threading
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from dpexport import layout, state
-from dpexport.errors import NotFound, PreconditionFailed
+from dpexport.batch import Batch, io_workers, run_all
+from dpexport.errors import DpexportError, NotFound, PreconditionFailed
 from dpexport.manifest import dumps, parse_rfc3339, success_marker
 from dpexport.storage.base import Store
-from dpexport.storage.cloud import CONCURRENCY
 from dpexport.storage.local import write_new_file
 
 log = logging.getLogger(__name__)
@@ -56,133 +54,10 @@ log = logging.getLogger(__name__)
 OWNER = "_owner.json"
 JOURNAL = "_commit.json"
 
-T = TypeVar("T")
-R = TypeVar("R")
-
-#: Threads for a batch of calls to a local store: one. A rename or a small file write
-#: is a few µs in the kernel, under a lock on the staging folder that every call takes,
-#: and the rest is Python under the GIL; measured with 20,000 moves out of one staging
-#: folder, 1 thread took 20 µs a move, 2 threads 31-79 µs, 4 threads 32-65 µs.
-LOCAL_WORKERS = 1
-#: Threads for a batch of calls to a remote store, whose calls wait on the network
-#: (a move is a server-side copy and a delete, tens of ms).
-REMOTE_WORKERS = CONCURRENCY
-
-
-def io_workers(store: Store) -> int:
-    """How many of ``store``'s calls a batch runs at once."""
-    return LOCAL_WORKERS if store.staging_dir() is not None else REMOTE_WORKERS
-
-
-class _Skipped(Exception):
-    """A call not started because an earlier one failed."""
-
-
-class Batch(Generic[R]):
-    """Runs calls on up to ``workers`` threads, in a ``with`` block.
-
-    :meth:`submit` hands a call over and returns; ``results`` holds what each returned,
-    in submission order, once the block ends. ``on_done`` runs on the calling thread,
-    once per call that completed, as calls complete (inside ``submit`` and at the end).
-    At most twice ``workers`` calls are in flight, so a producer can feed a batch from
-    a generator. When a call fails no further call starts; the calls already running
-    finish, and the failure of the earliest submitted call that failed is raised (from
-    ``submit`` or the end of the block). If the block itself raises, calls not yet
-    started are dropped and running ones finish before the exception propagates.
-
-    With one worker every call runs inside ``submit`` on the calling thread, and its
-    exception propagates from there: no thread is started.
-    """
-
-    def __init__(self, workers: int, on_done: Callable[[], None] | None = None) -> None:
-        self.results: list[R] = []
-        self._on_done = on_done
-        self._limit = 2 * workers
-        self._pool = (
-            ThreadPoolExecutor(workers, thread_name_prefix="dpexport-io") if workers > 1 else None
-        )
-        self._pending: dict[Future[R], int] = {}
-        self._failures: dict[int, BaseException] = {}
-        self._stop = threading.Event()
-
-    def __enter__(self) -> Batch[R]:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
-        if self._pool is None:
-            return
-        try:
-            if exc_type is None:
-                self._collect(drain=True)
-                self._raise_failure()
-        finally:
-            self._stop.set()
-            for future in self._pending:
-                future.cancel()
-            self._pool.shutdown(wait=True)
-
-    def submit(self, fn: Callable[[], R]) -> None:
-        if self._pool is None:
-            self.results.append(fn())
-            if self._on_done is not None:
-                self._on_done()
-            return
-        if self._failures:
-            self._collect(drain=True)
-            self._raise_failure()
-        self._pending[self._pool.submit(self._call, fn)] = len(self.results)
-        self.results.append(None)  # type: ignore[arg-type]  # filled in when it completes
-        while len(self._pending) >= self._limit and not self._failures:
-            self._collect(drain=False)
-
-    def _call(self, fn: Callable[[], R]) -> R:
-        if self._stop.is_set():
-            raise _Skipped
-        try:
-            return fn()
-        except BaseException:
-            self._stop.set()
-            raise
-
-    def _collect(self, *, drain: bool) -> None:
-        """Take the calls done once one is; with ``drain``, until none is in flight."""
-        while self._pending:
-            done, _ = wait(self._pending, return_when=FIRST_COMPLETED)
-            for future in sorted(done, key=self._pending.__getitem__):
-                index = self._pending.pop(future)
-                error = future.exception()
-                if isinstance(error, _Skipped):
-                    continue
-                if error is not None:
-                    self._failures[index] = error
-                    continue
-                self.results[index] = future.result()
-                if self._on_done is not None:
-                    self._on_done()
-            if not drain:
-                return
-
-    def _raise_failure(self) -> None:
-        if not self._failures:
-            return
-        first, *others = sorted(self._failures)
-        for index in others:
-            log.warning("also failed: %s", self._failures[index])
-        raise self._failures[first]
-
-
-def run_all(
-    items: Iterable[T],
-    fn: Callable[[T], R],
-    *,
-    workers: int,
-    on_done: Callable[[], None] | None = None,
-) -> list[R]:
-    """``fn`` of every item through a :class:`Batch`; the results in item order."""
-    with Batch[R](workers, on_done) as batch:
-        for item in items:
-            batch.submit(partial(fn, item))
-    return batch.results
+#: Exports this process is running now (their staging must not be recovered under them).
+#: An export of this process that is not in it (it stopped after its commit point with a
+#: step unfinished) is recovered like a dead process's, by the next export in this process.
+_LIVE: set[str] = set()
 
 
 def _proc_start(pid: int) -> str | None:
@@ -242,13 +117,18 @@ class Publication:
     markers: list[MarkerUpdate] = field(default_factory=list)
     replace: bool = False  # FULL_REFRESH: SUCCESS lists only the new manifest
     retire: list[str] = field(default_factory=list)  # keys of the previous snapshot
-    #: the watermark this export advances to: {dataset, table, value, kind, export_id}
+    #: the watermark this export advances to: {key, value, kind, export_id, manifests}
     watermark: dict[str, Any] | None = None
+    #: ``dataset.table`` and destination key of the export (recovery names them)
+    table: str | None = None
+    destination: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
             "export_id": self.export_id,
             "timestamp": self.timestamp,
+            "table": self.table,
+            "destination": self.destination,
             "moves": self.moves,
             "manifests": self.manifests,
             "markers": [asdict(m) for m in self.markers],
@@ -268,6 +148,8 @@ class Publication:
             replace=bool(doc["replace"]),
             retire=list(doc["retire"]),
             watermark=doc.get("watermark"),
+            table=doc.get("table"),
+            destination=doc.get("destination"),
         )
 
 
@@ -290,6 +172,7 @@ class Staging:
         self._seq = 0
 
     def begin(self) -> None:
+        _LIVE.add(self.export_id)
         self.local_dir.mkdir(parents=True, exist_ok=True)
         owner = dataclasses.replace(Owner.me(), scratch=str(self._scratch))
         self.store.put_bytes(self.prefix + OWNER, dumps(asdict(owner)))
@@ -339,8 +222,13 @@ class Staging:
             batch.submit(partial(_without_result, call))
 
     def discard(self) -> None:
-        """Roll back: delete everything this export staged."""
+        """Roll back: delete everything this export staged. Never after the commit point:
+        the journal is then the only record of a publication that has begun."""
         clean_prefix(self.store, self.prefix)
+
+    def release(self) -> None:
+        """This process no longer works on the export: what it left is recoverable."""
+        _LIVE.discard(self.export_id)
 
 
 def _without_result(call: Callable[[], Any]) -> None:
@@ -361,10 +249,15 @@ def publish(
     store: Store, pub: Publication, *, on_step: Callable[[str], None] | None = None
 ) -> None:
     """Write the journal (the commit point), then apply it."""
-    store.put_bytes(staging_prefix(pub.export_id) + JOURNAL, dumps(pub.to_json()))
+    write_journal(store, pub)
     if on_step:
         on_step("journal")
     apply(store, pub, on_step=on_step)
+
+
+def write_journal(store: Store, pub: Publication) -> None:
+    """The commit point: once this returns, the export only ever moves forward."""
+    store.put_bytes(staging_prefix(pub.export_id) + JOURNAL, dumps(pub.to_json()))
 
 
 def apply(store: Store, pub: Publication, *, on_step: Callable[[str], None] | None = None) -> None:
@@ -374,6 +267,10 @@ def apply(store: Store, pub: Publication, *, on_step: Callable[[str], None] | No
     the calling thread. The writes of one step run concurrently on a remote store
     (:func:`io_workers`); every write of a step has completed before the next step
     starts, and the first failure stops the step (writes under way finish) and is raised.
+
+    A FULL_REFRESH takes the previous snapshot's markers down *before* its own go up: if
+    a step fails in between, readers see no snapshot until the journal is finished,
+    never two at once.
     """
     step = on_step or (lambda _s: None)
     workers = io_workers(store)
@@ -396,21 +293,23 @@ def apply(store: Store, pub: Publication, *, on_step: Callable[[str], None] | No
         _update_success(store, marker, pub.timestamp, replace=pub.replace)
         store.delete(marker.folder_key + layout.FAILURE)
 
+    phases = list(_retire_phases(pub.retire))
+    old_markers = phases.pop(0) if phases and _is_marker(phases[0][0]) else []
     run_all(pub.manifests, put_manifest, workers=workers, on_done=done("manifest"))
     run_all(pub.moves, move, workers=workers, on_done=done("move"))
+    run_all(old_markers, store.delete, workers=workers, on_done=done("retire"))
     run_all(pub.markers, mark, workers=workers, on_done=done("marker"))
     if pub.watermark is not None:
-        state.write_watermark(
-            store,
-            pub.watermark["dataset"],
-            pub.watermark["table"],
-            state.Watermark.from_json(pub.watermark),
-        )
+        state.write_watermark(store, state.Watermark.from_json(pub.watermark), pub.watermark)
         step("watermark")
-    for keys in _retire_phases(pub.retire):
+    for keys in phases:
         run_all(keys, store.delete, workers=workers, on_done=done("retire"))
     clean_prefix(store, staging_prefix(pub.export_id))
     step("clean")
+
+
+def _is_marker(key: str) -> bool:
+    return key.rsplit("/", 1)[-1] in (layout.SUCCESS, layout.FAILURE)
 
 
 def _retire_phases(keys: list[str]) -> Iterator[list[str]]:
@@ -421,9 +320,7 @@ def _retire_phases(keys: list[str]) -> Iterator[list[str]]:
     kind = None
     for key in keys:
         name = key.rsplit("/", 1)[-1]
-        this = (
-            0 if name in (layout.SUCCESS, layout.FAILURE) else 1 if layout.is_manifest(name) else 2
-        )
+        this = 0 if _is_marker(key) else 1 if layout.is_manifest(name) else 2
         if run and this != kind:
             yield run
             run = []
@@ -478,36 +375,73 @@ def staged_exports(store: Store) -> Iterator[str]:
             yield export
 
 
-def recover(store: Store) -> list[tuple[str, str]]:
-    """Finish or roll back what crashed exports left in ``_staging/``.
+@dataclass(frozen=True)
+class Recovered:
+    """What recovery did with one export another run left in ``_staging/``."""
 
-    An export whose owner process is still alive (or ran on another host) is left
-    alone. With a journal it is rolled forward, without one rolled back. Returns
-    ``(export_id, "rolled forward" | "rolled back")`` pairs.
+    export_id: str
+    outcome: str  # "rolled forward" | "rolled back" | "not finished"
+    table: str | None = None  # ``dataset.table`` (from the journal; None without one)
+    error: str | None = None  # why a committed export could not be finished
+
+
+def _owner(store: Store, prefix: str) -> Owner | None:
+    try:
+        return Owner(**json.loads(store.get(prefix + OWNER)))
+    except (NotFound, ValueError, TypeError):
+        return None
+
+
+def _journal(store: Store, prefix: str) -> dict[str, Any] | None:
+    try:
+        doc = json.loads(store.get(prefix + JOURNAL))
+    except NotFound:
+        return None
+    except ValueError:
+        return None  # a torn journal was never the commit point
+    return doc if isinstance(doc, dict) else None
+
+
+def _abandoned(export: str, owner: Owner | None) -> bool:
+    """True when no process works on the export any more: its owner is gone, or it is
+    this process and the export is not running (it stopped after its commit point)."""
+    if owner is None:
+        return True
+    me = Owner.me()
+    if (owner.host, owner.pid, owner.start) == (me.host, me.pid, me.start):
+        return export not in _LIVE
+    return owner.is_dead_here()
+
+
+def recover(store: Store) -> list[Recovered]:
+    """Finish or roll back what crashed or stopped exports left in ``_staging/``.
+
+    An export whose owner process is still working on it (or ran on another host) is
+    left alone. With a journal it is rolled forward, without one rolled back. A
+    journal whose steps fail again stays for the next run, and is reported as
+    ``not finished`` with the error: its export committed, so it is never rolled back.
     """
-    done: list[tuple[str, str]] = []
+    done: list[Recovered] = []
     for export in list(staged_exports(store)):
         prefix = staging_prefix(export)
-        try:
-            owner = Owner(**json.loads(store.get(prefix + OWNER)))
-        except (NotFound, ValueError, TypeError):
-            owner = None
-        if owner is not None and not owner.is_dead_here():
+        owner = _owner(store, prefix)
+        if not _abandoned(export, owner):
             continue
-        try:
-            journal = json.loads(store.get(prefix + JOURNAL))
-        except NotFound:
-            journal = None
-        except ValueError:
-            journal = None  # a torn journal was never the commit point
-        if owner is not None:
+        journal = _journal(store, prefix)
+        if owner is not None and owner.pid != os.getpid():
             _remove_scratch(owner)
-        if journal is not None:
-            log.warning("recovering export %s: rolling forward its commit", export)
-            apply(store, Publication.from_json(journal))
-            done.append((export, "rolled forward"))
-        else:
+        if journal is None:
             log.warning("recovering export %s: rolling back its unfinished staging", export)
             clean_prefix(store, prefix)
-            done.append((export, "rolled back"))
+            done.append(Recovered(export, "rolled back"))
+            continue
+        pub = Publication.from_json(journal)
+        log.warning("recovering export %s: rolling forward its commit", export)
+        try:
+            apply(store, pub)
+        except DpexportError as exc:
+            log.error("export %s committed but could not be finished: %s", export, exc)
+            done.append(Recovered(export, "not finished", pub.table, str(exc)))
+            continue
+        done.append(Recovered(export, "rolled forward", pub.table))
     return done

@@ -3,8 +3,9 @@
 Within one slice the engine keeps the first row per key (``ScanRequest.dedupe_by``).
 Across runs, rows inside the lookback overlap (``watermark - lookback < cursor <=
 watermark``) were already offered by an earlier export; the keys that export wrote
-with a cursor inside the window are kept in ``_state/dedup/{dataset}.{table}.parquet``
-so the next export can drop a row whose key it already published. The state moves
+with a cursor inside the window are kept in the export's state (``_state/exports/
+{destination}{dataset}.{table}/dedup.parquet``) so the next export can drop a row whose
+key it already published. The state moves
 into place with the export's commit, so it never disagrees with what was published.
 """
 
@@ -18,14 +19,20 @@ from typing import Any
 
 import pyarrow as pa
 
-from dpexport import layout
+from dpexport import layout, state
 from dpexport.errors import NotFound
 from dpexport.storage.base import Store
 
 _SEP = "\x1f"
 
 
-def state_key(dataset: str, table: str) -> str:
+def state_key(dataset: str, table: str, dest_key: str) -> str:
+    return state.export_state_prefix(dataset, table, dest_key) + "dedup.parquet"
+
+
+def _legacy_key(dataset: str, table: str) -> str:
+    """Where the keys were kept before state was kept per export: read once, when the
+    export's own state does not exist yet."""
     return f"{layout.STATE_PREFIX}dedup/{dataset}.{table}.parquet"
 
 
@@ -48,12 +55,14 @@ class CrossRunDedup:
         key: Sequence[str],
         cursor: str,
         lookback: timedelta,
+        dest_key: str,
     ) -> None:
         self.store = store
         self.key_columns = list(key)
         self.cursor = cursor
         self.lookback = lookback
-        self.state_key = state_key(dataset, table)
+        self.state_key = state_key(dataset, table, dest_key)
+        self._legacy_key = _legacy_key(dataset, table)
         self._old = self._load()
         self._known = self._old.column("key") if self._old.num_rows else pa.array([], pa.string())
         self._new: list[pa.Table] = []
@@ -62,10 +71,12 @@ class CrossRunDedup:
     def _load(self) -> pa.Table:
         import pyarrow.parquet as pq
 
-        try:
-            return pq.read_table(io.BytesIO(self.store.get(self.state_key)))
-        except NotFound:
-            return pa.table({"key": pa.array([], pa.string())})
+        for key in (self.state_key, self._legacy_key):
+            try:
+                return pq.read_table(io.BytesIO(self.store.get(key)))
+            except NotFound:
+                continue
+        return pa.table({"key": pa.array([], pa.string())})
 
     def filter(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         """Drop rows whose key was published before; remember the keys kept."""

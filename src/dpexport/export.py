@@ -22,7 +22,16 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 
-from dpexport import commit, folder_scan, layout, publication, serverside, state, tokens
+from dpexport import (
+    commit,
+    folder_scan,
+    interrupts,
+    layout,
+    publication,
+    serverside,
+    state,
+    tokens,
+)
 from dpexport.config.spec import ResolvedConfig, TableSpec
 from dpexport.dedup import CrossRunDedup
 from dpexport.engines.base import Engine, ScanRequest, quote_identifier
@@ -136,6 +145,12 @@ class Export:
         self.router: Router | None = None
         self.folders_touched: set[str] = set()
         self.plan: ExportPlan | None = None
+        #: past the commit point (the journal is written): never rolled back from here
+        self.committed = False
+        #: the journal's every step is done
+        self.applied = False
+        #: what the export commits, set just before the commit point
+        self.result: ExportResult | None = None
 
     # -- the steps -----------------------------------------------------------------
     def run(self) -> ExportResult:
@@ -152,6 +167,7 @@ class Export:
             logical_time=self.ctx.logical_time,
             schema=source_schema,
             store=self.store,
+            dest_key=self.dest_key,
             excluded=transforms.excluded,
         )
         self.plan = plan
@@ -166,6 +182,7 @@ class Export:
                 plan.dedupe_key,
                 plan.cursor,
                 plan.dedup_window,
+                self.dest_key,
             )
         reasons = {
             "transforms": transforms.gdpr is not None or dedup is not None,
@@ -304,9 +321,13 @@ class Export:
             duration_ms=int((time.monotonic() - t0) * 1000),
             deduplicated=bool(plan.dedupe_key),
         )
+        pub.table, pub.destination = spec.qualified_name, self.dest_key
         if plan.cursor and watermark is not None:
-            mark = state.Watermark(watermark, self.export_id).to_json()
-            pub.watermark = {"dataset": spec.dataset, "table": spec.table, **mark}
+            pub.watermark = {
+                "key": state.watermark_key(spec.dataset, spec.table, self.dest_key),
+                **state.Watermark(watermark, self.export_id).to_json(),
+                "manifests": [key for key, _ in pub.manifests],
+            }
         if dedup is not None:
             state_file = dedup.write_state(self.staging.local_dir, watermark)
             if state_file is not None:
@@ -314,17 +335,26 @@ class Export:
         self._step("staged")
         if self.lease is not None:
             self.lease.check()  # only the lease holder may pass the commit point
-        commit.publish(self.store, pub, on_step=self.ctx.options.on_step)
+        self.result = ExportResult(
+            spec.table, self.export_id, "SUCCESS", rows, len(written), manifests
+        )
+        self._commit(pub)
         self._quarantine(checks.quarantine_request(), transforms)
         transforms.record_stats(checks)
-        return ExportResult(
-            spec.table,
-            self.export_id,
-            "SUCCESS",
-            rows=rows,
-            files=len(written),
-            manifests=manifests,
-        )
+        return self.result
+
+    def _commit(self, pub: commit.Publication) -> None:
+        """Pass the commit point, then publish. From the journal on, the export only
+        moves forward: a signal waits until the publication is applied (a second one
+        stops it at once, and the journal stays for the next run to finish), and a
+        failure leaves the journal too (``runner`` reports it as committed)."""
+        on_step = self.ctx.options.on_step
+        with interrupts.deferred():  # from before the journal: no stop between it and the flag
+            commit.write_journal(self.store, pub)
+            self.committed = True
+            self._step("journal")
+            commit.apply(self.store, pub, on_step=on_step)
+            self.applied = True
 
     def _open_staging(self) -> None:
         probe_destination(self.store, self.dest_key)  # spec 5.2: fail fast on permissions
@@ -528,11 +558,14 @@ class Export:
 
     # -- failure -----------------------------------------------------------------------
     def abort(self) -> None:
+        """Roll back what the export staged; after the commit point, keep it all."""
         if self.router is not None:
             self.router.abort()
-        self.staging.discard()
+        if not self.committed:
+            self.staging.discard()
 
     def close(self) -> None:
+        self.staging.release()
         self._scratch.cleanup()
 
     def mark_failure(self, message: str, retry_count: int, next_retry: datetime) -> None:

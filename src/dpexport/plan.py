@@ -13,6 +13,7 @@ from dpexport.config.spec import TableSpec
 from dpexport.engines.base import ScanRequest, Slice, column_sql
 from dpexport.errors import InvalidArgument
 from dpexport.storage.base import Store
+from dpexport.storage.uri import StoreResolver
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,29 @@ def cursor_of(spec: TableSpec) -> str | None:
     return spec.change_column or spec.partitioning.time_expression
 
 
+def cursor_kind(arrow_type: pa.DataType | None) -> str | None:
+    """How a cursor of this type is kept in JSON (``state.decode_value``'s kinds);
+    None when the cursor is an expression whose type the schema does not say."""
+    if arrow_type is None:
+        return None
+    if pa.types.is_timestamp(arrow_type):
+        return "timestamp"
+    if pa.types.is_date(arrow_type):
+        return "date"
+    if pa.types.is_decimal(arrow_type):
+        return "decimal"
+    if pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type):
+        return "number"
+    return "text"
+
+
+def destination_of(stores: StoreResolver, uri: str) -> tuple[Store, str]:
+    """The store of a destination URI and the folder key in it (``""`` or ending in
+    ``/``): the key that names the export's state and bounds what it owns."""
+    store, key = stores.resolve(uri)
+    return store, key if not key or key.endswith("/") else key + "/"
+
+
 def bind_for(value: Any, arrow_type: pa.DataType | None) -> Any:
     """A bound value matching the cursor column's type (naive UTC for TIMESTAMP)."""
     if value is None or arrow_type is None:
@@ -68,6 +92,7 @@ def make_plan(
     logical_time: datetime,
     schema: pa.Schema,
     store: Store,
+    dest_key: str,
     excluded: tuple[str, ...] = (),
 ) -> ExportPlan:
     """The scan and slice for one export (CONTRACT §6, §8)."""
@@ -79,8 +104,17 @@ def make_plan(
             "or partitioning.field for this table",
             table=spec.qualified_name,
         )
-    mark = state.read_watermark(store, spec.dataset, spec.table) if cursor else None
     cursor_type = schema.field(cursor).type if cursor and cursor in schema.names else None
+    mark = None
+    if cursor:
+        mark = state.read_watermark(
+            store,
+            state.watermark_key(spec.dataset, spec.table, dest_key),
+            dest_key,
+            spec.qualified_name,
+            kind=cursor_kind(cursor_type),
+            now=max(datetime.now(UTC), logical_time),
+        )
     lower: Any = None
     if mark is not None and mark.value is not None:
         lower = mark.value
@@ -146,6 +180,7 @@ def describe(
     *,
     engine: Any,
     store: Store,
+    dest_key: str,
     logical_time: datetime,
 ) -> dict[str, Any]:
     """What a run would do for one table, read-only: the slice, window, folders, token,
@@ -156,7 +191,14 @@ def describe(
     schema = engine.schema(spec.dataset, spec.table)
     gdpr = gdpr_plan(spec)
     excluded = gdpr.excluded if gdpr else ()
-    plan = make_plan(spec, logical_time=logical_time, schema=schema, store=store, excluded=excluded)
+    plan = make_plan(
+        spec,
+        logical_time=logical_time,
+        schema=schema,
+        store=store,
+        dest_key=dest_key,
+        excluded=excluded,
+    )
     request = plan.request
     name = tokens.token_name(spec, logical_time)
     token, _ = tokens.read_token(store, name)

@@ -4,10 +4,13 @@ previous snapshot a FULL_REFRESH retires, gathered into a ``commit.Publication``
 from __future__ import annotations
 
 import json
+import logging
 from collections import defaultdict
+from typing import Any
 
 from dpexport import commit, layout
 from dpexport.config.spec import TableSpec
+from dpexport.errors import ExportError, NotFound
 from dpexport.formats.base import WrittenFile
 from dpexport.manifest import (
     ExportFacts,
@@ -18,6 +21,8 @@ from dpexport.manifest import (
 )
 from dpexport.router import Folder
 from dpexport.storage.base import Store
+
+log = logging.getLogger(__name__)
 
 
 def build(
@@ -109,7 +114,13 @@ def top_folder(spec: TableSpec, folder_path: str) -> str:
 def previous_snapshot(
     store: Store, spec: TableSpec, dest_key: str, new_manifests: set[str]
 ) -> list[str]:
-    """Keys of the previous snapshot under the destination, markers first."""
+    """Keys of the previous snapshot under the destination, markers first.
+
+    Only the table's own objects: a manifest whose source is another table (a
+    destination nested in this one, which ``check`` refuses) is left with its files and
+    markers. A manifest that cannot be read stops the export before its commit point:
+    what it lists cannot be retired, and retiring the rest would leave its folder's
+    SUCCESS naming a half-deleted snapshot beside the new one."""
     markers: list[str] = []
     manifests: list[str] = []
     files: list[str] = []
@@ -121,14 +132,37 @@ def previous_snapshot(
         folder = obj.key.rsplit("/", 1)[0] + "/"
         if spec.overwrite == "partitions" and folder not in live_folders:
             continue  # partition-level overwrite: other folders stay as they are
-        manifests.append(obj.key)
-        try:
-            doc = json.loads(store.get(obj.key))
-        except ValueError:
+        doc = _manifest(store, obj.key, spec)
+        source = doc.get("source") or {}
+        if (source.get("dataset"), source.get("table")) != (spec.dataset, spec.table):
+            log.warning(
+                "%s: not retiring %s: it belongs to %s.%s",
+                spec.qualified_name,
+                store.uri(obj.key),
+                source.get("dataset"),
+                source.get("table"),
+            )
             continue
+        manifests.append(obj.key)
         for f in doc.get("files", []):
             files.append(folder + f["name"])
             files.append(layout.sidecar_name(folder + f["name"]))
         if folder not in live_folders:
             markers += [folder + layout.SUCCESS, folder + layout.FAILURE]
-    return markers + manifests + files
+    return sorted(set(markers)) + manifests + files
+
+
+def _manifest(store: Store, key: str, spec: TableSpec) -> dict[str, Any]:
+    try:
+        doc = json.loads(store.get(key))
+        if not isinstance(doc, dict) or not isinstance(doc.get("files", []), list):
+            raise ValueError("not a manifest document")
+        return doc
+    except (NotFound, ValueError) as exc:
+        raise ExportError(
+            f"the previous snapshot cannot be retired: its manifest {store.uri(key)} cannot "
+            f"be read ({exc}); restore it, or delete that folder's SUCCESS, manifest and "
+            "data files by hand, then run again",
+            table=spec.qualified_name,
+            code="FAILED_PRECONDITION",
+        ) from exc

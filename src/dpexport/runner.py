@@ -98,13 +98,31 @@ def export_table(ctx: RunContext, spec: TableSpec) -> ExportResult:
         done = _done(store, token_name)  # finished while we were taking the lease
         if done is not None:
             return done
-        for eid, outcome in commit.recover(store):
-            log.warning("export %s left by a crashed run was %s", eid, outcome)
+        unfinished = _recover(store, spec)
+        if unfinished is not None:
+            return unfinished
         return _export_under_lease(
             ctx, spec, store, dest_key, export_id, start, uuid8, token_name, lease, retrier
         )
     finally:
         lease.release()
+
+
+def _recover(store: Store, spec: TableSpec) -> ExportResult | None:
+    """Finish or roll back what stopped exports left; a FAILURE (nothing written) when
+    a committed export of this very table cannot be finished: exporting on top of it
+    could publish its rows again, or lose them."""
+    for item in commit.recover(store):
+        log.warning("export %s left by a stopped run was %s", item.export_id, item.outcome)
+        if item.outcome == "not finished" and item.table == spec.qualified_name:
+            return ExportResult(
+                spec.table,
+                None,
+                "FAILURE",
+                error=f"export {item.export_id} of this table committed but cannot be "
+                f"finished: {item.error}; fix that, and the next run finishes it first",
+            )
+    return None
 
 
 def _to_dlq(
@@ -200,9 +218,11 @@ def _export_under_lease(
         result.reason = None
     except KeyboardInterrupt:
         exporter.abort()
-        token.status = "FAILED"
-        token.error = "interrupted"
-        tokens.write_token(store, token)
+        if exporter.committed:  # published, or left for the next run to finish
+            _finish(exporter, token, _committed(exporter, "interrupted"), clock)
+        else:
+            token.status, token.error = "FAILED", "interrupted"
+            _write_token(store, token)
         raise
     except tokens.LeaseLost:
         exporter.abort()
@@ -215,27 +235,66 @@ def _export_under_lease(
     except Exception as exc:  # every failure is reported, marked and logged
         exporter.abort()
         message = str(exc) if isinstance(exc, DpexportError) else f"{type(exc).__name__}: {exc}"
-        log.error("export of %s failed: %s", spec.qualified_name, message)
         log.debug("%s", traceback.format_exc())
         now = datetime.now(UTC)
-        exporter.mark_failure(
-            message, retrier.retry_count, dlq.DlqSettings.from_config(ctx.config).next_retry(now)
-        )
-        _to_dlq(ctx, spec, exporter.store, export_id, exc, message, retrier, now)
-        result = ExportResult(spec.table, export_id, "FAILURE", error=message)
+        if exporter.committed and exporter.applied:
+            # published; a step after it (quarantine) failed: the export stands
+            log.error("export of %s: after publishing: %s", spec.qualified_name, message)
+            result = exporter.result or ExportResult(spec.table, export_id, "SUCCESS")
+        elif exporter.committed:
+            result = _committed(exporter, message)
+            log.error("export of %s: %s", spec.qualified_name, result.error)
+            _to_dlq(ctx, spec, exporter.store, export_id, exc, str(result.error), retrier, now)
+        else:
+            log.error("export of %s failed: %s", spec.qualified_name, message)
+            exporter.mark_failure(
+                message,
+                retrier.retry_count,
+                dlq.DlqSettings.from_config(ctx.config).next_retry(now),
+            )
+            _to_dlq(ctx, spec, exporter.store, export_id, exc, message, retrier, now)
+            result = ExportResult(spec.table, export_id, "FAILURE", error=message)
     finally:
         exporter.close()
+    _finish(exporter, token, result, clock)
+    return result
+
+
+def _committed(exporter: Export, message: str) -> ExportResult:
+    """The result of an export stopped past its commit point: its rows are published,
+    or will be by the next run, which rolls its journal forward; never twice."""
+    result = exporter.result or ExportResult(exporter.spec.table, exporter.export_id, "SUCCESS")
+    if exporter.applied:
+        return result
+    journal = exporter.store.uri(commit.staging_prefix(exporter.export_id) + commit.JOURNAL)
+    result.status = "FAILURE"
+    result.error = (
+        f"committed but not finished ({message}); its journal {journal} is kept and the "
+        "next run finishes the publication (no row is published twice)"
+    )
+    return result
+
+
+def _finish(exporter: Export, token: tokens.Token, result: ExportResult, clock: float) -> None:
+    """The token and the export-log record of an export that ran. Neither decides what
+    is published: a failure to write them is logged, and the result stands."""
     token.status = "DONE" if result.status == "SUCCESS" else "FAILED"
     token.error = result.error
     token.result = {
-        "table": spec.table,
+        "table": exporter.spec.table,
         "rows": result.rows,
         "files": result.files,
         "manifests": result.manifests,
     }
-    tokens.write_token(store, token)
+    _write_token(exporter.store, token)
     exporter.log_record(result, int((time.monotonic() - clock) * 1000))
-    return result
+
+
+def _write_token(store: Store, token: tokens.Token) -> None:
+    try:
+        tokens.write_token(store, token)
+    except DpexportError as exc:
+        log.error("could not record idempotency token %s: %s", token.name, exc)
 
 
 def rerun_request(

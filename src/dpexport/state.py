@@ -6,19 +6,29 @@ Small JSON documents, replaced by compare-and-swap so two writers never lose an 
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 from dpexport import layout
-from dpexport.errors import ExportError, PreconditionFailed
+from dpexport.errors import ExportError, NotFound, PreconditionFailed
 from dpexport.manifest import dumps
 from dpexport.storage.base import Store
 
+log = logging.getLogger(__name__)
 
-def watermark_key(dataset: str, table: str) -> str:
-    return f"{layout.STATE_PREFIX}watermarks/{dataset}.{table}.json"
+
+def export_state_prefix(dataset: str, table: str, dest_key: str) -> str:
+    """The state of one export (a table into one destination): ``_state/exports/
+    {destination}{dataset}.{table}/``. Two exports of one table to two destinations
+    keep apart what each has published."""
+    return f"{layout.STATE_PREFIX}exports/{dest_key}{dataset}.{table}/"
+
+
+def watermark_key(dataset: str, table: str, dest_key: str) -> str:
+    return export_state_prefix(dataset, table, dest_key) + "watermark.json"
 
 
 def schema_key(dataset: str, table: str) -> str:
@@ -81,32 +91,173 @@ class Watermark:
         return Watermark(decode_value(doc.get("value"), doc.get("kind", "text")), doc["export_id"])
 
 
-def read_watermark(store: Store, dataset: str, table: str) -> Watermark | None:
-    info = store.head(watermark_key(dataset, table))
-    if info is None:
-        return None
-    return Watermark.from_json(json.loads(store.get(watermark_key(dataset, table))))
-
-
-def write_watermark(store: Store, dataset: str, table: str, mark: Watermark) -> None:
-    """Advance the watermark; never move it backwards (a slower, older export loses)."""
-    key = watermark_key(dataset, table)
+def write_watermark(store: Store, mark: Watermark, doc: dict[str, Any]) -> None:
+    """Advance the watermark at ``doc["key"]`` to ``mark``, recording the manifests of
+    the export that set it (``doc["manifests"]``), so a reader can check the two agree.
+    It never moves backwards past a sound watermark (a slower, older export loses); a
+    damaged one is replaced."""
+    key = doc.get("key") or _legacy_key(doc)
+    body = dumps({**mark.to_json(), "manifests": list(doc.get("manifests", []))})
     for _ in range(20):
         info = store.head(key)
-        if info is not None:
-            current = read_watermark(store, dataset, table)
-            if current is not None and current.value is not None and mark.value is not None:
-                try:
-                    if current.value >= mark.value:
-                        return
-                except TypeError:
-                    pass
+        current = _sound(store, key) if info is not None else None
+        if current is not None and current.value is not None and mark.value is not None:
+            try:
+                if current.value >= mark.value:
+                    return
+            except TypeError:
+                pass
         try:
-            store.replace_if_match(key, dumps(mark.to_json()), info.version if info else None)
+            store.replace_if_match(key, body, info.version if info else None)
             return
         except PreconditionFailed:
             continue
     raise PreconditionFailed("could not advance the watermark: too much contention", uri=key)
+
+
+def _legacy_key(doc: dict[str, Any]) -> str:
+    """A journal written before watermarks were kept per export names its table."""
+    return f"{layout.STATE_PREFIX}watermarks/{doc['dataset']}.{doc['table']}.json"
+
+
+def _sound(store: Store, key: str) -> Watermark | None:
+    """The watermark at ``key`` when it reads and agrees with its export's manifest."""
+    try:
+        doc = json.loads(store.get(key))
+        mark = Watermark.from_json(doc)
+    except (NotFound, ValueError, TypeError, KeyError, AttributeError):
+        return None
+    return mark if _agrees(store, doc) is not False else None
+
+
+def _agrees(store: Store, doc: dict[str, Any]) -> bool | None:
+    """Whether the first manifest the watermark names published exactly that watermark
+    in that export; None when it names none that still exists (retention removed it)."""
+    for manifest_key in (doc.get("manifests") or [])[:1]:
+        try:
+            manifest = json.loads(store.get(str(manifest_key)))
+        except NotFound:
+            return None
+        except ValueError:
+            return False
+        return bool(
+            isinstance(manifest, dict)
+            and manifest.get("export_id") == doc.get("export_id")
+            and manifest.get("watermark") == doc.get("value")
+        )
+    return False  # a watermark that names no manifest was not written by a commit
+
+
+def read_watermark(
+    store: Store,
+    key: str,
+    dest_key: str,
+    qualified_table: str,
+    *,
+    kind: str | None,
+    now: datetime,
+) -> Watermark | None:
+    """The export's watermark: the max cursor its committed manifests published.
+
+    The state object says it cheaply; it is trusted when its export's manifest agrees
+    (or retention has removed that manifest). Missing, unreadable or contradicted by
+    the manifest, it is rebuilt from the manifests under the destination, and the
+    rebuild is logged. A watermark past ``now`` that no manifest confirms is refused."""
+    try:
+        doc = json.loads(store.get(key))
+        mark = Watermark.from_json(doc)
+        agrees = _agrees(store, doc)
+    except NotFound:
+        doc, mark, agrees = None, None, False
+    except (ValueError, TypeError, KeyError, AttributeError):
+        log.warning("watermark %s is unreadable: rebuilding it", store.uri(key))
+        doc, mark, agrees = None, None, False
+    if mark is not None and agrees is None and not _in_future(mark.value, now):
+        return mark
+    if mark is not None and agrees:
+        return mark
+    rebuilt = rebuild_watermark(store, dest_key, qualified_table, kind)
+    if mark is not None or doc is not None:
+        log.warning(
+            "watermark %s says %s, which its export's manifests do not confirm; the "
+            "committed manifests give %s: using that",
+            store.uri(key),
+            None if mark is None else encode_value(mark.value),
+            None if rebuilt is None else encode_value(rebuilt.value),
+        )
+    elif rebuilt is not None:
+        log.warning(
+            "watermark %s is missing; rebuilt from the committed manifests: %s",
+            store.uri(key),
+            encode_value(rebuilt.value),
+        )
+    return rebuilt
+
+
+def _kind_of_text(value: Any) -> str:
+    """The kind of an encoded cursor value when the cursor's type is not known."""
+    if not isinstance(value, str):
+        return "number"
+    for kind, parse in (("date", date.fromisoformat), ("timestamp", _parse_timestamp)):
+        try:
+            parse(value)
+        except ValueError:
+            continue
+        return kind
+    return "text"
+
+
+def _parse_timestamp(text: str) -> datetime:
+    if "T" not in text:
+        raise ValueError(text)
+    return datetime.fromisoformat(text.removesuffix("Z"))
+
+
+def _in_future(value: Any, now: datetime) -> bool:
+    if isinstance(value, datetime):
+        return value > now.replace(tzinfo=None) if value.tzinfo is None else value > now
+    if isinstance(value, date):
+        return value > now.date()
+    return False
+
+
+def rebuild_watermark(
+    store: Store, dest_key: str, qualified_table: str, kind: str | None
+) -> Watermark | None:
+    """The max watermark the table's committed APPEND/INCREMENTAL manifests under
+    ``dest_key`` recorded (``compact``'s snapshot aside). A manifest that cannot be
+    read stops the rebuild: it may hold the highest cursor."""
+    dataset, _, table = qualified_table.rpartition(".")
+    best: Watermark | None = None
+    for obj in store.list(dest_key):
+        rel = obj.key[len(dest_key) :]
+        if not layout.is_manifest(rel.rsplit("/", 1)[-1]) or rel.startswith("snapshot/"):
+            continue
+        try:
+            manifest = json.loads(store.get(obj.key))
+            source = manifest["source"]
+        except (NotFound, ValueError, KeyError, TypeError) as exc:
+            raise ExportError(
+                f"the watermark must be rebuilt from the committed manifests, but "
+                f"{store.uri(obj.key)} cannot be read ({exc}); restore it, or remove its "
+                "folder's SUCCESS and the manifest if that export is to be dropped",
+                table=qualified_table,
+                code="FAILED_PRECONDITION",
+            ) from exc
+        if (source.get("dataset"), source.get("table")) != (dataset, table):
+            continue
+        value = manifest.get("watermark")
+        if value is None or manifest.get("mode") not in ("APPEND", "INCREMENTAL"):
+            continue
+        mark = Watermark(
+            decode_value(value, kind or _kind_of_text(value)), str(manifest.get("export_id"))
+        )
+        try:
+            if best is None or mark.value > best.value:
+                best = mark
+        except TypeError:
+            continue
+    return best
 
 
 def incompatibilities(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[str]:

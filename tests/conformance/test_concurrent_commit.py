@@ -1,5 +1,5 @@
 """The concurrent commit against every backend's server: staging uploads and the commit's
-moves, markers and clean-up run on ``commit.REMOTE_WORKERS`` threads through one store
+moves, markers and clean-up run on ``batch.REMOTE_WORKERS`` threads through one store
 (and its retrying wrapper), every object lands with its bytes, a move that cannot happen
 fails the commit with its key and no SUCCESS, and no SDK drops pooled connections."""
 
@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from dpexport import commit, layout
+from dpexport import batch, commit, layout
 from dpexport.commit import MarkerUpdate, Publication, Staging
 from dpexport.errors import NotFound
 from dpexport.reliability.retry import Retrier, RetryingStore, RetryPolicy
@@ -90,7 +90,7 @@ def test_commit_on_threads(
     cloud_store: Store, tmp_path: Path, pool_warnings: Callable[[], list[str]]
 ) -> None:
     store = retrying(cloud_store)
-    assert commit.io_workers(store) == commit.REMOTE_WORKERS
+    assert commit.io_workers(store) == batch.REMOTE_WORKERS
     pub, expected = staged(store, tmp_path)
     prefix = commit.staging_prefix(EXPORT)
     assert len([o for o in store.list(prefix) if o.key != prefix + commit.OWNER]) == 2 * FILES
@@ -129,7 +129,7 @@ def test_a_failed_move_fails_the_commit(
     # the object is back and the exporter gone: recovery rolls the commit forward
     cloud_store.put_bytes(lost_src, lost)
     cloud_store.delete(commit.staging_prefix(EXPORT) + commit.OWNER)
-    assert commit.recover(store) == [(EXPORT, "rolled forward")]
+    assert [(r.export_id, r.outcome) for r in commit.recover(store)] == [(EXPORT, "rolled forward")]
     for key, data in expected.items():
         assert store.get(key) == data, key
     assert not list(store.list("_staging/"))

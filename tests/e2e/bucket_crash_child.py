@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from dpexport import commit
+from dpexport import batch
 from dpexport.storage.base import Store
 from tests.e2e import crash_child
 
@@ -31,7 +31,7 @@ class AsBucket:
 
 def main() -> None:
     crash_child.main(wrap_store=AsBucket)
-    print("workers", commit.REMOTE_WORKERS)
+    print("workers", batch.REMOTE_WORKERS)
 
 
 if __name__ == "__main__":

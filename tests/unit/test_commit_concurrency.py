@@ -16,7 +16,8 @@ import pyarrow as pa
 import pytest
 
 from dpexport import commit, layout, publication
-from dpexport.commit import Batch, MarkerUpdate, Publication, Staging, run_all
+from dpexport.batch import REMOTE_WORKERS, Batch, run_all
+from dpexport.commit import MarkerUpdate, Publication, Staging
 from dpexport.errors import NotFound
 from dpexport.formats.base import WrittenFile
 from dpexport.reliability.retry import Retrier, RetryingStore, RetryPolicy
@@ -176,7 +177,7 @@ def staged_publication(
 
 def test_apply_moves_every_file_concurrently(tmp_path: Path) -> None:
     store = BucketLike(tmp_path / "bucket", url="gs://bucket")
-    assert commit.io_workers(store) == commit.REMOTE_WORKERS > 1
+    assert commit.io_workers(store) == REMOTE_WORKERS > 1
     pub, expected = staged_publication(store, 150)
     steps: list[str] = []
     threads: set[int] = set()
@@ -221,7 +222,7 @@ def test_a_move_whose_source_vanished_fails_the_commit_without_success(tmp_path:
 
     # the file comes back; recovery rolls the commit forward: each file once, in place
     store.put_bytes(lost_src, lost)
-    assert commit.recover(store) == [(EXPORT, "rolled forward")]
+    assert [(r.export_id, r.outcome) for r in commit.recover(store)] == [(EXPORT, "rolled forward")]
     for key, data in expected.items():
         assert store.get(key) == data, key
     assert lost_dst in expected
