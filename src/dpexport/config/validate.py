@@ -16,6 +16,7 @@ from dpexport.config.issues import Issues, closest
 from dpexport.config.loader import Path
 from dpexport.config.secrets import check_secrets
 from dpexport.config.spec import CODECS_BY_FORMAT
+from dpexport.storage.uri import CLOUD_SCHEMES, uri_problem
 
 FORMATS = tuple(CODECS_BY_FORMAT)
 ALL_CODECS = ("SNAPPY", "ZSTD", "GZIP", "BROTLI", "NONE")
@@ -48,7 +49,6 @@ ERROR_CODES = (
     "ALREADY_EXISTS",
     "FAILED_PRECONDITION",
 )
-URI_SCHEMES = ("gs", "s3", "az")
 STORAGE_CLASSES = ("STANDARD", "NEARLINE", "COLDLINE", "ARCHIVE")
 TIME_TOKENS = ("{yyyy}", "{MM}", "{dd}", "{HH}")
 
@@ -128,34 +128,37 @@ def check_table_name(path: Path, name: object, issues: Issues) -> bool:
     return True
 
 
-def check_location(path: Path, uri: object, issues: Issues) -> None:
-    """A bucket URI (``gs://``, ``s3://``, ``az://``) or a local path."""
+def check_location(path: Path, uri: object, issues: Issues) -> bool:
+    """A bucket URI (``gs://``, ``s3://``, ``az://``) or a local path, parsed as strictly
+    as :func:`dpexport.storage.uri.uri_problem` parses it (no ``gs:/b``, no empty or dot
+    segments, no control characters), and no ``..`` in a local path either. Reports and
+    returns False when refused."""
     if not isinstance(uri, str):
-        return
-    scheme, sep, rest = uri.partition("://")
-    if sep:
-        if scheme not in URI_SCHEMES and scheme != "file":
-            issues.add(
-                path,
-                "unsupported storage scheme",
-                value=uri,
-                expected="gs://BUCKET/..., s3://BUCKET/..., az://CONTAINER/... or a local path",
-                suggestion=_scheme_hint(scheme, rest),
-            )
-            return
-        if scheme != "file" and not rest.split("/", 1)[0]:
-            issues.add(path, "the URI names no bucket", value=uri, expected=f"{scheme}://BUCKET/")
-            return
-    elif not uri.strip():
+        return False
+    if not uri.strip():
         issues.add(path, "empty location", expected="a URI or a local path")
-        return
-    if ".." in (rest if sep else uri).replace("\\", "/").split("/"):
+        return False
+    scheme, sep, rest = uri.partition("://")
+    problem = uri_problem(uri)
+    if problem is not None:
+        issues.add(
+            path,
+            problem.message,
+            value=uri,
+            expected=problem.expected,
+            suggestion=problem.suggestion or (_scheme_hint(scheme, rest) if sep else None),
+        )
+        return False
+    if ".." in (rest if sep else uri).replace("\\", "/").split("/"):  # a local path
         issues.add(path, "a location must not contain '..'", value=uri)
+        return False
+    return True
 
 
 def _scheme_hint(scheme: str, rest: str) -> str | None:
-    aliases = {"gcs": "gs", "google": "gs", "aws": "s3", "azure": "az", "abfs": "az", "wasb": "az"}
-    best = aliases.get(scheme.lower()) or closest(scheme, URI_SCHEMES)
+    if scheme in (*CLOUD_SCHEMES, "file"):
+        return None  # the scheme is right; something else is wrong
+    best = closest(scheme, CLOUD_SCHEMES)
     return f"{best}://{rest}" if best else None
 
 

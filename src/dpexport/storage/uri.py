@@ -2,10 +2,25 @@
 
 Under ``--local-root DIR`` every cloud URI maps to the folder ``DIR/{scheme}/{bucket}``
 (CONTRACT §2), so a production config runs unchanged on one machine.
+
+Parsing is strict (issue 15): a URI that is almost one is refused, never taken as a
+local path. :func:`uri_problem` says what is wrong with a URI (the config checks report
+it at its YAML path); :func:`parse_uri` raises it. Refused:
+
+- a scheme-like prefix (``gs:/b``, ``gs:b``, ``gcs://b``, ``GS://b``, ``C:\\x``) that is
+  not exactly ``gs://``, ``s3://``, ``az://`` (or ``file://``, a local path); schemes are
+  lower-case, as the clouds write them;
+- an empty bucket (``gs:///x``) or one with characters no cloud allows in a bucket name;
+- in a cloud URI's key, an empty segment (``gs://b//x/``; only the trailing ``/`` of a
+  folder is allowed) and ``.`` or ``..`` segments;
+- anywhere, local paths included: NUL, newline, CR, tab and every other control
+  character (Unicode ``Cc``), and the line and paragraph separators.
 """
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +29,109 @@ from dpexport.storage.base import Store
 from dpexport.storage.local import LocalStore
 
 CLOUD_SCHEMES = ("gs", "s3", "az")
+#: What a URI may start with; ``file://`` is a local path.
+URI_FORMS = "gs://BUCKET/..., s3://BUCKET/..., az://CONTAINER/... or a local path"
+#: ``name:`` at the start: a scheme, whatever follows (``gs:/b``, ``gs:b``, ``https://``).
+_SCHEME_LIKE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
+#: Bucket and container names on GCS, S3 and Azure use no other characters.
+_BUCKET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+#: Common misspellings of a scheme -> the one meant.
+_SCHEME_ALIASES = {
+    "gcs": "gs",
+    "google": "gs",
+    "gs": "gs",
+    "aws": "s3",
+    "s3a": "s3",
+    "s3n": "s3",
+    "s3": "s3",
+    "azure": "az",
+    "abfs": "az",
+    "abfss": "az",
+    "wasb": "az",
+    "wasbs": "az",
+    "az": "az",
+}
+
+
+@dataclass(frozen=True)
+class UriProblem:
+    """Why a URI is refused: ``message``, what would be valid, and the likely intent."""
+
+    message: str
+    expected: str
+    suggestion: str | None = None
+
+
+def control_character(text: str) -> str | None:
+    """The first control character in ``text`` (``Cc``, or a line/paragraph separator)."""
+    for char in text:
+        if unicodedata.category(char) in ("Cc", "Zl", "Zp"):
+            return char
+    return None
+
+
+def uri_problem(uri: str) -> UriProblem | None:
+    """What is wrong with ``uri`` as a store location, or None when :func:`parse_uri`
+    takes it. Local paths are checked for control characters only (``..`` in a local
+    path is the config's business: ``verify ../out`` is fine)."""
+    char = control_character(uri)
+    if char is not None:
+        return UriProblem(
+            f"a location must not hold a control character ({char!r})",
+            "printable characters only (no NUL, newline, CR, tab...)",
+        )
+    scheme, sep, rest = uri.partition("://")
+    if not sep:
+        match = _SCHEME_LIKE.match(uri)
+        if match is None:
+            return None
+        scheme, rest = match.group(1), uri[match.end() :].lstrip("/")
+        meant = _SCHEME_ALIASES.get(scheme.lower())
+        return UriProblem(
+            f"{scheme}: is not followed by '//': not a URI, and not taken as a local path",
+            URI_FORMS + " (a local path does not start with NAME:)",
+            f"{meant}://{rest}" if meant else None,
+        )
+    if scheme == "file":
+        if not rest:
+            return UriProblem("file:// names no path", "file:///PATH or a local path")
+        return None
+    if scheme not in CLOUD_SCHEMES:
+        meant = _SCHEME_ALIASES.get(scheme.lower())
+        case = " (schemes are lower-case)" if scheme.lower() in CLOUD_SCHEMES else ""
+        return UriProblem(
+            "unsupported storage scheme" + case,
+            URI_FORMS,
+            f"{meant}://{rest}" if meant else None,
+        )
+    bucket, _, key = rest.partition("/")
+    if not bucket:
+        return UriProblem("the URI names no bucket", f"{scheme}://BUCKET/...")
+    if not _BUCKET.match(bucket):
+        return UriProblem(
+            f"not a valid bucket name: {bucket!r}",
+            "letters, digits, '.', '_' and '-', starting with a letter or digit",
+        )
+    segments = key.split("/")
+    if key.endswith("/"):
+        segments.pop()  # a folder's trailing '/'
+    kept = [s for s in segments if s not in ("", ".")]
+    tidy = f"{scheme}://{bucket}/" + "/".join(kept) + ("/" if kept and key.endswith("/") else "")
+    if key and "" in segments:
+        return UriProblem(
+            "empty path segment ('//')",
+            f"{scheme}://BUCKET/a/b/ with one '/' between names",
+            tidy if ".." not in kept else None,
+        )
+    dots = [s for s in key.replace("\\", "/").split("/") if s in (".", "..")]
+    if dots:
+        return UriProblem(
+            f"a {dots[0]!r} path segment",
+            "folder names only: an object store keeps '.' and '..' as names, a local "
+            "folder (--local-root) resolves them",
+            tidy if dots[0] == "." and ".." not in kept else None,
+        )
+    return None
 
 
 @dataclass(frozen=True)
@@ -33,21 +151,20 @@ class Location:
 
 
 def parse_uri(uri: str) -> Location:
-    """Split a URI into scheme, bucket and key (keys never start with ``/``)."""
-    if "://" in uri:
-        scheme, rest = uri.split("://", 1)
-        if scheme == "file":
-            return Location("file", str(Path(rest)), "")
-        if scheme not in CLOUD_SCHEMES:
-            raise InvalidArgument(
-                f"unsupported URI scheme {scheme!r} in {uri!r}; "
-                "expected gs://, s3://, az:// or a local path"
-            )
-        bucket, _, key = rest.partition("/")
-        if not bucket:
-            raise InvalidArgument(f"URI {uri!r} names no bucket")
-        return Location(scheme, bucket, key)
-    return Location("file", str(Path(uri)), "")
+    """Split a URI into scheme, bucket and key (keys never start with ``/``).
+
+    Raises ``InvalidArgument`` for what :func:`uri_problem` refuses."""
+    problem = uri_problem(uri)
+    if problem is not None:
+        hint = f"; did you mean {problem.suggestion!r}?" if problem.suggestion else ""
+        raise InvalidArgument(f"{problem.message} in {uri!r}; expected {problem.expected}{hint}")
+    scheme, sep, rest = uri.partition("://")
+    if not sep:
+        return Location("file", str(Path(uri)), "")
+    if scheme == "file":
+        return Location("file", str(Path(rest)), "")
+    bucket, _, key = rest.partition("/")
+    return Location(scheme, bucket, key)
 
 
 def open_cloud_store(scheme: str, bucket: str) -> Store:
