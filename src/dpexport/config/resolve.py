@@ -3,7 +3,8 @@
 Precedence for one table (CONTRACT §3): its ``exports`` item, then its entries in
 ``append_only`` / ``full_refresh`` / ``incremental`` / ``high_volume``, then ``formats``.
 A table named only in those sections is exported too, to
-``{buckets.exports}/{environment}/{dataset}/{entity}/`` as PARQUET.
+``{buckets.exports}/{environment}/{dataset}/{entity}/`` as PARQUET. There is no default
+bucket: a table without its own ``destination`` needs ``buckets.exports``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from pydantic import ValidationError
 from dpexport.config.issues import Issues, closest
 from dpexport.config.loader import Path, format_path, parse_yaml
 from dpexport.config.models import (
-    DEFAULT_EXPORTS_BUCKET,
     AppendOnlyEntry,
     DpexportConfig,
     ExportItem,
@@ -131,7 +131,6 @@ def resolve(
     specs = tuple(_table_spec(model, src, issues) for src in tables.values())
     _check_replication(model, issues, tables)
     buckets = dict(model.buckets)
-    buckets.setdefault("exports", DEFAULT_EXPORTS_BUCKET)
     wh = model.warehouse
     wh_path = wh.path
     if wh_path and base_dir is not None and "://" not in wh_path:
@@ -251,7 +250,7 @@ def _table_spec(model: DpexportConfig, src: _Sources, issues: Issues) -> TableSp
     return TableSpec(
         dataset=src.dataset,
         table=src.table,
-        destination=_destination(model, src, item),
+        destination=_destination(model, src, item, issues),
         format=fmt,
         compression=codec,
         mode=mode,
@@ -321,11 +320,29 @@ def _norm_mode(mode: str) -> Mode:
     return cast(Mode, "FULL_REFRESH" if upper == "OVERWRITE" else upper)
 
 
-def _destination(model: DpexportConfig, src: _Sources, item: ExportItem | None) -> str:
+def _table_path(src: _Sources) -> Path:
+    """Where the file names the table: its exports item, else its first section entry."""
+    return src.item_path if src.item is not None else src.paths[next(iter(src.paths))]
+
+
+def _destination(
+    model: DpexportConfig, src: _Sources, item: ExportItem | None, issues: Issues
+) -> str:
+    """The item's destination, else ``{buckets.exports}/{env}/{dataset}/{entity}/``;
+    ``""`` (and an issue at the table's path) when that bucket is not named."""
     if item is not None and item.destination:
         dest = item.destination
+    elif "exports" not in model.buckets:
+        issues.add(
+            _table_path(src),
+            f"{src.dataset}.{src.table} has no destination and the config names no "
+            "buckets.exports (there is no default bucket)",
+            expected="buckets: {exports: gs://BUCKET} (or s3://, az://, a local folder), "
+            "or a destination for this table",
+        )
+        return ""
     else:
-        bucket = model.buckets.get("exports", DEFAULT_EXPORTS_BUCKET).rstrip("/")
+        bucket = model.buckets["exports"].rstrip("/")
         dest = f"{bucket}/{model.environment}/{src.dataset}/{src.table}"
     return dest if dest.endswith("/") else dest + "/"
 

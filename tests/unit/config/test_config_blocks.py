@@ -8,6 +8,8 @@ from dpexport.config import load_config_text
 from tests.unit.config.config_helpers import place, unwrap
 from tests.unit.config.config_spec_blocks import BLOCKS
 
+#: Tables without a destination of their own go to this bucket (there is no default).
+BUCKETS = "buckets: {exports: gs://diagnosticpro-exports}\n"
 #: Blocks that name things defined by another block (8.2's `timestamp_hour` names the
 #: 3.2 expression; CMEK takes its key from 6.3).
 CONTEXT = {"8.2": ["3.2"], "8.3": ["6.3"], "8.5": ["6.3"]}
@@ -18,7 +20,7 @@ WRAPPED = [
 
 def _config(block_id: str, text: str) -> str:
     parts = [place(BLOCKS[c][1], BLOCKS[c][0]) for c in CONTEXT.get(block_id, [])]
-    return "\n".join([*parts, place(text, BLOCKS[block_id][0])])
+    return "\n".join([BUCKETS, *parts, place(text, BLOCKS[block_id][0])])
 
 
 @pytest.mark.parametrize("block_id", list(BLOCKS))
@@ -35,7 +37,7 @@ def test_block_parses_without_its_wrapper(block_id: str) -> None:
 
 
 def test_a_table_named_only_in_a_section_is_exported() -> None:
-    cfg = load_config_text(place(BLOCKS["4.2"][1], "full_refresh"))
+    cfg = load_config_text(BUCKETS + place(BLOCKS["4.2"][1], "full_refresh"))
     t = cfg.table("parts_catalog")
     assert t.destination == "gs://diagnosticpro-exports/prod/diagnosticpro_prod/parts_catalog/"
     assert (t.format, t.compression, t.mode) == ("PARQUET", "SNAPPY", "FULL_REFRESH")
@@ -56,7 +58,7 @@ def test_defaults_follow_environment_bucket_and_dataset() -> None:
 
 def test_case_insensitive_words_are_normalised() -> None:
     cfg = load_config_text(
-        "exports:\n"
+        BUCKETS + "exports:\n"
         "  - {source: ds.a, format: jsonl, compression: zstd, mode: overwrite}\n"
         "  - {source: ds.b, format: csv, mode: Incremental, change_column: ts}\n"
     )
@@ -67,7 +69,7 @@ def test_case_insensitive_words_are_normalised() -> None:
 
 def test_item_optimisation_and_per_column_encodings() -> None:
     cfg = load_config_text(
-        "formats: {PARQUET: {row_group_size: 64MB, encoding: PLAIN, compression: ZSTD}}\n"
+        BUCKETS + "formats: {PARQUET: {row_group_size: 64MB, encoding: PLAIN, compression: ZSTD}}\n"
         "exports:\n"
         "  - source: ds.t\n"
         "    optimization:\n"
@@ -84,7 +86,7 @@ def test_item_optimisation_and_per_column_encodings() -> None:
 
 def test_shard_names_without_a_high_volume_entry() -> None:
     cfg = load_config_text(
-        "exports:\n"
+        BUCKETS + "exports:\n"
         "  - source: ds.t\n"
         "    partitioning: {primary: event_time, secondary: device_id_shard, tertiary: kind}\n"
     )
@@ -98,7 +100,7 @@ def test_shard_names_without_a_high_volume_entry() -> None:
 
 def test_append_cursor_and_dedup_may_stand_in_the_section() -> None:
     cfg = load_config_text(
-        "append_only:\n"
+        BUCKETS + "append_only:\n"
         "  ds.events:\n"
         "    {change_column: ingested_at, lookback_window: 2 hours, deduplication: by id}\n"
         "exports:\n"
@@ -113,7 +115,7 @@ def test_append_cursor_and_dedup_may_stand_in_the_section() -> None:
 
 def test_gdpr_hash_key_env_and_kms_names_are_not_secrets() -> None:
     cfg = load_config_text(
-        "encryption:\n"
+        BUCKETS + "encryption:\n"
         "  cross_cloud: {aws_s3: {kms_master_key: 'arn:aws:kms:us-east-1:123:key/abc'}}\n"
         "  key_provider: {kind: local, credentials_env: KMS_CREDS}\n"
         "metrics:\n"
@@ -133,13 +135,13 @@ def test_gdpr_hash_key_env_and_kms_names_are_not_secrets() -> None:
 def test_empty_file_is_an_empty_config() -> None:
     cfg = load_config_text("")
     assert cfg.tables == ()
-    assert cfg.buckets["exports"] == "gs://diagnosticpro-exports"
+    assert cfg.buckets == {}  # no default bucket
 
 
 def test_field_with_secondary_gets_sub_folders() -> None:
     # {field, secondary} used to drop the secondary silently: one folder per hour only
     cfg = load_config_text(
-        "exports:\n"
+        BUCKETS + "exports:\n"
         "  - source: ds.t\n"
         "    partitioning: {field: ts, granularity: hourly, secondary: kind}\n"
         "  - source: ds.u\n"
@@ -151,5 +153,7 @@ def test_field_with_secondary_gets_sub_folders() -> None:
 
 
 def test_pinned_parquet_sizes_are_known() -> None:
-    cfg = load_config_text("formats: {PARQUET: {page_size: 1MB}}\nexports:\n  - source: ds.t\n")
+    cfg = load_config_text(
+        BUCKETS + "formats: {PARQUET: {page_size: 1MB}}\nexports:\n  - source: ds.t\n"
+    )
     assert cfg.table("t").parquet.pinned is True

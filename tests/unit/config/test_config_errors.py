@@ -139,7 +139,7 @@ def test_conflicting_section_modes() -> None:
     issues = by_path(issues_of(text))
     assert "conflicting modes" in issues["incremental.t.export_mode"].message
     # An exports item's `mode` settles it.
-    load_config_text(text + "exports:\n  - {source: t, mode: APPEND}\n")
+    load_config_text(text + "exports:\n  - {source: t, mode: APPEND}\nbuckets: {exports: gs://b}\n")
 
 
 def test_replication_of_an_unknown_table() -> None:
@@ -194,6 +194,7 @@ def test_partition_expression_on_a_missing_column() -> None:
         "  - source: diagnosticpro_prod.reddit\n"
         "    partitioning: {field: created_dat, granularity: daily}\n"
         "    merge_key: [post_id, sub]\n"
+        "buckets: {exports: gs://b}\n"
     )
     schemas = {
         "diagnosticpro_prod.sensor_telemetry": ["created_at", "sensor_type"],

@@ -44,7 +44,6 @@ from dpexport.config.models.tables import (
 )
 
 DEFAULT_DATASET = "diagnosticpro_prod"
-DEFAULT_EXPORTS_BUCKET = "gs://diagnosticpro-exports"
 
 
 class Warehouse(Block):
@@ -68,7 +67,8 @@ class DpexportConfig(Block):
     project: str | None = None
     environment: str = "prod"
     warehouse: Warehouse = Field(default_factory=Warehouse.model_construct)
-    buckets: dict[str, str] = Field(default_factory=lambda: {"exports": DEFAULT_EXPORTS_BUCKET})
+    #: logical name -> URI; no default: a table without a destination needs ``exports``
+    buckets: dict[str, str] = Field(default_factory=empty_dict)
     formats: Formats = Field(default_factory=Formats.model_construct)
     compression_matrix: dict[str, CompressionInfo] = Field(default_factory=empty_dict)
     append_only: dict[str, AppendOnlyEntry] = Field(default_factory=empty_dict)
@@ -96,7 +96,6 @@ class DpexportConfig(Block):
 
 __all__ = [
     "DEFAULT_DATASET",
-    "DEFAULT_EXPORTS_BUCKET",
     "AppendOnlyEntry",
     "BucketPolicy",
     "CompressionInfo",
