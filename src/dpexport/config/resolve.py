@@ -4,7 +4,8 @@ Precedence for one table (CONTRACT §3): its ``exports`` item, then its entries 
 ``append_only`` / ``full_refresh`` / ``incremental`` / ``high_volume``, then ``formats``.
 A table named only in those sections is exported too, to
 ``{buckets.exports}/{environment}/{dataset}/{entity}/`` as PARQUET. There is no default
-bucket: a table without its own ``destination`` needs ``buckets.exports``.
+bucket: a table without its own ``destination`` needs ``buckets.exports``. Destinations
+are checked against each other by :mod:`dpexport.config.destinations`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any, cast
 
 from pydantic import ValidationError
 
+from dpexport.config.destinations import Published, check_destinations
 from dpexport.config.issues import Issues, closest
 from dpexport.config.loader import Path, format_path, parse_yaml
 from dpexport.config.models import (
@@ -130,6 +132,10 @@ def resolve(
     tables = _collect(model, issues)
     specs = tuple(_table_spec(model, src, issues) for src in tables.values())
     _check_replication(model, issues, tables)
+    check_destinations(
+        [_published(src, spec) for src, spec in zip(tables.values(), specs, strict=True)],
+        issues,
+    )
     buckets = dict(model.buckets)
     wh = model.warehouse
     wh_path = wh.path
@@ -345,6 +351,17 @@ def _destination(
         bucket = model.buckets["exports"].rstrip("/")
         dest = f"{bucket}/{model.environment}/{src.dataset}/{src.table}"
     return dest if dest.endswith("/") else dest + "/"
+
+
+def _published(src: _Sources, spec: TableSpec) -> Published:
+    if src.item is not None and src.item.destination:
+        return Published(
+            spec.qualified_name,
+            spec.destination,
+            (*src.item_path, "destination"),
+            src.item.destination,
+        )
+    return Published(spec.qualified_name, spec.destination, _table_path(src), spec.destination)
 
 
 def _encryption(

@@ -1,0 +1,101 @@
+"""Each table's destination is its own (issue 15, "exactly once on every path").
+
+A destination must not lie under a prefix dpexport keeps at the bucket root (CONTRACT
+§4): a run rolls back what it finds under ``_staging/``, retention sweeps the others, so
+an export published there would be deleted. And no two tables may publish into the same
+folder, or one into the other's: a FULL_REFRESH of the outer one, a rollback or
+retention would delete the inner one's files, and a reader of the outer one would read
+both. A table's own sub-folders (``compact``'s ``{destination}/snapshot/``) are its own.
+
+Destinations are compared as resolved (the default ``{bucket}/{env}/{dataset}/{entity}/``
+applied), each as a folder with a trailing ``/``; a local path by its absolute form.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from dpexport.config.issues import Issues
+from dpexport.config.loader import Path
+from dpexport.storage.uri import Location, parse_uri, uri_problem
+
+
+@dataclass(frozen=True)
+class Published:
+    """One table's destination, with where the file says it."""
+
+    table: str
+    #: the resolved destination (ends with ``/``)
+    destination: str
+    #: where to report: the item's ``destination`` key, or the table's own path when
+    #: the destination is the default one
+    path: Path
+    #: what the file wrote there (the resolved destination for a default one)
+    written: str
+
+
+def reserved_prefixes() -> dict[str, str]:
+    """Prefix at a bucket root -> what dpexport keeps there."""
+    # dpexport.layout loads pyarrow: only when a config with tables is checked
+    from dpexport import layout
+    from dpexport.storage.local import _LOCKS
+
+    return {
+        layout.STAGING_PREFIX: "work in progress, which a run rolls back",
+        layout.STATE_PREFIX: "watermarks, schema history and check state",
+        layout.TOKENS_PREFIX: "idempotency tokens and leases",
+        layout.DLQ_PREFIX: "the dead-letter queue",
+        layout.LOGS_PREFIX: "one record per export attempt",
+        f"{_LOCKS}/": "store locks",
+    }
+
+
+def folder_of(loc: Location) -> str:
+    """A destination as a comparable folder: ``gs://b/a/b/``, ``/abs/path/``."""
+    if loc.scheme == "file":
+        return os.path.abspath(loc.bucket).rstrip("/") + "/"
+    key = loc.key.strip("/")
+    return f"{loc.scheme}://{loc.bucket}/" + (f"{key}/" if key else "")
+
+
+def check_destinations(tables: Sequence[Published], issues: Issues) -> None:
+    """Report destinations under a reserved prefix, and each table whose destination
+    equals, holds or lies in an earlier table's (at the later table's path)."""
+    reserved = reserved_prefixes() if tables else {}
+    seen: list[tuple[Published, str]] = []
+    for table in tables:
+        if not table.destination or uri_problem(table.destination) is not None:
+            continue  # reported where it was written (the item, buckets.exports)
+        loc = parse_uri(table.destination)
+        if loc.scheme != "file":
+            key = loc.key.strip("/") + "/"
+            for prefix, holds in reserved.items():
+                if key.startswith(prefix):
+                    issues.add(
+                        table.path,
+                        f"{table.table}: destination under the reserved prefix {prefix!r} "
+                        f"at the bucket root ({holds}; dpexport deletes what it finds there)",
+                        value=table.written,
+                        expected="a folder outside " + ", ".join(reserved),
+                    )
+        folder = folder_of(loc)
+        for other, other_folder in seen:
+            if folder == other_folder:
+                how = "the same folder as"
+            elif folder.startswith(other_folder):
+                how = "a folder inside"
+            elif other_folder.startswith(folder):
+                how = "a folder holding"
+            else:
+                continue
+            issues.add(
+                table.path,
+                f"{table.table} exports to {table.destination}, {how} the destination of "
+                f"{other.table} ({other.destination}): refreshing, rolling back or sweeping "
+                "one would delete the other's files",
+                value=table.written,
+                expected="a destination that neither equals nor holds nor lies in another table's",
+            )
+        seen.append((table, folder))
