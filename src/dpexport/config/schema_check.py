@@ -1,16 +1,28 @@
-"""Config checks that need the warehouse: do the named columns exist?
+"""Config checks that need the warehouse: do the named columns exist, and are the
+source's own names free?
 
 The CLI calls ``check_against_schemas`` with each table's column names from the
-engine; every column the config names (partition expressions, cursors, keys,
-anonymised and encoded columns) must be one of them.
+engine (``check``, ``plan``, ``run``, ``schedule``); every column the config names
+(partition expressions, cursors, keys, anonymised and encoded columns) must be one of
+them, and no source column may carry a name dpexport gives its own columns
+(:func:`reserved_column_issues`).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 
 from dpexport.config.spec import ResolvedConfig, TableSpec
 from dpexport.errors import ConfigIssue
+
+#: The column dpexport adds when ``schema_evolution`` is enabled (CONTRACT §4), under its
+#: default name: reserved whatever the table's setting, so a reader never mistakes a
+#: source column for it.
+VERSION_COLUMN = "_schema_version"
+#: dpexport's computed columns (partition keys ``__dp_k0``..., DuckDB's ``__dp_p1``...):
+#: dropped before files are written, so a source column so named would vanish or clash.
+INTERNAL_PREFIX = "__dp_"
 
 #: Words in partition expressions that are SQL, not columns.
 SQL_WORDS = frozenset(
@@ -108,6 +120,8 @@ def check_against_schemas(
     issues: list[ConfigIssue] = []
     for spec in resolved.tables:
         columns = schemas.get(spec.qualified_name)
+        if columns is not None:
+            issues += reserved_column_issues(spec, columns, resolved.lines)
         if columns is None:
             if require_tables:
                 issues.append(
@@ -134,6 +148,47 @@ def check_against_schemas(
                             columns,
                         )
                     )
+    return issues
+
+
+def reserved_column_issues(
+    spec: TableSpec, columns: Iterable[str], lines: Mapping[str, int] | None = None
+) -> list[ConfigIssue]:
+    """Issues for source columns of ``spec`` whose names dpexport keeps for its own:
+    ``_schema_version`` (and the table's ``version_column`` when schema evolution is on)
+    and any ``__dp_*`` name, compared case-insensitively (SQL engines do). A column in
+    ``gdpr_compliance.excluded_fields`` is never read, so it may keep its name.
+
+    ``columns`` are the source table's names as the engine reports them; ``lines`` maps
+    YAML paths to lines (``ResolvedConfig.lines``). A run calls this before it writes.
+    """
+    listed = (spec.gdpr or {}).get("excluded_fields")
+    excluded = {str(c) for c in listed} if isinstance(listed, list) else set()
+    version = {VERSION_COLUMN.lower()}
+    if spec.schema_evolution.enabled:
+        version.add(spec.schema_evolution.version_column.lower())
+    path = spec.origins.get("source") or spec.qualified_name
+    issues: list[ConfigIssue] = []
+    for name in columns:
+        if name in excluded:
+            continue
+        if name.lower() in version:
+            why = "dpexport's schema version column (schema_evolution.version_column)"
+        elif name.lower().startswith(INTERNAL_PREFIX):
+            why = f"the {INTERNAL_PREFIX}* names of dpexport's computed columns"
+        else:
+            continue
+        issues.append(
+            ConfigIssue(
+                path=path,
+                message=f"{spec.qualified_name} has a column named {name!r}, which is "
+                f"reserved: {why}",
+                value=repr(name),
+                expected="rename the column in the source (or a view), or list it in "
+                "gdpr_compliance.excluded_fields",
+                line=(lines or {}).get(path),
+            )
+        )
     return issues
 
 
