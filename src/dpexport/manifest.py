@@ -135,6 +135,11 @@ _DUPLICATE_CHECKS = {"unique_post_ids"}
 _NULL_CHECKS = {"null_percentage_threshold", "metadata_completeness", "audit_trail_completeness"}
 
 
+#: how a JSONL export writes NaN and ±Infinity: as the JSON strings "NaN", "Infinity",
+#: "-Infinity" (JSON has no such numbers), which a reader must know to tell them from null
+JSONL_ENCODING: dict[str, str] = {"non_finite_floats": "string"}
+
+
 def manifest_document(
     facts: ExportFacts,
     *,
@@ -145,11 +150,12 @@ def manifest_document(
     verified: bool,
     deduplicated: bool,
 ) -> dict[str, Any]:
-    """The manifest of one top-level time folder (spec 5.1 + CONTRACT §5 added keys)."""
+    """The manifest of one top-level time folder (spec 5.1 + CONTRACT §5 added keys; a
+    JSONL export also says how it wrote non-finite floats, under ``jsonl``)."""
     duplicate = _check_status(facts.checks, _DUPLICATE_CHECKS)
     if duplicate == "not_run" and deduplicated:
         duplicate = "passed"
-    return {
+    doc: dict[str, Any] = {
         "export_id": facts.export_id,
         "export_timestamp": rfc3339(facts.export_timestamp),
         "logical_time": rfc3339(facts.logical_time),
@@ -197,6 +203,9 @@ def manifest_document(
         "encryption": facts.encryption,
         "schema": canonical_schema(facts.schema),
     }
+    if facts.format == "JSONL":
+        doc["jsonl"] = dict(JSONL_ENCODING)
+    return doc
 
 
 def sidecar_document(

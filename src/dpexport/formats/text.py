@@ -10,8 +10,9 @@ except for the rare cases named below):
 - integers exact; decimals exact, in plain notation (never ``1E-9``);
 - floats: the shortest text that reads back to the same value, with ``.0`` added
   to integral values so readers keep the type (``1.0``, ``-0.0``, ``1e+300``);
-  NaN and ±Infinity are ``null`` in JSON (it has no such numbers) and
-  ``NaN``/``Infinity``/``-Infinity`` in CSV;
+  NaN and ±Infinity are the strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"`` in
+  JSON (it has no such numbers; BigQuery's JSON API writes FLOAT64 so, and a reader
+  tells them from ``null``) and ``NaN``/``Infinity``/``-Infinity`` in CSV;
 - booleans ``true``/``false``; binary as standard base64 (per-value Python);
 - lists and structs as nested JSON; maps as JSON objects keyed by the key's text;
   types with no JSON form (intervals, unions, ...) via Python ``str`` per value.
@@ -22,6 +23,7 @@ from __future__ import annotations
 import base64
 import decimal
 import json
+import math
 import struct
 from typing import Any
 
@@ -29,6 +31,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 _JSON_CONTROL = {0x08: "\\b", 0x09: "\\t", 0x0A: "\\n", 0x0C: "\\f", 0x0D: "\\r"}
+
+#: the JSON strings of NaN and ±Infinity, and the floats they stand for
+NON_FINITE_JSON: dict[str, float] = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+#: Arrow's text of each non-finite float -> its JSON value
+_JSON_NONFINITE: dict[str, str | None] = {
+    "nan": '"NaN"',
+    "inf": '"Infinity"',
+    "-inf": '"-Infinity"',
+}
 
 
 def _join(*pieces: Any) -> pa.Array:
@@ -174,7 +185,7 @@ def json_values(arr: pa.Array) -> pa.Array:
     if pa.types.is_date(t) or pa.types.is_time(t) or pa.types.is_timestamp(t):
         text = scalar_text(arr, nonfinite={})
         return pc.fill_null(_join('"', text, '"'), "null")
-    text = scalar_text(arr, nonfinite={"nan": None, "inf": None, "-inf": None})
+    text = scalar_text(arr, nonfinite=_JSON_NONFINITE)
     if text is not None:
         return pc.fill_null(text, "null")
     if _is_list(t):
@@ -257,6 +268,25 @@ def buffer_of(lines: pa.Array) -> pa.Buffer:
     return data.slice(start, end - start)
 
 
+def with_non_finite(value: Any, t: pa.DataType) -> Any:
+    """A decoded JSON value of type ``t`` with the strings of :data:`NON_FINITE_JSON`
+    turned back into floats wherever ``t`` holds a float (nested ones too)."""
+    if value is None:
+        return None
+    if pa.types.is_dictionary(t):
+        return with_non_finite(value, t.value_type)
+    if pa.types.is_floating(t):
+        return NON_FINITE_JSON.get(value, value) if isinstance(value, str) else value
+    if _is_list(t) and isinstance(value, list):
+        return [with_non_finite(v, t.value_type) for v in value]
+    if pa.types.is_struct(t) and isinstance(value, dict):
+        fields = {t.field(i).name: t.field(i).type for i in range(t.num_fields)}
+        return {k: with_non_finite(v, fields[k]) if k in fields else v for k, v in value.items()}
+    if pa.types.is_map(t) and isinstance(value, dict):
+        return {k: with_non_finite(v, t.item_type) for k, v in value.items()}
+    return value
+
+
 def restore_types(table: pa.Table, schema: pa.Schema) -> pa.Table:
     """Turn columns read back as text-friendly types into ``schema``'s types.
 
@@ -284,7 +314,13 @@ def restore_types(table: pa.Table, schema: pa.Schema) -> pa.Table:
             ):
                 col = pa.chunked_array(
                     [
-                        pa.array([None if v is None else json.loads(v) for v in c.to_pylist()], t)
+                        pa.array(
+                            [
+                                None if v is None else with_non_finite(json.loads(v), t)
+                                for v in c.to_pylist()
+                            ],
+                            t,
+                        )
                         for c in col.chunks
                     ],
                     t,

@@ -84,18 +84,6 @@ def edge_table() -> pa.Table:
     )
 
 
-def nonfinite_to_null(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """JSONL writes NaN and ±Infinity as null (documented)."""
-    out = []
-    for row in rows:
-        fixed = dict(row)
-        f = fixed.get("f")
-        if isinstance(f, float) and not math.isfinite(f):
-            fixed["f"] = None
-        out.append(fixed)
-    return out
-
-
 def same(a: Any, b: Any) -> bool:
     """Equality where NaN equals NaN and -0.0 differs from 0.0."""
     if isinstance(a, float) and isinstance(b, float):
