@@ -439,9 +439,10 @@ def recover(store: Store) -> list[Recovered]:
         log.warning("recovering export %s: rolling forward its commit", export)
         try:
             apply(store, pub)
-        except DpexportError as exc:
-            log.error("export %s committed but could not be finished: %s", export, exc)
-            done.append(Recovered(export, "not finished", pub.table, str(exc)))
+        except Exception as exc:  # whatever it is, the next run tries again; say it here
+            error = str(exc) if isinstance(exc, DpexportError) else f"{type(exc).__name__}: {exc}"
+            log.error("export %s committed but could not be finished: %s", export, error)
+            done.append(Recovered(export, "not finished", pub.table, error))
             continue
         done.append(Recovered(export, "rolled forward", pub.table))
     return done

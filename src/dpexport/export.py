@@ -149,6 +149,8 @@ class Export:
         self.committed = False
         #: the journal's every step is done
         self.applied = False
+        #: source rows whose cursor is NULL (APPEND and INCREMENTAL leave them out)
+        self.null_cursor_rows = 0
         #: what the export commits, set just before the commit point
         self.result: ExportResult | None = None
 
@@ -212,6 +214,7 @@ class Export:
                 for _, wf in copied[0]:
                     wf.path.unlink(missing_ok=True)
                 copied = None
+        self.null_cursor_rows = self._null_cursors(plan)
         watermark = window[1]
         if plan.watermark_cap is not None and watermark is not None:
             watermark = min(watermark, plan.watermark_cap)
@@ -355,6 +358,26 @@ class Export:
             self._step("journal")
             commit.apply(self.store, pub, on_step=on_step)
             self.applied = True
+
+    def _null_cursors(self, plan: ExportPlan) -> int:
+        """Rows whose cursor is NULL: no watermark is before or after them, so APPEND
+        and INCREMENTAL never export them. Counted each run and reported, never silent."""
+        cursor = plan.request.slice.cursor
+        if not cursor:
+            return 0
+        spec = self.spec
+        probe = ScanRequest(spec.dataset, spec.table, filter=f"({cursor}) IS NULL")
+        nulls = int(self.ctx.engine.aggregate(probe, {"n": "count(*)"})["n"] or 0)
+        if nulls:
+            log.warning(
+                "%s: %d row(s) have a NULL cursor (%s) and are not exported by %s: give "
+                "them a value, or export the table FULL_REFRESH",
+                spec.qualified_name,
+                nulls,
+                plan.cursor,
+                spec.mode,
+            )
+        return nulls
 
     def _open_staging(self) -> None:
         probe_destination(self.store, self.dest_key)  # spec 5.2: fail fast on permissions
@@ -603,6 +626,7 @@ class Export:
             "duration_ms": duration_ms,
             "trigger": self.ctx.options.trigger,
             "error": result.error,
+            "null_cursor_rows": self.null_cursor_rows,
             "retry_count": self.retrier.retry_count if self.retrier else 0,
             "retries": self.retrier.history_json() if self.retrier else [],
         }

@@ -226,3 +226,40 @@ def test_verify_staged_on_threads_lists_problems_in_file_order(
     assert positions == sorted(positions)
     assert f"{names[1]}: 67 rows read back, 69 written" in messages[0]
     assert f"{names[3]}: size" in messages[0]
+
+
+def _snapshot(store: LocalStore, folder: str, table: str, name: str) -> None:
+    store.put_bytes(f"{folder}{name}", b"data")
+    manifest = {"source": {"dataset": "d", "table": table}, "files": [{"name": name}]}
+    store.put_bytes(f"{folder}manifest_20250915_000000.json", dumps(manifest))
+    store.put_bytes(f"{folder}SUCCESS", b"{}")
+
+
+def _spec(table: str) -> TableSpec:
+    from dpexport.config.spec import Partitioning
+
+    return TableSpec("d", table, "gs://bk/ds/", "PARQUET", "SNAPPY", "FULL_REFRESH", Partitioning())
+
+
+def test_retirement_leaves_another_tables_objects(tmp_path: Path) -> None:
+    """Issue 15, case 2: every manifest under the prefix was retired, whatever its
+    table, so a FULL_REFRESH to ``ds/`` deleted the table exported to ``ds/t/``."""
+    from dpexport.publication import previous_snapshot
+
+    store = LocalStore(tmp_path)
+    _snapshot(store, "ds/2025/09/15/", "t2", "t2_old.parquet")
+    _snapshot(store, "ds/t/2025/09/15/", "t", "t_keep.parquet")
+    spec = _spec("t2")
+    retired = previous_snapshot(store, spec, "ds/", set())
+    assert "ds/2025/09/15/t2_old.parquet" in retired
+    assert not [k for k in retired if k.startswith("ds/t/")]
+
+
+def test_retirement_refuses_an_unreadable_manifest(tmp_path: Path) -> None:
+    from dpexport.publication import previous_snapshot
+
+    store = LocalStore(tmp_path)
+    store.put_bytes("ds/2025/09/15/manifest_20250915_000000.json", b"{torn")
+    spec = _spec("t2")
+    with pytest.raises(ExportError, match=r"manifest_20250915_000000\.json cannot be read"):
+        previous_snapshot(store, spec, "ds/", set())
