@@ -32,6 +32,7 @@ from dpexport import (
     state,
     tokens,
 )
+from dpexport.config.schema_check import reserved_column_issues
 from dpexport.config.spec import ResolvedConfig, TableSpec
 from dpexport.dedup import CrossRunDedup
 from dpexport.engines.base import Engine, ScanRequest, quote_identifier
@@ -163,6 +164,13 @@ class Export:
                 "source table does not exist", table=spec.qualified_name, code="NOT_FOUND"
             )
         source_schema = engine.schema(spec.dataset, spec.table)
+        reserved = reserved_column_issues(spec, source_schema.names, self.ctx.config.lines)
+        if reserved:  # the CLI refuses these before it runs; the API and scheduler get here
+            raise ExportError(
+                "; ".join(i.render(self.ctx.config.source_path) for i in reserved),
+                table=spec.qualified_name,
+                code="INVALID_ARGUMENT",
+            )
         transforms = Transforms.for_table(spec, self.ctx.options.local_root, store=self.store)
         plan = make_plan(
             spec,

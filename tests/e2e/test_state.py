@@ -204,3 +204,23 @@ def test_full_refresh_refuses_to_retire_an_unreadable_manifest(base: Path) -> No
     new = base / "out" / BUCKET / "prod/ds/events/2025/09/17"
     assert sorted(p.name for p in new.iterdir()) == ["FAILURE"], "nothing new published"
     assert (manifest.parent / "SUCCESS").exists(), "the old snapshot stays whole"
+
+
+def test_reserved_source_column_is_refused_by_the_python_api(base: Path) -> None:
+    """Case 10: a source column named ``_schema_version`` was published as dpexport's
+    version column. The CLI refuses it in ``check``; a run from Python fails it before
+    anything is staged."""
+    from datetime import UTC, datetime
+
+    import dpexport
+
+    _sql(base, "ALTER TABLE ds.events ADD COLUMN _schema_version VARCHAR DEFAULT 'mine'")
+    config = dpexport.load_config(base / "dpexport.yaml")
+    at = datetime(2025, 9, 16, 12, tzinfo=UTC)
+    [result] = dpexport.run(config, at=at, local_root=base / "out")
+    assert result.status == "FAILURE"
+    assert "_schema_version" in str(result.error) and "reserved" in str(result.error)
+    assert _published_ids(base) == []
+    assert not (base / "out" / BUCKET / "_staging").exists() or not any(
+        p.is_file() for p in (base / "out" / BUCKET / "_staging").rglob("*")
+    )

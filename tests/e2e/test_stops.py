@@ -219,3 +219,19 @@ def test_full_refresh_never_shows_two_snapshots(codes: Path, op: str, part: str)
     _exactly_once(codes, CODES, "code")
     successes = list((codes / "out" / PROD / CODES).rglob("SUCCESS"))
     assert [p.parent.name for p in successes] == ["16"]
+
+
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize(
+    ("step", "nth"), [("staged", 1), ("journal", 1), ("move", 2), ("retire", 1), ("clean", 1)]
+)
+def test_full_refresh_signal_at_a_step(codes: Path, signame: str, step: str, nth: int) -> None:
+    at = "2025-09-16T00:00:00Z"
+    stopped = _stopped(codes, ["signal", signame, step, str(nth), "1"], CODES, at)
+    assert stopped.code == 130, stopped.err
+    total = len(warehouse_sql(codes, f"SELECT 1 FROM diagnosticpro_prod.{CODES}"))
+    assert len(_published(codes, CODES)) == total, "one whole snapshot, old or new"
+    assert not list((codes / "out" / PROD / CODES).rglob("FAILURE"))
+    rerun = _run(codes, CODES, at)
+    assert rerun.code == 0, rerun.err
+    _exactly_once(codes, CODES, "code")
