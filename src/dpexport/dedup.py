@@ -37,10 +37,21 @@ def _legacy_key(dataset: str, table: str) -> str:
 
 
 def row_keys(batch: pa.RecordBatch, columns: Sequence[str]) -> pa.Array:
-    """One text key per row (composite keys joined; NULL parts spelled out)."""
+    """One text key per row, distinct for distinct key values.
+
+    Each part is escaped (``\\`` doubled, the separator written ``\\u``) and NULL is
+    ``\\N``, which no escaped value contains; so NULL differs from any text (``"\\x00"``
+    included) and a separator inside a part cannot make two composite keys meet. A value
+    with neither a backslash nor the separator is its own key, as it always was, so the
+    keys already kept in an export's state still match."""
     import pyarrow.compute as pc
 
-    parts = [pc.fill_null(batch.column(c).cast(pa.string()), "\x00") for c in columns]
+    parts = []
+    for c in columns:
+        text = batch.column(c).cast(pa.string())
+        text = pc.replace_substring(text, "\\", "\\\\")
+        text = pc.replace_substring(text, _SEP, "\\u")
+        parts.append(pc.fill_null(text, "\\N"))
     return parts[0] if len(parts) == 1 else pc.binary_join_element_wise(*parts, _SEP)
 
 
