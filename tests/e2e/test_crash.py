@@ -138,6 +138,72 @@ def test_full_refresh_killed_then_rerun(demo_dir: Path, step: str, nth: int) -> 
     )
 
 
+def _signal_run(base: Path, table: str, at: str, step: str, nth: int, signame: str) -> None:
+    """The CLI's run, sent ``signame`` at the ``nth`` ``step``: it must exit 130, with
+    nothing marked FAILURE."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.e2e.stop_child", "signal", signame, step, str(nth), "1",
+         "--", "-c", str(base / "dpexport.yaml"), "--local-root", str(base / "buckets"),
+         "run", "--table", table, "--at", at],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 130, (step, nth, proc.returncode, proc.stderr)
+    assert not list((base / "buckets" / PROD / table).rglob("FAILURE"))
+
+
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize(("step", "nth"), APPEND_KILLS)
+def test_append_signalled_then_rerun(demo_dir: Path, step: str, nth: int, signame: str) -> None:
+    """The SIGKILL points above, with a graceful stop instead: before the journal it
+    rolls back, after it the publication finishes first."""
+    at = "2025-09-16T14:30:22Z"
+    _signal_run(demo_dir, "reddit_diagnostic_posts", at, step, nth, signame)
+    rerun = dpexport(
+        "-c", demo_dir / "dpexport.yaml", "--local-root", demo_dir / "buckets", "run",
+        "--table", "reddit_diagnostic_posts", "--at", at,
+    )  # fmt: skip
+    assert rerun.code == 0, rerun.err
+    root = demo_dir / "buckets"
+    _assert_clean(root, "reddit_diagnostic_posts")
+    ids = [r["post_id"] for r in _published(root, "reddit_diagnostic_posts")]
+    source = duckdb.connect(str(demo_dir / "warehouse.duckdb"), read_only=True)
+    expected = {
+        r[0]
+        for r in source.execute(
+            "SELECT post_id FROM diagnosticpro_prod.reddit_diagnostic_posts"
+        ).fetchall()
+    }
+    assert len(ids) == len(set(ids)), "a row was published twice"
+    assert set(ids) == expected, "rows lost"
+
+
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize(("step", "nth"), REFRESH_KILLS)
+def test_full_refresh_signalled_then_rerun(
+    demo_dir: Path, step: str, nth: int, signame: str
+) -> None:
+    config = ("-c", demo_dir / "dpexport.yaml", "--local-root", demo_dir / "buckets")
+    first = dpexport(
+        *config, "run", "--table", "dtc_code_definitions", "--at", "2025-09-15T00:00:00Z"
+    )
+    assert first.code == 0, first.err
+    _signal_run(demo_dir, "dtc_code_definitions", "2025-09-16T00:00:00Z", step, nth, signame)
+    root = demo_dir / "buckets"
+    assert len(_published(root, "dtc_code_definitions")) == 36, "one whole snapshot"
+    rerun = dpexport(
+        *config, "run", "--table", "dtc_code_definitions", "--at", "2025-09-16T00:00:00Z"
+    )
+    assert rerun.code == 0, rerun.err
+    _assert_clean(root, "dtc_code_definitions")
+    codes = sorted(r["code"] for r in _published(root, "dtc_code_definitions"))
+    assert codes == sorted(
+        r[0]
+        for r in duckdb.connect(str(demo_dir / "warehouse.duckdb"), read_only=True)
+        .execute("SELECT code FROM diagnosticpro_prod.dtc_code_definitions")
+        .fetchall()
+    )
+
+
 BIG = """\
 project: p
 environment: prod
