@@ -330,8 +330,13 @@ def compact(
 @click.pass_context
 def verify(ctx: click.Context, config_path: str | None, local_root: str | None, uri: str) -> None:
     """Re-check an export: a manifest, or a folder holding manifests (recursively)."""
+    from dpexport.storage.uri import uri_problem
     from dpexport.verification import verify_uri
 
+    problem = uri_problem(uri)
+    if problem is not None:  # a malformed argument, not a failed check: exit 2
+        hint = f"; did you mean {problem.suggestion!r}?" if problem.suggestion else ""
+        raise UsageError(f"verify {uri!r}: {problem.message}; expected {problem.expected}{hint}")
     settings = _settings(ctx, config_path, local_root)
     report = verify_uri(uri, local_root=settings.root)
     for line in report.lines():

@@ -224,3 +224,12 @@ def test_reserved_source_column_is_refused_by_the_python_api(base: Path) -> None
     assert not (base / "out" / BUCKET / "_staging").exists() or not any(
         p.is_file() for p in (base / "out" / BUCKET / "_staging").rglob("*")
     )
+
+
+@pytest.mark.parametrize("uri", ["gs:/bk/x/", "gs://bk//x/", "gs://bk/a\nb/", "gs://bk/../x/"])
+def test_verify_refuses_a_malformed_uri(tmp_path: Path, uri: str) -> None:
+    """Issue 15, case 12: a one-slash URI was taken as a local path."""
+    result = dpexport("--local-root", tmp_path / "out", "verify", uri)
+    assert result.code == 2, result.out + result.err
+    assert "verify" in result.err and "expected" in result.err
+    assert not (tmp_path / "out").exists() and not Path("gs:").exists()
