@@ -150,6 +150,8 @@ class Export:
         self.committed = False
         #: the journal's every step is done
         self.applied = False
+        #: who wrote the files and why (``plan`` names the same, see ``serverside``)
+        self.path: str | None = None
         #: source rows whose cursor is NULL (APPEND and INCREMENTAL leave them out)
         self.null_cursor_rows = 0
         #: what the export commits, set just before the commit point
@@ -226,13 +228,16 @@ class Export:
         watermark = window[1]
         if plan.watermark_cap is not None and watermark is not None:
             watermark = min(watermark, plan.watermark_cap)
-        why_stream = serverside.reason_not_to(
+        why_stream = serverside.write_path(
             engine,
             spec,
             **reasons,
             rows=expected,
             folders=folders,
             tops=None if tops is None else len(tops),
+            request=request,
+            expected=data_schema,
+            scratch=Path(self._scratch.name) / "probe",
         )
         job_ids: list[str] = []
         written: list[tuple[Folder, WrittenFile]] | None = None
@@ -245,6 +250,7 @@ class Export:
             else:
                 written, job_ids = outcome
                 self._step("copied")
+        self.path = serverside.describe_path(engine, why_stream)
         if written is not None:
             self.folders_touched.update(f.top for f, _ in written)
             if self.ctx.options.progress:
@@ -635,17 +641,14 @@ class Export:
             "trigger": self.ctx.options.trigger,
             "error": result.error,
             "null_cursor_rows": self.null_cursor_rows,
+            "path": self.path,
             "retry_count": self.retrier.retry_count if self.retrier else 0,
             "retries": self.retrier.history_json() if self.retrier else [],
         }
-        if getattr(self.ctx.engine, "name", "") == "bigquery":
-            # spec 9.2's queries run in BigQuery itself, against export_logs there
-            from dpexport.ops.bq_logs import write_logs
-
-            try:
-                write_logs(self.ctx.engine, [record])  # type: ignore[arg-type]
-            except DpexportError as exc:
-                log.error("could not write the export log to BigQuery: %s", exc)
+        try:
+            self.ctx.engine.write_export_logs([record])
+        except DpexportError as exc:
+            log.error("could not write the export log to the warehouse: %s", exc)
         key = f"{layout.LOGS_PREFIX}{self.start:%Y/%m/%d}/{result.export_id}.json"
         try:
             self.store.put_bytes(key, dumps(record))

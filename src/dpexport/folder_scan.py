@@ -56,7 +56,7 @@ def worth_it(engine: Engine, partitioning: Partitioning, request: ScanRequest) -
     Not with a de-duplication or newest-row-per-key window: a folder's filter would
     run before the window and keep one row per key per folder instead of per slice."""
     return bool(
-        getattr(engine, "name", "") == "duckdb"
+        engine.reads_by_folder
         and partitioning.time_expression
         and not request.dedupe_by
         and not request.newest_by

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -211,10 +212,13 @@ def describe(
         aggregates["folders"] = (
             "count(DISTINCT concat_ws('/', " + ", ".join(f'"{k}"' for k in keys) + "))"
         )
+    from dpexport import folder_scan, serverside
+
+    estimate = serverside.folders_sql(engine, spec, keys)
+    if estimate is not None:  # the run's own estimate, which its path depends on
+        aggregates["estimate"] = estimate
     if "__dp_k0" in keys:
         aggregates["days"] = 'count(DISTINCT left("__dp_k0", 10))'
-        from dpexport import folder_scan
-
         if folder_scan.worth_it(engine, spec.partitioning, request):
             aggregates["tops"] = 'count(DISTINCT "__dp_k0")'
     stats = engine.aggregate(request, aggregates)
@@ -232,22 +236,25 @@ def describe(
         row_bytes = 0.0
     finally:
         sample.close()
-    from dpexport import serverside
-    from dpexport.storage.base import innermost
-    from dpexport.storage.local import LocalStore
+    import tempfile
 
-    encrypts = spec.encryption.mode == "CMEK" and isinstance(innermost(store), LocalStore)
+    from dpexport.transforms.pipeline import encrypts_client_side
+
     cross_run_dedup = bool(plan.dedupe_key and plan.cursor and plan.dedup_window)
-    why = serverside.reason_not_to(
-        engine,
-        spec,
-        transforms=gdpr is not None or cross_run_dedup,
-        encrypts=encrypts,
-        checks=bool(spec.validation),
-        rows=rows,
-        folders=folders if keys else None,
-        tops=None if stats.get("tops") is None else int(stats["tops"]),
-    )
+    with tempfile.TemporaryDirectory(prefix="dpexport-plan-") as scratch:
+        why = serverside.write_path(
+            engine,
+            spec,
+            transforms=gdpr is not None or cross_run_dedup,
+            encrypts=encrypts_client_side(spec, store),
+            checks=bool(spec.validation),
+            rows=rows,
+            folders=None if stats.get("estimate") is None else int(stats["estimate"]),
+            tops=None if stats.get("tops") is None else int(stats["tops"]),
+            request=request,
+            expected=pa.schema([schema.field(c) for c in request.columns or ()]),
+            scratch=Path(scratch),
+        )
     out: dict[str, Any] = {
         "table": spec.qualified_name,
         "mode": spec.mode,
@@ -269,7 +276,7 @@ def describe(
         if plan.cursor
         else None,
         "layout": _layout_text(spec),
-        "path": serverside.path_name(engine) if why is None else f"streamed: {why}",
+        "path": serverside.describe_path(engine, why),
         "folders": folders,
         "idempotency_token": name,
         "token_status": token.status if token else None,

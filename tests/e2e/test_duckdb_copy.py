@@ -101,8 +101,14 @@ def test_plan_names_the_path_of_each_table(base: Path, tmp_path: Path) -> None:
     paths = plan_paths(base / "dpexport.yaml", tmp_path, AT)
     assert paths["ds.readings"] == "DuckDB COPY (DuckDB writes the Parquet files)"
     assert paths["ds.pinned"].startswith("streamed: the config sets Parquet row group/page")
-    # the UUID column is only found out when DuckDB writes its zero-row probe
-    assert paths["ds.devices"] == "DuckDB COPY (DuckDB writes the Parquet files)"
+    # DuckDB's zero-row probe finds the UUID column before the run, as the run does
+    assert paths["ds.devices"] == (
+        "streamed: column 'device' would be stored as extension<arrow.uuid>, not string"
+    )
+    # and the run takes the path plan named, for every table
+    _run(base, tmp_path)
+    logs = [json.loads(p.read_text()) for p in tmp_path.rglob("export-logs/**/*.json")]
+    assert {f"{r['dataset']}.{r['table_name']}": r["path"] for r in logs} == paths
 
 
 def test_duckdb_written_export_has_every_row_exactly(base: Path, tmp_path: Path) -> None:

@@ -10,11 +10,24 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pyarrow as pa
 
 from dpexport.errors import InvalidArgument
+
+if TYPE_CHECKING:
+    from dpexport.commit import Staging
+    from dpexport.config.spec import TableSpec
+    from dpexport.formats.base import WrittenFile
+    from dpexport.router import Folder
+    from dpexport.storage.base import Store
+
+    #: the staged files of a warehouse-written slice and its job ids, or why the
+    #: warehouse could not write it after all (nothing is then staged)
+    Outcome = tuple[list[tuple[Folder, WrittenFile]], list[str]] | str
 
 
 def quote_identifier(name: str) -> str:
@@ -79,6 +92,58 @@ class ScanRequest:
     batch_rows: int = 122_880
 
 
+class NativeWriter(Protocol):
+    """An engine's way of writing a slice's files itself (DuckDB ``COPY``, BigQuery
+    ``EXPORT DATA``) into the export's staging, instead of dpexport streaming them.
+
+    ``serverside`` asks it, for ``plan`` and ``run`` alike, whether it can write a table
+    and why not; nothing outside ``engines/`` knows which engine it is."""
+
+    #: how ``plan`` names this path
+    label: str
+
+    def reason(
+        self,
+        spec: TableSpec,
+        *,
+        transforms: bool,
+        encrypts: bool,
+        rows: int | None,
+        folders: int | None,
+        tops: int | None,
+    ) -> str | None:
+        """Why dpexport streams this export instead (None: the warehouse writes it).
+        ``rows``: the slice's rows when known; ``folders`` an estimate of the folders
+        they fill; ``tops`` the top-level time folders, None when not listed."""
+        ...
+
+    def schema_reason(
+        self, spec: TableSpec, request: ScanRequest, expected: pa.Schema, directory: Path
+    ) -> str | None:
+        """Why the warehouse's files would not have the ``expected`` column types (a
+        UUID, an INTERVAL), asked of an empty slice; None when they would."""
+        ...
+
+    def folders_sql(self, spec: TableSpec, keys: list[str]) -> str | None:
+        """An aggregate estimating the folders a slice fills over its partition key
+        columns ``keys``, when :meth:`reason` needs it; None otherwise."""
+        ...
+
+    def export(
+        self,
+        spec: TableSpec,
+        request: ScanRequest,
+        store: Store,
+        staging: Staging,
+        logical_time: datetime,
+        scratch: Path,
+        expected: pa.Schema,
+        tops: list[str | None] | None,
+    ) -> Outcome:
+        """Write the slice into ``staging``."""
+        ...
+
+
 class Engine(Protocol):
     """A warehouse dpexport can read from."""
 
@@ -86,6 +151,19 @@ class Engine(Protocol):
     #: Consecutive reads see the same rows (a read-only DuckDB file, which no process
     #: can write while it is open): what one query learns of a slice holds for the next.
     stable_reads: bool
+    #: A time-partitioned slice may be read a query per top-level folder
+    #: (``folder_scan``): cheap where a query is (an embedded engine), not where each
+    #: one is a billed job.
+    reads_by_folder: bool
+
+    def native_writer(self) -> NativeWriter | None:
+        """How this engine writes files itself, or None when dpexport streams every export."""
+        ...
+
+    def write_export_logs(self, records: list[dict[str, Any]]) -> None:
+        """Keep export-log records in the warehouse too (BigQuery's ``export_logs``, which
+        spec 9.2's queries read); a no-op where the bucket's records are the log."""
+        ...
 
     def table_exists(self, dataset: str, table: str) -> bool: ...
 

@@ -47,6 +47,8 @@ from dpexport.errors import ExportError, InvalidArgument, NotFound
 if TYPE_CHECKING:
     from google.cloud import bigquery
 
+    from dpexport.engines.bigquery_export import BigQueryExportData
+
 __all__ = ["EMULATOR_ENV", "BigQueryEngine", "ReadPath", "SizeEstimate"]
 
 #: Set by the BigQuery emulators' conventions: the REST endpoint, anonymous credentials.
@@ -83,6 +85,7 @@ class BigQueryEngine:
 
     name = "bigquery"
     stable_reads = False  # no snapshot is pinned between a job and the next
+    reads_by_folder = False  # a query per folder is a billed job per folder
 
     def __init__(
         self,
@@ -162,6 +165,17 @@ class BigQueryEngine:
                         credentials=self._credentials
                     )
             return self._read_client
+
+    def native_writer(self) -> BigQueryExportData:
+        from dpexport.engines.bigquery_export import BigQueryExportData
+
+        return BigQueryExportData(self)
+
+    def write_export_logs(self, records: list[dict[str, Any]]) -> None:
+        """Spec 9.2's queries run in BigQuery itself, against ``export_logs`` there."""
+        from dpexport.ops.bq_logs import write_logs
+
+        write_logs(self, records)
 
     def close(self) -> None:
         """Close the clients (idempotent)."""

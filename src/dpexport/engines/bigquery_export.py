@@ -18,7 +18,11 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
+
+import pyarrow as pa
 
 from dpexport import layout
 from dpexport.config.spec import TableSpec
@@ -27,10 +31,14 @@ from dpexport.engines.base import ScanRequest
 from dpexport.errors import InvalidArgument
 
 if TYPE_CHECKING:
+    from dpexport.commit import Staging
+    from dpexport.engines.base import Outcome
     from dpexport.engines.bigquery import BigQueryEngine
+    from dpexport.storage.base import Store
 
 __all__ = [
     "SERVER_SIDE_CODECS",
+    "BigQueryExportData",
     "ServerSideExport",
     "StagedFolder",
     "export_server_side",
@@ -201,3 +209,80 @@ def _export_one(
     return StagedFolder(
         folder, prefix, str(job.job_id), int(raw_rows) if raw_rows is not None else None
     )
+
+
+class BigQueryExportData:
+    """BigQuery writing a slice's Parquet files itself (``Engine.native_writer``)."""
+
+    label = "server-side (BigQuery EXPORT DATA)"
+
+    def __init__(self, engine: BigQueryEngine) -> None:
+        self.engine = engine
+
+    def reason(
+        self,
+        spec: TableSpec,
+        *,
+        transforms: bool,
+        encrypts: bool,
+        rows: int | None,
+        folders: int | None,
+        tops: int | None,
+    ) -> str | None:
+        return server_side_reason(
+            spec, spec.destination, transforms_needed=transforms, client_side_encryption=encrypts
+        )
+
+    def schema_reason(
+        self, spec: TableSpec, request: ScanRequest, expected: pa.Schema, directory: Path
+    ) -> str | None:
+        return None  # the Parquet types of EXPORT DATA are the Storage Read API's
+
+    def folders_sql(self, spec: TableSpec, keys: list[str]) -> str | None:
+        return None
+
+    def export(
+        self,
+        spec: TableSpec,
+        request: ScanRequest,
+        store: Store,
+        staging: Staging,
+        logical_time: datetime,
+        scratch: Path,
+        expected: pa.Schema,
+        tops: list[str | None] | None,
+    ) -> Outcome:
+        """Run EXPORT DATA into the export's staging prefix; the staged files, hashed and
+        counted from their stored bytes, and the job ids."""
+        from dpexport.router import Folder
+        from dpexport.serverside import read_back
+        from dpexport.storage.base import innermost
+        from dpexport.storage.local import LocalStore, local_copy
+        from dpexport.storage.uri import parse_uri
+
+        base = innermost(store)
+        staging_uri = f"gs://{parse_uri(spec.destination).bucket}/{staging.prefix}"
+
+        def make_folder(prefix_uri: str) -> None:
+            # bqemulator (under --local-root) writes only into folders that exist
+            if isinstance(base, LocalStore):
+                (base.root / parse_uri(prefix_uri).key).mkdir(parents=True, exist_ok=True)
+
+        result = export_server_side(
+            self.engine,
+            request,
+            staging_uri,
+            compression=spec.compression,
+            before_export=make_folder,
+        )
+        written = []
+        for staged in result.folders:
+            top = staged.folder or layout.time_folder(logical_time, "daily")
+            prefix = parse_uri(staged.prefix).key
+            for obj in store.list(prefix):
+                name = obj.key[len(prefix) :]
+                if "/" in name or not (name.startswith("part-") and name.endswith(".parquet")):
+                    continue  # our own staging documents, or another folder's files
+                local, _ = local_copy(store, obj.key, scratch / "server-side")
+                written.append((Folder(top), read_back(local, obj.key)))
+        return written, [s.job_id for s in result.folders]

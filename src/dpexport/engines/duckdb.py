@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pyarrow as pa
@@ -31,6 +31,9 @@ from dpexport.errors import (
     TerminalError,
     TransientError,
 )
+
+if TYPE_CHECKING:
+    from dpexport.engines.duckdb_copy import DuckDBCopy
 
 __all__ = ["DuckDBEngine", "qualified_name", "quote_identifier", "render_select"]
 
@@ -175,6 +178,7 @@ class DuckDBEngine:
     """
 
     name = "duckdb"
+    reads_by_folder = True
 
     def __init__(
         self,
@@ -257,6 +261,14 @@ class DuckDBEngine:
             self._streaming -= 1
             if self._lean and self._streaming == 0 and not self._closed:
                 self._con.execute("SET memory_limit = ?", [self._memory_limit])
+
+    def native_writer(self) -> DuckDBCopy:
+        from dpexport.engines.duckdb_copy import DuckDBCopy
+
+        return DuckDBCopy(self)
+
+    def write_export_logs(self, records: list[dict[str, Any]]) -> None:
+        """The bucket's export-log records are the log; DuckDB keeps no copy."""
 
     def close(self) -> None:
         """Close the database connection (idempotent)."""

@@ -48,19 +48,25 @@ import os
 import re
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
 from dpexport import folder_scan
 from dpexport.config.spec import TableSpec
-from dpexport.engines.base import ScanRequest
+from dpexport.engines.base import ScanRequest, quote_identifier
 from dpexport.engines.duckdb import DuckDBEngine
 from dpexport.router import KEY_PREFIX
 from dpexport.verification import sha256_of_file
 
-__all__ = ["Copied", "copy_parquet", "copy_reason"]
+if TYPE_CHECKING:
+    from dpexport.commit import Staging
+    from dpexport.engines.base import Outcome
+    from dpexport.storage.base import Store
+
+__all__ = ["Copied", "DuckDBCopy", "copy_parquet", "copy_reason", "copy_schema_reason"]
 
 #: a partitioned layout with fewer rows per folder than this on average streams: for
 #: small files dpexport's writer costs less per file than DuckDB's (see module doc)
@@ -260,6 +266,26 @@ def _number(path: Path) -> int:
     return int(found.group(1)) if found else 0
 
 
+def copy_schema_reason(
+    engine: DuckDBEngine,
+    request: ScanRequest,
+    spec: TableSpec,
+    directory: Path,
+    expected: pa.Schema,
+) -> str | None:
+    """Why DuckDB's Parquet would store a column as another type than ``expected`` (the
+    schema the streamed path writes: a UUID, an INTERVAL), from a ``COPY`` of no rows;
+    None when it would not. ``plan`` and ``run`` both ask it, so they name one path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    # the data columns only: keys are re-added hex-encoded, and COPY needs no order
+    base = dataclasses.replace(request, extra={}, order_by=())
+    nothing = dataclasses.replace(
+        base, filter=f"({base.filter}) AND false" if base.filter else "false"
+    )
+    stored = engine.copy_schema(nothing, directory / "schema-probe.parquet", _options(spec))
+    return schema_difference(expected, stored)
+
+
 def copy_parquet(
     engine: DuckDBEngine,
     request: ScanRequest,
@@ -273,18 +299,11 @@ def copy_parquet(
     sub-folders by ``PARTITION_BY``, see module doc). The files in folder order, or
     why DuckDB's files would not match ``expected`` (the schema the streamed path
     writes), in which case none is left."""
-    options = _options(spec)
-    directory.mkdir(parents=True, exist_ok=True)
-    # the data columns only: keys are re-added hex-encoded, and COPY needs no order
-    base = dataclasses.replace(request, extra={}, order_by=())
-    probe = directory / "schema-probe.parquet"
-    nothing = dataclasses.replace(
-        base, filter=f"({base.filter}) AND false" if base.filter else "false"
-    )
-    why = schema_difference(expected, engine.copy_schema(nothing, probe, options))
+    why = copy_schema_reason(engine, request, spec, directory, expected)
     if why is not None:
         return why
-    options += f", FILE_SIZE_BYTES {int(spec.max_file_size)}"
+    options = _options(spec) + f", FILE_SIZE_BYTES {int(spec.max_file_size)}"
+    base = dataclasses.replace(request, extra={}, order_by=())
     time_key = folder_scan.TIME_KEY
     parts = {
         PART_PREFIX + name[len(KEY_PREFIX) :]: _encoded(expr)
@@ -327,3 +346,73 @@ def copy_parquet(
                     values[key] = value
                 pending.append((path, values, hasher.submit(sha256_of_file, path)))
         return [Copied(path, values, *done.result()) for path, values, done in pending]
+
+
+class DuckDBCopy:
+    """DuckDB writing a slice's Parquet files itself (``Engine.native_writer``)."""
+
+    label = "DuckDB COPY (DuckDB writes the Parquet files)"
+
+    def __init__(self, engine: DuckDBEngine) -> None:
+        self.engine = engine
+
+    def reason(
+        self,
+        spec: TableSpec,
+        *,
+        transforms: bool,
+        encrypts: bool,
+        rows: int | None,
+        folders: int | None,
+        tops: int | None,
+    ) -> str | None:
+        return copy_reason(
+            spec,
+            transforms_needed=transforms,
+            client_side_encryption=encrypts,
+            rows=rows,
+            folders=folders,
+            tops=tops,
+        )
+
+    def schema_reason(
+        self, spec: TableSpec, request: ScanRequest, expected: pa.Schema, directory: Path
+    ) -> str | None:
+        return copy_schema_reason(self.engine, request, spec, directory, expected)
+
+    def folders_sql(self, spec: TableSpec, keys: list[str]) -> str | None:
+        if spec.format != "PARQUET" or not keys:
+            return None
+        return "approx_count_distinct(hash(" + ", ".join(quote_identifier(k) for k in keys) + "))"
+
+    def export(
+        self,
+        spec: TableSpec,
+        request: ScanRequest,
+        store: Store,
+        staging: Staging,
+        logical_time: datetime,
+        scratch: Path,
+        expected: pa.Schema,
+        tops: list[str | None] | None,
+    ) -> Outcome:
+        """Let DuckDB write the slice into staging (a local folder, uploaded with the
+        rest on a remote store); or why it could not match the streamed schema."""
+        from dpexport import layout
+        from dpexport.router import Folder
+        from dpexport.serverside import read_back
+
+        into = staging.local_dir / "duckdb"
+        files = copy_parquet(self.engine, request, spec, into, expected, tops)
+        if isinstance(files, str):
+            return files
+        suffix = layout.file_suffix(spec.format, spec.compression, encrypted=False)
+        out = []
+        for copied in files:
+            top, sub = layout.folder_for(spec.partitioning, logical_time, copied.keys)
+            # staging names are flat and unique (sidecars are named after them); DuckDB
+            # names every partition's files part_0, part_1...
+            path = staging.new_path(suffix)
+            os.replace(copied.path, path)
+            out.append((Folder(top, sub), read_back(path, hashed=(copied.sha256, copied.size))))
+        return out, []

@@ -75,6 +75,14 @@ def server_side_store(store: Store, spec: TableSpec, config: Any) -> Store:
     return encrypted
 
 
+def encrypts_client_side(spec: TableSpec, store: Store) -> bool:
+    """Whether dpexport encrypts the table's files itself (CMEK on a local folder, which
+    has no server to encrypt at rest, or ``client_side`` on a cloud store); ``plan`` and
+    ``run`` both ask here."""
+    local = isinstance(innermost(store), LocalStore)
+    return spec.encryption.mode == "CMEK" and (local or spec.encryption.client_side)
+
+
 class Transforms:
     """The row transforms, encryption and checks of one table's export."""
 
@@ -107,7 +115,7 @@ class Transforms:
             hash_key = load_hash_key(spec, local_root)
         provider: KeyProvider | None = None
         local = isinstance(innermost(store), LocalStore)
-        if spec.encryption.mode == "CMEK" and (local or spec.encryption.client_side):
+        if encrypts_client_side(spec, store):
             # A local folder has no server to encrypt at rest: encrypt client-side; on a
             # cloud store, client_side asks for it too, the key wrapped by the cloud's KMS.
             if local_root is not None:
