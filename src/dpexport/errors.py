@@ -4,7 +4,8 @@
 
     DpexportError                     every error we raise; `.exit_code` is the CLI's
     ├── ConfigError                   bad config: a list of ConfigIssue (exit 2)
-    ├── UsageError                    bad command-line arguments (exit 2)
+    ├── UsageError                    bad arguments, on the command line or to a call (exit 2)
+    │   └── UnknownTable              a table name the config does not have; names the choices
     ├── ExportError                   an export could not finish (exit 1)
     │   ├── TransientError            retryable (spec 7.1 retry_conditions)
     │   └── TerminalError             not retryable (spec 7.1 non_retryable)
@@ -13,6 +14,7 @@
     │       ├── PreconditionFailed    compare-and-swap on a stale version
     │       ├── PermissionDenied
     │       └── InvalidArgument
+    ├── ExportFailed                  a run finished with a FAILURE; carries every result (exit 1)
     ├── VerificationError             a file does not match what its manifest states (exit 1)
     └── DecryptionError               an encrypted file fails authentication or its key is missing
 
@@ -23,7 +25,12 @@ own message, never including secret values.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dpexport.export import ExportResult
 
 
 class DpexportError(Exception):
@@ -80,9 +87,22 @@ class ConfigError(DpexportError):
 
 
 class UsageError(DpexportError):
-    """Bad command-line arguments."""
+    """Bad arguments: on the command line, or to a ``dpexport`` function."""
 
     exit_code = 2
+
+
+class UnknownTable(UsageError):
+    """A table name (``--table``, ``tables=``) that is not in the config."""
+
+    def __init__(self, name: str, choices: Sequence[str], suggestion: str | None = None) -> None:
+        self.name = name
+        self.choices = list(choices)
+        self.suggestion = suggestion
+        hint = f"; did you mean {suggestion!r}?" if suggestion else ""
+        super().__init__(
+            f"no such table {name!r} in the config{hint} (tables: {', '.join(self.choices)})"
+        )
 
 
 class ExportError(DpexportError):
@@ -143,6 +163,20 @@ class PermissionDenied(TerminalError):
 
 class InvalidArgument(TerminalError):
     code = "INVALID_ARGUMENT"
+
+
+class ExportFailed(DpexportError):
+    """At least one export of a run failed (its FAILURE marker and DLQ entry exist).
+
+    ``results`` holds every export's result, the successful ones too; ``failed`` the
+    failed ones. ``dpexport.run(..., raise_on_failure=False)`` returns them instead.
+    """
+
+    def __init__(self, results: Sequence[ExportResult]) -> None:
+        self.results = list(results)
+        self.failed = [r for r in self.results if r.status == "FAILURE"]
+        what = "; ".join(f"{r.table}: {r.error}" for r in self.failed)
+        super().__init__(f"{len(self.failed)} of {len(self.results)} export(s) failed: {what}")
 
 
 @dataclass
