@@ -1,38 +1,87 @@
 """dpexport: export warehouse tables to object storage, exactly once.
 
-The public API mirrors the command line, so Airflow tasks and tests call the same code::
+The public API mirrors the command line, one function per command, with the same
+checks, so Airflow tasks and tests call the same code::
 
     import dpexport
-    config = dpexport.load_config("dpexport.yaml")
-    results = dpexport.run(config, tables=["users"], local_root="out")
+    results = dpexport.run("dpexport.yaml", tables="users", local_root="out")
     report = dpexport.verify("gs://diagnosticpro-exports/prod/", local_root="out")
+
+A config is a file path, a loaded config (``dpexport.load_config``) or a
+``dpexport.Workspace``. ``run`` raises ``ExportFailed`` (carrying every result) when an
+export fails, unless ``raise_on_failure=False``; a table the config lacks raises
+``UnknownTable``, naming the tables it has.
 
 Importing this package imports no cloud SDK and no engine: each loads when used.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Sequence
-from datetime import datetime
-from pathlib import Path
-from typing import TYPE_CHECKING
+import sys
+import types
 
-from dpexport.errors import ConfigError, DpexportError, ExportError, VerificationError
-
-if TYPE_CHECKING:
-    from dpexport.config.spec import ResolvedConfig
-    from dpexport.runner import ExportResult
-    from dpexport.verification import Report
+from dpexport.api import (
+    CheckReport,
+    DemoRun,
+    check,
+    compact,
+    decrypt,
+    demo,
+    dlq_list,
+    dlq_purge,
+    dlq_retry,
+    init,
+    lifecycle_apply,
+    lifecycle_sweep,
+    load_config,
+    logs_query,
+    plan,
+    replicate,
+    run,
+    status,
+    verify,
+)
+from dpexport.errors import (
+    ConfigError,
+    DpexportError,
+    ExportError,
+    ExportFailed,
+    UnknownTable,
+    UsageError,
+    VerificationError,
+)
+from dpexport.service import schedule
+from dpexport.workspace import Workspace
 
 __all__ = [
     "TRIGGERS",
+    "CheckReport",
     "ConfigError",
+    "DemoRun",
     "DpexportError",
     "ExportError",
+    "ExportFailed",
+    "UnknownTable",
+    "UsageError",
     "VerificationError",
+    "Workspace",
+    "check",
+    "compact",
+    "decrypt",
+    "demo",
+    "dlq_list",
+    "dlq_purge",
+    "dlq_retry",
+    "init",
+    "lifecycle_apply",
+    "lifecycle_sweep",
     "load_config",
+    "logs_query",
+    "plan",
+    "replicate",
     "run",
+    "schedule",
+    "status",
     "verify",
 ]
 
@@ -43,41 +92,15 @@ __version__ = "0.1.0"
 TRIGGERS = ("manual", "cron", "api", "stream")
 
 
-def load_config(path: str | os.PathLike[str]) -> ResolvedConfig:
-    """Parse and validate a config file; raises ConfigError listing every problem."""
-    from dpexport.config import load_config as _load
+class _Package(types.ModuleType):
+    """``dpexport.plan`` and ``dpexport.compact`` name both a function here and a
+    submodule; importing a submodule sets it on its package, which would replace the
+    function. The function stays; the submodule is in ``sys.modules`` as ever."""
 
-    return _load(path)
-
-
-def run(
-    config: ResolvedConfig,
-    *,
-    tables: Sequence[str] = (),
-    at: datetime | None = None,
-    trigger: str = "api",
-    local_root: str | os.PathLike[str] | None = None,
-) -> list[ExportResult]:
-    """Run the exports of ``config`` (all tables, or ``tables``) at logical time ``at``."""
-    from dpexport.engines import open_engine
-    from dpexport.runner import RunOptions, run_exports
-
-    base = Path(config.source_path).parent if config.source_path else None
-    engine = open_engine(config.warehouse, base_dir=base)
-    try:
-        options = RunOptions(
-            tables=tables,
-            at=at,
-            trigger=trigger,
-            local_root=Path(local_root) if local_root else None,
-        )
-        return run_exports(config, engine, options)
-    finally:
-        engine.close()
+    def __setattr__(self, name: str, value: object) -> None:
+        if isinstance(value, types.ModuleType) and name in __all__:
+            return
+        super().__setattr__(name, value)
 
 
-def verify(uri: str, *, local_root: str | os.PathLike[str] | None = None) -> Report:
-    """Re-check a published export (a manifest, or every manifest under a folder)."""
-    from dpexport.verification import verify_uri
-
-    return verify_uri(uri, local_root=Path(local_root) if local_root else None)
+sys.modules[__name__].__class__ = _Package

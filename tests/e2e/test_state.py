@@ -208,16 +208,25 @@ def test_full_refresh_refuses_to_retire_an_unreadable_manifest(base: Path) -> No
 
 def test_reserved_source_column_is_refused_by_the_python_api(base: Path) -> None:
     """Case 10: a source column named ``_schema_version`` was published as dpexport's
-    version column. The CLI refuses it in ``check``; a run from Python fails it before
-    anything is staged."""
+    version column. ``dpexport.run`` refuses it as ``check`` and ``run`` do, before the
+    run starts; a run below it (``run_exports``) fails the export before anything is
+    staged."""
     from datetime import UTC, datetime
 
     import dpexport
+    from dpexport.runner import RunOptions, run_exports
 
     _sql(base, "ALTER TABLE ds.events ADD COLUMN _schema_version VARCHAR DEFAULT 'mine'")
     config = dpexport.load_config(base / "dpexport.yaml")
     at = datetime(2025, 9, 16, 12, tzinfo=UTC)
-    [result] = dpexport.run(config, at=at, local_root=base / "out")
+    with pytest.raises(dpexport.ConfigError, match=r"_schema_version.*reserved"):
+        dpexport.run(config, at=at, local_root=base / "out")
+    assert not (base / "out").exists()
+    engine = dpexport.Workspace(config).open_engine()
+    try:
+        [result] = run_exports(config, engine, RunOptions(at=at, local_root=base / "out"))
+    finally:
+        engine.close()
     assert result.status == "FAILURE"
     assert "_schema_version" in str(result.error) and "reserved" in str(result.error)
     assert _published_ids(base) == []

@@ -1,0 +1,342 @@
+"""The Python API: one function per command (CONTRACT §2), each making the CLI's checks.
+
+Every function takes the config as a file path, a loaded ``ResolvedConfig`` or a
+:class:`~dpexport.workspace.Workspace`, and ``local_root`` as ``--local-root`` does.
+The CLI is a thin layer over these functions, so an Airflow task calling
+``dpexport.run`` gets what ``dpexport run`` does: unknown tables and config problems the
+warehouse shows are refused before anything is written, and a failed export raises
+:class:`~dpexport.errors.ExportFailed` (unless ``raise_on_failure=False``).
+
+Heavy modules (engines, formats, cloud SDKs) load inside the functions.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dpexport.errors import ExportFailed, UsageError
+from dpexport.workspace import ConfigSource, Workspace
+
+if TYPE_CHECKING:
+    from dpexport.config.spec import ResolvedConfig
+    from dpexport.export import ExportResult, Progress
+    from dpexport.ops.lifecycle import ApplyResult
+    from dpexport.ops.replicate import TableReport
+    from dpexport.ops.status import TableStatus
+    from dpexport.ops.sweep import SweepItem
+    from dpexport.reliability.dlq import DlqEntry, RetryOutcome
+    from dpexport.verification import Report
+
+PathLike = str | os.PathLike[str]
+#: one result of ``logs_query``: the column names and the rows
+QueryResult = tuple[list[str], list[tuple[Any, ...]]]
+
+
+def load_config(path: PathLike) -> ResolvedConfig:
+    """Parse and validate a config file; raises ConfigError listing every problem."""
+    from dpexport.config import load_config as load
+
+    return load(path)
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """What ``check`` found: the config holds; ``warehouse_problem`` says why the
+    warehouse could not be checked against it (``None``: it was, and it holds)."""
+
+    tables: int
+    warehouse_problem: str | None = None
+
+
+def check(config: ConfigSource, *, local_root: PathLike | None = None) -> CheckReport:
+    """Validate the config and hold it against the warehouse when it can be opened
+    (every source table and every column a setting names exists); ConfigError if not."""
+    ws = Workspace.of(config, local_root=local_root)
+    return CheckReport(len(ws.config.tables), ws.check())
+
+
+def plan(
+    config: ConfigSource,
+    *,
+    tables: str | Sequence[str] = (),
+    at: datetime | None = None,
+    local_root: PathLike | None = None,
+) -> list[dict[str, Any]]:
+    """What a run would do per table (slice, window, folders, token, size estimate), as
+    ``plan --json`` prints it; reads the warehouse and the stores, writes nothing."""
+    from dpexport.plan import describe
+
+    ws = Workspace.of(config, local_root=local_root)
+    specs = ws.select(tables)
+    logical = at or datetime.now(UTC)
+    with ws.engine() as engine:
+        return [
+            describe(spec, engine=engine, logical_time=logical, **_destination(ws, spec))
+            for spec in specs
+        ]
+
+
+def _destination(ws: Workspace, spec: Any) -> dict[str, Any]:
+    store, key = ws.destination(spec)
+    return {"store": store, "dest_key": key}
+
+
+def run(
+    config: ConfigSource,
+    *,
+    tables: str | Sequence[str] = (),
+    at: datetime | None = None,
+    trigger: str = "api",
+    principal: str | None = None,
+    local_root: PathLike | None = None,
+    raise_on_failure: bool = True,
+    progress: Progress | None = None,
+) -> list[ExportResult]:
+    """Run the exports of ``config`` (every table, or ``tables``: a name or a list) at
+    logical time ``at`` (default now); one result per export attempted.
+
+    Raises ``UnknownTable`` for a name the config lacks and ``ConfigError`` for a
+    problem the warehouse shows, before anything is written; ``ExportFailed`` (holding
+    every result) when an export fails, unless ``raise_on_failure`` is false."""
+    from dpexport.runner import RunOptions, run_exports
+
+    ws = Workspace.of(config, local_root=local_root)
+    names = tuple(spec.qualified_name for spec in ws.select(tables)) if tables else ()
+    with ws.engine() as engine:
+        options = RunOptions(
+            tables=names,
+            at=at,
+            trigger=trigger,
+            principal=principal,
+            local_root=ws.local_root,
+            progress=progress,
+        )
+        results = run_exports(ws.config, engine, options)
+    return _checked(results, raise_on_failure)
+
+
+def _checked(results: list[ExportResult], raise_on_failure: bool) -> list[ExportResult]:
+    if raise_on_failure and any(r.status == "FAILURE" for r in results):
+        raise ExportFailed(results)
+    return results
+
+
+def verify(uri: str, *, local_root: PathLike | None = None) -> Report:
+    """Re-check a published export (a manifest, or every manifest under a folder): each
+    file's sha256, row counts, readability. ``report.ok`` says whether all held; a
+    malformed URI is a ``UsageError``."""
+    from dpexport.storage.uri import uri_problem
+    from dpexport.verification import verify_uri
+
+    problem = uri_problem(uri)
+    if problem is not None:  # a malformed argument, not a failed check
+        hint = f"; did you mean {problem.suggestion!r}?" if problem.suggestion else ""
+        raise UsageError(f"verify {uri!r}: {problem.message}; expected {problem.expected}{hint}")
+    return verify_uri(uri, local_root=Path(local_root).resolve() if local_root else None)
+
+
+def compact(
+    config: ConfigSource,
+    table: str,
+    *,
+    at: datetime | None = None,
+    local_root: PathLike | None = None,
+    raise_on_failure: bool = True,
+) -> ExportResult:
+    """Fold an INCREMENTAL table's exports into one snapshot by its merge key (under
+    ``{destination}/snapshot/``); ``ExportFailed`` if it fails, unless told not to."""
+    from dpexport.compact import compact as fold
+
+    ws = Workspace.of(config, local_root=local_root)
+    spec = ws.table(table)
+    result = fold(ws.config, spec.qualified_name, at=at, local_root=ws.local_root)
+    return _checked([result], raise_on_failure)[0]
+
+
+def decrypt(
+    source: str, output: PathLike | None = None, *, local_root: PathLike | None = None
+) -> None:
+    """Restore a client-side encrypted (``.enc``) file, a path or a URI, to ``output``
+    (or stdout); ``DecryptionError`` on any tampering, and then nothing is written."""
+    from dpexport.security.files import decrypt_to
+
+    root = Path(local_root).resolve() if local_root else None
+    decrypt_to(source, os.fspath(output) if output is not None else None, local_root=root)
+
+
+def init(directory: PathLike = ".", *, force: bool = False) -> Path:
+    """Write a starter ``dpexport.yaml`` (the spec's blocks) into ``directory``; an
+    existing one is kept unless ``force``. Returns the file written."""
+    from dpexport.demo import example_config_text
+
+    target = Path(directory) / "dpexport.yaml"
+    if target.exists() and not force:
+        raise UsageError(f"{target} exists; pass --force to overwrite it")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(example_config_text(), encoding="utf-8")
+    return target
+
+
+@dataclass
+class DemoRun:
+    """What ``demo`` made: the warehouse, its config, where the buckets are, the results."""
+
+    warehouse: Path
+    config_file: Path
+    local_root: Path
+    results: list[ExportResult]
+
+
+def demo(
+    directory: PathLike = "dpexport-demo",
+    *,
+    rows: int = 20_000,
+    local_root: PathLike | None = None,
+    raise_on_failure: bool = True,
+    progress: Progress | None = None,
+) -> DemoRun:
+    """Create a demo warehouse (``rows`` in its largest table) and config in
+    ``directory``, and run every export into ``local_root`` (default
+    ``directory/buckets``)."""
+    from dpexport.demo import prepare_demo
+
+    base = Path(directory).resolve()
+    config_file, default_root = prepare_demo(base, rows)
+    ws = Workspace.load(config_file, local_root=local_root or default_root)
+    results = run(ws, trigger="manual", raise_on_failure=raise_on_failure, progress=progress)
+    assert ws.local_root is not None
+    return DemoRun(base / "warehouse.duckdb", config_file, ws.local_root, results)
+
+
+def status(
+    config: ConfigSource, *, local_root: PathLike | None = None, now: datetime | None = None
+) -> list[TableStatus]:
+    """Per table: last export, rows, hours since, FRESH/STALE, 7-day success rate, open
+    DLQ entries, as of ``now`` (default now)."""
+    from dpexport.ops.status import status as table_statuses
+
+    ws = Workspace.of(config, local_root=local_root)
+    return table_statuses(ws.config, local_root=ws.local_root, now=now or datetime.now(UTC))
+
+
+def logs_query(
+    config: ConfigSource,
+    sql: str,
+    *,
+    local_root: PathLike | None = None,
+    now: datetime | None = None,
+) -> list[QueryResult]:
+    """Run BigQuery-dialect SQL over the ``export_logs`` table (``CURRENT_DATE`` and
+    ``CURRENT_TIMESTAMP`` are ``now``); one (columns, rows) per statement."""
+    from dpexport.ops.logs import query_all
+
+    ws = Workspace.of(config, local_root=local_root)
+    return query_all(ws.config_stores(), sql, now=now or datetime.now(UTC))
+
+
+def dlq_list(
+    config: ConfigSource, *, local_root: PathLike | None = None, now: datetime | None = None
+) -> list[DlqEntry]:
+    """Every dead-letter queue entry (spec 7.2): age, attempts, whether it is due for
+    auto-retry or escalated."""
+    from dpexport.runner import dlq_entries
+
+    ws = Workspace.of(config, local_root=local_root)
+    return [e for _, e in dlq_entries(ws.config, ws.local_root, now or datetime.now(UTC))]
+
+
+def dlq_retry(
+    config: ConfigSource,
+    export_id: str | None = None,
+    *,
+    due: bool = False,
+    local_root: PathLike | None = None,
+    now: datetime | None = None,
+) -> list[RetryOutcome]:
+    """Run failed exports again: the entry ``export_id`` (``UsageError`` if there is
+    none), or every open entry (only those due for auto-retry with ``due``). Success
+    removes an entry, failure counts a retry, ``max_attempts`` retries poison it."""
+    from dpexport.runner import dlq_entries, retry_dlq
+
+    ws = Workspace.of(config, local_root=local_root)
+    at_now = now or datetime.now(UTC)
+    entries = dlq_entries(ws.config, ws.local_root, at_now)
+    if export_id is not None:
+        entries = [(s, e) for s, e in entries if e.export_id == export_id]
+        if not entries:
+            raise UsageError(f"no DLQ entry {export_id!r} (see 'dpexport dlq list')")
+    else:
+        entries = [(s, e) for s, e in entries if e.state == "open"]
+    if due:
+        entries = [(s, e) for s, e in entries if e.due_for_auto_retry]
+    if not entries:
+        return []
+    engine = ws.open_engine()
+    try:
+        return retry_dlq(ws.config, engine, entries, local_root=ws.local_root, now=at_now)
+    finally:
+        engine.close()
+
+
+def dlq_purge(
+    config: ConfigSource,
+    *,
+    force: bool = False,
+    local_root: PathLike | None = None,
+    now: datetime | None = None,
+) -> list[str]:
+    """Delete the entries older than the DLQ retention (90 days), or all with ``force``;
+    returns the export ids purged."""
+    from dpexport.reliability.dlq import DlqSettings, purge
+
+    ws = Workspace.of(config, local_root=local_root)
+    settings = DlqSettings.from_config(ws.config)
+    at_now = now or datetime.now(UTC)
+    return [eid for s in ws.config_stores() for eid in purge(s, at_now, force, settings)]
+
+
+def replicate(
+    config: ConfigSource,
+    *,
+    tables: str | Sequence[str] = (),
+    local_root: PathLike | None = None,
+) -> list[TableReport]:
+    """Copy committed exports to the replication targets, every sha256 verified at the
+    target; one report per (item, table), ``report.ok`` false on any mismatch."""
+    from dpexport.ops.replicate import replicate as copy
+
+    ws = Workspace.of(config, local_root=local_root)
+    names = (tables,) if isinstance(tables, str) else tuple(tables)
+    ws.select(names)
+    return copy(ws.config, local_root=ws.local_root, tables=names)
+
+
+def lifecycle_apply(
+    config: ConfigSource, *, local_root: PathLike | None = None
+) -> list[ApplyResult]:
+    """Write the bucket rules (storage classes, expirations) each store supports; one
+    result per store, saying what could not be applied."""
+    from dpexport.ops.lifecycle import apply_rules
+
+    ws = Workspace.of(config, local_root=local_root)
+    return apply_rules(ws.config, local_root=ws.local_root)
+
+
+def lifecycle_sweep(
+    config: ConfigSource,
+    *,
+    dry_run: bool = False,
+    local_root: PathLike | None = None,
+    now: datetime | None = None,
+) -> tuple[list[SweepItem], list[str]]:
+    """Delete what the auto_delete rules make due (or with ``dry_run`` list it), never
+    anything under a retention rule; the items and one error per store not swept."""
+    from dpexport.ops.sweep import sweep
+
+    ws = Workspace.of(config, local_root=local_root)
+    return sweep(ws.config, now=now or datetime.now(UTC), dry_run=dry_run, local_root=ws.local_root)

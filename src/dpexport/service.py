@@ -1,0 +1,149 @@
+"""``dpexport schedule`` from Python: the selected tables' jobs, the warehouse checked
+once before the first fire time, Prometheus metrics while serving, then a replay, one
+round, or the service loop until stopped (:class:`~dpexport.ops.scheduler.Scheduler`)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from dpexport.errors import UsageError
+from dpexport.workspace import ConfigSource, Workspace
+
+if TYPE_CHECKING:
+    from dpexport.config.spec import ResolvedConfig
+    from dpexport.ops.metrics import SchedulerMetrics
+    from dpexport.ops.scheduler import Job, Stop, Tick
+
+log = logging.getLogger("dpexport.schedule")
+
+
+def schedule(
+    config: ConfigSource,
+    *,
+    tables: str | Sequence[str] = (),
+    once: bool = False,
+    replay: tuple[datetime, datetime] | None = None,
+    now: datetime | None = None,
+    every: float = 60.0,
+    hold: bool = False,
+    principal: str | None = None,
+    metrics_port: int | None = None,
+    metrics_host: str = "127.0.0.1",
+    on_tick: Callable[[Tick], None] | None = None,
+    stop: Stop | None = None,
+    on_serve: Callable[[], None] | None = None,
+    local_root: str | os.PathLike[str] | None = None,
+) -> bool:
+    """Run the exports at their schedules' fire times (cron in UTC, ``continuous`` every
+    ``every`` seconds); returns True when every export, retry and replication succeeded.
+
+    ``replay=(start, end)`` runs every fire time in ``(start, end]`` and returns; ``once``
+    retries the DLQ entries due, runs each table's latest fire time at ``now`` and
+    returns; otherwise it serves until ``stop.requested``, with Prometheus metrics on
+    ``metrics_port`` (default the config's ``metrics.port``; 0: none). ``on_serve`` is
+    called once serving is about to start: where a command installs signal handlers
+    that set ``stop`` (this function installs none)."""
+    from dpexport.ops.scheduler import Scheduler, Stop
+    from dpexport.runner import RunOptions, run_exports
+
+    if once and replay is not None:
+        raise UsageError("once and replay are two different runs; give one of them")
+    ws = Workspace.of(config, local_root=local_root)
+    jobs = _jobs(ws, tables, timedelta(seconds=every))
+    with ws.engine():  # fails now, before the first fire time, if it cannot open or check
+        pass
+    outcome = _Outcome(on_tick)
+    port = metrics_port if metrics_port is not None else _metrics_port(ws.config)
+    if port and not (once or replay):
+        outcome.serve_metrics(port, metrics_host)
+    scheduler = Scheduler(
+        ws.config,
+        jobs,
+        open_engine=ws.open_engine,
+        run=run_exports,
+        options=RunOptions(principal=principal, local_root=ws.local_root),
+        hold=hold,
+        on_tick=outcome.tick,
+        on_retry=outcome.retried,
+        on_next=outcome.next_fire,
+    )
+    try:
+        if replay is not None:
+            scheduler.replay(*replay)
+        elif once:
+            at_now = now or datetime.now(UTC)
+            scheduler.retry_dlq(at_now)  # older fire times first
+            scheduler.run_due(at_now, {})
+        else:
+            stop = stop or Stop()
+            if on_serve is not None:
+                on_serve()
+            log.info("scheduling %s", ", ".join(f"{j.table} ({j.schedule})" for j in jobs))
+            scheduler.serve(stop)
+    finally:
+        scheduler.close()
+        outcome.close()
+    return not outcome.failed
+
+
+def _jobs(ws: Workspace, tables: str | Sequence[str], every: timedelta) -> list[Job]:
+    from dpexport.ops.scheduler import jobs_for, replication_jobs
+
+    specs = ws.select(tables)
+    jobs = jobs_for(specs, every) + replication_jobs(ws.config, specs, every)
+    if not jobs:
+        named = ", ".join(s.table for s in specs)
+        raise UsageError(f"no schedule: none of {named} has a 'schedule' (or frequency)")
+    return jobs
+
+
+def _metrics_port(config: ResolvedConfig) -> int | None:
+    metrics_block = getattr(config.raw, "metrics", None)
+    port = getattr(metrics_block, "port", None)
+    return int(port) if port is not None else None
+
+
+class _Outcome:
+    """Whether any export, DLQ retry or replication of a schedule failed; feeds the
+    metrics (when served) and the caller's ``on_tick``."""
+
+    def __init__(self, on_tick: Callable[[Tick], None] | None) -> None:
+        self.on_tick = on_tick
+        self.failed = False
+        self.metrics: SchedulerMetrics | None = None
+        self.server: Any = None
+
+    def serve_metrics(self, port: int, host: str) -> None:
+        from dpexport.ops.metrics import SchedulerMetrics
+
+        self.metrics = SchedulerMetrics()
+        try:
+            self.server = self.metrics.serve(port, host)
+        except OSError as exc:
+            raise UsageError(f"--port {port}: cannot serve metrics on {host}: {exc}") from None
+        log.info("metrics on http://%s:%d/metrics", host, port)
+
+    def tick(self, tick: Tick) -> None:
+        self.failed = self.failed or tick.failed
+        if self.metrics is not None:
+            self.metrics.observe(tick)
+        if self.on_tick is not None:
+            self.on_tick(tick)
+
+    def retried(self, outcomes: list[Any]) -> None:
+        self.failed = self.failed or any(o.outcome in ("failed", "poisoned") for o in outcomes)
+        if self.metrics is not None:
+            self.metrics.observe_retries(outcomes)
+
+    def next_fire(self, at: datetime | None) -> None:
+        if self.metrics is not None:
+            self.metrics.set_next_fire(at)
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()

@@ -1,0 +1,149 @@
+"""One config, ready to use: where every command starts, from the shell or from Python.
+
+A :class:`Workspace` holds a loaded config and the ``--local-root`` folder. It selects
+tables (a name the config does not have is an :class:`~dpexport.errors.UnknownTable`
+naming the choices), opens the warehouse and holds the config against its schemas, and
+resolves the stores of URIs. The CLI and the functions in :mod:`dpexport.api` both go
+through it, so both make the same checks before they touch anything.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeAlias
+
+from dpexport.errors import ConfigError, UnknownTable, UsageError
+
+if TYPE_CHECKING:
+    from dpexport.config.spec import ResolvedConfig, TableSpec
+    from dpexport.engines.base import Engine
+    from dpexport.storage.base import Store
+    from dpexport.storage.uri import StoreResolver
+
+#: What the public functions take as their config: a file, a loaded config, a workspace.
+ConfigSource: TypeAlias = "Workspace | ResolvedConfig | str | os.PathLike[str]"
+
+
+class Workspace:
+    """A loaded config and where its buckets and KMS keys live (``local_root``)."""
+
+    def __init__(
+        self, config: ResolvedConfig, *, local_root: str | os.PathLike[str] | None = None
+    ) -> None:
+        self.config = config
+        #: ``--local-root``: every cloud URI and KMS key maps to a folder under it
+        self.local_root = Path(local_root).resolve() if local_root else None
+
+    def __repr__(self) -> str:
+        return f"Workspace({self.config.source_path!r}, local_root={self.local_root!r})"
+
+    @classmethod
+    def load(
+        cls, path: str | os.PathLike[str], *, local_root: str | os.PathLike[str] | None = None
+    ) -> Workspace:
+        """Read and validate the config file at ``path`` (``ConfigError`` lists every
+        problem; a missing file is a ``UsageError``)."""
+        from dpexport.config import load_config
+
+        if not Path(path).exists():
+            raise UsageError(f"config file {str(path)!r} not found")
+        return cls(load_config(path), local_root=local_root)
+
+    @classmethod
+    def of(
+        cls, source: ConfigSource, *, local_root: str | os.PathLike[str] | None = None
+    ) -> Workspace:
+        """``source`` as a workspace: a config file is loaded, a loaded config wrapped."""
+        if isinstance(source, Workspace):
+            if local_root is not None and Path(local_root).resolve() != source.local_root:
+                raise TypeError("a Workspace carries its own local_root; pass one or the other")
+            return source
+        if isinstance(source, str | os.PathLike):
+            return cls.load(source, local_root=local_root)
+        return cls(source, local_root=local_root)
+
+    # -- tables ------------------------------------------------------------------------
+    def table(self, name: str) -> TableSpec:
+        """The table named ``table`` or ``dataset.table``."""
+        try:
+            return self.config.table(name)
+        except KeyError:
+            pass
+        choices = [t.table for t in self.config.tables]
+        known = choices + [t.qualified_name for t in self.config.tables]
+        close = difflib.get_close_matches(name, known, n=1)
+        raise UnknownTable(name, choices, close[0] if close else None) from None
+
+    def select(self, names: str | Sequence[str] = ()) -> list[TableSpec]:
+        """The named tables (a string is one name), or every table when none is named."""
+        if isinstance(names, str):
+            names = (names,)
+        if not names:
+            return list(self.config.tables)
+        return [self.table(n) for n in names]
+
+    # -- the warehouse -----------------------------------------------------------------
+    def open_engine(self) -> Engine:
+        """The config's warehouse, opened (a relative DuckDB path is taken from the
+        config file's folder); the caller closes it."""
+        from dpexport.engines import open_engine
+
+        source = self.config.source_path
+        return open_engine(self.config.warehouse, base_dir=Path(source).parent if source else None)
+
+    def check_schemas(self, engine: Engine) -> None:
+        """Config problems only the warehouse shows (a column a setting names is missing,
+        a source column uses a name dpexport reserves); ``ConfigError`` lists them all."""
+        from dpexport.config import check_against_schemas
+
+        schemas: dict[str, list[str]] = {}
+        for t in self.config.tables:
+            if engine.table_exists(t.dataset, t.table):
+                schemas[t.qualified_name] = list(engine.schema(t.dataset, t.table).names)
+        issues = check_against_schemas(self.config, schemas)
+        if issues:
+            raise ConfigError(issues, source=self.config.source_path)
+
+    @contextmanager
+    def engine(self) -> Iterator[Engine]:
+        """The warehouse, opened and checked against the config, closed on exit."""
+        engine = self.open_engine()
+        try:
+            self.check_schemas(engine)
+            yield engine
+        finally:
+            engine.close()
+
+    def check(self) -> str | None:
+        """Hold the config against the warehouse when it opens (``ConfigError`` if it
+        does not hold); returns why the warehouse was not checked, or ``None``."""
+        try:
+            with self.engine():
+                return None
+        except UsageError as exc:  # the warehouse does not open here: the config still parses
+            return str(exc)
+
+    # -- stores ------------------------------------------------------------------------
+    @cached_property
+    def stores(self) -> StoreResolver:
+        """Opens (and caches) the store of each URI, under ``local_root`` when set."""
+        from dpexport.storage.uri import StoreResolver
+
+        return StoreResolver(self.local_root)
+
+    def destination(self, spec: TableSpec) -> tuple[Store, str]:
+        """The store of a table's destination and its folder key (``""`` or ending in ``/``)."""
+        from dpexport.plan import destination_of
+
+        return destination_of(self.stores, spec.destination)
+
+    def config_stores(self) -> list[Store]:
+        """The stores of the config's destinations (and of the DLQ's storage location)."""
+        from dpexport.ops.logs import config_stores
+
+        return config_stores(self.config, self.local_root)
