@@ -1,8 +1,8 @@
 """Storage commands (CONTRACT §2): ``replicate`` and ``lifecycle apply|sweep``.
 
-Thin click commands over :mod:`dpexport.ops.replicate` and :mod:`dpexport.ops.lifecycle`,
-registered onto the main ``cli`` group. ``sweep`` takes the hidden ``--now`` (or
-``$DPEXPORT_NOW``) of the operations commands, so tests see fixed ages.
+Thin click commands over :func:`dpexport.api.replicate`, :func:`~dpexport.api.
+lifecycle_apply` and :func:`~dpexport.api.lifecycle_sweep`. ``sweep`` takes the hidden
+``--now`` (or ``$DPEXPORT_NOW``) of the operations commands, so tests see fixed ages.
 """
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ import json
 
 import click
 
-from dpexport.cli import _common, _load, _settings, cli
-from dpexport.cli_ops import _now, _now_option
+from dpexport import api
+from dpexport.cli.common import common_options, now_option, parse_now, settings_of
 
 
 @click.command("replicate")
-@_common
+@common_options
 @click.option("--table", "tables", multiple=True, help="only this table (repeatable)")
 @click.option("--json", "as_json", is_flag=True, help="print a JSON array, one object a table")
 @click.pass_context
@@ -29,17 +29,8 @@ def replicate_command(
 ) -> None:
     """Copy committed exports to the replication targets (data, sidecars, manifests,
     SUCCESS last), every sha256 verified at the target; exit 1 on any mismatch."""
-    from dpexport.errors import UsageError
-    from dpexport.ops.replicate import replicate
-
-    settings = _settings(ctx, config_path, local_root)
-    config = _load(settings)
-    for name in tables:
-        try:
-            config.table(name)
-        except KeyError:
-            raise UsageError(f"--table {name!r}: no such table in the config") from None
-    reports = replicate(config, local_root=settings.root, tables=tables)
+    settings = settings_of(ctx, config_path, local_root)
+    reports = api.replicate(settings.workspace(), tables=tables)
     if as_json:
         click.echo(json.dumps([r.to_json() for r in reports], indent=2))
     else:
@@ -53,25 +44,23 @@ def replicate_command(
 
 
 @click.group("lifecycle")
-@_common
+@common_options
 @click.pass_context
 def lifecycle_group(ctx: click.Context, config_path: str | None, local_root: str | None) -> None:
     """Storage classes and retention (spec 6.2, 10.2): bucket rules and the sweep."""
-    _settings(ctx, config_path, local_root)
+    settings_of(ctx, config_path, local_root)
 
 
 @lifecycle_group.command("apply")
-@_common
+@common_options
 @click.option("--json", "as_json", is_flag=True, help="print a JSON array, one object a store")
 @click.pass_context
 def lifecycle_apply(
     ctx: click.Context, config_path: str | None, local_root: str | None, as_json: bool
 ) -> None:
     """Write the bucket rules each store supports; say what could not be applied."""
-    from dpexport.ops.lifecycle import apply_rules
-
-    settings = _settings(ctx, config_path, local_root)
-    results = apply_rules(_load(settings), local_root=settings.root)
+    settings = settings_of(ctx, config_path, local_root)
+    results = api.lifecycle_apply(settings.workspace())
     if as_json:
         click.echo(json.dumps([r.to_json() for r in results], indent=2))
     else:
@@ -87,10 +76,10 @@ def lifecycle_apply(
 
 
 @lifecycle_group.command("sweep")
-@_common
+@common_options
 @click.option("--dry-run", is_flag=True, help="list what is due; delete nothing")
 @click.option("--json", "as_json", is_flag=True, help="print a JSON array, one object an item")
-@_now_option
+@now_option
 @click.pass_context
 def lifecycle_sweep(
     ctx: click.Context,
@@ -102,10 +91,9 @@ def lifecycle_sweep(
 ) -> None:
     """Delete what the auto_delete rules make due (temp 7 days, failed 30, test 1, DLQ 90,
     tokens 7), never anything under a retention rule; tier Azure blobs by age."""
-    from dpexport.ops.sweep import sweep
-
-    settings = _settings(ctx, config_path, local_root)
-    items, errors = sweep(_load(settings), now=_now(now), dry_run=dry_run, local_root=settings.root)
+    settings = settings_of(ctx, config_path, local_root)
+    workspace = settings.workspace()
+    items, errors = api.lifecycle_sweep(workspace, now=parse_now(now), dry_run=dry_run)
     if as_json:
         click.echo(json.dumps([i.to_json() for i in items], indent=2))
     else:
@@ -119,5 +107,4 @@ def lifecycle_sweep(
     ctx.exit(1 if errors else 0)
 
 
-cli.add_command(replicate_command)
-cli.add_command(lifecycle_group)
+COMMANDS = (replicate_command, lifecycle_group)
