@@ -93,9 +93,10 @@ TRIGGERS = ("manual", "cron", "api", "stream")
 
 
 class _Package(types.ModuleType):
-    """``dpexport.plan`` and ``dpexport.compact`` name both a function here and a
-    submodule; importing a submodule sets it on its package, which would replace the
-    function. The function stays; the submodule is in ``sys.modules`` as ever."""
+    """``plan``, ``compact`` and ``demo`` name both a function here and a submodule;
+    importing a submodule sets it on its package, which would replace the function.
+    The function stays; ``from dpexport.plan import ...`` finds the submodule in
+    ``sys.modules`` as ever."""
 
     def __setattr__(self, name: str, value: object) -> None:
         if isinstance(value, types.ModuleType) and name in __all__:
