@@ -74,7 +74,7 @@ def export_table(ctx: RunContext, spec: TableSpec) -> ExportResult:
     store, dest_key = ctx.stores.resolve(spec.destination)
     dest_key = dest_key if not dest_key or dest_key.endswith("/") else dest_key + "/"
     try:
-        store = server_side_store(store, spec, ctx.config.raw)
+        store = server_side_store(store, spec, ctx.config)
     except DpexportError as exc:
         log.error("export of %s refused: %s", spec.qualified_name, exc)
         return ExportResult(spec.table, None, "FAILURE", error=str(exc))
@@ -175,9 +175,9 @@ def _done(store: Store, token_name: str) -> ExportResult | None:
 
 
 def _lease_timing(config: ResolvedConfig) -> tuple[timedelta, timedelta]:
-    lease = getattr(getattr(config.raw, "idempotency_design", None), "lease", None)
-    renew = getattr(lease, "renew_every", None) or tokens.RENEW_EVERY
-    expires = getattr(lease, "expires_after", None) or tokens.EXPIRES_AFTER
+    lease = config.idempotency_design.lease
+    renew = lease.renew_every or tokens.RENEW_EVERY
+    expires = lease.expires_after or tokens.EXPIRES_AFTER
     return renew, expires
 
 

@@ -102,8 +102,7 @@ def _jobs(ws: Workspace, tables: str | Sequence[str], every: timedelta) -> list[
 
 
 def _metrics_port(config: ResolvedConfig) -> int | None:
-    metrics_block = getattr(config.raw, "metrics", None)
-    port = getattr(metrics_block, "port", None)
+    port = config.metrics.port
     return int(port) if port is not None else None
 
 

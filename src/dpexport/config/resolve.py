@@ -160,8 +160,15 @@ def resolve(
         warehouse=warehouse,
         buckets=buckets,
         tables=specs,
+        retry_configuration=model.retry_configuration,
+        dlq_configuration=model.dlq_configuration,
+        idempotency_design=model.idempotency_design,
+        encryption=model.encryption,
+        metrics=model.metrics,
+        lifecycle_policies=model.lifecycle_policies,
+        bucket_policies=dict(model.bucket_policies),
+        replication=tuple(model.replication),
         source_path=source_path,
-        raw=model,
         lines=lines,
     )
 

@@ -2,14 +2,29 @@
 
 The YAML models (spec blocks, human units, precedence) live beside this module and
 resolve into these plain frozen dataclasses, one ``TableSpec`` per exported table.
-Nothing downstream of ``config`` looks at raw YAML.
+Blocks read as they are (retry, DLQ, lease, lifecycle, replication, metrics, ...) stay
+the validated, frozen models of :mod:`dpexport.config.models`, each in a typed field of
+``ResolvedConfig``. Nothing downstream of ``config`` looks at raw YAML.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    # Only named in annotations: a module that names ``TableSpec`` does not import pydantic.
+    from dpexport.config.models import (
+        BucketPolicy,
+        DlqConfiguration,
+        EncryptionBlock,
+        IdempotencyDesign,
+        LifecyclePolicies,
+        Metrics,
+        Replication,
+        RetryConfiguration,
+    )
 
 Format = Literal["PARQUET", "JSONL", "CSV"]
 Codec = Literal["SNAPPY", "ZSTD", "GZIP", "BROTLI", "NONE"]
@@ -164,16 +179,32 @@ class WarehouseSpec:
 
 @dataclass(frozen=True)
 class ResolvedConfig:
-    """The whole config, resolved. ``raw`` keeps the validated models for blocks that
-    later issues interpret (retry, dlq, metrics, lifecycle, ...)."""
+    """The whole config, resolved: the tables after precedence, and every block the
+    code reads as its validated model (named as in the YAML; an absent block is the
+    model with the spec's defaults)."""
 
     project: str
     environment: str
     warehouse: WarehouseSpec
     buckets: dict[str, str]
     tables: tuple[TableSpec, ...]
+    #: spec 7.1, read by ``RetryPolicy.from_config``
+    retry_configuration: RetryConfiguration
+    #: spec 7.2: retention, processing delays, ``storage_location``
+    dlq_configuration: DlqConfiguration
+    #: spec 7.3: token storage (location, retention) and the CONTRACT §8 ``lease``
+    idempotency_design: IdempotencyDesign
+    #: spec 6.3: ``cross_cloud`` server-side encryption (and ``key_provider``)
+    encryption: EncryptionBlock
+    #: spec 9.1 thresholds and alert channels, and the scheduler's metrics ``port``
+    metrics: Metrics
+    #: spec 10.2 tiers and ``auto_delete``
+    lifecycle_policies: LifecyclePolicies
+    #: spec 6.2, by bucket name
+    bucket_policies: dict[str, BucketPolicy]
+    #: the ``replication`` items, in file order
+    replication: tuple[Replication, ...]
     source_path: str | None = None
-    raw: object = None
     #: YAML path (as in ConfigIssue.path) -> 1-based line in the file
     lines: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
 

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from dpexport import layout
+from dpexport.config.spec import ResolvedConfig
 from dpexport.errors import ExportError
 from dpexport.ops.replicate import Opener, target_uri
 from dpexport.storage.base import Store, innermost
@@ -85,22 +86,21 @@ class Policy:
     retained_entities: frozenset[str] = frozenset()
 
     @classmethod
-    def from_config(cls, config: Any, resolve: Opener) -> Policy:
-        raw = config.raw
-        auto = raw.lifecycle_policies.auto_delete
+    def from_config(cls, config: ResolvedConfig, resolve: Opener) -> Policy:
+        auto = config.lifecycle_policies.auto_delete
         buckets = {
             name: tuple(sorted(t for r in p.lifecycle_rules if (t := _transition(r.age, r.action))))
-            for name, p in raw.bucket_policies.items()
+            for name, p in config.bucket_policies.items()
         }
         return cls(
             temp=auto.get("temp_exports"),
             failed=auto.get("failed_exports"),
             test=auto.get("test_exports"),
-            dlq=raw.dlq_configuration.retention,
-            tokens=raw.idempotency_design.storage.retention,
-            transitions=tuple(raw.lifecycle_policies.transitions()),
+            dlq=config.dlq_configuration.retention,
+            tokens=config.idempotency_design.storage.retention,
+            transitions=tuple(config.lifecycle_policies.transitions()),
             bucket_transitions={k: v for k, v in buckets.items() if v},
-            bucket_versioning={k: p.versioning for k, p in raw.bucket_policies.items()},
+            bucket_versioning={k: p.versioning for k, p in config.bucket_policies.items()},
             retained=tuple(_retained(config, resolve)),
             retained_entities=frozenset(
                 t.table for t in config.tables if _retention_of(t.compliance) is not None
@@ -141,9 +141,9 @@ def _retention_of(compliance: Sequence[str]) -> tuple[str, int] | None:
     return "compliance", 10
 
 
-def _retained(config: Any, resolve: Opener) -> Iterator[Retained]:
+def _retained(config: ResolvedConfig, resolve: Opener) -> Iterator[Retained]:
     targets: dict[str, list[str]] = {}
-    for item in config.raw.replication:
+    for item in config.replication:
         for name in item.tables:
             try:
                 spec = config.table(name)
@@ -162,14 +162,13 @@ def _retained(config: Any, resolve: Opener) -> Iterator[Retained]:
             yield Retained(store.url, key, rule[0], rule[1], why)
 
 
-def lifecycle_stores(config: Any, resolve: Opener) -> list[Store]:
+def lifecycle_stores(config: ResolvedConfig, resolve: Opener) -> list[Store]:
     """Every store the config writes to or names: buckets, destinations, the DLQ and token
     locations, replication targets; one per bucket, in that order."""
-    raw = config.raw
-    uris = [*raw.buckets.values(), *(t.destination for t in config.tables)]
-    uris += [u for u in (raw.dlq_configuration.storage_location,) if u]
-    uris += [u for u in (raw.idempotency_design.storage.location,) if u]
-    uris += [item.target for item in raw.replication]
+    uris = [*config.buckets.values(), *(t.destination for t in config.tables)]
+    uris += [u for u in (config.dlq_configuration.storage_location,) if u]
+    uris += [u for u in (config.idempotency_design.storage.location,) if u]
+    uris += [item.target for item in config.replication]
     stores: dict[str, Store] = {}
     for uri in uris:
         store, _ = resolve(uri)
@@ -228,7 +227,7 @@ def _expirations(policy: Policy, store: Store) -> tuple[list[tuple[str, int]], l
 
 
 def apply_rules(
-    config: Any, *, local_root: Path | None = None, opener: Opener | None = None
+    config: ResolvedConfig, *, local_root: Path | None = None, opener: Opener | None = None
 ) -> list[ApplyResult]:
     """Write the bucket rules each store of the config supports; one result per store."""
     resolve = opener_for(local_root, opener)

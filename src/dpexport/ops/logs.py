@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from dpexport import layout
+from dpexport.config.spec import ResolvedConfig
 from dpexport.errors import UsageError
 from dpexport.storage.base import Store
 
@@ -70,15 +71,14 @@ _QUERY_STARTS = frozenset({"SELECT", "WITH", "("})
 _HARMLESS_CALLS = frozenset({"unnest", "repeat", "range", "generate_series"})
 
 
-def config_stores(config: Any, local_root: Path | None) -> list[Store]:
+def config_stores(config: ResolvedConfig, local_root: Path | None) -> list[Store]:
     """The stores of the config's destinations (and of ``dlq_configuration.
     storage_location`` when set), one per bucket, in config order."""
     from dpexport.storage.uri import StoreResolver
 
     resolver = StoreResolver(local_root)
     uris = [t.destination for t in config.tables]
-    dlq_block = getattr(getattr(config, "raw", None), "dlq_configuration", None)
-    location = getattr(dlq_block, "storage_location", None)
+    location = config.dlq_configuration.storage_location
     if location:
         uris.append(location)
     stores: dict[str, Store] = {}

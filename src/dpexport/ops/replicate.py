@@ -30,13 +30,17 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dpexport import layout
+from dpexport.config.spec import ResolvedConfig
 from dpexport.errors import ExportError, NotFound
 from dpexport.manifest import dumps
 from dpexport.storage.base import Store
 from dpexport.verification import sha256_of
+
+if TYPE_CHECKING:
+    from dpexport.config.models import Replication
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +121,7 @@ def target_uri(target: str, dataset: str, table: str) -> str:
 
 
 def replicate(
-    config: Any,
+    config: ResolvedConfig,
     *,
     local_root: Path | None = None,
     tables: Iterable[str] = (),
@@ -132,10 +136,9 @@ def replicate(
 
     resolve = opener or StoreResolver(local_root).resolve
     wanted = set(tables)
-    raw = config.raw
     reports: list[TableReport] = []
     chosen = None if items is None else set(items)
-    for index, item in enumerate(raw.replication):
+    for index, item in enumerate(config.replication):
         if chosen is not None and index not in chosen:
             continue
         name = item_name(item, index)
@@ -149,7 +152,7 @@ def replicate(
             try:
                 src, src_prefix = resolve(spec.destination)
                 tgt, tgt_prefix = resolve(dest)
-                tgt = server_side_store(tgt, spec, raw)  # a CMEK table stays encrypted
+                tgt = server_side_store(tgt, spec, config)  # a CMEK table stays encrypted
                 replicate_table(
                     src, src_prefix, tgt, tgt_prefix, report, verify=item.verify_checksums
                 )
@@ -158,7 +161,7 @@ def replicate(
     return reports
 
 
-def item_name(item: Any, index: int) -> str:
+def item_name(item: Replication, index: int) -> str:
     """What reports call a ``replication`` item: its ``name``, or its place in the list."""
     return str(item.name or f"replication[{index}]")
 

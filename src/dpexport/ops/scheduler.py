@@ -123,7 +123,7 @@ def replication_jobs(
 
     wanted = {s.qualified_name for s in specs}
     jobs = []
-    for index, item in enumerate(getattr(config.raw, "replication", None) or []):
+    for index, item in enumerate(config.replication):
         if not item.schedule:
             continue
         if not any(config.table(t).qualified_name in wanted for t in item.tables):

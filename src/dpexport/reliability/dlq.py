@@ -24,13 +24,17 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from dpexport import layout
+from dpexport.config.spec import ResolvedConfig
 from dpexport.errors import DpexportError, TransientError
 from dpexport.manifest import dumps, rfc3339
 from dpexport.reliability.retry import Attempt, RetryPolicy
 from dpexport.storage.base import Store
+
+if TYPE_CHECKING:
+    from dpexport.config.models import DlqConfiguration
 
 log = logging.getLogger(__name__)
 
@@ -53,11 +57,10 @@ class DlqSettings:
     manual_review_sla: timedelta = timedelta(hours=24)
 
     @classmethod
-    def from_config(cls, config: Any) -> DlqSettings:
-        """From a ``ResolvedConfig`` (``raw.dlq_configuration``), a ``DlqConfiguration``
+    def from_config(cls, config: ResolvedConfig | DlqConfiguration | None) -> DlqSettings:
+        """From a ``ResolvedConfig`` (its ``dlq_configuration``), a ``DlqConfiguration``
         model, or ``None``."""
-        block = getattr(config, "raw", config)
-        block = getattr(block, "dlq_configuration", block)
+        block = config.dlq_configuration if isinstance(config, ResolvedConfig) else config
         if block is None:
             return cls()
         proc = block.processing

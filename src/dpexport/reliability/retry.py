@@ -29,10 +29,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal, TypeVar
 
+from dpexport.config.spec import ResolvedConfig
 from dpexport.errors import AlreadyExists, NotFound, PreconditionFailed, TransientError
 from dpexport.storage.base import ObjectInfo, Store
+
+if TYPE_CHECKING:
+    from dpexport.config.models import RetryConfiguration
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -66,14 +70,13 @@ class RetryPolicy:
     non_retryable: frozenset[str] = frozenset(DEFAULT_NON_RETRYABLE)
 
     @classmethod
-    def from_config(cls, config: Any) -> RetryPolicy:
-        """From a ``ResolvedConfig`` (its ``raw.retry_configuration``), a
+    def from_config(cls, config: ResolvedConfig | RetryConfiguration | None) -> RetryPolicy:
+        """From a ``ResolvedConfig`` (its ``retry_configuration``), a
         ``RetryConfiguration`` model, or ``None`` (spec defaults)."""
-        block = getattr(config, "raw", config)
-        block = getattr(block, "retry_configuration", block)
+        block = config.retry_configuration if isinstance(config, ResolvedConfig) else config
         if block is None:
             return cls()
-        deadline = getattr(block, "deadline_seconds", None)
+        deadline = block.deadline_seconds
         return cls(
             max_attempts=max(1, int(block.max_attempts)),
             initial_delay_seconds=float(block.initial_delay_seconds),

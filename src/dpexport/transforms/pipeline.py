@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from dpexport import layout
 from dpexport.checks import CheckContext, CheckRun
-from dpexport.config.spec import TableSpec
+from dpexport.config.spec import ResolvedConfig, TableSpec
 from dpexport.engines.base import Engine, ScanRequest
 from dpexport.errors import ExportError, NotFound, UsageError
 from dpexport.formats import open_writer, read_file
@@ -36,7 +36,7 @@ def stats_key(spec: TableSpec) -> str:
     return f"{layout.STATE_PREFIX}checks/{spec.dataset}.{spec.table}.json"
 
 
-def server_side_store(store: Store, spec: TableSpec, config: Any) -> Store:
+def server_side_store(store: Store, spec: TableSpec, config: ResolvedConfig) -> Store:
     """The store a CMEK table writes through: on a cloud store, the same bucket writing
     with the server-side encryption spec 6.3 names (GCS kms_key_name, S3 SSE, Azure
     encryption scope). A CMEK table is never written unencrypted: if the cloud has
@@ -50,15 +50,15 @@ def server_side_store(store: Store, spec: TableSpec, config: Any) -> Store:
     from dpexport.storage.cloud import server_side_encryption
 
     scheme = store.url.split("://", 1)[0]
-    cross = getattr(getattr(config, "encryption", None), "cross_cloud", None)
-    aws = getattr(cross, "aws_s3", None)
-    azure = getattr(cross, "azure_blob", None)
+    cross = config.encryption.cross_cloud
+    aws = cross.aws_s3 if cross is not None else None
+    azure = cross.azure_blob if cross is not None else None
     sse = server_side_encryption(
         scheme,
         spec.encryption.kms_key,
-        s3_sse=getattr(aws, "sse", None),
-        s3_kms_key=getattr(aws, "kms_master_key", None),
-        azure_scope=getattr(azure, "encryption_scope", None),
+        s3_sse=aws.sse if aws is not None else None,
+        s3_kms_key=aws.kms_master_key if aws is not None else None,
+        azure_scope=azure.encryption_scope if azure is not None else None,
     )
     with_encryption = getattr(store, "with_encryption", None)
     if sse is None or with_encryption is None:

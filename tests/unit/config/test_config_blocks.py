@@ -33,7 +33,7 @@ def test_block_parses_without_its_wrapper(block_id: str) -> None:
     with_wrapper = load_config_text(_config(block_id, BLOCKS[block_id][1]))
     without = load_config_text(_config(block_id, unwrap(BLOCKS[block_id][1])))
     assert with_wrapper.tables == without.tables
-    assert with_wrapper.raw == without.raw
+    assert with_wrapper == without
 
 
 def test_a_table_named_only_in_a_section_is_exported() -> None:

@@ -229,9 +229,7 @@ def test_format_defaults_2_1_to_2_3(demo: ResolvedConfig) -> None:
 
 
 def test_operational_blocks(demo: ResolvedConfig) -> None:
-    raw = demo.raw
-    assert isinstance(raw, DpexportConfig)
-    retry = raw.retry_configuration
+    retry = demo.retry_configuration
     assert (retry.max_attempts, retry.initial_delay_seconds, retry.max_delay_seconds) == (
         5,
         30,
@@ -239,17 +237,17 @@ def test_operational_blocks(demo: ResolvedConfig) -> None:
     )
     assert retry.multiplier == 2 and retry.backoff_strategy == "exponential"
     assert "QUOTA_EXCEEDED" in retry.retry_conditions and "NOT_FOUND" in retry.non_retryable
-    dlq = raw.dlq_configuration
+    dlq = demo.dlq_configuration
     assert dlq.retention == timedelta(days=90)
     assert dlq.processing.auto_retry_after == timedelta(hours=6)
     assert dlq.structure["failed_exports/"][0] == "export_request.json"
-    idem = raw.idempotency_design
+    idem = demo.idempotency_design
     assert idem.storage.retention == timedelta(days=7)
     assert (idem.lease.renew_every, idem.lease.expires_after) == (
         timedelta(seconds=30),
         timedelta(minutes=2),
     )
-    metrics = raw.metrics
+    metrics = demo.metrics
     assert metrics.export_duration is not None and metrics.export_size is not None
     assert metrics.failure_rate is not None and metrics.cost_per_export is not None
     assert metrics.export_duration.threshold == timedelta(minutes=30)
@@ -257,28 +255,36 @@ def test_operational_blocks(demo: ResolvedConfig) -> None:
     assert metrics.failure_rate.threshold.fraction == pytest.approx(0.05)
     assert metrics.cost_per_export.threshold.amount == Decimal("10")
     assert metrics.alert_targets(metrics.failure_rate.alert) == ["slack", "pagerduty"]
-    assert raw.lifecycle_policies.transitions() == [
+    assert demo.lifecycle_policies.transitions() == [
         (30, "NEARLINE"),
         (90, "COLDLINE"),
         (365, "ARCHIVE"),
     ]
-    assert raw.lifecycle_policies.auto_delete["test_exports"] == timedelta(days=1)
-    policy = raw.bucket_policies["diagnosticpro-exports"]
+    assert demo.lifecycle_policies.auto_delete["test_exports"] == timedelta(days=1)
+    policy = demo.bucket_policies["diagnosticpro-exports"]
     assert policy.versioning is True and policy.lifecycle_rules[2].age == 365
-    assert raw.encryption.at_rest is not None
-    assert raw.encryption.at_rest.key_rotation == timedelta(days=90)
-    assert raw.compression_matrix["ZSTD"].compression_ratio == "70-80%"
-    assert raw.optimization_strategies.compression["high_volume_tables"] == "ZSTD"
-    assert raw.validation_checks.post_export[-1] == "create_success_marker"
-    assert len(raw.service_accounts) == 3
-    assert raw.filenames.metadata_sidecar == "{filename}.metadata.json"
-    assert [(r.tables, r.target) for r in raw.replication] == [
+    assert demo.encryption.at_rest is not None
+    assert demo.encryption.at_rest.key_rotation == timedelta(days=90)
+    assert [(r.tables, r.target) for r in demo.replication] == [
         (
             ["diagnosticpro_prod.billing_transactions"],
             "s3://diagnosticpro-cross-cloud/disaster-recovery/",
         ),
         (["diagnosticpro_prod.feature_store"], "az://diagnosticpro/ml-training/"),
     ]
+
+
+def test_documentation_blocks(demo_data: dict[str, object]) -> None:
+    # Blocks no code reads (ResolvedConfig leaves them out) still validate as their models.
+    names = ("compression_matrix", "optimization_strategies", "validation_checks")
+    doc = DpexportConfig.model_validate(
+        {k: demo_data[k] for k in (*names, "service_accounts", "filenames")}
+    )
+    assert doc.compression_matrix["ZSTD"].compression_ratio == "70-80%"
+    assert doc.optimization_strategies.compression["high_volume_tables"] == "ZSTD"
+    assert doc.validation_checks.post_export[-1] == "create_success_marker"
+    assert len(doc.service_accounts) == 3
+    assert doc.filenames.metadata_sidecar == "{filename}.metadata.json"
 
 
 def test_origins_point_at_the_yaml(demo: ResolvedConfig) -> None:
