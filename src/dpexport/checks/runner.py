@@ -60,7 +60,7 @@ class CheckRun:
         selected = set(ctx.request.columns if ctx.request.columns is not None else schema.names)
         columns = {f.name: f.type for f in schema if f.name in selected - excluded}
         env = Env(ctx, columns, frozenset(excluded), plan)
-        consent_column = (spec.gdpr or {}).get("consent_column")
+        consent_column = spec.gdpr.consent_column if spec.gdpr is not None else None
         for check in checks:
             if (
                 isinstance(check, ConsentFlagCheck)

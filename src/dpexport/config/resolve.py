@@ -27,6 +27,7 @@ from dpexport.config.models import (
     DpexportConfig,
     ExportItem,
     FullRefreshEntry,
+    GdprBlock,
     HighVolumeEntry,
     IncrementalEntry,
     SchemaEvolutionBlock,
@@ -37,6 +38,7 @@ from dpexport.config.spec import (
     CsvOptions,
     Encryption,
     Format,
+    GdprCompliance,
     JsonlOptions,
     Mode,
     ParquetOptions,
@@ -289,7 +291,7 @@ def _table_spec(model: DpexportConfig, src: _Sources, issues: Issues) -> TableSp
             null_marker=model.formats.CSV.null_marker,
         ),
         schema_evolution=_schema_evolution(model, item, fmt),
-        gdpr=item.gdpr_compliance.model_dump() if item and item.gdpr_compliance else None,
+        gdpr=_gdpr(item.gdpr_compliance) if item and item.gdpr_compliance else None,
         compliance=tuple(item.compliance) if item else (),
         export_type=export_type,
         overwrite=item.overwrite if item and item.overwrite else "table",
@@ -415,6 +417,16 @@ def _parquet(model: DpexportConfig, item: ExportItem | None) -> ParquetOptions:
             or (opt is not None and (opt.row_group_size or opt.page_size))
             or encoding
         ),
+    )
+
+
+def _gdpr(block: GdprBlock) -> GdprCompliance:
+    rules = block.anonymization
+    return GdprCompliance(
+        anonymization=dict(rules) if isinstance(rules, dict) else tuple(dict(r) for r in rules),
+        excluded_fields=tuple(block.excluded_fields),
+        hash_key_env=block.hash_key_env,
+        consent_column=block.consent_column,
     )
 
 

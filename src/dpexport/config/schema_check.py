@@ -162,8 +162,7 @@ def reserved_column_issues(
     ``columns`` are the source table's names as the engine reports them; ``lines`` maps
     YAML paths to lines (``ResolvedConfig.lines``). A run calls this before it writes.
     """
-    listed = (spec.gdpr or {}).get("excluded_fields")
-    excluded = {str(c) for c in listed} if isinstance(listed, list) else set()
+    excluded = set(spec.gdpr.excluded_fields) if spec.gdpr is not None else set()
     version = {VERSION_COLUMN.lower()}
     if spec.schema_evolution.enabled:
         version.add(spec.schema_evolution.version_column.lower())
@@ -209,13 +208,12 @@ def _named_columns(spec: TableSpec) -> list[tuple[str, list[str]]]:
     columns = [c for c in spec.parquet.column_encoding if c != "*"]
     if columns:
         out.append(("column_encoding", columns))
-    anonymization = (spec.gdpr or {}).get("anonymization")
-    if isinstance(anonymization, dict):
-        out.append(("gdpr", [str(c) for c in anonymization]))
-    elif isinstance(anonymization, list):
-        out.append(
-            ("gdpr", [str(c) for rule in anonymization if isinstance(rule, dict) for c in rule])
-        )
+    if spec.gdpr is not None:
+        anonymization = spec.gdpr.anonymization
+        if isinstance(anonymization, dict):
+            out.append(("gdpr", list(anonymization)))
+        else:
+            out.append(("gdpr", [c for rule in anonymization for c in rule]))
     return out
 
 

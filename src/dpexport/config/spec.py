@@ -117,6 +117,23 @@ class Encryption:
 
 
 @dataclass(frozen=True)
+class GdprCompliance:
+    """Spec 8.5 ``gdpr_compliance`` of one table, as the file writes it (validated).
+
+    ``anonymization`` keeps the file's shape, ``[{column: rule}, ...]`` or
+    ``{column: rule, ...}``; :func:`dpexport.transforms.gdpr.gdpr_plan` checks the rule
+    names and turns it into (column, rule) pairs. ``excluded_fields`` are never read.
+    """
+
+    anonymization: tuple[dict[str, str], ...] | dict[str, str] = ()
+    excluded_fields: tuple[str, ...] = ()
+    #: environment variable holding the ``hash_sha256`` HMAC key
+    hash_key_env: str = "DPEXPORT_HASH_KEY"
+    #: the column ``consent_flag_check`` reads when the check names none
+    consent_column: str | None = None
+
+
+@dataclass(frozen=True)
 class TableSpec:
     """Everything needed to export one table, after precedence (CONTRACT §3)."""
 
@@ -139,7 +156,7 @@ class TableSpec:
     jsonl: JsonlOptions = field(default_factory=JsonlOptions)
     csv: CsvOptions = field(default_factory=CsvOptions)
     schema_evolution: SchemaEvolution = field(default_factory=SchemaEvolution)
-    gdpr: dict[str, object] | None = None  # raw gdpr_compliance block; issue 7
+    gdpr: GdprCompliance | None = None  # None: the table has no gdpr_compliance block
     compliance: tuple[str, ...] = ()
     export_type: str = "scheduled"  # scheduled | continuous | on-demand
     overwrite: Literal["table", "partitions"] = "table"  # FULL_REFRESH scope

@@ -27,7 +27,7 @@ import hmac
 import ipaddress
 import os
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,10 +73,13 @@ def gdpr_plan(spec: TableSpec) -> GdprPlan | None:
 
     Raises :class:`~dpexport.errors.ConfigError` when the block is malformed.
     """
-    if not spec.gdpr:
+    block = spec.gdpr
+    if block is None:
         return None
     issues: list[ConfigIssue] = []
-    plan = _parse_block(spec.gdpr, f"{spec.qualified_name}.gdpr_compliance", issues)
+    names = {"hash_key_env": block.hash_key_env, "consent_column": block.consent_column}
+    path = f"{spec.qualified_name}.gdpr_compliance"
+    plan = _plan(block.anonymization, list(block.excluded_fields), names, path, issues)
     if issues:
         raise ConfigError(issues)
     return plan
@@ -96,8 +99,20 @@ def _parse_block(raw: object, path: str, issues: list[ConfigIssue]) -> GdprPlan:
                     suggestion=_nearest(str(key), _BLOCK_KEYS),
                 )
             )
+    names = {key: raw.get(key) for key in ("hash_key_env", "consent_column")}
+    return _plan(raw.get("anonymization"), raw.get("excluded_fields"), names, path, issues)
+
+
+def _plan(
+    anonymization: object,
+    excluded_fields: object,
+    names: Mapping[str, object],
+    path: str,
+    issues: list[ConfigIssue],
+) -> GdprPlan:
+    """The plan of a block's values (raw or typed), with every problem in ``issues``."""
     rules: list[tuple[str, str]] = []
-    for col, rule, where in _rule_items(raw.get("anonymization"), f"{path}.anonymization", issues):
+    for col, rule, where in _rule_items(anonymization, f"{path}.anonymization", issues):
         if rule not in RULES:
             issues.append(
                 ConfigIssue(
@@ -112,7 +127,7 @@ def _parse_block(raw: object, path: str, issues: list[ConfigIssue]) -> GdprPlan:
             issues.append(ConfigIssue(where, f"column {col!r} has more than one rule"))
         else:
             rules.append((col, rule))
-    excluded = _string_list(raw.get("excluded_fields"), f"{path}.excluded_fields", issues)
+    excluded = _string_list(excluded_fields, f"{path}.excluded_fields", issues)
     for col in excluded:
         if col in {c for c, _ in rules}:
             issues.append(
@@ -122,8 +137,7 @@ def _parse_block(raw: object, path: str, issues: list[ConfigIssue]) -> GdprPlan:
                     expected="one or the other",
                 )
             )
-    for key in ("hash_key_env", "consent_column"):
-        value = raw.get(key)
+    for key, value in names.items():
         if value is not None and (not isinstance(value, str) or not value.strip()):
             issues.append(ConfigIssue(f"{path}.{key}", "must be a name", repr(value)))
     return GdprPlan(tuple(excluded), tuple(rules))
@@ -136,7 +150,7 @@ def _rule_items(raw: object, path: str, issues: list[ConfigIssue]) -> list[tuple
     pairs: list[tuple[object, object, str]] = []
     if isinstance(raw, dict):
         pairs = [(k, v, f"{path}.{k}") for k, v in raw.items()]
-    elif isinstance(raw, list):
+    elif isinstance(raw, list | tuple):
         for i, item in enumerate(raw):
             if isinstance(item, dict) and len(item) == 1:
                 ((k, v),) = item.items()
@@ -183,9 +197,7 @@ def load_hash_key(spec: TableSpec, local_root: Path | None) -> bytes:
     the same key). Otherwise :class:`~dpexport.errors.InvalidArgument` is raised: there
     is never an unkeyed hash. Messages never include key bytes.
     """
-    env = DEFAULT_HASH_KEY_ENV
-    if spec.gdpr and isinstance(spec.gdpr.get("hash_key_env"), str):
-        env = str(spec.gdpr["hash_key_env"])
+    env = spec.gdpr.hash_key_env if spec.gdpr is not None else DEFAULT_HASH_KEY_ENV
     value = os.environ.get(env)
     if value:
         return value.encode("utf-8")

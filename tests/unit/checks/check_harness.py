@@ -18,7 +18,7 @@ import duckdb
 import pyarrow as pa
 
 from dpexport.checks import CheckRun
-from dpexport.config.spec import Partitioning, TableSpec
+from dpexport.config.spec import GdprCompliance, Partitioning, TableSpec
 from dpexport.engines.base import ScanRequest
 
 DATASET = "diagnosticpro_prod"
@@ -87,7 +87,7 @@ def make_db(path: Path, sql: str) -> Path:
     return path
 
 
-def table_spec(table: str, validation: Iterable[object], gdpr: dict[str, object] | None = None
+def table_spec(table: str, validation: Iterable[object], gdpr: GdprCompliance | None = None
                ) -> TableSpec:  # fmt: skip
     return TableSpec(
         dataset=DATASET,

@@ -12,6 +12,7 @@ import pyarrow as pa
 import pytest
 
 from dpexport.checks import CheckContext, CheckRun
+from dpexport.config.spec import GdprCompliance
 from dpexport.engines.base import Engine, ScanRequest
 from dpexport.transforms.gdpr import anonymize, gdpr_plan
 from tests.unit.checks.check_harness import (
@@ -55,7 +56,7 @@ def export(tmp_path: Path, engine_factory: Callable[[Path], Engine]) -> ExportFn
         table: str,
         validation: Iterable[object],
         *,
-        gdpr: dict[str, object] | None = None,
+        gdpr: GdprCompliance | None = None,
         previous_stats: dict[str, object] | None = None,
         logical_time: datetime = LOGICAL,
         order_by: tuple[str, ...] = (),

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
+from dpexport.config.spec import GdprCompliance
 from tests.unit.checks.check_harness import DATASET, ExportFn
 
 T = f"{DATASET}.t"
@@ -166,14 +168,14 @@ USERS = (
     " (3, 'c@x.com', NULL, '2001:db8::1', 'h3', NULL),"
     " (4, 'd@x.com', '1234', 'garbage', 'h4', true);"
 )
-GDPR = {
-    "anonymization": [
+GDPR = GdprCompliance(
+    anonymization=(
         {"email": "hash_sha256"},
         {"phone": "mask_except_last_4"},
         {"ip_address": "truncate_last_octet"},
-    ],
-    "excluded_fields": ["password_hash"],
-}
+    ),
+    excluded_fields=("password_hash",),
+)
 
 
 def test_consent_drops_rows_without_consent(export: ExportFn) -> None:
@@ -186,7 +188,7 @@ def test_consent_drops_rows_without_consent(export: ExportFn) -> None:
 
 def test_consent_column_from_the_gdpr_block(export: ExportFn) -> None:
     sql = USERS.replace("consent_given", "opted_in")
-    out = export(sql, "t", ["consent_flag_check"], gdpr={**GDPR, "consent_column": "opted_in"})
+    out = export(sql, "t", ["consent_flag_check"], gdpr=replace(GDPR, consent_column="opted_in"))
     assert out.result("consent_flag_check").rows_dropped == 2 and out.ids() == [1, 4]
 
 

@@ -129,7 +129,7 @@ def test_gdpr_hash_key_env_and_kms_names_are_not_secrets() -> None:
     )
     t = cfg.table("users")
     assert t.encryption.kms_key == "projects/p/locations/l/keyRings/r/cryptoKeys/k"
-    assert t.gdpr is not None and t.gdpr["hash_key_env"] == "MY_KEY"
+    assert t.gdpr is not None and t.gdpr.hash_key_env == "MY_KEY"
 
 
 def test_empty_file_is_an_empty_config() -> None:

@@ -7,12 +7,13 @@ import hmac
 import os
 import stat
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
 
-from dpexport.config.spec import Partitioning, TableSpec
+from dpexport.config.spec import GdprCompliance, Partitioning, TableSpec
 from dpexport.errors import ConfigError, ExportError, InvalidArgument
 from dpexport.transforms.gdpr import (
     GdprPlan,
@@ -26,17 +27,17 @@ from dpexport.transforms.gdpr import (
 
 KEY = b"0123456789abcdef0123456789abcdef"
 
-SPEC_BLOCK: dict[str, object] = {
-    "anonymization": [
+SPEC_BLOCK = GdprCompliance(
+    anonymization=(
         {"email": "hash_sha256"},
         {"phone": "mask_except_last_4"},
         {"ip_address": "truncate_last_octet"},
-    ],
-    "excluded_fields": ["password_hash", "security_questions"],
-}
+    ),
+    excluded_fields=("password_hash", "security_questions"),
+)
 
 
-def spec(gdpr: dict[str, object] | None) -> TableSpec:
+def spec(gdpr: GdprCompliance | None) -> TableSpec:
     return TableSpec(
         dataset="diagnosticpro_prod",
         table="users",
@@ -64,7 +65,7 @@ def test_plan_from_the_spec_block() -> None:
                ("ip_address", "truncate_last_octet")),
     )  # fmt: skip
     assert gdpr_plan(spec(None)) is None
-    as_mapping = gdpr_plan(spec({"anonymization": {"email": "hash_sha256"}}))
+    as_mapping = gdpr_plan(spec(GdprCompliance(anonymization={"email": "hash_sha256"})))
     assert as_mapping is not None and as_mapping.rules == (("email", "hash_sha256"),)
 
 
@@ -78,7 +79,7 @@ def test_bad_blocks_are_config_errors_with_suggestions() -> None:
     }
     assert {i.suggestion for i in issues} == {"hash_sha256", "excluded_fields"}
     with pytest.raises(ConfigError):
-        gdpr_plan(spec({"anonymization": [{"email": "md5"}]}))
+        gdpr_plan(spec(GdprCompliance(anonymization=({"email": "md5"},))))
 
 
 def _expected_hmac(value: str, key: bytes = KEY) -> str:
@@ -174,7 +175,7 @@ def test_missing_anonymized_column_is_refused() -> None:
 def test_key_from_the_named_environment_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("USERS_HMAC_KEY", "s3cret-value")
     monkeypatch.delenv("DPEXPORT_HASH_KEY", raising=False)
-    assert load_hash_key(spec({**SPEC_BLOCK, "hash_key_env": "USERS_HMAC_KEY"}), None) == (
+    assert load_hash_key(spec(replace(SPEC_BLOCK, hash_key_env="USERS_HMAC_KEY")), None) == (
         b"s3cret-value"
     )
     monkeypatch.setenv("DPEXPORT_HASH_KEY", "default-var")
