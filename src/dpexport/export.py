@@ -8,15 +8,13 @@ steps in tokens, leases, retries and failure handling.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import tempfile
 import time
-import weakref
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -28,22 +26,21 @@ from dpexport import (
     interrupts,
     layout,
     publication,
+    quarantine,
     serverside,
+    slice_stats,
     state,
     tokens,
 )
 from dpexport.config.schema_check import reserved_column_issues
 from dpexport.config.spec import ResolvedConfig, TableSpec
 from dpexport.dedup import CrossRunDedup
-from dpexport.engines.base import Engine, ScanRequest, quote_identifier
-from dpexport.errors import DpexportError, ExportError
+from dpexport.engines.base import Engine, ScanRequest
+from dpexport.errors import ExportError
 from dpexport.formats.base import WrittenFile
 from dpexport.manifest import (
     ExportFacts,
     canonical_schema,
-    dumps,
-    failure_marker,
-    rfc3339,
     schema_hash,
 )
 from dpexport.plan import ExportPlan, make_plan
@@ -202,16 +199,16 @@ class Export:
             "checks": bool(spec.validation),
         }
         data_schema = pa.schema([source_schema.field(c) for c in request.columns or ()])
-        early = self._copy_first(request, reasons)
+        early = slice_stats.copy_first(self.ctx.engine, spec, request, reasons)
         copied: serverside.Outcome | None = None
         if early is None:
-            request, (expected, window, tops, folders) = self._slice_stats(request, plan)
+            request, (expected, window, tops, folders) = self._stats(request, plan)
             self._open_staging()
         else:
-            # the warehouse writes the slice while another query counts it (see _copy_first)
+            # the warehouse writes the slice while another query counts it (see slice_stats.copy_first)
             log.debug("%s: the warehouse writes the slice while it is counted", spec.qualified_name)
             with ThreadPoolExecutor(1, thread_name_prefix="dpexport-stats") as pool:
-                counting = pool.submit(self._slice_stats, request, plan)
+                counting = pool.submit(self._stats, request, plan)
                 self._open_staging()
                 copied = self._warehouse_export(early, data_schema, None)
                 request, (expected, window, tops, folders) = counting.result()
@@ -224,7 +221,7 @@ class Export:
                 for _, wf in copied[0]:
                     wf.path.unlink(missing_ok=True)
                 copied = None
-        self.null_cursor_rows = self._null_cursors(plan)
+        self.null_cursor_rows = slice_stats.null_cursor_rows(engine, spec, plan)
         watermark = window[1]
         if plan.watermark_cap is not None and watermark is not None:
             watermark = min(watermark, plan.watermark_cap)
@@ -356,7 +353,15 @@ class Export:
             spec.table, self.export_id, "SUCCESS", rows, len(written), manifests
         )
         self._commit(pub)
-        self._quarantine(checks.quarantine_request(), transforms)
+        quarantine.write_quarantine(
+            engine,
+            spec,
+            self.store,
+            self.export_id,
+            checks.quarantine_request(),
+            transforms,
+            Path(self._scratch.name),
+        )
         transforms.record_stats(checks)
         return self.result
 
@@ -373,25 +378,10 @@ class Export:
             commit.apply(self.store, pub, on_step=on_step)
             self.applied = True
 
-    def _null_cursors(self, plan: ExportPlan) -> int:
-        """Rows whose cursor is NULL: no watermark is before or after them, so APPEND
-        and INCREMENTAL never export them. Counted each run and reported, never silent."""
-        cursor = plan.request.slice.cursor
-        if not cursor:
-            return 0
-        spec = self.spec
-        probe = ScanRequest(spec.dataset, spec.table, filter=f"({cursor}) IS NULL")
-        nulls = int(self.ctx.engine.aggregate(probe, {"n": "count(*)"})["n"] or 0)
-        if nulls:
-            log.warning(
-                "%s: %d row(s) have a NULL cursor (%s) and are not exported by %s: give "
-                "them a value, or export the table FULL_REFRESH",
-                spec.qualified_name,
-                nulls,
-                plan.cursor,
-                spec.mode,
-            )
-        return nulls
+    def _stats(self, request: ScanRequest, plan: ExportPlan) -> slice_stats.Stats:
+        """``slice_stats.slice_stats`` of this export (the bar starts once it is counted)."""
+        ctx = self.ctx
+        return slice_stats.slice_stats(ctx.engine, self.spec, request, plan, ctx.options.progress)
 
     def _open_staging(self) -> None:
         probe_destination(self.store, self.dest_key)  # spec 5.2: fail fast on permissions
@@ -411,32 +401,6 @@ class Export:
             data_schema,
             tops,
         )
-
-    def _copy_first(self, request: ScanRequest, reasons: dict[str, bool]) -> ScanRequest | None:
-        """The request the warehouse may write while the slice's stats are counted, on
-        the other core, or None when the stats must come first.
-
-        Only on an engine whose reads are stable (the count and the copy see the same
-        rows, so the count still checks the copy) and an unpartitioned layout that the
-        warehouse writes whatever the slice's size: then the stats decide nothing about
-        the copy but whether to keep it. An empty slice's copy is discarded (it streams);
-        so is a copy read without de-duplication when a key turns out to repeat, which
-        is why that is tried only for a table whose keys did not repeat the last time
-        this engine exported it. On two cores both queries compete for the CPU, so it
-        saves only part of the stats' time: 1-4 ms of a held scheduler's ~45 ms fire time
-        of 1 % of a 2.5 M-row table."""
-        engine, spec = self.ctx.engine, self.spec
-        parts = spec.partitioning
-        if not engine.stable_reads or parts.time_expression or parts.sub_partitions:
-            return None
-        if serverside.reason_not_to(engine, spec, **reasons) is not None:
-            return None
-        if not _distinct_keys_sql(engine, request):
-            return request
-        last = _unique_keys(engine).get((spec.dataset, spec.table))
-        if last is None or last > _COPY_FIRST_MAX_ROWS:
-            return None  # unknown, or big enough that two queries could crowd memory
-        return _without_dedupe(request)
 
     def _schema_version(self, data_schema: pa.Schema) -> str:
         spec = self.spec
@@ -500,99 +464,6 @@ class Export:
         if self.ctx.options.on_step:
             self.ctx.options.on_step(name)
 
-    def _slice_stats(
-        self, request: ScanRequest, plan: ExportPlan
-    ) -> tuple[
-        ScanRequest,
-        tuple[int, tuple[dict[str, Any] | None, Any], list[str | None] | None, int | None],
-    ]:
-        """Rows in the slice, its cursor window, (when the slice may be read folder by
-        folder, see ``folder_scan``) its top-level folders, and (when DuckDB might write
-        a partitioned Parquet slice itself) an estimate of its folders: one aggregate.
-
-        When the request keeps one row per key and the engine's reads are stable, the
-        same aggregate counts the slice's distinct keys: with no key repeated, the
-        request comes back without the de-duplication, which would keep every row
-        anyway (a ``users`` table changes one row per ``user_id``), and the window
-        function it costs is saved: a third of a full INCREMENTAL export of 2.5M rows."""
-        exprs = {"n": "count(*)"}
-        cursor = request.slice.cursor  # the cursor's SQL (a bare column quoted)
-        if cursor:
-            exprs.update({"lo": f"min({cursor})", "hi": f"max({cursor})"})
-        engine = self.ctx.engine
-        if folder_scan.worth_it(engine, self.spec.partitioning, request):
-            exprs["tops"] = folder_scan.TOPS_SQL
-        estimate = serverside.folders_sql(engine, self.spec, list(request.extra))
-        if estimate is not None:
-            exprs["folders"] = estimate
-        distinct = _distinct_keys_sql(engine, request)
-        if distinct:
-            undeduped = _without_dedupe(request)
-            agg = engine.aggregate(undeduped, {**exprs, **distinct})
-            unique = _unique_keys(engine)
-            if all(agg[k] == agg["n"] for k in distinct):
-                unique[(self.spec.dataset, self.spec.table)] = int(agg["n"])
-                log.debug(
-                    "%s: no key repeats among the slice's %d row(s): read without "
-                    "de-duplication by %s",
-                    self.spec.qualified_name,
-                    agg["n"],
-                    ", ".join(request.newest_by + request.dedupe_by),
-                )
-                request = undeduped
-            else:
-                unique.pop((self.spec.dataset, self.spec.table), None)
-                agg = engine.aggregate(request, exprs)
-        else:
-            agg = engine.aggregate(request, exprs)
-        rows = int(agg["n"])
-        if self.ctx.options.progress:  # the bar starts once the slice is counted (on the
-            # counting thread while the warehouse writes the slice: see _copy_first)
-            self.ctx.options.progress.start(self.spec.table, rows)
-        tops = agg.get("tops")
-        folders = None if agg.get("folders") is None else int(agg["folders"])
-        lo, hi = agg.get("lo"), agg.get("hi")
-        if not plan.cursor or hi is None:
-            return request, (rows, (None, None), tops, folders)
-        window = {"from": state.encode_value(lo), "to": state.encode_value(hi)}
-        return request, (rows, (window, hi), tops, folders)
-
-    def _quarantine(self, request: Any, transforms: Transforms) -> None:
-        """Rows a check kept out go to the DLQ, anonymized like the export (CONTRACT §9)."""
-        if request is None:
-            return
-        from dpexport.config.spec import JsonlOptions
-        from dpexport.formats import open_writer as open_format_writer
-
-        path = Path(self._scratch.name) / f"{self.spec.table}.jsonl.gz"
-        writer = None
-        for batch in self.ctx.engine.scan(request):
-            data = batch.select([n for n in batch.schema.names if not n.startswith("__dp_")])
-            data = transforms.apply(data)
-            if writer is None:
-                writer = open_format_writer(
-                    path,
-                    data.schema,
-                    "JSONL",
-                    "GZIP",
-                    parquet=self.spec.parquet,
-                    jsonl=JsonlOptions(),
-                    csv=self.spec.csv,
-                )
-            writer.write_batch(data)
-        if writer is None:
-            return
-        written = writer.close()
-        if written.rows:
-            key = f"{layout.DLQ_PREFIX}quarantined_rows/{self.export_id}/{self.spec.table}.jsonl.gz"
-            self.store.put_file(key, path)
-            log.warning(
-                "%s: %d row(s) quarantined to %s",
-                self.spec.qualified_name,
-                written.rows,
-                self.store.uri(key),
-            )
-
     # -- failure -----------------------------------------------------------------------
     def abort(self) -> None:
         """Roll back what the export staged; after the commit point, keep it all."""
@@ -604,86 +475,3 @@ class Export:
     def close(self) -> None:
         self.staging.release()
         self._scratch.cleanup()
-
-    def mark_failure(self, message: str, retry_count: int, next_retry: datetime) -> None:
-        folders = self.folders_touched or {layout.time_folder(self.ctx.logical_time, "daily")}
-        now = datetime.now(UTC)
-        for top in sorted(folders):
-            key = f"{self.dest_key}{top}/{layout.FAILURE}"
-            doc = failure_marker(
-                timestamp=now,
-                error=message,
-                retry_count=retry_count,
-                next_retry=next_retry,
-            )
-            try:
-                self.store.put_bytes(key, dumps(doc))
-            except DpexportError as exc:
-                log.error("could not write %s: %s", key, exc)
-
-    def log_record(self, result: ExportResult, duration_ms: int) -> None:
-        spec = self.spec
-        record = {
-            "export_id": result.export_id,
-            "table_name": spec.table,
-            "dataset": spec.dataset,
-            "status": result.status,
-            "export_timestamp": rfc3339(self.start),
-            "logical_time": rfc3339(self.ctx.logical_time),
-            "mode": spec.mode,
-            "format": spec.format,
-            "compression": spec.compression,
-            "destination": spec.destination,
-            "rows": result.rows,
-            "files": result.files,
-            "manifests": result.manifests,
-            "duration_ms": duration_ms,
-            "trigger": self.ctx.options.trigger,
-            "error": result.error,
-            "null_cursor_rows": self.null_cursor_rows,
-            "path": self.path,
-            "retry_count": self.retrier.retry_count if self.retrier else 0,
-            "retries": self.retrier.history_json() if self.retrier else [],
-        }
-        try:
-            self.ctx.engine.write_export_logs([record])
-        except DpexportError as exc:
-            log.error("could not write the export log to the warehouse: %s", exc)
-        key = f"{layout.LOGS_PREFIX}{self.start:%Y/%m/%d}/{result.export_id}.json"
-        try:
-            self.store.put_bytes(key, dumps(record))
-        except DpexportError as exc:
-            log.error("could not write export log %s: %s", key, exc)
-
-
-#: per engine, the tables whose last slice it exported had no repeated key: their rows
-_UNIQUE_KEYS: weakref.WeakKeyDictionary[Engine, dict[tuple[str, str], int]] = (
-    weakref.WeakKeyDictionary()
-)
-#: a slice read without de-duplication while its keys are counted is tried only after a
-#: slice of at most this many rows (counting distinct keys holds them all in memory)
-_COPY_FIRST_MAX_ROWS = 1_000_000
-
-
-def _unique_keys(engine: Engine) -> dict[tuple[str, str], int]:
-    return _UNIQUE_KEYS.setdefault(engine, {})
-
-
-def _without_dedupe(request: ScanRequest) -> ScanRequest:
-    """``request`` without its one-row-per-key window. One place builds it: ``run``
-    tells a kept copy from a redone one by comparing two of these."""
-    return dataclasses.replace(request, dedupe_by=(), newest_by=())
-
-
-def _distinct_keys_sql(engine: Engine, request: ScanRequest) -> dict[str, str]:
-    """``count(DISTINCT key)`` for each one-column key the request de-duplicates by,
-    when the engine's reads are stable (a later query sees the rows this one counted)
-    and the key is an output column; otherwise nothing. A key with NULLs never counts
-    as unique (``count(DISTINCT)`` skips them), so it keeps its de-duplication."""
-    keys = [k for k in (request.dedupe_by, request.newest_by) if k]
-    outputs = set(request.columns or ()) | set(request.extra)
-    if not keys or not engine.stable_reads:
-        return {}
-    if any(len(k) != 1 or k[0] not in outputs for k in keys):
-        return {}
-    return {f"keys{i}": f"count(DISTINCT {quote_identifier(k[0])})" for i, k in enumerate(keys)}

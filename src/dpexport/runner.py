@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from dpexport import TRIGGERS, commit, layout, tokens
+from dpexport import TRIGGERS, commit, layout, records, tokens
 from dpexport.config.spec import ResolvedConfig, TableSpec
 from dpexport.engines.base import Engine
 from dpexport.errors import AlreadyExists, DpexportError
@@ -247,7 +247,8 @@ def _export_under_lease(
             _to_dlq(ctx, spec, exporter.store, export_id, exc, str(result.error), retrier, now)
         else:
             log.error("export of %s failed: %s", spec.qualified_name, message)
-            exporter.mark_failure(
+            records.mark_failure(
+                exporter,
                 message,
                 retrier.retry_count,
                 dlq.DlqSettings.from_config(ctx.config).next_retry(now),
@@ -287,7 +288,7 @@ def _finish(exporter: Export, token: tokens.Token, result: ExportResult, clock: 
         "manifests": result.manifests,
     }
     _write_token(exporter.store, token)
-    exporter.log_record(result, int((time.monotonic() - clock) * 1000))
+    records.log_record(exporter, result, int((time.monotonic() - clock) * 1000))
 
 
 def _write_token(store: Store, token: tokens.Token) -> None:

@@ -1,0 +1,72 @@
+"""What an export leaves besides its data: FAILURE markers and export-log records."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from dpexport import layout
+from dpexport.errors import DpexportError
+from dpexport.manifest import dumps, failure_marker, rfc3339
+
+if TYPE_CHECKING:
+    from dpexport.export import Export, ExportResult
+
+log = logging.getLogger("dpexport.runner")
+
+
+def mark_failure(export: Export, message: str, retry_count: int, next_retry: datetime) -> None:
+    """FAILURE in each top-level folder the export touched (its logical day when none):
+    the newest export into them failed before its commit point."""
+    folders = export.folders_touched or {layout.time_folder(export.ctx.logical_time, "daily")}
+    now = datetime.now(UTC)
+    for top in sorted(folders):
+        key = f"{export.dest_key}{top}/{layout.FAILURE}"
+        doc = failure_marker(
+            timestamp=now,
+            error=message,
+            retry_count=retry_count,
+            next_retry=next_retry,
+        )
+        try:
+            export.store.put_bytes(key, dumps(doc))
+        except DpexportError as exc:
+            log.error("could not write %s: %s", key, exc)
+
+
+def log_record(export: Export, result: ExportResult, duration_ms: int) -> None:
+    """One export-log record per attempt: in the bucket, and in the warehouse where it
+    keeps one. A failure to write it is logged; it never changes the result."""
+    spec = export.spec
+    record = {
+        "export_id": result.export_id,
+        "table_name": spec.table,
+        "dataset": spec.dataset,
+        "status": result.status,
+        "export_timestamp": rfc3339(export.start),
+        "logical_time": rfc3339(export.ctx.logical_time),
+        "mode": spec.mode,
+        "format": spec.format,
+        "compression": spec.compression,
+        "destination": spec.destination,
+        "rows": result.rows,
+        "files": result.files,
+        "manifests": result.manifests,
+        "duration_ms": duration_ms,
+        "trigger": export.ctx.options.trigger,
+        "error": result.error,
+        "null_cursor_rows": export.null_cursor_rows,
+        "path": export.path,
+        "retry_count": export.retrier.retry_count if export.retrier else 0,
+        "retries": export.retrier.history_json() if export.retrier else [],
+    }
+    try:
+        export.ctx.engine.write_export_logs([record])
+    except DpexportError as exc:
+        log.error("could not write the export log to the warehouse: %s", exc)
+    key = f"{layout.LOGS_PREFIX}{export.start:%Y/%m/%d}/{result.export_id}.json"
+    try:
+        export.store.put_bytes(key, dumps(record))
+    except DpexportError as exc:
+        log.error("could not write export log %s: %s", key, exc)
