@@ -205,7 +205,7 @@ class Export:
             request, (expected, window, tops, folders) = self._stats(request, plan)
             self._open_staging()
         else:
-            # the warehouse writes the slice while another query counts it (see slice_stats.copy_first)
+            # the warehouse writes the slice while another query counts it (slice_stats)
             log.debug("%s: the warehouse writes the slice while it is counted", spec.qualified_name)
             with ThreadPoolExecutor(1, thread_name_prefix="dpexport-stats") as pool:
                 counting = pool.submit(self._stats, request, plan)
