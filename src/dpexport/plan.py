@@ -87,6 +87,25 @@ def bind_for(value: Any, arrow_type: pa.DataType | None) -> Any:
     return value
 
 
+def _watermark(
+    spec: TableSpec,
+    store: Store,
+    dest_key: str,
+    cursor_type: pa.DataType | None,
+    logical_time: datetime,
+) -> state.Watermark | None:
+    """The export's watermark (``state.read_watermark``: checked against its manifest,
+    rebuilt from the manifests when it cannot be trusted)."""
+    return state.read_watermark(
+        store,
+        state.watermark_key(spec.dataset, spec.table, dest_key),
+        dest_key,
+        spec.qualified_name,
+        kind=cursor_kind(cursor_type),
+        now=max(datetime.now(UTC), logical_time),
+    )
+
+
 def make_plan(
     spec: TableSpec,
     *,
@@ -106,16 +125,7 @@ def make_plan(
             table=spec.qualified_name,
         )
     cursor_type = schema.field(cursor).type if cursor and cursor in schema.names else None
-    mark = None
-    if cursor:
-        mark = state.read_watermark(
-            store,
-            state.watermark_key(spec.dataset, spec.table, dest_key),
-            dest_key,
-            spec.qualified_name,
-            kind=cursor_kind(cursor_type),
-            now=max(datetime.now(UTC), logical_time),
-        )
+    mark = _watermark(spec, store, dest_key, cursor_type, logical_time) if cursor else None
     lower: Any = None
     if mark is not None and mark.value is not None:
         lower = mark.value
