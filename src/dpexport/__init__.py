@@ -93,9 +93,9 @@ TRIGGERS = ("manual", "cron", "api", "stream")
 
 
 class _Package(types.ModuleType):
-    """``plan``, ``compact`` and ``demo`` name both a function here and a submodule;
+    """``demo`` names both a function here and a submodule;
     importing a submodule sets it on its package, which would replace the function.
-    The function stays; ``from dpexport.plan import ...`` finds the submodule in
+    The function stays; ``from dpexport.demo import ...`` finds the submodule in
     ``sys.modules`` as ever."""
 
     def __setattr__(self, name: str, value: object) -> None:

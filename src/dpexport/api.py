@@ -24,13 +24,13 @@ from dpexport.workspace import ConfigSource, Workspace
 
 if TYPE_CHECKING:
     from dpexport.config.spec import ResolvedConfig
-    from dpexport.export import ExportResult, Progress
+    from dpexport.flow.export import ExportResult, Progress
     from dpexport.ops.lifecycle import ApplyResult
     from dpexport.ops.replicate import TableReport
     from dpexport.ops.status import TableStatus
     from dpexport.ops.sweep import SweepItem
+    from dpexport.publish.verification import Report
     from dpexport.reliability.dlq import DlqEntry, RetryOutcome
-    from dpexport.verification import Report
 
 PathLike = str | os.PathLike[str]
 #: one result of ``logs_query``: the column names and the rows
@@ -69,7 +69,7 @@ def plan(
 ) -> list[dict[str, Any]]:
     """What a run would do per table (slice, window, folders, token, size estimate), as
     ``plan --json`` prints it; reads the warehouse and the stores, writes nothing."""
-    from dpexport.plan import describe
+    from dpexport.planning.plan import describe
 
     ws = Workspace.of(config, local_root=local_root)
     specs = ws.select(tables)
@@ -103,7 +103,7 @@ def run(
     Raises ``UnknownTable`` for a name the config lacks and ``ConfigError`` for a
     problem the warehouse shows, before anything is written; ``ExportFailed`` (holding
     every result) when an export fails, unless ``raise_on_failure`` is false."""
-    from dpexport.runner import RunOptions, run_exports
+    from dpexport.flow.runner import RunOptions, run_exports
 
     ws = Workspace.of(config, local_root=local_root)
     names = tuple(spec.qualified_name for spec in ws.select(tables)) if tables else ()
@@ -130,8 +130,8 @@ def verify(uri: str, *, local_root: PathLike | None = None) -> Report:
     """Re-check a published export (a manifest, or every manifest under a folder): each
     file's sha256, row counts, readability. ``report.ok`` says whether all held; a
     malformed URI is a ``UsageError``."""
+    from dpexport.publish.verification import verify_uri
     from dpexport.storage.uri import uri_problem
-    from dpexport.verification import verify_uri
 
     problem = uri_problem(uri)
     if problem is not None:  # a malformed argument, not a failed check
@@ -150,7 +150,7 @@ def compact(
 ) -> ExportResult:
     """Fold an INCREMENTAL table's exports into one snapshot by its merge key (under
     ``{destination}/snapshot/``); ``ExportFailed`` if it fails, unless told not to."""
-    from dpexport.compact import compact as fold
+    from dpexport.ops.compact import compact as fold
 
     ws = Workspace.of(config, local_root=local_root)
     spec = ws.table(table)
@@ -244,7 +244,7 @@ def dlq_list(
 ) -> list[DlqEntry]:
     """Every dead-letter queue entry (spec 7.2): age, attempts, whether it is due for
     auto-retry or escalated."""
-    from dpexport.runner import dlq_entries
+    from dpexport.flow.runner import dlq_entries
 
     ws = Workspace.of(config, local_root=local_root)
     return [e for _, e in dlq_entries(ws.config, ws.local_root, now or datetime.now(UTC))]
@@ -261,7 +261,7 @@ def dlq_retry(
     """Run failed exports again: the entry ``export_id`` (``UsageError`` if there is
     none), or every open entry (only those due for auto-retry with ``due``). Success
     removes an entry, failure counts a retry, ``max_attempts`` retries poison it."""
-    from dpexport.runner import dlq_entries, retry_dlq
+    from dpexport.flow.runner import dlq_entries, retry_dlq
 
     ws = Workspace.of(config, local_root=local_root)
     at_now = now or datetime.now(UTC)

@@ -47,8 +47,8 @@ def schedule(
     ``metrics_port`` (default the config's ``metrics.port``; 0: none). ``on_serve`` is
     called once serving is about to start: where a command installs signal handlers
     that set ``stop`` (this function installs none)."""
+    from dpexport.flow.runner import RunOptions, run_exports
     from dpexport.ops.scheduler import Scheduler, Stop
-    from dpexport.runner import RunOptions, run_exports
 
     if once and replay is not None:
         raise UsageError("once and replay are two different runs; give one of them")

@@ -138,7 +138,7 @@ class Workspace:
 
     def destination(self, spec: TableSpec) -> tuple[Store, str]:
         """The store of a table's destination and its folder key (``""`` or ending in ``/``)."""
-        from dpexport.plan import destination_of
+        from dpexport.planning.plan import destination_of
 
         return destination_of(self.stores, spec.destination)
 

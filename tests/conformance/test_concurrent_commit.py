@@ -16,10 +16,11 @@ from typing import Any
 
 import pytest
 
-from dpexport import batch, commit, layout
-from dpexport.commit import MarkerUpdate, Publication, Staging
 from dpexport.errors import NotFound
+from dpexport.publish import commit
+from dpexport.publish.commit import MarkerUpdate, Publication, Staging
 from dpexport.reliability.retry import Retrier, RetryingStore, RetryPolicy
+from dpexport.storage import batch, layout
 from dpexport.storage.base import Store
 from tests.conformance.test_azure_store import az_container  # noqa: F401  (a fixture)
 from tests.conformance.test_gcs_store import gcs_bucket  # noqa: F401  (a fixture)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from dpexport import batch
+from dpexport.storage import batch
 from dpexport.storage.base import Store
 from tests.e2e import crash_child
 

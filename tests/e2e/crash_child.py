@@ -15,7 +15,7 @@ from typing import Any
 
 from dpexport.config import load_config
 from dpexport.engines import open_engine
-from dpexport.runner import RunOptions, run_exports
+from dpexport.flow.runner import RunOptions, run_exports
 
 
 def main(wrap_store: Any = None) -> None:

@@ -18,7 +18,7 @@ import sys
 from collections import Counter
 from typing import Any
 
-import dpexport.runner
+import dpexport.flow.runner
 from dpexport.cli import main as cli_main
 from dpexport.errors import PermissionDenied
 from dpexport.storage.base import Store
@@ -64,14 +64,14 @@ def _hooks(argv: list[str]) -> dict[str, Any]:
 def main() -> None:
     split = sys.argv.index("--")
     hooks = _hooks(sys.argv[1:split])
-    real = dpexport.runner.run_exports
+    real = dpexport.flow.runner.run_exports
 
     def run_exports(config: Any, engine: Any, options: Any) -> Any:
         for name, value in hooks.items():
             setattr(options, name, value)
         return real(config, engine, options)
 
-    dpexport.runner.run_exports = run_exports  # type: ignore[assignment]
+    dpexport.flow.runner.run_exports = run_exports  # type: ignore[assignment]
     cli_main(sys.argv[split + 1 :])
 
 

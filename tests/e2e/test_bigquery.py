@@ -19,7 +19,6 @@ import pytest
 
 pytest.importorskip("google.cloud.bigquery")
 
-from dpexport import layout
 from dpexport.config.spec import (
     CsvOptions,
     JsonlOptions,
@@ -31,6 +30,7 @@ from dpexport.engines.base import ScanRequest, Slice
 from dpexport.engines.duckdb import DuckDBEngine
 from dpexport.errors import NotFound
 from dpexport.formats import open_writer, read_file
+from dpexport.storage import layout
 from tests.bq_emulator import (
     DEMO_DATASET,
     BQEmulator,

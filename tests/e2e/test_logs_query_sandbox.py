@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from dpexport.manifest import dumps
+from dpexport.publish.manifest import dumps
 from dpexport.storage.local import LocalStore
 from tests.e2e.cli import Result, dpexport
 from tests.unit.ops.log_records import NOW, records

@@ -12,7 +12,7 @@ import duckdb
 import pytest
 
 from dpexport.errors import NotFound, TransientError
-from dpexport.manifest import dumps
+from dpexport.publish.manifest import dumps
 from dpexport.reliability import dlq
 from dpexport.storage.local import LocalStore
 from tests.e2e.cli import dpexport

@@ -14,7 +14,7 @@ import pytest
 import dpexport
 from dpexport.engines import open_engine
 from dpexport.engines.duckdb import DuckDBEngine
-from dpexport.runner import RunOptions, run_exports
+from dpexport.flow.runner import RunOptions, run_exports
 from tests.e2e.cli import warehouse_sql
 
 CONFIG = """\

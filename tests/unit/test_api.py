@@ -36,7 +36,7 @@ def test_run_and_verify_from_python(demo_dir: Path) -> None:
 def test_token_ignores_where_settings_came_from(demo_dir: Path) -> None:
     import dataclasses
 
-    from dpexport.tokens import config_hash, token_name
+    from dpexport.publish.tokens import config_hash, token_name
 
     config = dpexport.load_config(demo_dir / "dpexport.yaml")
     spec = config.table("parts_catalog")
@@ -79,7 +79,7 @@ def _loaded(code: str, names: tuple[str, ...]) -> list[str]:
 
 
 def test_run_command_modules_load_no_config_reader_codec_or_cloud_library() -> None:
-    code = "import dpexport.cli, dpexport.runner, dpexport.engines, dpexport.engines.duckdb"
+    code = "import dpexport.cli, dpexport.flow.runner, dpexport.engines, dpexport.engines.duckdb"
     assert _loaded(code, _NOT_ON_IMPORT) == []
 
 

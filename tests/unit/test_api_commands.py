@@ -85,13 +85,13 @@ def test_every_command_has_a_public_function() -> None:
 
 
 def test_a_function_keeps_its_name_when_a_submodule_shares_it() -> None:
-    import dpexport.compact  # the submodules, as any other module imports them
     import dpexport.demo.warehouse
-    import dpexport.plan
+    import dpexport.ops.compact  # the submodules, as any other module imports them
+    import dpexport.planning.plan
 
     for name in ("plan", "compact", "demo"):
         assert isinstance(getattr(dpexport, name), types.FunctionType), name
-    assert isinstance(sys.modules["dpexport.plan"], types.ModuleType)
+    assert isinstance(sys.modules["dpexport.planning.plan"], types.ModuleType)
 
 
 def test_the_cli_modules_import_nothing_private_from_each_other() -> None:

@@ -15,13 +15,14 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from dpexport import commit, layout, publication
-from dpexport.batch import REMOTE_WORKERS, Batch, run_all
-from dpexport.commit import MarkerUpdate, Publication, Staging
 from dpexport.errors import NotFound
 from dpexport.formats.base import WrittenFile
+from dpexport.formats.router import Folder
+from dpexport.publish import commit, publication
+from dpexport.publish.commit import MarkerUpdate, Publication, Staging
 from dpexport.reliability.retry import Retrier, RetryingStore, RetryPolicy
-from dpexport.router import Folder
+from dpexport.storage import layout
+from dpexport.storage.batch import REMOTE_WORKERS, Batch, run_all
 from dpexport.storage.local import LocalStore
 from tests.unit.test_publication import facts, spec_for, staged_files
 

@@ -7,7 +7,7 @@ import pyarrow as pa
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dpexport.dedup import row_keys
+from dpexport.publish.dedup import row_keys
 
 PART = st.one_of(st.none(), st.text(alphabet=st.sampled_from("ab\\\x1f\x00N u"), max_size=4))
 

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from dpexport import layout
 from dpexport.config.spec import Partitioning, SubPartition
+from dpexport.storage import layout
 
 #: None, any text (control characters, non-ASCII, the markers and their encodings)
 VALUES = (

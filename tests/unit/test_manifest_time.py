@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dpexport.manifest import parse_rfc3339, rfc3339
+from dpexport.publish.manifest import parse_rfc3339, rfc3339
 
 
 def _strptime(text: str) -> datetime | str:

@@ -10,16 +10,16 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from dpexport.commit import Staging
 from dpexport.config import load_config_text
 from dpexport.config.spec import CsvOptions, JsonlOptions, ParquetOptions, TableSpec
 from dpexport.errors import ExportError, NotFound
 from dpexport.formats import open_writer
 from dpexport.formats.base import WrittenFile
-from dpexport.manifest import ExportFacts, FileEntry, dumps, sidecar_bytes, sidecar_document
+from dpexport.publish.commit import Staging
+from dpexport.publish.manifest import ExportFacts, FileEntry, dumps, sidecar_bytes, sidecar_document
+from dpexport.publish.verification import verify_staged
 from dpexport.storage.local import LocalStore, write_new_file
 from dpexport.transforms.pipeline import Transforms
-from dpexport.verification import verify_staged
 
 AT = datetime(2025, 9, 16, 14, 30, 22, tzinfo=UTC)
 
@@ -202,7 +202,7 @@ def test_verify_staged_on_threads_lists_problems_in_file_order(
 ) -> None:
     """Files are checked on several threads; the problems come back in the files' order,
     the same report as one thread gives."""
-    import dpexport.verification as verification
+    import dpexport.publish.verification as verification
 
     spec = spec_for()
     files = staged_files(tmp_path, 40)
@@ -244,7 +244,7 @@ def _spec(table: str) -> TableSpec:
 def test_retirement_leaves_another_tables_objects(tmp_path: Path) -> None:
     """Issue 15, case 2: every manifest under the prefix was retired, whatever its
     table, so a FULL_REFRESH to ``ds/`` deleted the table exported to ``ds/t/``."""
-    from dpexport.publication import previous_snapshot
+    from dpexport.publish.publication import previous_snapshot
 
     store = LocalStore(tmp_path)
     _snapshot(store, "ds/2025/09/15/", "t2", "t2_old.parquet")
@@ -256,7 +256,7 @@ def test_retirement_leaves_another_tables_objects(tmp_path: Path) -> None:
 
 
 def test_retirement_refuses_an_unreadable_manifest(tmp_path: Path) -> None:
-    from dpexport.publication import previous_snapshot
+    from dpexport.publish.publication import previous_snapshot
 
     store = LocalStore(tmp_path)
     store.put_bytes("ds/2025/09/15/manifest_20250915_000000.json", b"{torn")

@@ -13,7 +13,7 @@ from dpexport.config.spec import CsvOptions, JsonlOptions, ParquetOptions
 from dpexport.errors import InvalidArgument
 from dpexport.formats import open_writer
 from dpexport.formats.base import FormatWriter, WrittenFile
-from dpexport.router import MAX_OPEN, Folder, Router, split_by_keys
+from dpexport.formats.router import MAX_OPEN, Folder, Router, split_by_keys
 
 SCHEMA = pa.schema([("id", pa.int64()), ("kind", pa.string())])
 

@@ -46,7 +46,7 @@ def _setup_logging(debug: bool) -> None:
     if sys.stderr.isatty():
         from rich.logging import RichHandler
 
-        from dpexport.progress import stderr_console
+        from dpexport.flow.progress import stderr_console
 
         handler = RichHandler(console=stderr_console(), show_path=False, show_time=False)
         handler.setFormatter(logging.Formatter("%(message)s"))

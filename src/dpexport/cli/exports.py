@@ -58,7 +58,7 @@ def run(
     as_json: bool,
 ) -> None:
     """Run the exports (all, or the named tables)."""
-    from dpexport.progress import make_progress
+    from dpexport.flow.progress import make_progress
 
     settings = settings_of(ctx, config_path, local_root)
     logical = parse_at(at)
@@ -201,7 +201,7 @@ def demo(
     ctx: click.Context, config_path: str | None, local_root: str | None, directory: str, rows: int
 ) -> None:
     """Create a demo warehouse and config, run every export, print where to look."""
-    from dpexport.progress import make_progress
+    from dpexport.flow.progress import make_progress
 
     settings = settings_of(ctx, config_path, local_root)
     with make_progress() as progress:

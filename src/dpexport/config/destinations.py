@@ -38,8 +38,8 @@ class Published:
 
 def reserved_prefixes() -> dict[str, str]:
     """Prefix at a bucket root -> what dpexport keeps there."""
-    # dpexport.layout loads pyarrow: only when a config with tables is checked
-    from dpexport import layout
+    # dpexport.storage.layout loads pyarrow: only when a config with tables is checked
+    from dpexport.storage import layout
     from dpexport.storage.local import _LOCKS
 
     return {

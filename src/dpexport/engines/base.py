@@ -19,10 +19,10 @@ import pyarrow as pa
 from dpexport.errors import InvalidArgument
 
 if TYPE_CHECKING:
-    from dpexport.commit import Staging
     from dpexport.config.spec import TableSpec
     from dpexport.formats.base import WrittenFile
-    from dpexport.router import Folder
+    from dpexport.formats.router import Folder
+    from dpexport.publish.commit import Staging
     from dpexport.storage.base import Store
 
     #: the staged files of a warehouse-written slice and its job ids, or why the

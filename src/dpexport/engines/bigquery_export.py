@@ -24,16 +24,16 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from dpexport import layout
 from dpexport.config.spec import TableSpec
 from dpexport.engines import bigquery_sql as bsql
 from dpexport.engines.base import ScanRequest
 from dpexport.errors import InvalidArgument
+from dpexport.storage import layout
 
 if TYPE_CHECKING:
-    from dpexport.commit import Staging
     from dpexport.engines.base import Outcome
     from dpexport.engines.bigquery import BigQueryEngine
+    from dpexport.publish.commit import Staging
     from dpexport.storage.base import Store
 
 __all__ = [
@@ -254,8 +254,8 @@ class BigQueryExportData:
     ) -> Outcome:
         """Run EXPORT DATA into the export's staging prefix; the staged files, hashed and
         counted from their stored bytes, and the job ids."""
-        from dpexport.router import Folder
-        from dpexport.serverside import read_back
+        from dpexport.formats.router import Folder
+        from dpexport.planning.serverside import read_back
         from dpexport.storage.base import innermost
         from dpexport.storage.local import LocalStore, local_copy
         from dpexport.storage.uri import parse_uri

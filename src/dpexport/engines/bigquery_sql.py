@@ -1,7 +1,7 @@
 """BigQuery SQL for the BigQuery engine: rendering a ScanRequest, literals, transpiling.
 
 The rest of dpexport writes SQL expressions in DuckDB's dialect (partition keys from
-:mod:`dpexport.layout`, filters, aggregates of the named checks). This module turns
+:mod:`dpexport.storage.layout`, filters, aggregates of the named checks). This module turns
 them into GoogleSQL with sqlglot, fixing the few places where a plain transpile does
 not mean the same thing on BigQuery:
 

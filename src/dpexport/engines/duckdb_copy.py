@@ -54,16 +54,16 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from dpexport import folder_scan
 from dpexport.config.spec import TableSpec
 from dpexport.engines.base import ScanRequest, quote_identifier
 from dpexport.engines.duckdb import DuckDBEngine
-from dpexport.router import KEY_PREFIX
-from dpexport.verification import sha256_of_file
+from dpexport.formats.router import KEY_PREFIX
+from dpexport.planning import folder_scan
+from dpexport.publish.verification import sha256_of_file
 
 if TYPE_CHECKING:
-    from dpexport.commit import Staging
     from dpexport.engines.base import Outcome
+    from dpexport.publish.commit import Staging
     from dpexport.storage.base import Store
 
 __all__ = ["Copied", "DuckDBCopy", "copy_parquet", "copy_reason", "copy_schema_reason"]
@@ -398,9 +398,9 @@ class DuckDBCopy:
     ) -> Outcome:
         """Let DuckDB write the slice into staging (a local folder, uploaded with the
         rest on a remote store); or why it could not match the streamed schema."""
-        from dpexport import layout
-        from dpexport.router import Folder
-        from dpexport.serverside import read_back
+        from dpexport.formats.router import Folder
+        from dpexport.planning.serverside import read_back
+        from dpexport.storage import layout
 
         into = staging.local_dir / "duckdb"
         files = copy_parquet(self.engine, request, spec, into, expected, tops)

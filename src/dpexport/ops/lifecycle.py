@@ -31,10 +31,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from dpexport import layout
 from dpexport.config.spec import ResolvedConfig
 from dpexport.errors import ExportError
 from dpexport.ops.replicate import Opener, target_uri
+from dpexport.storage import layout
 from dpexport.storage.base import Store, innermost
 
 FAILED = f"{layout.DLQ_PREFIX}failed_exports/"

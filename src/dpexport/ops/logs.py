@@ -30,9 +30,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from dpexport import layout
 from dpexport.config.spec import ResolvedConfig
 from dpexport.errors import UsageError
+from dpexport.storage import layout
 from dpexport.storage.base import Store
 
 if TYPE_CHECKING:

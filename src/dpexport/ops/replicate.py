@@ -32,12 +32,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dpexport import layout
 from dpexport.config.spec import ResolvedConfig
 from dpexport.errors import ExportError, NotFound
-from dpexport.manifest import dumps
+from dpexport.publish.manifest import dumps
+from dpexport.publish.verification import sha256_of
+from dpexport.storage import layout
 from dpexport.storage.base import Store
-from dpexport.verification import sha256_of
 
 if TYPE_CHECKING:
     from dpexport.config.models import Replication

@@ -33,7 +33,7 @@ from typing import Any
 from dpexport.config.spec import ResolvedConfig, TableSpec
 from dpexport.engines.base import Engine
 from dpexport.errors import DpexportError
-from dpexport.export import ExportResult, RunOptions
+from dpexport.flow.export import ExportResult, RunOptions
 
 log = logging.getLogger(__name__)
 
@@ -251,7 +251,7 @@ class Scheduler:
     def retry_dlq(self, now: datetime) -> list[Any]:
         """Re-run the DLQ entries of the scheduled tables that are due for auto-retry
         (spec 7.2 ``auto_retry_after``); the outcomes, as ``dlq.RetryOutcome``."""
-        from dpexport.runner import dlq_entries, retry_dlq
+        from dpexport.flow.runner import dlq_entries, retry_dlq
 
         mine = {j.table for j in self.jobs if j.replication is None}
         try:

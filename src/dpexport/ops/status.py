@@ -22,8 +22,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from dpexport.manifest import rfc3339
 from dpexport.ops.logs import config_stores, load_records, parse_time
+from dpexport.publish.manifest import rfc3339
 from dpexport.reliability.dlq import DlqEntry, DlqSettings, list_entries
 
 DEFAULT_FRESHNESS = timedelta(hours=24)

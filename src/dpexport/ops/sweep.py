@@ -12,10 +12,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from dpexport import layout
-from dpexport.commit import JOURNAL, OWNER, Owner
 from dpexport.errors import ExportError
-from dpexport.manifest import parse_rfc3339
 from dpexport.ops.lifecycle import (
     AZURE_TIER,
     FAILED,
@@ -29,6 +26,9 @@ from dpexport.ops.lifecycle import (
     opener_for,
 )
 from dpexport.ops.replicate import Opener
+from dpexport.publish.commit import JOURNAL, OWNER, Owner
+from dpexport.publish.manifest import parse_rfc3339
+from dpexport.storage import layout
 from dpexport.storage.base import ObjectInfo, Store, innermost
 
 

@@ -26,11 +26,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
-from dpexport import layout
 from dpexport.config.spec import ResolvedConfig
 from dpexport.errors import DpexportError, TransientError
-from dpexport.manifest import dumps, rfc3339
+from dpexport.publish.manifest import dumps, rfc3339
 from dpexport.reliability.retry import Attempt, RetryPolicy
+from dpexport.storage import layout
 from dpexport.storage.base import Store
 
 if TYPE_CHECKING:

@@ -11,8 +11,8 @@ from __future__ import annotations
 import getpass
 import uuid
 
-from dpexport import layout
 from dpexport.errors import PermissionDenied
+from dpexport.storage import layout
 from dpexport.storage.base import Store
 
 

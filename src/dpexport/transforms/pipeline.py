@@ -16,15 +16,15 @@ from typing import Any
 
 import pyarrow as pa
 
-from dpexport import layout
 from dpexport.checks import CheckContext, CheckRun
 from dpexport.config.spec import ResolvedConfig, TableSpec
 from dpexport.engines.base import Engine, ScanRequest
 from dpexport.errors import ExportError, NotFound, UsageError
 from dpexport.formats import open_writer, read_file
 from dpexport.formats.base import FormatWriter, WrittenFile
-from dpexport.manifest import dumps
+from dpexport.publish.manifest import dumps
 from dpexport.security.crypto import Encryptor, KeyProvider, LocalKeyProvider
+from dpexport.storage import layout
 from dpexport.storage.base import Store, innermost
 from dpexport.storage.local import LocalStore
 from dpexport.transforms.gdpr import GdprPlan, anonymize, gdpr_plan, load_hash_key

@@ -14,7 +14,7 @@ import yaml
 
 from dpexport.config import ResolvedConfig, SubPartition, load_config
 from dpexport.config.models import DpexportConfig
-from dpexport.tokens import config_hash
+from dpexport.publish.tokens import config_hash
 from tests.unit.config.config_spec_blocks import BLOCKS
 
 MB = 1024 * 1024

@@ -11,7 +11,10 @@ from dpexport.config import loader
 from dpexport.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[3]
-CONFIGS = [ROOT / "examples" / "diagnosticpro.yaml", ROOT / "src/dpexport/demo/diagnosticpro.yaml"]
+CONFIGS = [
+    ROOT / "examples" / "diagnosticpro.yaml",
+    ROOT / "src/dpexport/demo/diagnosticpro.yaml",
+]
 
 pytestmark = pytest.mark.skipif(
     not getattr(yaml, "__with_libyaml__", False), reason="PyYAML without libyaml"

@@ -14,7 +14,6 @@ pytest.importorskip("google.cloud.bigquery")
 from google.api_core import exceptions as gexc
 from google.cloud.bigquery import SchemaField
 
-from dpexport import layout
 from dpexport.config.spec import Partitioning
 from dpexport.engines.base import ScanRequest, Slice
 from dpexport.engines.bigquery_errors import translate
@@ -27,6 +26,7 @@ from dpexport.errors import (
     PermissionDenied,
     TransientError,
 )
+from dpexport.storage import layout
 
 # (DuckDB expression, GoogleSQL expected)
 TRANSPILE = [

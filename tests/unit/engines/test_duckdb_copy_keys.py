@@ -9,8 +9,8 @@ from pathlib import Path
 import duckdb
 import pyarrow.parquet as pq
 
-from dpexport import layout
 from dpexport.engines.duckdb_copy import _decoded, _encoded
+from dpexport.storage import layout
 
 VALUES = [None, "", "\x00", "_null_", "_empty_", "%00", "%5Fnull_", ".", "..", "a/b", "ünï", "x"]
 

@@ -12,11 +12,11 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from dpexport import folder_scan
 from dpexport.config.spec import Partitioning, SubPartition
 from dpexport.engines.base import ScanRequest
 from dpexport.engines.duckdb import DuckDBEngine
-from dpexport.layout import partition_key_sql
+from dpexport.planning import folder_scan
+from dpexport.storage.layout import partition_key_sql
 
 TABLE = """
 CREATE TABLE ds.events AS

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from dpexport.engines.duckdb_copy import Follower
-from dpexport.verification import sha256_of_file
+from dpexport.publish.verification import sha256_of_file
 
 
 def _append_slowly(path: Path, parts: list[bytes], gate: threading.Event) -> None:

@@ -16,10 +16,10 @@ import pytest
 from click.testing import CliRunner
 
 from dpexport.cli import cli
-from dpexport.commit import Owner
 from dpexport.config import load_config_text
 from dpexport.ops.lifecycle import apply_rules
 from dpexport.ops.sweep import sweep
+from dpexport.publish.commit import Owner
 from dpexport.storage.local import LocalStore
 
 NOW = datetime(2025, 9, 16, 12, 0, tzinfo=UTC)

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from dpexport.errors import UsageError
-from dpexport.manifest import dumps
 from dpexport.ops.logs import as_objects, load_records, query, query_all, render_table, transpile
+from dpexport.publish.manifest import dumps
 from dpexport.storage.local import LocalStore
 from tests.unit.ops.log_records import (
     EXPECTED_STALE,

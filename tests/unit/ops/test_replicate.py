@@ -14,16 +14,16 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-from dpexport import layout
 from dpexport.cli import cli
 from dpexport.config import load_config_text
 from dpexport.config.spec import ResolvedConfig
 from dpexport.errors import UsageError
 from dpexport.ops.replicate import STATE_PREFIX, replicate
+from dpexport.publish.verification import verify_uri
+from dpexport.storage import layout
 from dpexport.storage.base import ObjectInfo, Store
 from dpexport.storage.local import LocalStore
 from dpexport.storage.uri import StoreResolver
-from dpexport.verification import verify_uri
 
 CONFIG = """
 project: diagnostic-pro-start-up

@@ -28,7 +28,7 @@ import pyarrow as pa
 
 from dpexport.config.spec import Partitioning
 from dpexport.engines.base import Engine, ScanRequest, column_sql
-from dpexport.layout import time_sql
+from dpexport.storage.layout import time_sql
 
 __all__ = [
     "MAX_FOLDERS",

@@ -42,11 +42,12 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from dpexport import layout, state
-from dpexport.batch import Batch, io_workers, run_all
 from dpexport.errors import DpexportError, NotFound, PreconditionFailed
-from dpexport.manifest import dumps, parse_rfc3339, success_marker
+from dpexport.publish import state
+from dpexport.publish.manifest import dumps, parse_rfc3339, success_marker
+from dpexport.storage import layout
 from dpexport.storage.base import Store
+from dpexport.storage.batch import Batch, io_workers, run_all
 from dpexport.storage.local import write_new_file
 
 log = logging.getLogger(__name__)

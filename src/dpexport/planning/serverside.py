@@ -18,13 +18,13 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from dpexport.commit import Staging
 from dpexport.config.spec import TableSpec
 from dpexport.engines.base import Engine, ScanRequest
 from dpexport.formats.base import WrittenFile
-from dpexport.router import Folder
+from dpexport.formats.router import Folder
+from dpexport.publish.commit import Staging
+from dpexport.publish.verification import sha256_of_file
 from dpexport.storage.base import Store
-from dpexport.verification import sha256_of_file
 
 #: what ``export`` returns: the staged files and job ids, or why it could not after all
 Outcome = tuple[list[tuple[Folder, WrittenFile]], list[str]] | str

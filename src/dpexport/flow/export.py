@@ -20,39 +20,32 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 
-from dpexport import (
-    commit,
-    folder_scan,
-    interrupts,
-    layout,
-    publication,
-    quarantine,
-    serverside,
-    slice_stats,
-    state,
-    tokens,
-)
+from dpexport.checks import quarantine
 from dpexport.config.schema_check import reserved_column_issues
 from dpexport.config.spec import ResolvedConfig, TableSpec
-from dpexport.dedup import CrossRunDedup
 from dpexport.engines.base import Engine, ScanRequest
 from dpexport.errors import ExportError
+from dpexport.flow import interrupts
 from dpexport.formats.base import WrittenFile
-from dpexport.manifest import (
+from dpexport.formats.router import Folder, Router, split_by_keys
+from dpexport.planning import folder_scan, serverside, slice_stats
+from dpexport.planning.plan import ExportPlan, make_plan
+from dpexport.publish import commit, publication, state, tokens
+from dpexport.publish.dedup import CrossRunDedup
+from dpexport.publish.manifest import (
     ExportFacts,
     canonical_schema,
     schema_hash,
 )
-from dpexport.plan import ExportPlan, make_plan
+from dpexport.publish.verification import verify_staged
 from dpexport.reliability.retry import Retrier
-from dpexport.router import Folder, Router, split_by_keys
+from dpexport.storage import layout
 from dpexport.storage.base import Store
 from dpexport.storage.probe import probe_destination
 from dpexport.storage.uri import StoreResolver
 from dpexport.transforms.pipeline import Transforms
-from dpexport.verification import verify_staged
 
-log = logging.getLogger("dpexport.runner")
+log = logging.getLogger("dpexport.flow.runner")
 
 
 class Progress(Protocol):

@@ -9,10 +9,11 @@ from typing import Any
 
 import pyarrow as pa
 
-from dpexport import layout, state
 from dpexport.config.spec import TableSpec
 from dpexport.engines.base import ScanRequest, Slice, column_sql
 from dpexport.errors import InvalidArgument
+from dpexport.publish import state
+from dpexport.storage import layout
 from dpexport.storage.base import Store
 from dpexport.storage.uri import StoreResolver
 
@@ -196,7 +197,7 @@ def describe(
 ) -> dict[str, Any]:
     """What a run would do for one table, read-only: the slice, window, folders, token,
     and estimated rows and bytes (``dpexport plan``)."""
-    from dpexport import tokens
+    from dpexport.publish import tokens
     from dpexport.transforms.gdpr import gdpr_plan
 
     schema = engine.schema(spec.dataset, spec.table)
@@ -222,7 +223,7 @@ def describe(
         aggregates["folders"] = (
             "count(DISTINCT concat_ws('/', " + ", ".join(f'"{k}"' for k in keys) + "))"
         )
-    from dpexport import folder_scan, serverside
+    from dpexport.planning import folder_scan, serverside
 
     estimate = serverside.folders_sql(engine, spec, keys)
     if estimate is not None:  # the run's own estimate, which its path depends on

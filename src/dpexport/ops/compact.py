@@ -18,13 +18,13 @@ from pathlib import Path
 
 import duckdb
 
-from dpexport import layout
 from dpexport.config.spec import Partitioning, ResolvedConfig, SchemaEvolution
 from dpexport.engines.duckdb import DuckDBEngine, quote_identifier
 from dpexport.errors import InvalidArgument, NotFound
+from dpexport.flow.runner import ExportResult, RunOptions, run_exports
 from dpexport.formats import read_file
-from dpexport.runner import ExportResult, RunOptions, run_exports
 from dpexport.security.crypto import LocalKeyProvider
+from dpexport.storage import layout
 from dpexport.storage.base import Store
 from dpexport.storage.uri import StoreResolver
 

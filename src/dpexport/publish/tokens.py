@@ -25,11 +25,11 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from dpexport import layout
-from dpexport.commit import Owner
 from dpexport.config.spec import TableSpec
 from dpexport.errors import AlreadyExists, NotFound, PreconditionFailed
-from dpexport.manifest import dumps, parse_rfc3339, rfc3339
+from dpexport.publish.commit import Owner
+from dpexport.publish.manifest import dumps, parse_rfc3339, rfc3339
+from dpexport.storage import layout
 from dpexport.storage.base import Store
 
 log = logging.getLogger(__name__)

@@ -20,15 +20,15 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from dpexport import layout
-from dpexport.commit import run_all
 from dpexport.config.spec import CsvOptions, TableSpec
 from dpexport.errors import DpexportError, ExportError, Mismatch, NotFound
 from dpexport.formats import count_rows
 from dpexport.formats.base import WrittenFile
 from dpexport.formats.parallel import workers
 from dpexport.formats.streams import Inflater
+from dpexport.publish.commit import run_all
 from dpexport.security.crypto import MAGIC, is_encrypted
+from dpexport.storage import layout
 from dpexport.storage.base import Store
 from dpexport.storage.local import local_copy
 from dpexport.storage.uri import StoreResolver

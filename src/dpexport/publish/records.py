@@ -6,14 +6,14 @@ import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from dpexport import layout
 from dpexport.errors import DpexportError
-from dpexport.manifest import dumps, failure_marker, rfc3339
+from dpexport.publish.manifest import dumps, failure_marker, rfc3339
+from dpexport.storage import layout
 
 if TYPE_CHECKING:
-    from dpexport.export import Export, ExportResult
+    from dpexport.flow.export import Export, ExportResult
 
-log = logging.getLogger("dpexport.runner")
+log = logging.getLogger("dpexport.flow.runner")
 
 
 def mark_failure(export: Export, message: str, retry_count: int, next_retry: datetime) -> None:

@@ -19,8 +19,9 @@ from typing import Any
 
 import pyarrow as pa
 
-from dpexport import layout, state
 from dpexport.errors import NotFound
+from dpexport.publish import state
+from dpexport.storage import layout
 from dpexport.storage.base import Store
 
 _SEP = "\x1f"

@@ -8,18 +8,19 @@ import logging
 from collections import defaultdict
 from typing import Any
 
-from dpexport import commit, layout
 from dpexport.config.spec import TableSpec
 from dpexport.errors import ExportError, NotFound
 from dpexport.formats.base import WrittenFile
-from dpexport.manifest import (
+from dpexport.formats.router import Folder
+from dpexport.publish import commit
+from dpexport.publish.manifest import (
     ExportFacts,
     FileEntry,
     manifest_document,
     rfc3339,
     sidecar_bytes,
 )
-from dpexport.router import Folder
+from dpexport.storage import layout
 from dpexport.storage.base import Store
 
 log = logging.getLogger(__name__)

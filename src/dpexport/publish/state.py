@@ -12,9 +12,9 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from dpexport import layout
 from dpexport.errors import ExportError, NotFound, PreconditionFailed
-from dpexport.manifest import dumps
+from dpexport.publish.manifest import dumps
+from dpexport.storage import layout
 from dpexport.storage.base import Store
 
 log = logging.getLogger(__name__)

@@ -9,15 +9,16 @@ import logging
 import weakref
 from typing import TYPE_CHECKING, Any
 
-from dpexport import folder_scan, serverside, state
 from dpexport.config.spec import TableSpec
 from dpexport.engines.base import Engine, ScanRequest, quote_identifier
-from dpexport.plan import ExportPlan
+from dpexport.planning import folder_scan, serverside
+from dpexport.planning.plan import ExportPlan
+from dpexport.publish import state
 
 if TYPE_CHECKING:
-    from dpexport.export import Progress
+    from dpexport.flow.export import Progress
 
-log = logging.getLogger("dpexport.runner")
+log = logging.getLogger("dpexport.flow.runner")
 
 
 #: the request as it will be read, and (rows, (window, max cursor), top-level folders,

@@ -6,13 +6,13 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from dpexport import layout
 from dpexport.config.spec import TableSpec
 from dpexport.engines.base import Engine, ScanRequest
+from dpexport.storage import layout
 from dpexport.storage.base import Store
 from dpexport.transforms.pipeline import Transforms
 
-log = logging.getLogger("dpexport.runner")
+log = logging.getLogger("dpexport.flow.runner")
 
 
 def write_quarantine(

@@ -18,15 +18,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from dpexport import TRIGGERS, commit, layout, records, tokens
+from dpexport import TRIGGERS
 from dpexport.config.spec import ResolvedConfig, TableSpec
 from dpexport.engines.base import Engine
 from dpexport.errors import AlreadyExists, DpexportError
-from dpexport.export import Export, ExportResult, Progress, RunContext, RunOptions
-from dpexport.manifest import rfc3339
+from dpexport.flow.export import Export, ExportResult, Progress, RunContext, RunOptions
 from dpexport.ops.logs import parse_time
+from dpexport.publish import commit, records, tokens
+from dpexport.publish.manifest import rfc3339
 from dpexport.reliability import dlq
 from dpexport.reliability.retry import Retrier, RetryingStore, RetryPolicy
+from dpexport.storage import layout
 from dpexport.storage.base import Store
 from dpexport.storage.uri import StoreResolver
 from dpexport.transforms.pipeline import server_side_store

@@ -1,0 +1,1 @@
+"""The flow of an export: one table's steps (export) and many tables' runs (runner)."""

@@ -1,0 +1,1 @@
+"""Verify and commit: manifests, markers, tokens, state, and the commit protocol."""
