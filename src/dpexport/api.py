@@ -24,7 +24,7 @@ from dpexport.workspace import ConfigSource, Workspace
 
 if TYPE_CHECKING:
     from dpexport.config.spec import ResolvedConfig
-    from dpexport.flow.export import ExportResult, Progress
+    from dpexport.flow.context import ExportResult, Progress
     from dpexport.ops.lifecycle import ApplyResult
     from dpexport.ops.replicate import TableReport
     from dpexport.ops.status import TableStatus
@@ -103,7 +103,8 @@ def run(
     Raises ``UnknownTable`` for a name the config lacks and ``ConfigError`` for a
     problem the warehouse shows, before anything is written; ``ExportFailed`` (holding
     every result) when an export fails, unless ``raise_on_failure`` is false."""
-    from dpexport.flow.runner import RunOptions, run_exports
+    from dpexport.flow.context import RunOptions
+    from dpexport.flow.runner import run_exports
 
     ws = Workspace.of(config, local_root=local_root)
     names = tuple(spec.qualified_name for spec in ws.select(tables)) if tables else ()

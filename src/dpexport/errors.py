@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from dpexport.flow.export import ExportResult
+    from dpexport.flow.context import ExportResult
 
 
 class DpexportError(Exception):

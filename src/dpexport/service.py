@@ -47,7 +47,8 @@ def schedule(
     ``metrics_port`` (default the config's ``metrics.port``; 0: none). ``on_serve`` is
     called once serving is about to start: where a command installs signal handlers
     that set ``stop`` (this function installs none)."""
-    from dpexport.flow.runner import RunOptions, run_exports
+    from dpexport.flow.context import RunOptions
+    from dpexport.flow.runner import run_exports
     from dpexport.ops.scheduler import Scheduler, Stop
 
     if once and replay is not None:

@@ -15,7 +15,8 @@ from typing import Any
 
 from dpexport.config import load_config
 from dpexport.engines import open_engine
-from dpexport.flow.runner import RunOptions, run_exports
+from dpexport.flow.context import RunOptions
+from dpexport.flow.runner import run_exports
 
 
 def main(wrap_store: Any = None) -> None:

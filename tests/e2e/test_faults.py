@@ -14,7 +14,8 @@ import pyarrow.parquet as pq
 import dpexport
 from dpexport.engines import open_engine
 from dpexport.errors import PermissionDenied
-from dpexport.flow.runner import RunOptions, run_exports
+from dpexport.flow.context import RunOptions
+from dpexport.flow.runner import run_exports
 from dpexport.reliability.retry import Retrier, RetryPolicy
 from dpexport.storage.base import Store
 from tests.unit.reliability.faults import FlakyStore

@@ -14,7 +14,8 @@ import pytest
 import dpexport
 from dpexport.engines import open_engine
 from dpexport.engines.duckdb import DuckDBEngine
-from dpexport.flow.runner import RunOptions, run_exports
+from dpexport.flow.context import RunOptions
+from dpexport.flow.runner import run_exports
 from tests.e2e.cli import warehouse_sql
 
 CONFIG = """\

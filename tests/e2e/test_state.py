@@ -214,7 +214,8 @@ def test_reserved_source_column_is_refused_by_the_python_api(base: Path) -> None
     from datetime import UTC, datetime
 
     import dpexport
-    from dpexport.flow.runner import RunOptions, run_exports
+    from dpexport.flow.context import RunOptions
+    from dpexport.flow.runner import run_exports
 
     _sql(base, "ALTER TABLE ds.events ADD COLUMN _schema_version VARCHAR DEFAULT 'mine'")
     config = dpexport.load_config(base / "dpexport.yaml")

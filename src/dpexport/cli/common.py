@@ -16,7 +16,7 @@ from dpexport.errors import UsageError
 from dpexport.workspace import Workspace
 
 if TYPE_CHECKING:
-    from dpexport.flow.export import ExportResult
+    from dpexport.flow.context import ExportResult
 
 F = TypeVar("F", bound=Callable[..., Any])
 

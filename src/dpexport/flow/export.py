@@ -11,21 +11,21 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
-from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import pyarrow as pa
 
 from dpexport.checks import quarantine
 from dpexport.config.schema_check import reserved_column_issues
-from dpexport.config.spec import ResolvedConfig, TableSpec
-from dpexport.engines.base import Engine, ScanRequest
+from dpexport.config.spec import TableSpec
+from dpexport.engines.base import ScanRequest
 from dpexport.errors import ExportError
 from dpexport.flow import interrupts
+from dpexport.flow.context import ExportResult, RunContext
+from dpexport.flow.stages import Counted, Output, Prepared
 from dpexport.formats.base import WrittenFile
 from dpexport.formats.router import Folder, Router, split_by_keys
 from dpexport.planning import folder_scan, serverside, slice_stats
@@ -42,74 +42,9 @@ from dpexport.reliability.retry import Retrier
 from dpexport.storage import layout
 from dpexport.storage.base import Store
 from dpexport.storage.probe import probe_destination
-from dpexport.storage.uri import StoreResolver
 from dpexport.transforms.pipeline import Transforms
 
 log = logging.getLogger("dpexport.flow.runner")
-
-
-class Progress(Protocol):
-    """What the runner reports while it works (the CLI draws a bar from it)."""
-
-    def start(self, table: str, total_rows: int) -> None: ...
-
-    def advance(self, table: str, rows: int, stored_bytes: int, files: int) -> None: ...
-
-    def finish(self, table: str) -> None: ...
-
-
-@dataclass
-class ExportResult:
-    """One export attempted, as ``run --json`` prints it (CONTRACT §2)."""
-
-    table: str
-    export_id: str | None
-    status: str  # SUCCESS | FAILURE | SKIPPED
-    rows: int = 0
-    files: int = 0
-    manifests: list[str] = field(default_factory=list)
-    error: str | None = None
-    reason: str | None = None
-    #: SKIPPED because its token says this export was already committed (not printed:
-    #: ``reason`` says it to people; this says it to code such as ``dlq retry``)
-    already_done: bool = False
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "table": self.table,
-            "export_id": self.export_id,
-            "status": self.status,
-            "rows": self.rows,
-            "files": self.files,
-            "manifests": self.manifests,
-            "error": self.error,
-            "reason": self.reason,
-        }
-
-
-@dataclass
-class RunOptions:
-    tables: Sequence[str] = ()
-    at: datetime | None = None
-    trigger: str = "manual"
-    principal: str | None = None
-    local_root: Path | None = None
-    progress: Progress | None = None
-    #: called with the name of each commit step (tests use it to stop at a step)
-    on_step: Callable[[str], None] | None = None
-    #: makes the retrier of one export (tests inject a clock and a sleep)
-    retrier: Callable[[], Retrier] | None = None
-    #: wraps each destination store (tests inject faults under the retries)
-    wrap_store: Callable[[Store], Store] | None = None
-
-
-@dataclass
-class RunContext:
-    config: ResolvedConfig
-    engine: Engine
-    stores: StoreResolver
-    options: RunOptions
-    logical_time: datetime
 
 
 class Export:
@@ -149,8 +84,28 @@ class Export:
 
     # -- the steps -----------------------------------------------------------------
     def run(self) -> ExportResult:
-        spec, engine = self.spec, self.ctx.engine
+        """prepare -> slice stats -> write (by the warehouse, or streamed) -> checks ->
+        verify -> publish (the commit point) -> record."""
         t0 = time.monotonic()
+        prep = self._prepare()
+        counted, copied = self._count(prep)
+        out = self._write(prep, counted, copied)
+        self._check(prep, counted, out)
+        self._verify(prep, out)
+        pub, manifests = self._publication(prep, counted, out, time.monotonic() - t0)
+        self._step("staged")
+        if self.lease is not None:
+            self.lease.check()  # only the lease holder may pass the commit point
+        self.result = ExportResult(
+            self.spec.table, self.export_id, "SUCCESS", out.rows, len(out.written), manifests
+        )
+        self._commit(pub)
+        self._record(prep)
+        return self.result
+
+    def _prepare(self) -> Prepared:
+        """The source's schema, the transforms and checks, and what to read."""
+        spec, engine = self.spec, self.ctx.engine
         if not engine.table_exists(spec.dataset, spec.table):
             raise ExportError(
                 "source table does not exist", table=spec.qualified_name, code="NOT_FOUND"
@@ -192,77 +147,98 @@ class Export:
             "checks": bool(spec.validation),
         }
         data_schema = pa.schema([source_schema.field(c) for c in request.columns or ()])
-        early = slice_stats.copy_first(self.ctx.engine, spec, request, reasons)
+        return Prepared(
+            source_schema, transforms, plan, checks, request, dedup, reasons, data_schema
+        )
+
+    def _count(self, prep: Prepared) -> tuple[Counted, serverside.Outcome | None]:
+        """The slice's statistics, and staging opened. Where ``slice_stats.copy_first``
+        says so, the warehouse already writes the slice while another query counts it;
+        its copy is kept only if counting changed nothing."""
+        spec, engine = self.spec, self.ctx.engine
+        early = slice_stats.copy_first(engine, spec, prep.request, prep.reasons)
         copied: serverside.Outcome | None = None
         if early is None:
-            request, (expected, window, tops, folders) = self._stats(request, plan)
+            counted = self._stats(prep)
             self._open_staging()
         else:
-            # the warehouse writes the slice while another query counts it (slice_stats)
             log.debug("%s: the warehouse writes the slice while it is counted", spec.qualified_name)
             with ThreadPoolExecutor(1, thread_name_prefix="dpexport-stats") as pool:
-                counting = pool.submit(self._stats, request, plan)
+                counting = pool.submit(self._stats, prep)
                 self._open_staging()
-                copied = self._warehouse_export(early, data_schema, None)
-                request, (expected, window, tops, folders) = counting.result()
-            if not isinstance(copied, str) and (request != early or not expected):
+                copied = self._warehouse_export(early, prep.data_schema, None)
+                counted = counting.result()
+            if not isinstance(copied, str) and (counted.request != early or not counted.expected):
                 log.debug(
                     "%s: the slice %s: its copy is discarded",
                     spec.qualified_name,
-                    "is empty" if not expected else "repeats a key",
+                    "is empty" if not counted.expected else "repeats a key",
                 )
                 for _, wf in copied[0]:
                     wf.path.unlink(missing_ok=True)
                 copied = None
-        self.null_cursor_rows = slice_stats.null_cursor_rows(engine, spec, plan)
-        watermark = window[1]
-        if plan.watermark_cap is not None and watermark is not None:
-            watermark = min(watermark, plan.watermark_cap)
+        self.null_cursor_rows = slice_stats.null_cursor_rows(engine, spec, prep.plan)
+        return counted, copied
+
+    def _write(self, prep: Prepared, counted: Counted, copied: serverside.Outcome | None) -> Output:
+        """The files in staging: written by the warehouse where ``serverside.write_path``
+        says it can (the same decision ``plan`` shows), streamed otherwise."""
+        spec, engine = self.spec, self.ctx.engine
         why_stream = serverside.write_path(
             engine,
             spec,
-            **reasons,
-            rows=expected,
-            folders=folders,
-            tops=None if tops is None else len(tops),
-            request=request,
-            expected=data_schema,
+            **prep.reasons,
+            rows=counted.expected,
+            folders=counted.folders,
+            tops=None if counted.tops is None else len(counted.tops),
+            request=counted.request,
+            expected=prep.data_schema,
             scratch=Path(self._scratch.name) / "probe",
         )
-        job_ids: list[str] = []
-        written: list[tuple[Folder, WrittenFile]] | None = None
+        out: Output | None = None
         if why_stream is None:
-            version = self._schema_version(data_schema)
-            out_schema = data_schema
-            outcome = copied or self._warehouse_export(request, data_schema, tops)
+            version = self._schema_version(prep.data_schema)
+            outcome = copied or self._warehouse_export(
+                counted.request, prep.data_schema, counted.tops
+            )
             if isinstance(outcome, str):
                 why_stream = outcome
             else:
-                written, job_ids = outcome
+                out = Output(outcome[0], outcome[1], prep.data_schema, version)
                 self._step("copied")
+                self.folders_touched.update(f.top for f, _ in out.written)
+                self._advance(out.rows, 0, 0)
         self.path = serverside.describe_path(engine, why_stream)
-        if written is not None:
-            self.folders_touched.update(f.top for f, _ in written)
-            if self.ctx.options.progress:
-                done = sum(w.rows for _, w in written)
-                self.ctx.options.progress.advance(spec.table, done, 0, 0)
-        else:
+        if out is None:
             log.debug("%s streams: %s", spec.qualified_name, why_stream)
-            if folder_scan.should_split(tops, expected):
-                assert tops is not None
-                requests = folder_scan.folder_requests(
-                    request, spec.partitioning, source_schema, tops
-                )
-                reader = folder_scan.scan_by_folder(engine, requests)
-                log.debug("%s: read folder by folder, %d queries", spec.qualified_name, len(tops))
-            else:
-                reader = engine.scan(request)
-            data_schema = pa.schema([f for f in reader.schema if not f.name.startswith("__dp_")])
-            version = self._schema_version(data_schema)
-            transforms.set_schema_version(version)
-            out_schema = transforms.output_schema(data_schema)
-            written = self._stream(reader, transforms, checks, out_schema, dedup)
-        rows = sum(w.rows for _, w in written)
+            out = self._stream_slice(prep, counted)
+        return out
+
+    def _stream_slice(self, prep: Prepared, counted: Counted) -> Output:
+        """Scan the slice (folder by folder where that saves a sort) through the
+        transforms and checks into rolling writers."""
+        spec, engine, tops = self.spec, self.ctx.engine, counted.tops
+        if folder_scan.should_split(tops, counted.expected):
+            assert tops is not None
+            requests = folder_scan.folder_requests(
+                counted.request, spec.partitioning, prep.source_schema, tops
+            )
+            reader = folder_scan.scan_by_folder(engine, requests)
+            log.debug("%s: read folder by folder, %d queries", spec.qualified_name, len(tops))
+        else:
+            reader = engine.scan(counted.request)
+        data_schema = pa.schema([f for f in reader.schema if not f.name.startswith("__dp_")])
+        version = self._schema_version(data_schema)
+        prep.transforms.set_schema_version(version)
+        out_schema = prep.transforms.output_schema(data_schema)
+        written = self._stream(reader, prep.transforms, prep.checks, out_schema, prep.dedup)
+        return Output(written, [], out_schema, version)
+
+    def _check(self, prep: Prepared, counted: Counted, out: Output) -> None:
+        """Every row of the slice written (less those de-duplicated), and the data
+        checks passed."""
+        spec, dedup = self.spec, prep.dedup
+        expected = counted.expected
         if dedup is not None:
             expected -= dedup.dropped
             if dedup.dropped:
@@ -271,92 +247,98 @@ class Export:
                     "dropped (deduplication by %s)",
                     spec.qualified_name,
                     dedup.dropped,
-                    ", ".join(plan.dedupe_key),
+                    ", ".join(prep.plan.dedupe_key),
                 )
-        if rows != expected:
+        if out.rows != expected:
             raise ExportError(
-                f"row count mismatch: the slice has {expected} rows but {rows} were written",
+                f"row count mismatch: the slice has {expected} rows but {out.rows} were written",
                 table=spec.qualified_name,
             )
-        checks.after_write(written)
-        failures = checks.failures()
+        prep.checks.after_write(out.written)
+        failures = prep.checks.failures()
         if failures:
             names = ", ".join(f"{c['name']} ({c['detail']})" for c in failures)
             raise ExportError(
                 f"data checks failed: {names}", table=spec.qualified_name, code="INVALID_ARGUMENT"
             )
-        self._step("verify")
-        # a warehouse-written file was hashed and counted from its stored bytes already
-        streamed = [w for _, w in written if not w.read_back]
-        if streamed:
-            verify_staged(streamed, spec, transforms)
-        if self.ctx.options.progress:
-            stored = sum(w.stored_bytes for _, w in written)
-            self.ctx.options.progress.advance(spec.table, 0, stored, len(written))
-            self.ctx.options.progress.finish(spec.table)
 
+    def _verify(self, prep: Prepared, out: Output) -> None:
+        """Re-read each streamed file from staging (a warehouse-written file was hashed
+        and counted from its stored bytes already)."""
+        self._step("verify")
+        streamed = [w for _, w in out.written if not w.read_back]
+        if streamed:
+            verify_staged(streamed, self.spec, prep.transforms)
+        stored = sum(w.stored_bytes for _, w in out.written)
+        self._advance(0, stored, len(out.written))
+        if self.ctx.options.progress:
+            self.ctx.options.progress.finish(self.spec.table)
+
+    def _publication(
+        self, prep: Prepared, counted: Counted, out: Output, seconds: float
+    ) -> tuple[commit.Publication, list[str]]:
+        """What the commit makes visible: files, sidecars, manifests, the watermark and
+        the dedup state; and the manifests' URIs."""
+        spec, ctx = self.spec, self.ctx
+        watermark = counted.watermark(prep.plan.watermark_cap)
         facts = ExportFacts(
             export_id=self.export_id,
             export_timestamp=self.start,
-            logical_time=self.ctx.logical_time,
-            project=self.ctx.config.project,
+            logical_time=ctx.logical_time,
+            project=ctx.config.project,
             dataset=spec.dataset,
             table=spec.table,
             format=spec.format,
             compression=spec.compression,
             mode=spec.mode,
-            schema=out_schema,
-            schema_version=version,
+            schema=out.schema,
+            schema_version=out.version,
             export_type=spec.export_type,
-            trigger=self.ctx.options.trigger,
-            operator=self.ctx.options.principal or "dpexport",
-            window=window[0],
+            trigger=ctx.options.trigger,
+            operator=ctx.options.principal or "dpexport",
+            window=counted.window[0],
             watermark=state.encode_value(watermark),
-            encryption=transforms.encryption_block(),
-            checks=checks.results(),
+            encryption=prep.transforms.encryption_block(),
+            checks=prep.checks.results(),
             idempotency_token=self.token_name,
-            bigquery_job_id=",".join(job_ids) or None,
+            bigquery_job_id=",".join(out.job_ids) or None,
         )
         pub, manifests = publication.build(
             spec=spec,
             store=self.store,
             staging=self.staging,
             facts=facts,
-            written=written,
+            written=out.written,
             dest_key=self.dest_key,
             uuid8=self.uuid8,
-            duration_ms=int((time.monotonic() - t0) * 1000),
-            deduplicated=bool(plan.dedupe_key),
+            duration_ms=int(seconds * 1000),
+            deduplicated=bool(prep.plan.dedupe_key),
         )
         pub.table, pub.destination = spec.qualified_name, self.dest_key
-        if plan.cursor and watermark is not None:
+        if prep.plan.cursor and watermark is not None:
             pub.watermark = {
                 "key": state.watermark_key(spec.dataset, spec.table, self.dest_key),
                 **state.Watermark(watermark, self.export_id).to_json(),
                 "manifests": [key for key, _ in pub.manifests],
             }
-        if dedup is not None:
-            state_file = dedup.write_state(self.staging.local_dir, watermark)
+        if prep.dedup is not None:
+            state_file = prep.dedup.write_state(self.staging.local_dir, watermark)
             if state_file is not None:
-                pub.moves.append((self.staging.put(state_file), dedup.state_key))
-        self._step("staged")
-        if self.lease is not None:
-            self.lease.check()  # only the lease holder may pass the commit point
-        self.result = ExportResult(
-            spec.table, self.export_id, "SUCCESS", rows, len(written), manifests
-        )
-        self._commit(pub)
+                pub.moves.append((self.staging.put(state_file), prep.dedup.state_key))
+        return pub, manifests
+
+    def _record(self, prep: Prepared) -> None:
+        """After the publication: the quarantined rows and the checks' statistics."""
         quarantine.write_quarantine(
-            engine,
-            spec,
+            self.ctx.engine,
+            self.spec,
             self.store,
             self.export_id,
-            checks.quarantine_request(),
-            transforms,
+            prep.checks.quarantine_request(),
+            prep.transforms,
             Path(self._scratch.name),
         )
-        transforms.record_stats(checks)
-        return self.result
+        prep.transforms.record_stats(prep.checks)
 
     def _commit(self, pub: commit.Publication) -> None:
         """Pass the commit point, then publish. From the journal on, the export only
@@ -371,10 +353,13 @@ class Export:
             commit.apply(self.store, pub, on_step=on_step)
             self.applied = True
 
-    def _stats(self, request: ScanRequest, plan: ExportPlan) -> slice_stats.Stats:
+    def _stats(self, prep: Prepared) -> Counted:
         """``slice_stats.slice_stats`` of this export (the bar starts once it is counted)."""
         ctx = self.ctx
-        return slice_stats.slice_stats(ctx.engine, self.spec, request, plan, ctx.options.progress)
+        request, (expected, window, tops, folders) = slice_stats.slice_stats(
+            ctx.engine, self.spec, prep.request, prep.plan, ctx.options.progress
+        )
+        return Counted(request, expected, window, tops, folders)
 
     def _open_staging(self) -> None:
         probe_destination(self.store, self.dest_key)  # spec 5.2: fail fast on permissions
@@ -452,6 +437,10 @@ class Export:
         written = router.close()
         self.router = None
         return written
+
+    def _advance(self, rows: int, stored_bytes: int, files: int) -> None:
+        if self.ctx.options.progress:
+            self.ctx.options.progress.advance(self.spec.table, rows, stored_bytes, files)
 
     def _step(self, name: str) -> None:
         if self.ctx.options.on_step:

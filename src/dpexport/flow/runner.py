@@ -22,7 +22,8 @@ from dpexport import TRIGGERS
 from dpexport.config.spec import ResolvedConfig, TableSpec
 from dpexport.engines.base import Engine
 from dpexport.errors import AlreadyExists, DpexportError
-from dpexport.flow.export import Export, ExportResult, Progress, RunContext, RunOptions
+from dpexport.flow.context import ExportResult, Progress, RunContext, RunOptions
+from dpexport.flow.export import Export
 from dpexport.ops.logs import parse_time
 from dpexport.publish import commit, records, tokens
 from dpexport.publish.manifest import rfc3339

@@ -21,7 +21,8 @@ import duckdb
 from dpexport.config.spec import Partitioning, ResolvedConfig, SchemaEvolution
 from dpexport.engines.duckdb import DuckDBEngine, quote_identifier
 from dpexport.errors import InvalidArgument, NotFound
-from dpexport.flow.runner import ExportResult, RunOptions, run_exports
+from dpexport.flow.context import ExportResult, RunOptions
+from dpexport.flow.runner import run_exports
 from dpexport.formats import read_file
 from dpexport.security.crypto import LocalKeyProvider
 from dpexport.storage import layout

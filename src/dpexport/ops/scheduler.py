@@ -33,7 +33,7 @@ from typing import Any
 from dpexport.config.spec import ResolvedConfig, TableSpec
 from dpexport.engines.base import Engine
 from dpexport.errors import DpexportError
-from dpexport.flow.export import ExportResult, RunOptions
+from dpexport.flow.context import ExportResult, RunOptions
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from dpexport.planning.plan import ExportPlan
 from dpexport.publish import state
 
 if TYPE_CHECKING:
-    from dpexport.flow.export import Progress
+    from dpexport.flow.context import Progress
 
 log = logging.getLogger("dpexport.flow.runner")
 

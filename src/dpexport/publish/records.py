@@ -11,7 +11,8 @@ from dpexport.publish.manifest import dumps, failure_marker, rfc3339
 from dpexport.storage import layout
 
 if TYPE_CHECKING:
-    from dpexport.flow.export import Export, ExportResult
+    from dpexport.flow.context import ExportResult
+    from dpexport.flow.export import Export
 
 log = logging.getLogger("dpexport.flow.runner")
 

@@ -12,7 +12,7 @@ import pytest
 from dpexport.config import load_config
 from dpexport.config.spec import ResolvedConfig
 from dpexport.engines import open_engine
-from dpexport.flow.export import RunOptions
+from dpexport.flow.context import RunOptions
 from dpexport.flow.runner import run_exports
 from dpexport.ops.scheduler import Job, Scheduler, Tick, jobs_for
 
