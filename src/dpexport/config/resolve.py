@@ -243,24 +243,10 @@ def _table_spec(model: DpexportConfig, src: _Sources, issues: Issues) -> TableSp
         issues.add(path, message)
     origins.update(part.origins)
 
-    fmt = cast(Format, item.format if item and item.format in DEFAULT_CODEC else "PARQUET")
-    fmt_block = getattr(model.formats, fmt)
-    codec = cast(
-        Codec,
-        (item.compression if item and item.compression else None)
-        or fmt_block.compression
-        or DEFAULT_CODEC[fmt],
-    )
+    fmt, codec = _format_codec(model, item)
     mode = _mode(src, item, hv, change_column or part.partitioning.time_expression, issues)
-
-    schedule = item.schedule if item and item.schedule else None
     frequency = full.frequency if full else None
-    if schedule is None and frequency:
-        schedule = FREQUENCY_CRON.get(frequency, None if frequency == "on_change" else frequency)
-    if schedule and schedule.strip().lower() == "continuous":
-        export_type = "continuous"
-    else:
-        export_type = "scheduled" if schedule else "on-demand"
+    schedule, export_type = _schedule(item, frequency)
 
     return TableSpec(
         dataset=src.dataset,
@@ -279,17 +265,8 @@ def _table_spec(model: DpexportConfig, src: _Sources, issues: Issues) -> TableSp
         encryption=_encryption(model, item, ip, issues),
         max_file_size=item.max_file_size if item and item.max_file_size else 1024**3,
         parquet=_parquet(model, item),
-        jsonl=JsonlOptions(
-            timestamp_format=model.formats.JSONL.timestamp_format,
-            null_representation=model.formats.JSONL.null_representation,
-        ),
-        csv=CsvOptions(
-            delimiter=model.formats.CSV.delimiter,
-            header=model.formats.CSV.header,
-            quote_character=model.formats.CSV.quote_character,
-            escape_character=model.formats.CSV.escape_character,
-            null_marker=model.formats.CSV.null_marker,
-        ),
+        jsonl=_jsonl(model),
+        csv=_csv(model),
         schema_evolution=_schema_evolution(model, item, fmt),
         gdpr=_gdpr(item.gdpr_compliance) if item and item.gdpr_compliance else None,
         compliance=tuple(item.compliance) if item else (),
@@ -300,6 +277,48 @@ def _table_spec(model: DpexportConfig, src: _Sources, issues: Issues) -> TableSp
         retention=append.retention if append else None,
         archive_after=append.archive_after if append else None,
         origins={k: format_path(issues.original(v)) for k, v in origins.items()},
+    )
+
+
+def _format_codec(model: DpexportConfig, item: ExportItem | None) -> tuple[Format, Codec]:
+    """The table's format (PARQUET unless set) and codec: the table's, else the format
+    block's, else the format's default."""
+    fmt = cast(Format, item.format if item and item.format in DEFAULT_CODEC else "PARQUET")
+    codec = cast(
+        Codec,
+        (item.compression if item and item.compression else None)
+        or getattr(model.formats, fmt).compression
+        or DEFAULT_CODEC[fmt],
+    )
+    return fmt, codec
+
+
+def _schedule(item: ExportItem | None, frequency: str | None) -> tuple[str | None, str]:
+    """The table's schedule (its own, else its full-refresh frequency as a cron) and
+    the manifest's export type."""
+    schedule = item.schedule if item and item.schedule else None
+    if schedule is None and frequency:
+        schedule = FREQUENCY_CRON.get(frequency, None if frequency == "on_change" else frequency)
+    if schedule and schedule.strip().lower() == "continuous":
+        return schedule, "continuous"
+    return schedule, "scheduled" if schedule else "on-demand"
+
+
+def _jsonl(model: DpexportConfig) -> JsonlOptions:
+    block = model.formats.JSONL
+    return JsonlOptions(
+        timestamp_format=block.timestamp_format, null_representation=block.null_representation
+    )
+
+
+def _csv(model: DpexportConfig) -> CsvOptions:
+    block = model.formats.CSV
+    return CsvOptions(
+        delimiter=block.delimiter,
+        header=block.header,
+        quote_character=block.quote_character,
+        escape_character=block.escape_character,
+        null_marker=block.null_marker,
     )
 
 
