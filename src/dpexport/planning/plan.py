@@ -202,70 +202,20 @@ def describe(
 
     schema = engine.schema(spec.dataset, spec.table)
     gdpr = gdpr_plan(spec)
-    excluded = gdpr.excluded if gdpr else ()
     plan = make_plan(
         spec,
         logical_time=logical_time,
         schema=schema,
         store=store,
         dest_key=dest_key,
-        excluded=excluded,
+        excluded=gdpr.excluded if gdpr else (),
     )
     request = plan.request
     name = tokens.token_name(spec, logical_time)
     token, _ = tokens.read_token(store, name)
-    keys = list(request.extra)
-    aggregates = {"rows": "count(*)"}
-    cursor = request.slice.cursor
-    if cursor:
-        aggregates.update({"lo": f"min({cursor})", "hi": f"max({cursor})"})
-    if keys:
-        aggregates["folders"] = (
-            "count(DISTINCT concat_ws('/', " + ", ".join(f'"{k}"' for k in keys) + "))"
-        )
-    from dpexport.planning import folder_scan, serverside
-
-    estimate = serverside.folders_sql(engine, spec, keys)
-    if estimate is not None:  # the run's own estimate, which its path depends on
-        aggregates["estimate"] = estimate
-    if "__dp_k0" in keys:
-        aggregates["days"] = 'count(DISTINCT left("__dp_k0", 10))'
-        if folder_scan.worth_it(engine, spec.partitioning, request):
-            aggregates["tops"] = 'count(DISTINCT "__dp_k0")'
-    stats = engine.aggregate(request, aggregates)
+    stats = _slice_aggregates(engine, spec, request)
     rows = int(stats.get("rows") or 0)
     folders = int(stats.get("folders") or (1 if rows else 0))
-    sample = engine.scan(
-        ScanRequest(
-            spec.dataset, spec.table, columns=request.columns, slice=request.slice, batch_rows=2048
-        )
-    )
-    try:
-        batch = sample.read_next_batch()
-        row_bytes = batch.nbytes / batch.num_rows if batch.num_rows else 0.0
-    except StopIteration:
-        row_bytes = 0.0
-    finally:
-        sample.close()
-    import tempfile
-
-    from dpexport.transforms.pipeline import encrypts_client_side
-
-    cross_run_dedup = bool(plan.dedupe_key and plan.cursor and plan.dedup_window)
-    with tempfile.TemporaryDirectory(prefix="dpexport-plan-") as scratch:
-        why = serverside.write_path(
-            engine,
-            spec,
-            transforms=gdpr is not None or cross_run_dedup,
-            encrypts=encrypts_client_side(spec, store),
-            checks=bool(spec.validation),
-            rows=rows,
-            folders=None if stats.get("estimate") is None else int(stats["estimate"]),
-            tops=None if stats.get("tops") is None else int(stats["tops"]),
-            request=request,
-            expected=pa.schema([schema.field(c) for c in request.columns or ()]),
-            scratch=Path(scratch),
-        )
     out: dict[str, Any] = {
         "table": spec.qualified_name,
         "mode": spec.mode,
@@ -287,12 +237,12 @@ def describe(
         if plan.cursor
         else None,
         "layout": _layout_text(spec),
-        "path": serverside.describe_path(engine, why),
+        "path": _write_path(engine, spec, store, plan, schema, stats, gdpr is not None),
         "folders": folders,
         "idempotency_token": name,
         "token_status": token.status if token else None,
         "estimated_rows": rows,
-        "estimated_bytes": int(rows * row_bytes),
+        "estimated_bytes": int(rows * _row_bytes(engine, request)),
         "warnings": [],
     }
     if folders and rows and rows / folders < TINY_FILE_ROWS and folders > 1:
@@ -303,6 +253,84 @@ def describe(
             "partitioning"
         )
     return out
+
+
+def _slice_aggregates(engine: Any, spec: TableSpec, request: ScanRequest) -> dict[str, Any]:
+    """One query over the slice: its rows, cursor window, folders, and the figures the
+    run's write path depends on (its own folder estimate, top-level folders)."""
+    from dpexport.planning import folder_scan, serverside
+
+    keys = list(request.extra)
+    aggregates = {"rows": "count(*)"}
+    cursor = request.slice.cursor
+    if cursor:
+        aggregates.update({"lo": f"min({cursor})", "hi": f"max({cursor})"})
+    if keys:
+        aggregates["folders"] = (
+            "count(DISTINCT concat_ws('/', " + ", ".join(f'"{k}"' for k in keys) + "))"
+        )
+    estimate = serverside.folders_sql(engine, spec, keys)
+    if estimate is not None:  # the run's own estimate, which its path depends on
+        aggregates["estimate"] = estimate
+    if "__dp_k0" in keys:
+        aggregates["days"] = 'count(DISTINCT left("__dp_k0", 10))'
+        if folder_scan.worth_it(engine, spec.partitioning, request):
+            aggregates["tops"] = 'count(DISTINCT "__dp_k0")'
+    return dict(engine.aggregate(request, aggregates))
+
+
+def _row_bytes(engine: Any, request: ScanRequest) -> float:
+    """Average in-memory bytes of a row, from the slice's first 2,048 rows."""
+    sample = engine.scan(
+        ScanRequest(
+            request.dataset,
+            request.table,
+            columns=request.columns,
+            slice=request.slice,
+            batch_rows=2048,
+        )
+    )
+    try:
+        batch = sample.read_next_batch()
+        return float(batch.nbytes / batch.num_rows) if batch.num_rows else 0.0
+    except StopIteration:
+        return 0.0
+    finally:
+        sample.close()
+
+
+def _write_path(
+    engine: Any,
+    spec: TableSpec,
+    store: Store,
+    plan: ExportPlan,
+    schema: pa.Schema,
+    stats: dict[str, Any],
+    gdpr: bool,
+) -> str:
+    """Who will write the files, and why: the run's own decision (``serverside``)."""
+    import tempfile
+
+    from dpexport.planning import serverside
+    from dpexport.transforms.pipeline import encrypts_client_side
+
+    request = plan.request
+    cross_run_dedup = bool(plan.dedupe_key and plan.cursor and plan.dedup_window)
+    with tempfile.TemporaryDirectory(prefix="dpexport-plan-") as scratch:
+        why = serverside.write_path(
+            engine,
+            spec,
+            transforms=gdpr or cross_run_dedup,
+            encrypts=encrypts_client_side(spec, store),
+            checks=bool(spec.validation),
+            rows=int(stats.get("rows") or 0),
+            folders=None if stats.get("estimate") is None else int(stats["estimate"]),
+            tops=None if stats.get("tops") is None else int(stats["tops"]),
+            request=request,
+            expected=pa.schema([schema.field(c) for c in request.columns or ()]),
+            scratch=Path(scratch),
+        )
+    return serverside.describe_path(engine, why)
 
 
 def _layout_text(spec: TableSpec) -> str:
