@@ -10,7 +10,7 @@ from typing import Any
 import pyarrow as pa
 
 from dpexport.config.spec import TableSpec
-from dpexport.engines.base import ScanRequest, Slice, column_sql
+from dpexport.engines.base import Engine, ScanRequest, Slice, column_sql
 from dpexport.errors import InvalidArgument
 from dpexport.publish import state
 from dpexport.storage import layout
@@ -190,7 +190,7 @@ TINY_FILE_ROWS = 10_000
 def describe(
     spec: TableSpec,
     *,
-    engine: Any,
+    engine: Engine,
     store: Store,
     dest_key: str,
     logical_time: datetime,
@@ -255,7 +255,7 @@ def describe(
     return out
 
 
-def _slice_aggregates(engine: Any, spec: TableSpec, request: ScanRequest) -> dict[str, Any]:
+def _slice_aggregates(engine: Engine, spec: TableSpec, request: ScanRequest) -> dict[str, Any]:
     """One query over the slice: its rows, cursor window, folders, and the figures the
     run's write path depends on (its own folder estimate, top-level folders)."""
     from dpexport.planning import folder_scan, serverside
@@ -279,7 +279,7 @@ def _slice_aggregates(engine: Any, spec: TableSpec, request: ScanRequest) -> dic
     return dict(engine.aggregate(request, aggregates))
 
 
-def _row_bytes(engine: Any, request: ScanRequest) -> float:
+def _row_bytes(engine: Engine, request: ScanRequest) -> float:
     """Average in-memory bytes of a row, from the slice's first 2,048 rows."""
     sample = engine.scan(
         ScanRequest(
@@ -300,7 +300,7 @@ def _row_bytes(engine: Any, request: ScanRequest) -> float:
 
 
 def _write_path(
-    engine: Any,
+    engine: Engine,
     spec: TableSpec,
     store: Store,
     plan: ExportPlan,
