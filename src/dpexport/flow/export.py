@@ -25,6 +25,7 @@ from dpexport.engines.base import ScanRequest
 from dpexport.errors import ExportError
 from dpexport.flow import interrupts
 from dpexport.flow.context import ExportResult, RunContext
+from dpexport.flow.preflight import check_freshness
 from dpexport.flow.stages import Counted, Output, Prepared
 from dpexport.formats.base import WrittenFile
 from dpexport.formats.router import Folder, Router, split_by_keys
@@ -118,6 +119,7 @@ class Export:
                 table=spec.qualified_name,
                 code="INVALID_ARGUMENT",
             )
+        check_freshness(engine, spec, source_schema.names, self.ctx.logical_time)
         transforms = Transforms.for_table(spec, self.ctx.options.local_root, store=self.store)
         plan = make_plan(
             spec,
