@@ -1,21 +1,24 @@
 """The DuckDB engine: an embedded warehouse file, read as streamed Arrow batches.
 
 A dataset is a DuckDB schema. Every read is one SQL statement rendered by
-:func:`render_select` from a :class:`~dpexport.engines.base.ScanRequest`; slice bounds
-are bound as parameters, never written into the SQL text. Scans stream from DuckDB
-batch by batch, each on its own cursor, so memory stays bounded whatever the table
-size and several tables can be read at once.
+:func:`~dpexport.engines.duckdb_sql.render_select` from a
+:class:`~dpexport.engines.base.ScanRequest`; slice bounds are bound as parameters, never
+written into the SQL text. Scans stream from DuckDB batch by batch, each on its own
+cursor, so memory stays bounded whatever the table size and several tables can be read
+at once.
+
+This module holds the connection and what it runs; the SQL text is
+:mod:`~dpexport.engines.duckdb_sql`'s, the Arrow types :mod:`~dpexport.engines.duckdb_types`'s,
+error translation :mod:`~dpexport.engines.duckdb_errors`'s, and ``COPY``
+:mod:`~dpexport.engines.duckdb_copy`'s.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import difflib
 import threading
 import weakref
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -24,135 +27,25 @@ import duckdb
 import pyarrow as pa
 
 from dpexport.engines.base import ScanRequest, quote_identifier
-from dpexport.errors import (
-    ExportError,
-    InvalidArgument,
-    NotFound,
-    TerminalError,
-    TransientError,
+from dpexport.engines.duckdb_errors import Culprit, translate_plain, translate_read
+from dpexport.engines.duckdb_sql import (
+    aggregate_sql,
+    check_columns,
+    expression_probes,
+    qualified_name,
+    render_select,
 )
+from dpexport.engines.duckdb_types import normalize_schema
+from dpexport.errors import ExportError, InvalidArgument, NotFound
 
 if TYPE_CHECKING:
     from dpexport.engines.duckdb_copy import DuckDBCopy
 
+# qualified_name, quote_identifier and render_select are imported from here by callers
 __all__ = ["DuckDBEngine", "qualified_name", "quote_identifier", "render_select"]
 
-_SOURCE_ALIAS = '"_dpexport_src"'
 #: DuckDB's memory limit while a plain scan streams (see DuckDBEngine)
 STREAM_MEMORY_LIMIT = "64MB"
-
-
-def qualified_name(dataset: str, table: str) -> str:
-    """``"dataset"."table"``, each part quoted."""
-    return f"{quote_identifier(dataset)}.{quote_identifier(table)}"
-
-
-def _param(value: Any) -> Any:
-    # The session time zone is UTC and the warehouse's TIMESTAMP columns hold UTC
-    # wall-clock times, so an aware bound compares as its naive UTC value.
-    if isinstance(value, datetime) and value.tzinfo is not None:
-        return value.astimezone(UTC).replace(tzinfo=None)
-    return value
-
-
-def _keys(names: tuple[str, ...]) -> str:
-    return ", ".join(quote_identifier(n) for n in names)
-
-
-def _projection(request: ScanRequest) -> str:
-    parts: list[str] = []
-    if request.columns is None:
-        parts.append("*")
-        if request.exclude:
-            parts[0] = f"* EXCLUDE ({_keys(request.exclude)})"
-    else:
-        drop = set(request.exclude)
-        parts.extend(quote_identifier(c) for c in request.columns if c not in drop)
-    for name, expr in request.extra.items():
-        parts.append(f"({expr}) AS {quote_identifier(name)}")
-    if not parts:
-        raise InvalidArgument(
-            "the request selects no column", table=f"{request.dataset}.{request.table}"
-        )
-    return ", ".join(parts)
-
-
-def render_select(request: ScanRequest) -> tuple[str, list[Any]]:
-    """Render a scan request as one DuckDB SELECT and its parameter values.
-
-    Shape: ``SELECT <columns>, (<extra>) AS "name" FROM "ds"."t" WHERE (<cursor>) > ?
-    AND (<cursor>) <= ? AND (<filter>) QUALIFY row_number() OVER (...) = 1 ORDER BY ...``.
-    ``dedupe_by`` keeps the first row per key by the slice cursor; ``newest_by`` keeps
-    the row with the greatest ``newest_order`` (default: the cursor) per key; when both
-    are asked, de-duplication happens first, in a sub-query. Pure: no connection needed.
-    """
-    table = f"{request.dataset}.{request.table}"
-    source = qualified_name(request.dataset, request.table)
-    params: list[Any] = []
-    where: list[str] = []
-    sl = request.slice
-    if sl.lower is not None or sl.upper is not None:
-        if not sl.cursor:
-            raise InvalidArgument("a slice with bounds needs a cursor expression", table=table)
-        if sl.lower is not None:
-            where.append(f"({sl.cursor}) {'>=' if sl.lower_inclusive else '>'} ?")
-            params.append(_param(sl.lower))
-        if sl.upper is not None:
-            where.append(f"({sl.cursor}) <= ?")
-            params.append(_param(sl.upper))
-    if request.filter:
-        where.append(f"({request.filter})")
-    where_sql = f" WHERE {' AND '.join(where)}" if where else ""
-
-    dedupe = newest = ""
-    if request.dedupe_by:
-        order = f" ORDER BY ({sl.cursor})" if sl.cursor else ""
-        dedupe = f"row_number() OVER (PARTITION BY {_keys(request.dedupe_by)}{order}) = 1"
-    if request.newest_by:
-        newest_order = request.newest_order or sl.cursor
-        if not newest_order:
-            raise InvalidArgument("newest_by needs newest_order or a slice cursor", table=table)
-        newest = (
-            f"row_number() OVER (PARTITION BY {_keys(request.newest_by)} "
-            f"ORDER BY ({newest_order}) DESC) = 1"
-        )
-
-    projection = _projection(request)
-    if dedupe and newest:
-        inner = f"SELECT * FROM {source}{where_sql} QUALIFY {dedupe}"
-        sql = f"SELECT {projection} FROM ({inner}) AS {_SOURCE_ALIAS} QUALIFY {newest}"
-    else:
-        qualify = f" QUALIFY {dedupe or newest}" if (dedupe or newest) else ""
-        sql = f"SELECT {projection} FROM {source}{where_sql}{qualify}"
-    if request.order_by:
-        sql += f" ORDER BY {_keys(request.order_by)}"
-    if request.batch_rows <= 0:
-        raise InvalidArgument(f"batch_rows must be positive (got {request.batch_rows})")
-    return sql, params
-
-
-def _normalize_type(t: pa.DataType) -> pa.DataType:
-    """DuckDB names UTC ``Etc/UTC``; we promise ``UTC`` (same instants, one spelling)."""
-    if pa.types.is_timestamp(t):
-        return pa.timestamp(t.unit, "UTC") if t.tz in ("Etc/UTC", "UTC") else t
-    if pa.types.is_list(t):
-        return pa.list_(t.value_field.with_type(_normalize_type(t.value_type)))
-    if pa.types.is_large_list(t):
-        return pa.large_list(t.value_field.with_type(_normalize_type(t.value_type)))
-    if pa.types.is_struct(t):
-        return pa.struct([f.with_type(_normalize_type(f.type)) for f in t])
-    if pa.types.is_map(t):
-        return pa.map_(
-            t.key_field.with_type(_normalize_type(t.key_type)),
-            t.item_field.with_type(_normalize_type(t.item_type)),
-        )
-    return t
-
-
-def _normalize_schema(schema: pa.Schema) -> pa.Schema:
-    return pa.schema(
-        [f.with_type(_normalize_type(f.type)) for f in schema], metadata=schema.metadata
-    )
 
 
 class DuckDBEngine:
@@ -215,7 +108,7 @@ class DuckDBEngine:
                 self.path, read_only=read_only and self.path != ":memory:", config=config
             )
         except duckdb.Error as exc:
-            raise _translate_plain(exc, f"cannot open DuckDB database {self.path}") from exc
+            raise translate_plain(exc, f"cannot open DuckDB database {self.path}") from exc
         # Time folders cast TIMESTAMPTZ to TIMESTAMP: that must be UTC whatever the
         # machine's zone (folder_scan's ranges rely on it). Without the ICU extension
         # DuckDB has no zones and such casts are UTC already.
@@ -321,10 +214,10 @@ class DuckDBEngine:
             schema = reader.schema
             reader.close()
         except duckdb.Error as exc:
-            raise _translate_plain(exc, f"cannot read schema of {dataset}.{table}") from exc
+            raise translate_plain(exc, f"cannot read schema of {dataset}.{table}") from exc
         finally:
             cur.close()
-        normalized = _normalize_schema(schema)
+        normalized = normalize_schema(schema)
         if self.stable_reads:
             self._schemas[(dataset, table)] = normalized
         return normalized
@@ -338,40 +231,7 @@ class DuckDBEngine:
 
     def _check_request(self, request: ScanRequest) -> None:
         """Name every unknown column up front, with the nearest existing one."""
-        table = f"{request.dataset}.{request.table}"
-        names = self.schema(request.dataset, request.table).names
-        known = {n.lower() for n in names}
-        selected = [
-            n
-            for n in (request.columns if request.columns is not None else names)
-            if n not in set(request.exclude)
-        ]
-        groups: list[tuple[str, tuple[str, ...]]] = [
-            ("columns", request.columns or ()),
-            ("exclude", request.exclude),
-            ("dedupe_by", request.dedupe_by),
-            ("newest_by", request.newest_by),
-        ]
-        for role, group in groups:
-            for col in group:
-                if col.lower() not in known:
-                    raise InvalidArgument(
-                        f"{role}: unknown column {col!r}{_did_you_mean(col, names)}", table=table
-                    )
-        output = {n.lower() for n in selected}
-        for name in request.extra:
-            if name.lower() in output:
-                raise InvalidArgument(
-                    f"extra column {name!r} has the name of a selected column", table=table
-                )
-            output.add(name.lower())
-        for col in request.order_by:
-            if col.lower() not in output and col.lower() not in known:
-                candidates = [*selected, *request.extra]
-                raise InvalidArgument(
-                    f"order_by: unknown column {col!r}{_did_you_mean(col, candidates)}",
-                    table=table,
-                )
+        check_columns(request, self.schema(request.dataset, request.table).names)
 
     # -- reads --------------------------------------------------------------------
 
@@ -390,9 +250,7 @@ class DuckDBEngine:
         if not expressions:
             return {}
         self._check_request(request)
-        inner, params = render_select(dataclasses.replace(request, order_by=()))
-        items = ", ".join(f"({e}) AS {quote_identifier(n)}" for n, e in expressions.items())
-        sql = f"SELECT {items} FROM ({inner}) AS {_SOURCE_ALIAS}"
+        sql, params = aggregate_sql(request, expressions)
         cur = self._cursor()
         try:
             self._single_statement(cur, sql, request)
@@ -425,7 +283,7 @@ class DuckDBEngine:
         except BaseException:
             self._scan_closed(cur, plain)
             raise
-        schema = _normalize_schema(source.schema)
+        schema = normalize_schema(source.schema)
         cast = not schema.equals(source.schema)
         ended = False
 
@@ -519,63 +377,18 @@ class DuckDBEngine:
         aggregates: dict[str, str] | None = None,
     ) -> ExportError:
         """Map a failed read to our errors, naming the expression at fault."""
-        table = f"{request.dataset}.{request.table}"
-        if isinstance(exc, duckdb.CatalogException) and not self.table_exists(
-            request.dataset, request.table
-        ):
-            return NotFound(f"table {table} does not exist in {self.path}", table=table)
-        if isinstance(
+        return translate_read(
             exc,
-            duckdb.ParserException
-            | duckdb.BinderException
-            | duckdb.CatalogException
-            | duckdb.ConversionException
-            | duckdb.InvalidInputException,
-        ):
-            culprit = self._find_bad_expression(request, aggregates or {})
-            if culprit is not None:
-                role, expr, reason = culprit
-                return InvalidArgument(
-                    f"invalid SQL expression {expr!r} ({role}): {_first_line(reason)}",
-                    table=table,
-                )
-            return InvalidArgument(f"invalid request: {_first_line(str(exc))}", table=table)
-        return _translate_plain(exc, f"read of {table}", table=table)
+            request,
+            path=self.path,
+            table_exists=lambda: self.table_exists(request.dataset, request.table),
+            culprit=lambda: self._find_bad_expression(request, aggregates or {}),
+        )
 
     def _find_bad_expression(
         self, request: ScanRequest, aggregates: dict[str, str]
-    ) -> tuple[str, str, str] | None:
-        source = qualified_name(request.dataset, request.table)
-        probes: list[tuple[str, str, str]] = []
-        for name, expr in request.extra.items():
-            probes.append((f"extra column {name!r}", expr, f"SELECT ({expr}) FROM {source}"))
-        if request.slice.cursor:
-            cur_expr = request.slice.cursor
-            probes.append(("slice cursor", cur_expr, f"SELECT ({cur_expr}) FROM {source}"))
-        if request.filter:
-            probes.append(
-                ("filter", request.filter, f"SELECT 1 FROM {source} WHERE ({request.filter})")
-            )
-        if request.newest_order:
-            order = request.newest_order
-            probes.append(("newest_order", order, f"SELECT ({order}) FROM {source}"))
-        if aggregates:
-            inner, _ = render_select(
-                dataclasses.replace(
-                    request,
-                    order_by=(),
-                    slice=dataclasses.replace(request.slice, lower=None, upper=None),
-                )
-            )
-            for name, expr in aggregates.items():
-                probes.append(
-                    (
-                        f"aggregate {name!r}",
-                        expr,
-                        f"SELECT ({expr}) FROM ({inner}) AS {_SOURCE_ALIAS}",
-                    )
-                )
-        for role, expr, sql in probes:
+    ) -> Culprit | None:
+        for role, expr, sql in expression_probes(request, aggregates):
             cur = self._cursor()
             try:
                 # LIMIT 1, not 0: a cast error only shows when a row is converted
@@ -592,28 +405,3 @@ class DuckDBEngine:
 def _relation(cur: Any, sql: str, params: list[Any] | None = None) -> Any:
     """A DuckDB relation for one statement (the stubs do not type ``Connection.sql``)."""
     return cur.sql(sql, params=params)
-
-
-def _first_line(text: str) -> str:
-    return text.strip().splitlines()[0] if text.strip() else text
-
-
-def _did_you_mean(name: str, candidates: list[str]) -> str:
-    close = difflib.get_close_matches(name, candidates, n=1)
-    return f"; did you mean {close[0]!r}?" if close else ""
-
-
-def _translate_plain(exc: duckdb.Error, what: str, *, table: str | None = None) -> ExportError:
-    """Map a DuckDB error that no expression explains: transient or terminal by type."""
-    message = f"{what}: {_first_line(str(exc))}"
-    if isinstance(exc, duckdb.OutOfMemoryException):
-        return TransientError(message, table=table, code="INTERNAL_ERROR")
-    if isinstance(exc, duckdb.InterruptException):
-        return TransientError(message, table=table, code="TIMEOUT")
-    if isinstance(exc, duckdb.IOException):
-        return TransientError(message, table=table, code="SERVICE_UNAVAILABLE")
-    if isinstance(exc, duckdb.CatalogException):
-        return NotFound(message, table=table)
-    if isinstance(exc, duckdb.DataError | duckdb.ProgrammingError):
-        return InvalidArgument(message, table=table)
-    return TerminalError(message, table=table, code="INTERNAL_ERROR")

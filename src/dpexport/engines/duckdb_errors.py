@@ -1,0 +1,94 @@
+"""DuckDB errors as dpexport errors (spec 7.1 classes).
+
+==============================================  ====================================
+DuckDB exception                                dpexport error (code)
+==============================================  ====================================
+OutOfMemoryException                            TransientError INTERNAL_ERROR
+InterruptException                              TransientError TIMEOUT
+IOException                                     TransientError SERVICE_UNAVAILABLE
+CatalogException, the table missing             NotFound
+Parser/Binder/Catalog/Conversion/InvalidInput   InvalidArgument, naming the expression
+DataError, ProgrammingError                     InvalidArgument
+anything else                                   TerminalError INTERNAL_ERROR
+==============================================  ====================================
+
+A read's expressions come from the config, so :func:`translate_read` says which one
+is at fault when it can (the engine probes each, see ``duckdb_sql.expression_probes``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import duckdb
+
+from dpexport.engines.base import ScanRequest
+from dpexport.errors import (
+    ExportError,
+    InvalidArgument,
+    NotFound,
+    TerminalError,
+    TransientError,
+)
+
+__all__ = ["first_line", "translate_plain", "translate_read"]
+
+#: (role, expression, DuckDB's reason) of the config expression a read failed on
+Culprit = tuple[str, str, str]
+
+#: errors in the request's SQL: one of its expressions may be at fault
+_BAD_REQUEST = (
+    duckdb.ParserException,
+    duckdb.BinderException,
+    duckdb.CatalogException,
+    duckdb.ConversionException,
+    duckdb.InvalidInputException,
+)
+
+
+def first_line(text: str) -> str:
+    """The first line of an error message (DuckDB's go on with hints and carets)."""
+    return text.strip().splitlines()[0] if text.strip() else text
+
+
+def translate_read(
+    exc: duckdb.Error,
+    request: ScanRequest,
+    *,
+    path: str,
+    table_exists: Callable[[], bool],
+    culprit: Callable[[], Culprit | None],
+) -> ExportError:
+    """Map a failed read of ``request`` to our errors, naming the expression at fault.
+
+    ``table_exists`` and ``culprit`` are asked only when the exception calls for them
+    (a catalog error; an error in the request's SQL)."""
+    table = f"{request.dataset}.{request.table}"
+    if isinstance(exc, duckdb.CatalogException) and not table_exists():
+        return NotFound(f"table {table} does not exist in {path}", table=table)
+    if isinstance(exc, _BAD_REQUEST):
+        found = culprit()
+        if found is not None:
+            role, expr, reason = found
+            return InvalidArgument(
+                f"invalid SQL expression {expr!r} ({role}): {first_line(reason)}",
+                table=table,
+            )
+        return InvalidArgument(f"invalid request: {first_line(str(exc))}", table=table)
+    return translate_plain(exc, f"read of {table}", table=table)
+
+
+def translate_plain(exc: duckdb.Error, what: str, *, table: str | None = None) -> ExportError:
+    """Map a DuckDB error that no expression explains: transient or terminal by type."""
+    message = f"{what}: {first_line(str(exc))}"
+    if isinstance(exc, duckdb.OutOfMemoryException):
+        return TransientError(message, table=table, code="INTERNAL_ERROR")
+    if isinstance(exc, duckdb.InterruptException):
+        return TransientError(message, table=table, code="TIMEOUT")
+    if isinstance(exc, duckdb.IOException):
+        return TransientError(message, table=table, code="SERVICE_UNAVAILABLE")
+    if isinstance(exc, duckdb.CatalogException):
+        return NotFound(message, table=table)
+    if isinstance(exc, duckdb.DataError | duckdb.ProgrammingError):
+        return InvalidArgument(message, table=table)
+    return TerminalError(message, table=table, code="INTERNAL_ERROR")
