@@ -71,7 +71,7 @@ def main() -> None:
             setattr(options, name, value)
         return real(config, engine, options)
 
-    dpexport.flow.runner.run_exports = run_exports  # type: ignore[assignment]
+    dpexport.flow.runner.run_exports = run_exports
     cli_main(sys.argv[split + 1 :])
 
 

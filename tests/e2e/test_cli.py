@@ -86,11 +86,13 @@ def test_run_json_and_table_selection(demo_dir: Path) -> None:
         assert record["export_id"].startswith("exp_")
         for uri in record["manifests"]:
             assert uri.startswith("gs://diagnosticpro-exports/prod/diagnosticpro_prod/")
-    (inventory,) = (
+    row = (
         duckdb.connect(str(demo_dir / "warehouse.duckdb"), read_only=True)
         .execute("SELECT count(*) FROM diagnosticpro_prod.parts_inventory")
         .fetchone()
     )
+    assert row is not None
+    (inventory,) = row
     assert records[0]["rows"] == inventory
     unknown = dpexport(
         "run", "--table", "nope", "-c", demo_dir / "dpexport.yaml", "--local-root", demo_dir / "out"
@@ -274,7 +276,7 @@ def test_plan_shows_slices_tokens_estimates_and_writes_nothing(demo_dir: Path) -
     assert result.code == 0, result.err
     assert not root.exists()
     sensor, catalog = json.loads(result.out)
-    (rows,) = (
+    row = (
         duckdb.connect(str(demo_dir / "warehouse.duckdb"), read_only=True)
         .execute(
             "SELECT count(*) FROM diagnosticpro_prod.sensor_telemetry "
@@ -282,6 +284,8 @@ def test_plan_shows_slices_tokens_estimates_and_writes_nothing(demo_dir: Path) -
         )
         .fetchone()
     )
+    assert row is not None
+    (rows,) = row
     assert sensor["estimated_rows"] == rows and sensor["mode"] == "APPEND"
     assert sensor["slice"] == {
         "cursor": "created_at",
@@ -324,13 +328,17 @@ def test_quarantine_keeps_bad_rows_out_and_in_the_dlq(demo_dir: Path) -> None:
     assert result.code == 0, result.err
     [record] = json.loads(result.out)
     source = duckdb.connect(str(demo_dir / "warehouse.duckdb"), read_only=True)
-    (long_posts,) = source.execute(
+    row = source.execute(
         "SELECT count(*) FROM diagnosticpro_prod.reddit_diagnostic_posts "
         "WHERE length(content) > 300 OR length(content) < 1 OR content IS NULL"
     ).fetchone()
-    (total,) = source.execute(
+    assert row is not None
+    (long_posts,) = row
+    row = source.execute(
         "SELECT count(*) FROM diagnosticpro_prod.reddit_diagnostic_posts"
     ).fetchone()
+    assert row is not None
+    (total,) = row
     assert long_posts > 0
     assert record["rows"] == total - long_posts
     dlq = (

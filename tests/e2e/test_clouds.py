@@ -59,7 +59,7 @@ def _create_bucket(scheme: str, name: str) -> Callable[[], None]:
 
         client = boto3.session.Session().client("s3")
         client.create_bucket(Bucket=name)
-        return client.close  # type: ignore[no-any-return]
+        return client.close
     if scheme == "gs":
         server_env("STORAGE_EMULATOR_HOST", "the GCS server (fake-gcs-server)")
         from google.auth.credentials import AnonymousCredentials
@@ -67,13 +67,13 @@ def _create_bucket(scheme: str, name: str) -> Callable[[], None]:
 
         gcs = storage.Client(project="dpexport-test", credentials=AnonymousCredentials())
         gcs.create_bucket(name)
-        return gcs.close  # type: ignore[no-any-return]
+        return gcs.close
     conn = server_env("AZURE_STORAGE_CONNECTION_STRING", "the Azure server (Azurite)")
     from azure.storage.blob import BlobServiceClient
 
     service = BlobServiceClient.from_connection_string(conn)
     service.create_container(name)
-    return service.close  # type: ignore[no-any-return]
+    return service.close
 
 
 @pytest.fixture(params=["gs", "s3", "az"])

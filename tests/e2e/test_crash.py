@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow.parquet as pq
@@ -49,9 +50,9 @@ def _kill_run(base: Path, table: str, at: str, step: str, nth: int) -> None:
     kill_at_step(base / "dpexport.yaml", base / "buckets", table, at, step, nth)
 
 
-def _published(root: Path, folder: str) -> list[dict[str, object]]:
+def _published(root: Path, folder: str) -> list[dict[str, Any]]:
     """Rows reachable through SUCCESS markers (what a consumer reads)."""
-    rows: list[dict[str, object]] = []
+    rows: list[dict[str, Any]] = []
     for success in sorted((root / PROD / folder).rglob("SUCCESS")):
         for name in json.loads(success.read_text())["manifests"]:
             manifest = json.loads((success.parent / name).read_text())
@@ -255,11 +256,13 @@ def _check_big(base: Path) -> None:
             for entry in json.loads((success.parent / name).read_text())["files"]:
                 with gzip.open(success.parent / entry["name"], "rt") as fh:
                     ids += [json.loads(line)["reading_id"] for line in fh]
-    (count,) = (
+    row = (
         duckdb.connect(str(base / "warehouse.duckdb"), read_only=True)
         .execute("SELECT count(*) FROM diagnosticpro_prod.sensor_telemetry")
         .fetchone()
     )
+    assert row is not None
+    (count,) = row
     assert len(ids) == len(set(ids)) == count
 
 

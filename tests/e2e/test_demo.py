@@ -87,11 +87,15 @@ def test_files_read_back_in_pyarrow_and_duckdb_as_manifests_state(demo: Path) ->
         exported[table_name] = exported.get(table_name, 0) + total
     source = duckdb.connect(str(demo / "warehouse.duckdb"), read_only=True)
     for table, rows in exported.items():
-        (expected,) = source.execute(f"SELECT count(*) FROM diagnosticpro_prod.{table}").fetchone()
+        row = source.execute(f"SELECT count(*) FROM diagnosticpro_prod.{table}").fetchone()
+        assert row is not None
+        (expected,) = row
         if table == "users":  # consent_flag_check drops rows without consent
-            (expected,) = source.execute(
+            row = source.execute(
                 "SELECT count(*) FROM diagnosticpro_prod.users WHERE consent_given"
             ).fetchone()
+            assert row is not None
+            (expected,) = row
         assert rows == expected, table
 
 
@@ -102,7 +106,9 @@ def _duckdb_rows(con: duckdb.DuckDBPyConnection, path: Path, fmt: str) -> int:
         sql = f"SELECT count(*) FROM read_json('{path}', format='newline_delimited')"
     else:
         sql = f"SELECT count(*) FROM read_csv('{path}', header=true, escape='\\', quote='\"')"
-    (rows,) = con.execute(sql).fetchone()
+    row = con.execute(sql).fetchone()
+    assert row is not None
+    (rows,) = row
     return int(rows)
 
 
@@ -135,9 +141,11 @@ def test_users_export_holds_no_raw_personal_data(demo: Path) -> None:
 
 
 def _no_consent(source: duckdb.DuckDBPyConnection) -> int:
-    (n,) = source.execute(
+    row = source.execute(
         "SELECT count(*) FROM diagnosticpro_prod.users WHERE NOT consent_given"
     ).fetchone()
+    assert row is not None
+    (n,) = row
     return int(n)
 
 
@@ -168,7 +176,9 @@ def test_run_twice_full_refresh_keeps_only_the_newest_snapshot(demo_dir: Path) -
         "DELETE FROM diagnosticpro_prod.parts_catalog WHERE part_id IN "
         "(SELECT part_id FROM diagnosticpro_prod.parts_catalog LIMIT 10)"
     )
-    (remaining,) = con.execute("SELECT count(*) FROM diagnosticpro_prod.parts_catalog").fetchone()
+    row = con.execute("SELECT count(*) FROM diagnosticpro_prod.parts_catalog").fetchone()
+    assert row is not None
+    (remaining,) = row
     con.close()
     second = dpexport(*args, "--at", "2025-09-17T00:00:00Z")
     assert second.code == 0, second.err

@@ -10,6 +10,7 @@ import hashlib
 import json
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow.parquet as pq
@@ -83,7 +84,7 @@ def _run(base: Path, root: Path, *args: str) -> None:
     run_ok(base / "dpexport.yaml", root, AT, *args)
 
 
-def _source(base: Path, table: str) -> list[tuple[object, ...]]:
+def _source(base: Path, table: str) -> list[tuple[Any, ...]]:
     con = duckdb.connect(str(base / "warehouse.duckdb"), read_only=True)
     try:
         return con.execute(f"SELECT * FROM ds.{table} ORDER BY id").fetchall()
@@ -91,7 +92,7 @@ def _source(base: Path, table: str) -> list[tuple[object, ...]]:
         con.close()
 
 
-def _manifest(root: Path, table: str) -> tuple[Path, dict[str, object]]:
+def _manifest(root: Path, table: str) -> tuple[Path, dict[str, Any]]:
     folder = root / OUT / table / "2025/09/17"
     success = json.loads((folder / "SUCCESS").read_text())
     return folder, json.loads((folder / success["manifest"]).read_text())
@@ -119,7 +120,7 @@ def test_duckdb_written_export_has_every_row_exactly(base: Path, tmp_path: Path)
     assert len(files) >= 3  # 300,000 rows rolled at max_file_size 1MB
     names = [f["name"] for f in files]
     assert all(n.endswith(".parquet.zst") for n in names)
-    rows: list[tuple[object, ...]] = []
+    rows: list[tuple[Any, ...]] = []
     for entry in files:
         path = folder / entry["name"]
         data = path.read_bytes()
@@ -136,16 +137,16 @@ def test_duckdb_written_export_has_every_row_exactly(base: Path, tmp_path: Path)
         rows += [tuple(r.values()) for r in table.to_pylist()]
     source = _source(base, "readings")
     assert manifest["statistics"]["row_count"] == len(source) == 300_000
-    assert sorted(rows, key=lambda r: r[0]) == source  # type: ignore[arg-type, return-value]
+    assert sorted(rows, key=lambda r: r[0]) == source
     assert source[7][2] is None and source[5][7] == 'ünïcode "q", 5'
     assert source[1][6] == Decimal("0.143")
 
     # DuckDB reads back the same rows from what a consumer sees
     con = duckdb.connect()
     glob = str(folder / "*.parquet.zst")
-    (n, ids) = con.execute(
-        f"SELECT count(*), count(DISTINCT id) FROM read_parquet('{glob}')"
-    ).fetchone()  # type: ignore[misc]
+    row = con.execute(f"SELECT count(*), count(DISTINCT id) FROM read_parquet('{glob}')").fetchone()
+    assert row is not None
+    (n, ids) = row
     assert n == ids == 300_000
 
     assert not any(p.is_file() for p in (tmp_path / "gs/bench/_staging").rglob("*"))
@@ -163,7 +164,7 @@ def test_duckdb_written_export_has_every_row_exactly(base: Path, tmp_path: Path)
 def test_pinned_sizes_use_dpexports_writer(base: Path, tmp_path: Path) -> None:
     _run(base, tmp_path, "--table", "pinned")
     folder, manifest = _manifest(tmp_path, "pinned")
-    (entry,) = manifest["files"]  # type: ignore[misc]
+    (entry,) = manifest["files"]
     meta = pq.ParquetFile(folder / entry["name"]).metadata
     assert meta.created_by.startswith("parquet-cpp-arrow")
     assert meta.num_rows == 20_000
@@ -172,7 +173,7 @@ def test_pinned_sizes_use_dpexports_writer(base: Path, tmp_path: Path) -> None:
 def test_a_type_duckdb_stores_otherwise_streams(base: Path, tmp_path: Path) -> None:
     _run(base, tmp_path, "--table", "devices")
     folder, manifest = _manifest(tmp_path, "devices")
-    (entry,) = manifest["files"]  # type: ignore[misc]
+    (entry,) = manifest["files"]
     table = pq.read_table(folder / entry["name"])
     assert pq.ParquetFile(folder / entry["name"]).metadata.created_by.startswith("parquet-cpp")
     assert str(table.schema.field("device").type) == "string"
@@ -189,9 +190,9 @@ def test_killed_after_duckdb_wrote_then_rerun(
     kill_at_step(base / "dpexport.yaml", tmp_path, "readings", AT, step, nth)
     _run(base, tmp_path, "--table", "readings")
     folder, manifest = _manifest(tmp_path, "readings")
-    ids = [i for entry in manifest["files"] for i in pq.read_table(folder / entry["name"])["id"]]  # type: ignore[attr-defined]
+    ids = [i for entry in manifest["files"] for i in pq.read_table(folder / entry["name"])["id"]]
     assert len(ids) == len(set(ids)) == 300_000
-    listed = {e["name"] for e in manifest["files"]}  # type: ignore[attr-defined]
+    listed = {e["name"] for e in manifest["files"]}
     on_disk = {p.name for p in folder.glob("*.parquet.zst")}
     assert on_disk == listed
     assert not any(p.is_file() for p in (tmp_path / "gs/bench/_staging").rglob("*"))

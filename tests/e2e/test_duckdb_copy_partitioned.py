@@ -141,9 +141,9 @@ def test_duckdb_writes_the_same_folders_and_rows_as_the_streamed_path(
     # a consumer's reader sees the same rows
     con = duckdb.connect()
     glob = str(tmp_path / OUT / "copied" / "**" / "*.parquet.zst")
-    (n, ids) = con.execute(
-        f"SELECT count(*), count(DISTINCT id) FROM read_parquet('{glob}')"
-    ).fetchone()  # type: ignore[misc]
+    row = con.execute(f"SELECT count(*), count(DISTINCT id) FROM read_parquet('{glob}')").fetchone()
+    assert row is not None
+    (n, ids) = row
     assert n == ids == 120_000
     assert not any(p.is_file() for p in (tmp_path / "gs/bench/_staging").rglob("*"))
     ok = dpexport("--local-root", tmp_path, "verify", "gs://bench/out/copied/")

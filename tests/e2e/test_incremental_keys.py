@@ -44,7 +44,9 @@ def _published(base: Path, record: dict[str, Any]) -> list[tuple[Any, ...]]:
                 table = pq.read_table(path)
                 rows += zip(table["user_id"].to_pylist(), table["name"].to_pylist(), strict=True)
             else:
-                rows += duckdb.sql(f"SELECT user_id, name FROM read_json('{path}')").fetchall()
+                found = duckdb.sql(f"SELECT user_id, name FROM read_json('{path}')")
+                assert found is not None
+                rows += found.fetchall()
     return sorted(rows, key=repr)
 
 

@@ -14,7 +14,13 @@ TABLES = ("reddit_diagnostic_posts", "youtube_repair_videos", "parts_inventory")
 
 @pytest.fixture
 def exported(demo_dir: Path) -> Path:
-    args = ["-c", demo_dir / "dpexport.yaml", "--local-root", demo_dir / "buckets", "run"]
+    args: list[str | Path] = [
+        "-c",
+        demo_dir / "dpexport.yaml",
+        "--local-root",
+        demo_dir / "buckets",
+        "run",
+    ]
     for table in TABLES:
         args += ["--table", table]
     result = dpexport(*args)

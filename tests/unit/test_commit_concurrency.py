@@ -4,6 +4,7 @@ the staging uploads of ``publication.build``."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -63,7 +64,12 @@ def test_results_in_order_and_on_done_on_the_calling_thread() -> None:
 def test_one_worker_runs_inline() -> None:
     caller = threading.get_ident()
     seen: list[int] = []
-    out = run_all([1, 2, 3], lambda n: seen.append(threading.get_ident()) or n, workers=1)
+
+    def record(n: int) -> int:
+        seen.append(threading.get_ident())
+        return n
+
+    out = run_all([1, 2, 3], record, workers=1)
     assert out == [1, 2, 3] and seen == [caller] * 3
 
 
@@ -122,7 +128,7 @@ def test_an_error_in_the_block_drops_calls_not_started() -> None:
     opener = threading.Timer(0.2, gate.set)
     with pytest.raises(RuntimeError, match="producer"), Batch[None](2) as batch:
         for n in range(3):
-            batch.submit(lambda n=n: call(n))
+            batch.submit(functools.partial(call, n))
         busy.wait(5)  # both workers are in a call; the third call waits in the queue
         opener.start()
         raise RuntimeError("producer")
@@ -249,7 +255,9 @@ def test_a_move_onto_a_folder_fails_with_its_key(tmp_path: Path) -> None:
             assert store.get(key) == data, key
 
 
-def test_full_refresh_retires_markers_then_manifests_then_files(tmp_path: Path) -> None:
+def test_full_refresh_retires_markers_then_manifests_then_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     store = BucketLike(tmp_path / "bucket", url="gs://bucket")
     old = [f"old/2025/09/15/{i:02d}/" for i in range(5)]
     retire: list[str] = []
@@ -276,7 +284,7 @@ def test_full_refresh_retires_markers_then_manifests_then_files(tmp_path: Path) 
             seen.append((kind, [o.key for o in store.list("old/")]))
         real_delete(key)
 
-    store.delete = delete  # type: ignore[method-assign]
+    monkeypatch.setattr(store, "delete", delete)
     commit.apply(store, pub)
     assert not list(store.list("old/"))
     assert seen

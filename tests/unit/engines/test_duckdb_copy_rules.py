@@ -5,11 +5,13 @@ comparison that catches types DuckDB stores differently."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pytest
 
 from dpexport.config import load_config
+from dpexport.config.spec import ResolvedConfig
 from dpexport.engines.duckdb_copy import _options, copy_reason, schema_difference
 
 CONFIG = """\
@@ -46,23 +48,23 @@ exports:
 
 
 @pytest.fixture(scope="module")
-def config(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+def config(tmp_path_factory: pytest.TempPathFactory) -> ResolvedConfig:
     path: Path = tmp_path_factory.mktemp("cfg") / "dpexport.yaml"
     path.write_text(CONFIG, encoding="utf-8")
     return load_config(path)
 
 
-def _reason(config, table: str, **kw: object) -> str | None:  # type: ignore[no-untyped-def]
-    args: dict[str, object] = {
+def _reason(config: ResolvedConfig, table: str, **kw: Any) -> str | None:
+    args: dict[str, Any] = {
         "transforms_needed": False,
         "client_side_encryption": False,
         "rows": 10,
     }
     args.update(kw)
-    return copy_reason(config.table(table), **args)  # type: ignore[arg-type]
+    return copy_reason(config.table(table), **args)
 
 
-def test_a_plain_one_folder_parquet_table_is_written_by_duckdb(config) -> None:  # type: ignore[no-untyped-def]
+def test_a_plain_one_folder_parquet_table_is_written_by_duckdb(config: ResolvedConfig) -> None:
     assert _reason(config, "plain") is None
     # a partitioned one too, when its folders are listed and hold enough rows
     assert _reason(config, "daily", tops=2, folders=8, rows=16_000) is None
@@ -88,8 +90,8 @@ def test_a_plain_one_folder_parquet_table_is_written_by_duckdb(config) -> None: 
     ],
 )
 def test_what_keeps_a_table_on_the_streamed_path(
-    config, table: str, kw: dict, fragment: str
-) -> None:  # type: ignore[no-untyped-def]
+    config: ResolvedConfig, table: str, kw: dict[str, Any], fragment: str
+) -> None:
     reason = _reason(config, table, **kw)
     assert reason is not None and fragment in reason
 

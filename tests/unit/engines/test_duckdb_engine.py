@@ -357,7 +357,9 @@ def test_filter_reading_a_missing_table_is_invalid(warehouse: Path) -> None:
 def _limit(engine: DuckDBEngine) -> str:
     cur = engine._cursor()
     try:
-        return str(cur.execute("SELECT current_setting('memory_limit')").fetchone()[0])  # type: ignore[index]
+        row = cur.execute("SELECT current_setting('memory_limit')").fetchone()
+        assert row is not None
+        return str(row[0])
     finally:
         cur.close()
 
@@ -365,7 +367,9 @@ def _limit(engine: DuckDBEngine) -> str:
 def _as_duckdb_shows(size: str) -> str:
     con = duckdb.connect(config={"memory_limit": size})
     try:
-        return str(con.execute("SELECT current_setting('memory_limit')").fetchone()[0])  # type: ignore[index]
+        row = con.execute("SELECT current_setting('memory_limit')").fetchone()
+        assert row is not None
+        return str(row[0])
     finally:
         con.close()
 

@@ -6,13 +6,15 @@ filter of the config combined with the folder ranges."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
 import pytest
 
-from dpexport.config.spec import Partitioning, SubPartition
+from dpexport.config.spec import Granularity, Partitioning, SubPartition
 from dpexport.engines.base import ScanRequest
 from dpexport.engines.duckdb import DuckDBEngine
 from dpexport.planning import folder_scan
@@ -38,7 +40,7 @@ UNION ALL SELECT 20002, NULL, NULL, NULL, 'c'
 
 
 @pytest.fixture(scope="module")
-def engine(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DuckDBEngine]:
     path: Path = tmp_path_factory.mktemp("fs") / "w.duckdb"
     con = duckdb.connect(str(path))
     con.execute("CREATE SCHEMA ds")
@@ -61,7 +63,7 @@ def _request(partitioning: Partitioning, where: str | None = None) -> ScanReques
     )
 
 
-def _rows(reader: pa.RecordBatchReader) -> list[tuple[object, ...]]:
+def _rows(reader: pa.RecordBatchReader) -> list[tuple[Any, ...]]:
     table = reader.read_all()
     return [tuple(r.values()) for r in table.to_pylist()]
 
@@ -77,9 +79,9 @@ def _rows(reader: pa.RecordBatchReader) -> list[tuple[object, ...]]:
     ],
 )
 def test_folder_by_folder_equals_one_sorted_scan(
-    engine: DuckDBEngine, column: str, granularity: str, where: str | None
+    engine: DuckDBEngine, column: str, granularity: Granularity, where: str | None
 ) -> None:
-    partitioning = Partitioning(column, granularity, (SubPartition("kind", "kind"),))  # type: ignore[arg-type]
+    partitioning = Partitioning(column, granularity, (SubPartition("kind", "kind"),))
     request = _request(partitioning, where)
     assert folder_scan.worth_it(engine, partitioning, request)
     tops = engine.aggregate(request, {"tops": folder_scan.TOPS_SQL})["tops"]
@@ -124,8 +126,8 @@ def test_no_split_under_a_per_key_window_or_for_few_rows(engine: DuckDBEngine) -
     assert folder_scan.should_split(["2025/09/16/00"] * 4, 4 * folder_scan.MIN_ROWS_PER_FOLDER)
     assert not folder_scan.should_split(["2025/09/16/00"] * 4, 100)
     assert not folder_scan.should_split([], 10**9)
-    many = ["k"] * (folder_scan.MAX_FOLDERS + 1)
-    assert not folder_scan.should_split(many, 10**12)  # type: ignore[arg-type]
+    many: list[str | None] = ["k"] * (folder_scan.MAX_FOLDERS + 1)
+    assert not folder_scan.should_split(many, 10**12)
 
 
 def test_month_bounds_roll_over_the_year() -> None:

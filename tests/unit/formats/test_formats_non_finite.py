@@ -4,6 +4,7 @@ JSON form of FLOAT64), so a reader tells them from NULL (issue 15)."""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 
 import duckdb
@@ -30,7 +31,7 @@ def _write(path: Path, table: pa.Table, codec: str = "NONE") -> None:
     writer.close()
 
 
-def _same(got: list[object], want: list[object]) -> bool:
+def _same(got: Sequence[object], want: Sequence[object]) -> bool:
     def key(v: object) -> object:
         if isinstance(v, float):
             return ("nan",) if math.isnan(v) else (v, math.copysign(1, v))

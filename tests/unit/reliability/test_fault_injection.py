@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 from collections import Counter
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
-from dpexport.errors import AlreadyExists, NotFound, PermissionDenied
+from dpexport.errors import AlreadyExists, ExportError, NotFound, PermissionDenied, TransientError
 from dpexport.reliability.retry import Retrier, RetryingStore, RetryPolicy
 from dpexport.storage.local import LocalStore
 from tests.unit.reliability.faults import FlakyStore
@@ -104,7 +105,9 @@ def test_the_same_seed_fails_the_same_requests(tmp_path: Path) -> None:
     assert runs[0] == runs[1] and runs[0]
 
 
-def test_a_lost_answer_to_a_conditional_create_is_not_a_conflict(tmp_path: Path) -> None:
+def test_a_lost_answer_to_a_conditional_create_is_not_a_conflict(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The create took effect, the answer was lost: the retry sees our own bytes."""
     local = LocalStore(tmp_path)
     flaky = FlakyStore(local, seed=0, rate=1.0, after_share=1.0)
@@ -113,11 +116,11 @@ def test_a_lost_answer_to_a_conditional_create_is_not_a_conflict(tmp_path: Path)
     calls = {"n": 0}
     original = flaky._fault
 
-    def once(op: str):  # type: ignore[no-untyped-def]
+    def once(op: str) -> tuple[bool, TransientError | None]:
         calls["n"] += 1
         return original(op) if calls["n"] == 1 else (False, None)
 
-    flaky._fault = once  # type: ignore[method-assign]
+    monkeypatch.setattr(flaky, "_fault", once)
     store.put_if_absent("tok", b"mine")
     assert local.get("tok") == b"mine"
     assert retrier.retry_count == 1
@@ -138,12 +141,12 @@ def test_a_lost_answer_to_a_conditional_create_is_not_a_conflict(tmp_path: Path)
     ],
 )
 def test_permission_denied_and_not_found_are_not_retried(
-    tmp_path: Path, error: Exception, code: str
+    tmp_path: Path, error: ExportError, code: str
 ) -> None:
     class Refusing(LocalStore):
         calls = 0
 
-        def put_bytes(self, key: str, data: bytes):  # type: ignore[no-untyped-def]
+        def put_bytes(self, key: str, data: bytes) -> NoReturn:
             Refusing.calls += 1
             raise error
 
@@ -152,7 +155,7 @@ def test_permission_denied_and_not_found_are_not_retried(
     store = RetryingStore(Refusing(tmp_path), retrier)
     with pytest.raises(type(error)) as info:
         store.put_bytes("k", b"x")
-    assert info.value is error and code in str(info.value.code)  # type: ignore[attr-defined]
+    assert info.value is error and code in str(info.value.code)
     assert str(info.value).startswith(str(error).split(" (")[0])
     assert Refusing.calls == 1 and t.sleeps == []
     assert [(a.code, a.gave_up) for a in retrier.history] == [(code, "non_retryable")]

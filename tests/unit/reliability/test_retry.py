@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from typing import Literal
 
 import pytest
 
@@ -35,7 +36,7 @@ class FakeTime:
         self.now += seconds
 
 
-def failing(errors: list[Exception], value: str = "ok") -> Callable[[], str]:
+def failing(errors: Sequence[Exception], value: str = "ok") -> Callable[[], str]:
     """A callable raising each of ``errors`` in turn, then returning ``value``."""
     pending = list(errors)
 
@@ -64,8 +65,10 @@ def test_policy_from_the_spec_block() -> None:
         ("constant", [30] * 9),
     ],
 )
-def test_ceilings(backoff: str, expected: list[float]) -> None:
-    policy = RetryPolicy(backoff=backoff)  # type: ignore[arg-type]
+def test_ceilings(
+    backoff: Literal["exponential", "linear", "constant"], expected: list[float]
+) -> None:
+    policy = RetryPolicy(backoff=backoff)
     assert [policy.ceiling(n) for n in range(1, 10)] == expected
 
 
