@@ -89,15 +89,6 @@ class TestBigQueryEngine(EngineSuite):
 
         return engine
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="engine bug, not the emulator: bigquery_sql.slice_predicate writes "
-        "'cursor > lower' whatever Slice.lower_inclusive says, so an INCREMENTAL "
-        "lookback on BigQuery misses the rows at its lower bound (DuckDB reads >=)",
-    )
-    def test_lower_inclusive_window_includes_its_lower_bound(self, engine: Engine) -> None:
-        super().test_lower_inclusive_window_includes_its_lower_bound(engine)
-
     def logged_exports(self, engine: Engine) -> dict[str, tuple[str, str]]:
         from dpexport.engines.bigquery import BigQueryEngine
         from dpexport.ops.bq_logs import query_logs

@@ -147,7 +147,8 @@ def slice_predicate(request: ScanRequest) -> list[str]:
             raise InvalidArgument("a slice with bounds needs a cursor expression", table=table)
         cursor = to_bigquery(sl.cursor)
         if sl.lower is not None:
-            where.append(f"({cursor}) > {literal(sl.lower)}")
+            op = ">=" if sl.lower_inclusive else ">"
+            where.append(f"({cursor}) {op} {literal(sl.lower)}")
         if sl.upper is not None:
             where.append(f"({cursor}) <= {literal(sl.upper)}")
     if request.filter:
