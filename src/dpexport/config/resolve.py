@@ -10,9 +10,8 @@ are checked against each other by :mod:`dpexport.config.destinations`.
 
 from __future__ import annotations
 
-import contextlib
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path as FsPath
 from typing import Any, cast
@@ -20,7 +19,13 @@ from typing import Any, cast
 from pydantic import ValidationError
 
 from dpexport.config.destinations import Published, check_destinations
-from dpexport.config.issues import Issues, closest
+from dpexport.config.entities import (
+    TableSources,
+    check_replication,
+    collect_tables,
+    column_paths,
+)
+from dpexport.config.issues import Issues
 from dpexport.config.loader import Path, format_path, parse_yaml
 from dpexport.config.models import (
     AppendOnlyEntry,
@@ -33,6 +38,7 @@ from dpexport.config.models import (
     SchemaEvolutionBlock,
 )
 from dpexport.config.partitioning import resolve_partitioning
+from dpexport.config.prune import checkable_model, entangled
 from dpexport.config.spec import (
     Codec,
     CsvOptions,
@@ -48,7 +54,7 @@ from dpexport.config.spec import (
     WarehouseSpec,
 )
 from dpexport.config.validate import check_document, normalize
-from dpexport.errors import ConfigError
+from dpexport.errors import ConfigError, ConfigIssue
 
 DEFAULT_CODEC: dict[str, Codec] = {"PARQUET": "SNAPPY", "JSONL": "GZIP", "CSV": "GZIP"}
 #: Spec 4.2 frequencies as cron slots (midnight UTC; weekly on Sunday).
@@ -58,7 +64,6 @@ FREQUENCY_CRON = {
     "weekly": "0 0 * * 0",
     "monthly": "0 0 1 * *",
 }
-SECTIONS = ("append_only", "full_refresh", "incremental", "high_volume")
 
 
 def load_config(path: str | os.PathLike[str]) -> ResolvedConfig:
@@ -67,16 +72,7 @@ def load_config(path: str | os.PathLike[str]) -> ResolvedConfig:
     Raises ``ConfigError`` listing every problem found (each with YAML path and line).
     A relative ``warehouse.path`` is taken relative to the file's folder.
     """
-    file = FsPath(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as exc:
-        from dpexport.errors import ConfigIssue
-
-        raise ConfigError(
-            [ConfigIssue("", f"cannot read config: {exc.strerror}")], str(file)
-        ) from None
-    return load_config_text(text, source=str(file), base_dir=file.absolute().parent)
+    return _loaded(inspect_config(path))
 
 
 def load_config_text(
@@ -86,41 +82,88 @@ def load_config_text(
 
     ``base_dir`` anchors a relative ``warehouse.path`` (default: left relative).
     """
-    doc = parse_yaml(text, source)
+    return _loaded(inspect_config_text(text, source, base_dir))
+
+
+@dataclass(frozen=True)
+class Inspection:
+    """A config read for ``check``: every problem the file shows (ordered by line),
+    and the config as far as it resolves, problems or not (``None`` when it does not),
+    so the warehouse can be asked about its tables in the same pass."""
+
+    config: ResolvedConfig | None
+    issues: list[ConfigIssue]
+    source: str
+    #: paths the models refused and ``config`` leaves out; what is found at, in or
+    #: around them later may be the omission's doing (:func:`~.prune.entangled`)
+    taken_out: tuple[str, ...] = ()
+
+
+def inspect_config(path: str | os.PathLike[str]) -> Inspection:
+    """:func:`inspect_config_text` of the file at ``path`` (an unreadable file is one
+    issue)."""
+    file = FsPath(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        issue = ConfigIssue("", f"cannot read config: {exc.strerror}")
+        return Inspection(None, [issue], str(file))
+    return inspect_config_text(text, source=str(file), base_dir=file.absolute().parent)
+
+
+def inspect_config_text(
+    text: str, source: str = "<string>", base_dir: str | os.PathLike[str] | None = None
+) -> Inspection:
+    """Every problem of config ``text`` and the config as far as it resolves: parts the
+    models refuse are reported, then left out (:mod:`dpexport.config.prune`)."""
+    try:
+        doc = parse_yaml(text, source)
+    except ConfigError as exc:
+        return Inspection(None, exc.issues, source)
     issues = Issues(doc)
     data = normalize(doc.data if doc.data is not None else {}, issues)
     check_document(data, issues)
     resolved: ResolvedConfig | None = None
+    taken: list[str] = []
     if isinstance(data, dict):
         try:
-            model = DpexportConfig.model_validate(data)
+            model: DpexportConfig | None = DpexportConfig.model_validate(data)
         except ValidationError as exc:
             issues.from_pydantic(exc, DpexportConfig, data)
-        else:
-            source_path = source if base_dir is not None else None
-            if not issues.items:
-                resolved = resolve(model, issues, source_path=source_path, base_dir=base_dir)
-            else:
-                # Values already reported (an unknown format, say) may trip precedence;
-                # still run it for its cross-block issues, but the report stands anyway.
-                with contextlib.suppress(Exception):
-                    resolve(model, issues, source_path=source_path, base_dir=base_dir)
-    if issues.items or resolved is None:
-        ordered = sorted(issues.items, key=lambda i: i.line or 0)
-        raise ConfigError(ordered, source)
-    return resolved
+            model, taken = checkable_model(data, exc, issues)
+        if model is not None:
+            resolved = _resolved(model, issues, taken, source, base_dir)
+    ordered = sorted(issues.items, key=lambda i: i.line or 0)
+    return Inspection(resolved, ordered, source, tuple(taken))
 
 
-@dataclass
-class _Sources:
-    """Everything the file says about one table, with where it says it."""
+def _resolved(
+    model: DpexportConfig,
+    issues: Issues,
+    taken: list[str],
+    source: str,
+    base_dir: str | os.PathLike[str] | None,
+) -> ResolvedConfig | None:
+    """``resolve`` for :func:`inspect_config_text`: its issues at paths entangled with
+    ``taken`` are dropped; when problems were already reported it may fail (values
+    reported may trip precedence): then there is no config, the issues found stand."""
+    before = len(issues.items)
+    source_path = source if base_dir is not None else None
+    try:
+        return resolve(model, issues, source_path=source_path, base_dir=base_dir)
+    except Exception:
+        if not before:
+            raise
+        return None
+    finally:
+        later = [i for i in issues.items[before:] if not entangled(i.path, taken)]
+        issues.items[before:] = later
 
-    dataset: str
-    table: str
-    item: ExportItem | None = None
-    item_path: Path = ()
-    entries: dict[str, Any] = field(default_factory=dict)
-    paths: dict[str, Path] = field(default_factory=dict)
+
+def _loaded(found: Inspection) -> ResolvedConfig:
+    if found.issues or found.config is None:
+        raise ConfigError(found.issues, found.source)
+    return found.config
 
 
 def resolve(
@@ -131,9 +174,9 @@ def resolve(
     base_dir: str | os.PathLike[str] | None = None,
 ) -> ResolvedConfig:
     """Apply precedence to the validated ``model``; cross-block problems go to ``issues``."""
-    tables = _collect(model, issues)
+    tables = collect_tables(model, issues)
     specs = tuple(_table_spec(model, src, issues) for src in tables.values())
-    _check_replication(model, issues, tables)
+    check_replication(model, issues, tables)
     check_destinations(
         [_published(src, spec) for src, spec in zip(tables.values(), specs, strict=True)],
         issues,
@@ -175,42 +218,16 @@ def resolve(
     )
 
 
-def split_name(name: str, default_dataset: str) -> tuple[str, str]:
-    """``dataset.table`` -> (dataset, table); ``table`` gets ``default_dataset``;
-    ``project.dataset.table`` drops the project."""
-    parts = name.split(".")
-    if len(parts) == 1:
-        return default_dataset, parts[0]
-    return parts[-2], parts[-1]
-
-
-def _collect(model: DpexportConfig, issues: Issues) -> dict[str, _Sources]:
-    default = model.warehouse.dataset
-    tables: dict[str, _Sources] = {}
-    for index, item in enumerate(model.exports):
-        dataset, table = split_name(item.source, default)
-        key = f"{dataset}.{table}"
-        if key in tables:
-            issues.add(("exports", index, "source"), "table exported twice", value=item.source)
-            continue
-        tables[key] = _Sources(dataset, table, item, ("exports", index))
-    for section in SECTIONS:
-        for name, entry in getattr(model, section).items():
-            dataset, table = split_name(name, default)
-            src = tables.setdefault(f"{dataset}.{table}", _Sources(dataset, table))
-            src.entries[section] = entry
-            src.paths[section] = (section, name)
-    return tables
-
-
-def _table_spec(model: DpexportConfig, src: _Sources, issues: Issues) -> TableSpec:
+def _table_spec(model: DpexportConfig, src: TableSources, issues: Issues) -> TableSpec:
     item, ip = src.item, src.item_path
     append = cast(AppendOnlyEntry | None, src.entries.get("append_only"))
     full = cast(FullRefreshEntry | None, src.entries.get("full_refresh"))
     incr = cast(IncrementalEntry | None, src.entries.get("incremental"))
     hv = cast(HighVolumeEntry | None, src.entries.get("high_volume"))
     origins: dict[str, Path] = {
-        "source": (*ip, "source") if item else src.paths[next(iter(src.paths))]
+        "source": (*ip, "source") if item else src.path,
+        "table": src.path,
+        **column_paths(item, ip),
     }
 
     def pick(key: str, *holders: tuple[Any, Path]) -> Any:
@@ -307,7 +324,11 @@ def _schedule(item: ExportItem | None, frequency: str | None) -> tuple[str | Non
 def _jsonl(model: DpexportConfig) -> JsonlOptions:
     block = model.formats.JSONL
     return JsonlOptions(
-        timestamp_format=block.timestamp_format, null_representation=block.null_representation
+        timestamp_format=block.timestamp_format,
+        null_representation=block.null_representation,
+        encoding=block.encoding,
+        schema_included=block.schema_included,
+        newline_delimited=block.newline_delimited,
     )
 
 
@@ -319,11 +340,12 @@ def _csv(model: DpexportConfig) -> CsvOptions:
         quote_character=block.quote_character,
         escape_character=block.escape_character,
         null_marker=block.null_marker,
+        encoding=block.encoding,
     )
 
 
 def _mode(
-    src: _Sources,
+    src: TableSources,
     item: ExportItem | None,
     hv: HighVolumeEntry | None,
     cursor: str | None,
@@ -354,13 +376,8 @@ def _norm_mode(mode: str) -> Mode:
     return cast(Mode, "FULL_REFRESH" if upper == "OVERWRITE" else upper)
 
 
-def _table_path(src: _Sources) -> Path:
-    """Where the file names the table: its exports item, else its first section entry."""
-    return src.item_path if src.item is not None else src.paths[next(iter(src.paths))]
-
-
 def _destination(
-    model: DpexportConfig, src: _Sources, item: ExportItem | None, issues: Issues
+    model: DpexportConfig, src: TableSources, item: ExportItem | None, issues: Issues
 ) -> str:
     """The item's destination, else ``{buckets.exports}/{env}/{dataset}/{entity}/``;
     ``""`` (and an issue at the table's path) when that bucket is not named."""
@@ -368,7 +385,7 @@ def _destination(
         dest = item.destination
     elif "exports" not in model.buckets:
         issues.add(
-            _table_path(src),
+            src.path,
             f"{src.dataset}.{src.table} has no destination and the config names no "
             "buckets.exports (there is no default bucket)",
             expected="buckets: {exports: gs://BUCKET} (or s3://, az://, a local folder), "
@@ -381,7 +398,7 @@ def _destination(
     return dest if dest.endswith("/") else dest + "/"
 
 
-def _published(src: _Sources, spec: TableSpec) -> Published:
+def _published(src: TableSources, spec: TableSpec) -> Published:
     if src.item is not None and src.item.destination:
         return Published(
             spec.qualified_name,
@@ -389,7 +406,7 @@ def _published(src: _Sources, spec: TableSpec) -> Published:
             (*src.item_path, "destination"),
             src.item.destination,
         )
-    return Published(spec.qualified_name, spec.destination, _table_path(src), spec.destination)
+    return Published(spec.qualified_name, spec.destination, src.path, spec.destination)
 
 
 def _encryption(
@@ -467,17 +484,3 @@ def _schema_evolution(model: DpexportConfig, item: ExportItem | None, fmt: str) 
             version_column=layer.version_column or out.version_column,
         )
     return out
-
-
-def _check_replication(model: DpexportConfig, issues: Issues, tables: dict[str, _Sources]) -> None:
-    names = list(tables) + [src.table for src in tables.values()]
-    for index, rep in enumerate(model.replication):
-        for pos, name in enumerate(rep.tables):
-            dataset, table = split_name(name, model.warehouse.dataset)
-            if f"{dataset}.{table}" not in tables:
-                issues.add(
-                    ("replication", index, "tables", pos),
-                    "not an exported table",
-                    value=name,
-                    suggestion=closest(name, names),
-                )
