@@ -10,6 +10,7 @@ import pyarrow.compute as pc
 import pytest
 
 from dpexport.config.spec import GdprCompliance
+from dpexport.transforms.pipeline import Checks
 from tests.unit.checks.check_harness import DATASET, ExportFn
 
 T = f"{DATASET}.t"
@@ -61,9 +62,12 @@ def test_transaction_balance(export: ExportFn, amount_type: str) -> None:
     assert result.rows_checked == 4 and "sum(amount) 35" in result.detail
 
     def drop_first(batch: pa.RecordBatch) -> pa.RecordBatch:
-        return batch.slice(1) if batch.column("id")[0].as_py() == 1 else batch
+        return batch.slice(1) if batch.num_rows and batch.column("id")[0].as_py() == 1 else batch
 
     lost = export(sql, "t", ["transaction_balance_check"], corrupt=drop_first)
+    # the export's own row count fails it first; the check says the same
+    assert lost.export.status == "FAILURE"
+    assert "row count mismatch: the slice has 4 rows but 3 were written" in str(lost.export.error)
     result = lost.result("transaction_balance_check")
     assert result.status == "failed" and result.rows_failed == 1
     assert "3 rows written, 4 in the source slice" in result.detail
@@ -130,29 +134,28 @@ def test_feature_value_distributions(export: ExportFn) -> None:
     first = export(_features(base), "t", ["feature_value_distributions"])
     result = first.result("feature_value_distributions")
     assert result.status == "passed" and "baseline" in result.detail
-    stats = first.run.stats()["feature_value_distributions"]
-    assert isinstance(stats, dict)
+    assert first.stats is not None  # stored for the next export
+    stats = first.stats["feature_value_distributions"]
     assert stats["columns"] == {"score": {"count": 7, "mean": 4.0, "std": 2.0}}  # no entity_id
 
     near = export(_features([v + 5.9 for v in base]), "t", ["feature_value_distributions"],
-                  previous_stats=first.run.stats())  # fmt: skip
+                  previous_stats=first.stats)  # fmt: skip
     assert near.result("feature_value_distributions").status == "passed"
     far = export(_features([v + 6.5 for v in base]), "t", ["feature_value_distributions"],
-                 previous_stats=first.run.stats())  # fmt: skip
+                 previous_stats=first.stats)  # fmt: skip
     result = far.result("feature_value_distributions")
     assert result.status == "failed" and "score mean 10.5 vs 4 (3.25 std)" in result.detail
     loose = export(_features([v + 6.5 for v in base]), "t",
                    [{"feature_value_distributions": {"max_shift": 4}}],
-                   previous_stats=first.run.stats())  # fmt: skip
+                   previous_stats=first.stats)  # fmt: skip
     assert loose.result("feature_value_distributions").status == "passed"
 
 
 def test_feature_stats_merge_across_batches(export: ExportFn) -> None:
     values = [float(v * v % 17) for v in range(50)]  # the fake engine yields 3-row batches
     out = export(_features(values), "t", ["feature_value_distributions"])
-    stats = out.run.stats()["feature_value_distributions"]
-    assert isinstance(stats, dict)
-    got = stats["columns"]["score"]
+    assert out.stats is not None
+    got = out.stats["feature_value_distributions"]["columns"]["score"]
     mean = sum(values) / len(values)
     std = (sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5
     assert got["count"] == 50
@@ -201,12 +204,21 @@ def test_consent_column_missing_exports_nothing(export: ExportFn) -> None:
 
 
 def test_quarantine_never_copies_rows_without_consent(export: ExportFn) -> None:
-    out = export(USERS, "t", ["consent_flag_check",
-                              {"email_format_check": {"on_fail": "quarantine"}}],
-                 gdpr=GDPR)  # fmt: skip
-    assert out.quarantined is not None and out.quarantined.num_rows == 0
+    checks = ["consent_flag_check", {"email_format_check": {"on_fail": "quarantine"}}]
+    out = export(USERS, "t", checks, gdpr=GDPR)
+    assert out.quarantined == [] and out.ids() == [1, 4]
+    bad_emails = (
+        f"INSERT INTO {T} VALUES (5, 'not-an-email', NULL, '10.0.0.5', 'h5', true),"
+        " (6, 'nope', NULL, NULL, 'h6', false);"
+    )
+    out = export(USERS + bad_emails, "t", checks, gdpr=GDPR)
     assert out.ids() == [1, 4]
-    assert "password_hash" not in out.quarantined.schema.names
+    assert out.quarantined is not None
+    (row,) = out.quarantined  # 6 has no consent: dropped, never quarantined
+    assert row["id"] == 5
+    # the DLQ copy is anonymized like the export: hashed, never the excluded column
+    assert "password_hash" not in row and len(row["email"]) == 64
+    assert row["ip_address"] == "10.0.0.0"
 
 
 def test_email_format_is_checked_before_anonymization(export: ExportFn) -> None:
@@ -226,9 +238,9 @@ def test_data_minimization_verify(export: ExportFn) -> None:
 def test_data_minimization_catches_raw_values_and_excluded_columns(export: ExportFn) -> None:
     def leak(batch: pa.RecordBatch) -> pa.RecordBatch:
         i = batch.schema.get_field_index("email")
-        raw = pa.array(["a@x.com"] * batch.num_rows)
+        raw = pa.array(["a@x.com"] * batch.num_rows, pa.string())
         batch = batch.set_column(i, "email", raw)
-        return batch.append_column("password_hash", pa.array(["h"] * batch.num_rows))
+        return batch.append_column("password_hash", pa.array(["h"] * batch.num_rows, pa.string()))
 
     out = export(USERS, "t", ["data_minimization_verify"], gdpr=GDPR, corrupt=leak)
     result = out.result("data_minimization_verify")
@@ -238,9 +250,16 @@ def test_data_minimization_catches_raw_values_and_excluded_columns(export: Expor
     assert "a@x.com" not in result.detail
 
 
-def test_data_minimization_fails_when_not_read_back(export: ExportFn) -> None:
-    out = export(USERS, "t", ["data_minimization_verify"], gdpr=GDPR, read_back=False)
+def test_data_minimization_fails_when_not_read_back(
+    export: ExportFn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def skip(self: Checks, written: object) -> None:
+        pass
+
+    monkeypatch.setattr(Checks, "after_write", skip)  # an export that forgot to read back
+    out = export(USERS, "t", ["data_minimization_verify"], gdpr=GDPR)
     assert "not read back" in out.result("data_minimization_verify").detail
+    assert out.export.status == "FAILURE"
 
 
 def test_check_on_excluded_column_fails_clearly(export: ExportFn) -> None:

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 
 from dpexport.checks import CHECKS, CheckContext, CheckRun, validate_check_items
-from dpexport.engines.base import ScanRequest
+from dpexport.engines.base import NativeWriter, ScanRequest
 from dpexport.errors import ConfigError
 from tests.unit.checks.check_harness import DATASET, table_spec
 
@@ -84,10 +84,18 @@ class RecordingEngine:
     """An engine that records aggregate calls and answers from canned values."""
 
     name = "recording"
+    stable_reads = True
+    reads_by_folder = False
 
     def __init__(self, schema: pa.Schema) -> None:
         self._schema = schema
         self.calls: list[dict[str, str]] = []
+
+    def native_writer(self) -> NativeWriter | None:
+        return None
+
+    def write_export_logs(self, records: list[dict[str, Any]]) -> None:
+        pass
 
     def table_exists(self, dataset: str, table: str) -> bool:
         return True
@@ -101,6 +109,11 @@ class RecordingEngine:
     def aggregate(self, request: ScanRequest, expressions: dict[str, str]) -> dict[str, Any]:
         self.calls.append(expressions)
         return dict.fromkeys(expressions, 0)
+
+    def distinct(
+        self, request: ScanRequest, columns: tuple[str, ...], limit: int
+    ) -> list[tuple[Any, ...]]:
+        return []
 
     def scan(self, request: ScanRequest) -> pa.RecordBatchReader:
         raise NotImplementedError
