@@ -140,3 +140,29 @@ COMMON: dict[str, Param] = {
     "severity": Param(severity, "error", "error: the export fails; warn: reported only"),
     "on_fail": Param(on_fail, "fail", "fail, or quarantine the offending rows"),
 }
+
+
+def nearest_value(param: Param, raw: object) -> str | None:
+    """The value nearest ``raw`` that ``param`` takes, as text, for "did you mean":
+    a number written as text (``"10"`` -> ``10 (unquoted)``), a number meant as a
+    percentage (``5`` -> ``5%``), else the default when it is a plain number or word."""
+    candidates: list[object] = []
+    if isinstance(raw, str):
+        for convert in (int, float):
+            with contextlib.suppress(ValueError):
+                candidates.append(convert(raw.strip()))
+    elif isinstance(raw, int | float) and not isinstance(raw, bool):
+        candidates.append(f"{raw:g}%")
+    for candidate in candidates:
+        try:
+            parsed = param.parse(candidate)
+        except ValueError:
+            continue
+        if isinstance(raw, str):
+            return f"{candidate} (unquoted)"
+        if isinstance(parsed, float):  # "42%" is a share only where a number is meant
+            return str(candidate)
+    default = param.default
+    if isinstance(default, str | int | float) and not isinstance(default, bool):
+        return str(default)
+    return None
