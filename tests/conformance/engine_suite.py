@@ -449,6 +449,19 @@ class EngineSuite:
 
     # -- reading folder by folder ----------------------------------------------------
 
+    def test_distinct_lists_the_first_key_tuples_in_order(self, engine: Engine) -> None:
+        keys = {"k": '"key"', "d": '"day"'}
+        every = engine.distinct(request(extra=keys), ("k", "d"), 100)
+        assert every == [
+            ("k1", date(2025, 9, 15)), ("k1", date(2025, 9, 16)), ("k2", date(2025, 9, 16)),
+            ("k2", date(2025, 9, 17)), ("k3", date(2025, 9, 17)), ("k4", None),
+        ]  # fmt: skip
+        assert engine.distinct(request(extra=keys), ("k", "d"), 2) == every[:2]
+        # NULLs last, and the slice applies
+        assert engine.distinct(request(extra={"d": '"day"'}), ("d",), 10)[-1] == (None,)
+        sliced = request(extra=keys, slice=Slice(CURSOR, lower=_at(10), upper=_at(11)))
+        assert engine.distinct(sliced, ("k",), 10) == [("k1",), ("k3",)]
+
     def test_reads_by_folder(self, engine: Engine) -> None:
         """An engine that reads a slice a query per top-level folder lists the folders
         with ``folder_scan.TOPS_SQL`` and reads exactly the slice's rows that way; one

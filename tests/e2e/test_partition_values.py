@@ -157,3 +157,38 @@ def test_duckdb_path_gives_each_value_its_own_folder(exported: Path) -> None:
 def test_verify_passes(exported: Path, name: str) -> None:
     ok = dpexport("--local-root", exported, "verify", f"gs://bench/out/{name}/")
     assert ok.code == 0, ok.out + ok.err
+
+
+def test_plan_lists_the_folders_the_run_writes(base: Path, exported: Path, tmp_path: Path) -> None:
+    """``plan`` names every folder the run then wrote (12 here, under its limit of 20),
+    encoded by the run's own rule, on both write paths (issue 17)."""
+    result = dpexport(
+        "-c", base / "dpexport.yaml", "--local-root", tmp_path, "plan", "--at", AT, "--json"
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    for p in json.loads(result.out):
+        name = "streamed" if p["table"] == "ds.events" else "copied"
+        written = {f"gs://bench/out/{name}/{folder}/" for folder in _layout(exported, name)}
+        assert len(written) == 12
+        assert sorted(p["folder_list"]) == sorted(written)
+        assert p["folders"] == 12
+
+
+def test_plan_lists_twenty_folders_then_a_count(tmp_path: Path) -> None:
+    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    con.execute("CREATE SCHEMA ds")
+    con.execute(
+        "CREATE TABLE ds.events AS SELECT i AS id, TIMESTAMPTZ '2025-09-16 00:00:00+00' "
+        "+ to_microseconds(i * 1000000) AS event_time, 'k' || (i % 25) AS kind "
+        "FROM range(1000) t(i)"
+    )
+    con.close()
+    config = CONFIG.split("  - source: ds.events_b")[0]
+    (tmp_path / "dpexport.yaml").write_text(config, encoding="utf-8")
+    args = ("-c", tmp_path / "dpexport.yaml", "--local-root", tmp_path / "out", "plan")
+    result = dpexport(*args, "--at", AT)
+    assert result.code == 0, result.err
+    listed = [line.split()[-1] for line in result.out.splitlines() if "folder  " in line]
+    kinds = sorted(f"k{i}" for i in range(25))
+    assert listed == [f"gs://bench/out/streamed/2025/09/16/{k}/" for k in kinds[:20]] + ["more"]
+    assert "... and 5 more" in result.out

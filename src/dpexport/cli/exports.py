@@ -118,6 +118,10 @@ def _echo_plan(p: dict[str, Any]) -> None:
         f"  estimate     {p['estimated_rows']} rows, ~{p['estimated_bytes']} bytes "
         f"in memory, {p['folders']} folder(s)"
     )
+    for folder in p["folder_list"]:
+        click.echo(f"  folder       {folder}")
+    if p["folders"] > len(p["folder_list"]):
+        click.echo(f"  folder       ... and {p['folders'] - len(p['folder_list'])} more")
     for warning in p["warnings"]:
         click.echo(f"  WARNING      {warning}")
 

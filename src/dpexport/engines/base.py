@@ -179,6 +179,13 @@ class Engine(Protocol):
         """Evaluate aggregate SQL expressions (``max(updated_at)``) over the request's rows."""
         ...
 
+    def distinct(
+        self, request: ScanRequest, columns: tuple[str, ...], limit: int
+    ) -> list[tuple[Any, ...]]:
+        """The first ``limit`` distinct value tuples of the request's output ``columns``
+        (extras included), ordered by them, NULLs last (``plan``'s folder list)."""
+        ...
+
     def scan(self, request: ScanRequest) -> pa.RecordBatchReader:
         """Stream the request's rows; memory stays bounded whatever the table size."""
         ...

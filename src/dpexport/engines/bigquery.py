@@ -337,6 +337,16 @@ class BigQueryEngine:
         row = result[0]
         return {name: row[name] for name in expressions}
 
+    def distinct(
+        self, request: ScanRequest, columns: tuple[str, ...], limit: int
+    ) -> list[tuple[Any, ...]]:
+        self._check_request(request)
+        sql = bsql.render_distinct(request, columns, limit, project=self.project)
+        table = f"{request.dataset}.{request.table}"
+        _, rows = self.run_query(sql, f"distinct values of {table} failed", table=table)
+        result = self.call("reading distinct values failed", lambda: list(rows), table=table)
+        return [tuple(row[c] for c in columns) for row in result]
+
     # -- scans ----------------------------------------------------------------------
 
     def read_path(self, request: ScanRequest) -> ReadPath:

@@ -30,6 +30,7 @@ from dpexport.errors import InvalidArgument
 __all__ = [
     "literal",
     "quote_identifier",
+    "render_distinct",
     "render_select",
     "slice_predicate",
     "table_ref",
@@ -248,3 +249,16 @@ def render_aggregate(
         f"({to_bigquery(e)}) AS {quote_identifier(n)}" for n, e in expressions.items()
     )
     return f"SELECT {items} FROM ({inner}) AS {_SOURCE_ALIAS}"
+
+
+def render_distinct(
+    request: ScanRequest, columns: tuple[str, ...], limit: int, *, project: str | None = None
+) -> str:
+    """``SELECT DISTINCT <columns> FROM (<request>) ORDER BY ... LIMIT n``, NULLs last."""
+    import dataclasses
+
+    inner = render_select(dataclasses.replace(request, order_by=()), project=project)
+    keys = ", ".join(quote_identifier(c) for c in columns)
+    order = ", ".join(f"{quote_identifier(c)} NULLS LAST" for c in columns)
+    sql = f"SELECT DISTINCT {keys} FROM ({inner}) AS {_SOURCE_ALIAS} ORDER BY {order}"
+    return f"{sql} LIMIT {int(limit)}"

@@ -31,6 +31,7 @@ from dpexport.engines.duckdb_errors import Culprit, translate_plain, translate_r
 from dpexport.engines.duckdb_sql import (
     aggregate_sql,
     check_columns,
+    distinct_sql,
     expression_probes,
     qualified_name,
     render_select,
@@ -261,6 +262,19 @@ class DuckDBEngine:
         finally:
             cur.close()
         return dict(zip(expressions, rows[0], strict=True))  # aggregates: exactly one row
+
+    def distinct(
+        self, request: ScanRequest, columns: tuple[str, ...], limit: int
+    ) -> list[tuple[Any, ...]]:
+        self._check_request(request)
+        sql, params = distinct_sql(request, columns, limit)
+        cur = self._cursor()
+        try:
+            return [tuple(row) for row in cur.execute(sql, params).fetchall()]
+        except duckdb.Error as exc:
+            raise self._translate(exc, request) from exc
+        finally:
+            cur.close()
 
     def scan(self, request: ScanRequest) -> pa.RecordBatchReader:
         """Stream the request's rows as Arrow batches of about ``batch_rows`` rows.

@@ -21,6 +21,7 @@ __all__ = [
     "SOURCE_ALIAS",
     "aggregate_sql",
     "check_columns",
+    "distinct_sql",
     "expression_probes",
     "qualified_name",
     "render_select",
@@ -125,6 +126,18 @@ def aggregate_sql(request: ScanRequest, expressions: dict[str, str]) -> tuple[st
     inner, params = render_select(dataclasses.replace(request, order_by=()))
     items = ", ".join(f"({e}) AS {quote_identifier(n)}" for n, e in expressions.items())
     return f"SELECT {items} FROM ({inner}) AS {SOURCE_ALIAS}", params
+
+
+def distinct_sql(
+    request: ScanRequest, columns: tuple[str, ...], limit: int
+) -> tuple[str, list[Any]]:
+    """The first ``limit`` distinct value tuples of output ``columns``, in order (NULLs
+    last), and the parameter values."""
+    inner, params = render_select(dataclasses.replace(request, order_by=()))
+    keys = ", ".join(quote_identifier(c) for c in columns)
+    order = ", ".join(f"{quote_identifier(c)} NULLS LAST" for c in columns)
+    sql = f"SELECT DISTINCT {keys} FROM ({inner}) AS {SOURCE_ALIAS} ORDER BY {order}"
+    return f"{sql} LIMIT {int(limit)}", params
 
 
 def check_columns(request: ScanRequest, names: list[str]) -> None:

@@ -187,6 +187,10 @@ def make_plan(
 TINY_FILE_ROWS = 10_000
 
 
+#: how many folders ``plan`` lists per table (then their count)
+FOLDER_LIST = 20
+
+
 def describe(
     spec: TableSpec,
     *,
@@ -239,6 +243,7 @@ def describe(
         "layout": _layout_text(spec),
         "path": _write_path(engine, spec, store, plan, schema, stats, gdpr is not None),
         "folders": folders,
+        "folder_list": _folder_list(engine, spec, plan, rows),
         "idempotency_token": name,
         "token_status": token.status if token else None,
         "estimated_rows": rows,
@@ -253,6 +258,22 @@ def describe(
             "partitioning"
         )
     return out
+
+
+def _folder_list(engine: Engine, spec: TableSpec, plan: ExportPlan, rows: int) -> list[str]:
+    """The first :data:`FOLDER_LIST` folders the run would write, as URIs, named by the
+    run's own rule (``layout.folder_for``) from the slice's distinct partition keys."""
+    if not rows:
+        return []
+    keys = plan.key_columns
+    found = engine.distinct(plan.request, keys, FOLDER_LIST) if keys else [()]
+    base = spec.destination.rstrip("/")
+    folders = []
+    for values in found:
+        named = dict(zip(keys, values, strict=True))
+        top, sub = layout.folder_for(spec.partitioning, plan.logical_time, named)
+        folders.append("/".join(p for p in (base, top, sub) if p) + "/")
+    return folders
 
 
 def _slice_aggregates(engine: Engine, spec: TableSpec, request: ScanRequest) -> dict[str, Any]:
