@@ -12,6 +12,7 @@ Heavy modules (engines, formats, cloud SDKs) load inside the functions.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,11 +20,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dpexport.errors import ExportFailed, UsageError
+from dpexport.errors import ConfigError, ExportFailed, UsageError
 from dpexport.workspace import ConfigSource, Workspace
 
 if TYPE_CHECKING:
     from dpexport.config.spec import ResolvedConfig
+    from dpexport.errors import ConfigIssue
     from dpexport.flow.context import ExportResult, Progress
     from dpexport.ops.lifecycle import ApplyResult
     from dpexport.ops.replicate import TableReport
@@ -31,6 +33,8 @@ if TYPE_CHECKING:
     from dpexport.ops.sweep import SweepItem
     from dpexport.publish.verification import Report
     from dpexport.reliability.dlq import DlqEntry, RetryOutcome
+
+log = logging.getLogger("dpexport")
 
 PathLike = str | os.PathLike[str]
 #: one result of ``logs_query``: the column names and the rows
@@ -54,10 +58,42 @@ class CheckReport:
 
 
 def check(config: ConfigSource, *, local_root: PathLike | None = None) -> CheckReport:
-    """Validate the config and hold it against the warehouse when it can be opened
-    (every source table and every column a setting names exists); ConfigError if not."""
-    ws = Workspace.of(config, local_root=local_root)
-    return CheckReport(len(ws.config.tables), ws.check())
+    """Validate the config and hold it against the warehouse when it can be opened: every
+    source table exists, every column a setting names, every check can run, every
+    APPEND table has a cursor. Every problem of the file and of the warehouse is in one
+    ``ConfigError``. A warehouse that cannot be asked is logged as a warning and named
+    in the report: the config alone was checked. Nothing is written."""
+    from dpexport.config.prune import entangled
+
+    resolved, issues, source, taken = _inspected(config, local_root)
+    problem: str | None = "the config could not be read far enough to name its tables"
+    if resolved is not None:
+        reported = {(i.path, i.message) for i in issues}
+        more, problem = Workspace(resolved, local_root=local_root).hold()
+        issues += [
+            i for i in more if (i.path, i.message) not in reported and not entangled(i.path, taken)
+        ]
+    if problem is not None:
+        log.warning("warehouse not checked (%s): checked the config only", problem)
+    if issues or resolved is None:
+        raise ConfigError(sorted(issues, key=lambda i: i.line or 0), source)
+    return CheckReport(len(resolved.tables), problem)
+
+
+def _inspected(
+    config: ConfigSource, local_root: PathLike | None
+) -> tuple[ResolvedConfig | None, list[ConfigIssue], str | None, tuple[str, ...]]:
+    """``check``'s config: a file read leniently (every problem, the config as far as it
+    resolves, the paths left out of it), or a loaded one as it is; and the file's name."""
+    if not isinstance(config, str | os.PathLike):
+        resolved = Workspace.of(config, local_root=local_root).config
+        return resolved, [], resolved.source_path, ()
+    from dpexport.config.resolve import inspect_config
+
+    if not Path(config).exists():
+        raise UsageError(f"config file {str(config)!r} not found")
+    found = inspect_config(config)
+    return found.config, list(found.issues), found.source, found.taken_out
 
 
 def plan(

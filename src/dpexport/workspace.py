@@ -17,7 +17,14 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias
 
-from dpexport.errors import ConfigError, UnknownTable, UsageError
+from dpexport.errors import (
+    ConfigError,
+    ConfigIssue,
+    DpexportError,
+    ExportError,
+    UnknownTable,
+    UsageError,
+)
 
 if TYPE_CHECKING:
     from dpexport.config.spec import ResolvedConfig, TableSpec
@@ -98,14 +105,11 @@ class Workspace:
 
     def check_schemas(self, engine: Engine) -> None:
         """Config problems only the warehouse shows (a column a setting names is missing,
-        a source column uses a name dpexport reserves); ``ConfigError`` lists them all."""
-        from dpexport.config import check_against_schemas
+        a source column uses a name dpexport reserves, an APPEND table has no cursor);
+        ``ConfigError`` lists them all."""
+        from dpexport.config.warehouse import schema_issues
 
-        schemas: dict[str, list[str]] = {}
-        for t in self.config.tables:
-            if engine.table_exists(t.dataset, t.table):
-                schemas[t.qualified_name] = list(engine.schema(t.dataset, t.table).names)
-        issues = check_against_schemas(self.config, schemas)
+        issues = schema_issues(self.config, engine)
         if issues:
             raise ConfigError(issues, source=self.config.source_path)
 
@@ -119,14 +123,24 @@ class Workspace:
         finally:
             engine.close()
 
-    def check(self) -> str | None:
-        """Hold the config against the warehouse when it opens (``ConfigError`` if it
-        does not hold); returns why the warehouse was not checked, or ``None``."""
+    def hold(self) -> tuple[list[ConfigIssue], str | None]:
+        """``check``'s pass over the warehouse: every problem it shows in the config
+        (:func:`dpexport.config.warehouse.warehouse_issues`), and why the warehouse
+        was not asked (``None``: it was). A warehouse that does not open or answer
+        leaves what the config alone shows
+        (:func:`~dpexport.config.warehouse.offline_issues`)."""
+        from dpexport.config.warehouse import offline_issues, warehouse_issues
+
         try:
-            with self.engine():
-                return None
-        except UsageError as exc:  # the warehouse does not open here: the config still parses
-            return str(exc)
+            engine = self.open_engine()
+        except DpexportError as exc:  # no such file, no credentials, no client
+            return offline_issues(self.config), str(exc)
+        try:
+            return warehouse_issues(self.config, engine), None
+        except ExportError as exc:  # it opened, but does not answer
+            return offline_issues(self.config), str(exc)
+        finally:
+            engine.close()
 
     # -- stores ------------------------------------------------------------------------
     @cached_property

@@ -62,15 +62,19 @@ class Settings:
         value = self.local_root or os.environ.get("DPEXPORT_LOCAL_ROOT")
         return Path(value).resolve() if value else None
 
-    def workspace(self) -> Workspace:
-        """The config file, loaded, with ``--local-root``."""
+    def existing_config(self) -> Path:
+        """The config file, which must exist (``UsageError`` saying how to name one)."""
         path = self.config_file
         if not path.exists():
             raise UsageError(
                 f"config file {str(path)!r} not found (set -c PATH or $DPEXPORT_CONFIG, "
                 "or run 'dpexport init')"
             )
-        return Workspace.load(path, local_root=self.root)
+        return path
+
+    def workspace(self) -> Workspace:
+        """The config file, loaded, with ``--local-root``."""
+        return Workspace.load(self.existing_config(), local_root=self.root)
 
 
 def settings_of(ctx: click.Context, config_path: str | None, local_root: str | None) -> Settings:

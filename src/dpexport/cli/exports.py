@@ -5,7 +5,6 @@ function of the same name in :mod:`dpexport.api` returns."""
 from __future__ import annotations
 
 import json
-import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -21,8 +20,6 @@ from dpexport.cli.common import (
     settings_of,
 )
 
-log = logging.getLogger("dpexport")
-
 TABLE_HELP = "table or dataset.table (repeatable)"
 AT_HELP = "logical run time, RFC 3339 (default: now, UTC)"
 
@@ -31,11 +28,10 @@ AT_HELP = "logical run time, RFC 3339 (default: now, UTC)"
 @common_options
 @click.pass_context
 def check(ctx: click.Context, config_path: str | None, local_root: str | None) -> None:
-    """Parse and validate the config; list every error with its YAML path."""
+    """Validate the config and hold it against the warehouse when it opens; list every
+    error with its YAML path, all in one pass (exit 2 if any); write nothing."""
     settings = settings_of(ctx, config_path, local_root)
-    report = api.check(settings.workspace())
-    if report.warehouse_problem is not None:
-        log.warning("warehouse not checked: %s", report.warehouse_problem)
+    report = api.check(settings.existing_config(), local_root=settings.root)
     click.echo(f"{settings.config_file}: OK ({report.tables} tables)")
 
 

@@ -1,20 +1,28 @@
-"""Config checks that need the warehouse: do the named columns exist, and are the
-source's own names free?
+"""Config checks that need the tables' columns: do the named columns exist, are the
+source's own names free, has every APPEND table a cursor?
 
-The CLI calls ``check_against_schemas`` with each table's column names from the
-engine (``check``, ``plan``, ``run``, ``schedule``); every column the config names
-(partition expressions, cursors, keys, anonymised and encoded columns) must be one of
-them, and no source column may carry a name dpexport gives its own columns
-(:func:`reserved_column_issues`).
+:mod:`dpexport.config.warehouse` calls ``check_against_schemas`` with each table's
+columns from the engine (``check``, ``plan``, ``run``, ``schedule``); every column the
+config names (partition expressions, cursors, merge and dedup keys, anonymised,
+excluded and encoded columns) must be one of them, each reported at the path that
+names it; no source column may carry a name dpexport gives its own columns
+(:func:`reserved_column_issues`); an APPEND or INCREMENTAL table without a cursor is
+reported with its TIMESTAMP and DATE columns as candidates (CONTRACT §8).
 """
 
 from __future__ import annotations
 
+import difflib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from dpexport.config.spec import ResolvedConfig, TableSpec
 from dpexport.errors import ConfigIssue
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 #: The column dpexport adds when ``schema_evolution`` is enabled (CONTRACT §4), under its
 #: default name: reserved whatever the table's setting, so a reader never mistakes a
@@ -108,36 +116,66 @@ def identifiers(expression: str) -> list[str]:
     return list(dict.fromkeys(found))
 
 
+@dataclass(frozen=True)
+class Columns:
+    """A source table's columns as the warehouse reports them: the names in table
+    order and, when known, each one's SQL type (``TIMESTAMP``, ``DATE``, ...)."""
+
+    names: tuple[str, ...]
+    types: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, schema: pa.Schema) -> Columns:
+        """The columns of an Arrow schema (an engine's ``schema()``)."""
+        import pyarrow as pa
+
+        def sql_type(t: pa.DataType) -> str:
+            if pa.types.is_timestamp(t):
+                return "TIMESTAMP"
+            if pa.types.is_date(t):
+                return "DATE"
+            return str(t).upper()
+
+        return cls(tuple(schema.names), {f.name: sql_type(f.type) for f in schema})
+
+    def cursor_candidates(self) -> list[str]:
+        """The TIMESTAMP and DATE columns, each with its type: ``created_at (TIMESTAMP)``."""
+        return [
+            f"{name} ({self.types[name]})"
+            for name in self.names
+            if self.types.get(name) in ("TIMESTAMP", "DATE")
+        ]
+
+
 def check_against_schemas(
     resolved: ResolvedConfig,
-    schemas: dict[str, list[str]],
+    schemas: Mapping[str, Sequence[str] | Columns],
     *,
     require_tables: bool = False,
+    elsewhere: Mapping[str, Sequence[str]] | None = None,
 ) -> list[ConfigIssue]:
-    """Issues for columns the config names that ``schemas`` (``dataset.table`` -> column
-    names) lacks. Tables missing from ``schemas`` are skipped, or reported when
-    ``require_tables``."""
+    """Issues for what ``schemas`` (``dataset.table`` -> its columns) shows wrong in
+    the config: a column a setting names that the table lacks, a source column named
+    like dpexport's own, an APPEND or INCREMENTAL table without a cursor (with its
+    TIMESTAMP and DATE columns as candidates when its columns are known).
+
+    Tables missing from ``schemas`` are skipped, or reported when ``require_tables``,
+    naming the tables of the same name in other datasets that ``elsewhere``
+    (``dataset.table`` -> ``other_dataset.table``...) lists."""
     issues: list[ConfigIssue] = []
     for spec in resolved.tables:
-        columns = schemas.get(spec.qualified_name)
-        if columns is not None:
-            issues += reserved_column_issues(spec, columns, resolved.lines)
+        given = schemas.get(spec.qualified_name)
+        columns = _columns(given) if given is not None else None
+        issues += _cursor_issues(resolved, spec, columns)
         if columns is None:
             if require_tables:
-                issues.append(
-                    _issue(
-                        resolved,
-                        spec,
-                        "source",
-                        "table not found in the warehouse",
-                        spec.qualified_name,
-                        None,
-                    )
-                )
+                found = list((elsewhere or {}).get(spec.qualified_name, ()))
+                issues.append(_missing_table(resolved, spec, found))
             continue
+        issues += reserved_column_issues(spec, columns.names, resolved.lines)
         for setting, names in _named_columns(spec):
             for name in names:
-                if name not in columns:
+                if name not in columns.names:
                     issues.append(
                         _issue(
                             resolved,
@@ -145,10 +183,66 @@ def check_against_schemas(
                             setting,
                             f"no column {name!r} in {spec.qualified_name}",
                             name,
-                            columns,
+                            list(columns.names),
                         )
                     )
     return issues
+
+
+def _columns(given: Sequence[str] | Columns) -> Columns:
+    return given if isinstance(given, Columns) else Columns(tuple(given))
+
+
+def _cursor_issues(
+    resolved: ResolvedConfig, spec: TableSpec, columns: Columns | None
+) -> list[ConfigIssue]:
+    """CONTRACT §8: an APPEND (or INCREMENTAL) table needs a cursor, its
+    ``change_column`` or partitioning field, to know which rows are new."""
+    if spec.mode not in ("APPEND", "INCREMENTAL"):
+        return []
+    if spec.change_column or spec.partitioning.time_expression:
+        return []
+    if columns is None:
+        candidates = "its TIMESTAMP and DATE columns would be the candidates (not read here)"
+    else:
+        found = columns.cursor_candidates()
+        candidates = "candidates, its TIMESTAMP and DATE columns: " + (
+            ", ".join(found) if found else "none"
+        )
+    path = spec.origins.get("table") or spec.origins.get("source") or spec.qualified_name
+    return [
+        ConfigIssue(
+            path=path,
+            message=f"{spec.qualified_name} is {spec.mode} but has no cursor (no change_column, "
+            f"no partitioning field), so nothing says which rows are new; {candidates}",
+            expected="change_column: COLUMN (in its exports item or append_only entry) or "
+            "partitioning: {field: COLUMN}",
+            line=resolved.lines.get(path),
+        )
+    ]
+
+
+def _missing_table(resolved: ResolvedConfig, spec: TableSpec, found: list[str]) -> ConfigIssue:
+    """The source table is not in the warehouse; ``found`` are tables of its name in
+    other datasets, else the nearest name among the config's own tables."""
+    path = spec.origins.get("source") or spec.qualified_name
+    message = f"table {spec.qualified_name} not found in the warehouse"
+    suggestion = None
+    if found:
+        message += f"; tables named {spec.table!r} there: {', '.join(found)}"
+        suggestion = found[0] if len(found) == 1 else None
+    else:
+        others = [t.table for t in resolved.tables if t is not spec]
+        close = difflib.get_close_matches(spec.table, others, n=1)
+        suggestion = close[0] if close else None
+    return ConfigIssue(
+        path=path,
+        message=message,
+        value=repr(spec.qualified_name),
+        expected="a table or view of the warehouse",
+        suggestion=suggestion,
+        line=resolved.lines.get(path),
+    )
 
 
 def reserved_column_issues(
@@ -192,6 +286,7 @@ def reserved_column_issues(
 
 
 def _named_columns(spec: TableSpec) -> list[tuple[str, list[str]]]:
+    """Each setting naming columns (an ``origins`` key) with the columns it names."""
     out: list[tuple[str, list[str]]] = []
     part = spec.partitioning
     if part.time_expression:
@@ -202,25 +297,29 @@ def _named_columns(spec: TableSpec) -> list[tuple[str, list[str]]]:
         out.append(("change_column", [spec.change_column]))
     if spec.merge_key:
         out.append(("merge_key", list(spec.merge_key)))
-    dedup = _dedup_column(spec.deduplication)
+    dedup = dedup_columns(spec.deduplication)
     if dedup:
-        out.append(("deduplication", [dedup]))
-    columns = [c for c in spec.parquet.column_encoding if c != "*"]
-    if columns:
-        out.append(("column_encoding", columns))
+        out.append(("deduplication", dedup))
+    for column in spec.parquet.column_encoding:
+        if column != "*":
+            out.append((f"column_encoding.{column}", [column]))
     if spec.gdpr is not None:
-        anonymization = spec.gdpr.anonymization
-        if isinstance(anonymization, dict):
-            out.append(("gdpr", list(anonymization)))
-        else:
-            out.append(("gdpr", [c for rule in anonymization for c in rule]))
+        rules = spec.gdpr.anonymization
+        named = list(rules) if isinstance(rules, dict) else [c for rule in rules for c in rule]
+        out += [(f"gdpr.anonymization.{column}", [column]) for column in named]
+        out += [(f"gdpr.excluded_fields.{c}", [c]) for c in spec.gdpr.excluded_fields]
     return out
 
 
-def _dedup_column(text: str | None) -> str | None:
-    """``by post_id`` / ``by event_id on consumer side`` -> the key column."""
-    match = re.match(r"^\s*by\s+(\w+)", text or "")
-    return match.group(1) if match else None
+def dedup_columns(text: str | None) -> list[str]:
+    """The key columns ``deduplication`` names: ``by post_id`` -> ``[post_id]``,
+    ``by event_id on consumer side`` -> ``[event_id]`` (the consumer's key must be
+    exported too), ``by a, b and c`` -> ``[a, b, c]``; other text names none."""
+    match = re.match(r"^\s*by\s+(.+?)(?:\s+on\s+consumer\s+side)?\s*$", text or "", re.I)
+    if not match:
+        return []
+    parts = re.split(r",|\s+and\s+", match.group(1))
+    return [p.strip() for p in parts if p.strip()]
 
 
 def _issue(
@@ -231,8 +330,6 @@ def _issue(
     value: str,
     columns: list[str] | None,
 ) -> ConfigIssue:
-    import difflib
-
     path = spec.origins.get(setting) or spec.origins.get("source") or spec.qualified_name
     suggestion = None
     if columns:
