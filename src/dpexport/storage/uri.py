@@ -10,7 +10,7 @@ it at its YAML path); :func:`parse_uri` raises it. Refused:
 - a scheme-like prefix (``gs:/b``, ``gs:b``, ``gcs://b``, ``GS://b``, ``C:\\x``) that is
   not exactly ``gs://``, ``s3://``, ``az://`` (or ``file://``, a local path); schemes are
   lower-case, as the clouds write them;
-- an empty bucket (``gs:///x``) or one with characters no cloud allows in a bucket name;
+- an empty bucket (``gs:///x``) or a name its cloud refuses (:func:`bucket_problem`);
 - in a cloud URI's key, an empty segment (``gs://b//x/``; only the trailing ``/`` of a
   folder is allowed) and ``.`` or ``..`` segments;
 - anywhere, local paths included: NUL, newline, CR, tab and every other control
@@ -33,8 +33,26 @@ CLOUD_SCHEMES = ("gs", "s3", "az")
 URI_FORMS = "gs://BUCKET/..., s3://BUCKET/..., az://CONTAINER/... or a local path"
 #: ``name:`` at the start: a scheme, whatever follows (``gs:/b``, ``gs:b``, ``https://``).
 _SCHEME_LIKE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
-#: Bucket and container names on GCS, S3 and Azure use no other characters.
-_BUCKET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+#: Each cloud's bucket (container) naming rules: the characters it allows, the ones it
+#: also allows inside a name, and the longest name. GCS: cloud.google.com/storage/docs/
+#: buckets#naming; S3: docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html;
+#: Azure: learn.microsoft.com/rest/api/storageservices/naming-and-referencing-containers--
+#: blobs--and-metadata. Their minimum of 3 characters is not enforced: the one-letter
+#: buckets of the local test configs (``gs://b``) are folders under ``--local-root``.
+_BUCKET_RULES = {
+    "gs": ("lower-case letters, digits, '-', '_' and '.'", re.compile(r"^[a-z0-9._-]+$"), 63),
+    "s3": ("lower-case letters, digits, '-' and '.'", re.compile(r"^[a-z0-9.-]+$"), 63),
+    "az": ("lower-case letters, digits and single '-'", re.compile(r"^[a-z0-9-]+$"), 63),
+}
+_CLOUD_NAMES = {"gs": "GCS bucket", "s3": "S3 bucket", "az": "Azure container"}
+_IP_ADDRESS = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
+#: S3 reserves these prefixes and suffixes for its own kinds of bucket
+_S3_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+_S3_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
+#: GCS refuses "goog" at the start and "google" (or a look-alike) anywhere
+_GOOGLE = re.compile(r"g[o0][o0]g[l1]e")
+#: Azure's special containers
+_AZURE_SPECIAL = ("$root", "$web", "$logs")
 #: Common misspellings of a scheme -> the one meant.
 _SCHEME_ALIASES = {
     "gcs": "gs",
@@ -104,13 +122,16 @@ def uri_problem(uri: str) -> UriProblem | None:
             URI_FORMS,
             f"{meant}://{rest}" if meant else None,
         )
-    bucket, _, key = rest.partition("/")
+    bucket, slash, key = rest.partition("/")
     if not bucket:
         return UriProblem("the URI names no bucket", f"{scheme}://BUCKET/...")
-    if not _BUCKET.match(bucket):
+    problem = bucket_problem(scheme, bucket)
+    if problem is not None:
+        tidy = _tidy_bucket(scheme, bucket)
         return UriProblem(
-            f"not a valid bucket name: {bucket!r}",
-            "letters, digits, '.', '_' and '-', starting with a letter or digit",
+            f"not a valid {_CLOUD_NAMES[scheme]} name: {bucket!r} ({problem})",
+            _bucket_forms(scheme),
+            f"{scheme}://{tidy}{slash}{key}" if tidy else None,
         )
     segments = key.split("/")
     if key.endswith("/"):
@@ -132,6 +153,51 @@ def uri_problem(uri: str) -> UriProblem | None:
             tidy if dots[0] == "." and ".." not in kept else None,
         )
     return None
+
+
+def _bucket_forms(scheme: str) -> str:
+    allowed, _, longest = _BUCKET_RULES[scheme]
+    return f"{allowed}, starting and ending with a letter or digit, at most {longest} characters"
+
+
+def bucket_problem(scheme: str, bucket: str) -> str | None:
+    """Why ``scheme``'s cloud (``gs``, ``s3``, ``az``) refuses the bucket or container
+    name ``bucket``, or None."""
+    _, pattern, longest = _BUCKET_RULES[scheme]
+    if scheme == "az" and bucket in _AZURE_SPECIAL:
+        return None
+    bad = sorted({c for c in bucket if not pattern.match(c)})
+    if bad:
+        upper = [c for c in bad if c.isupper()]
+        named = [repr(c) for c in bad if not c.isupper()] + (["upper case"] if upper else [])
+        return "not allowed: " + ", ".join(named)
+    if not (bucket[0].isalnum() and bucket[-1].isalnum()):
+        return "it must start and end with a letter or digit"
+    parts = bucket.split(".")
+    if scheme == "gs" and len(parts) > 1:
+        if len(bucket) > 222 or any(len(p) > longest for p in parts):
+            return f"a dotted name is at most 222 long, each part at most {longest}"
+    elif len(bucket) > longest:
+        return f"it is {len(bucket)} characters long, more than {longest}"
+    if _IP_ADDRESS.match(bucket):
+        return "it must not look like an IP address"
+    for twice in ("..", "--" if scheme == "az" else ".."):
+        if twice in bucket:
+            return f"it must not hold {twice!r}"
+    if scheme == "gs" and (bucket.startswith("goog") or _GOOGLE.search(bucket)):
+        return "GCS refuses names starting with 'goog' or holding 'google'"
+    if scheme == "s3" and (bucket.startswith(_S3_PREFIXES) or bucket.endswith(_S3_SUFFIXES)):
+        return "S3 reserves its prefix or suffix for other kinds of bucket"
+    return None
+
+
+def _tidy_bucket(scheme: str, bucket: str) -> str | None:
+    """The valid name nearest ``bucket``: lower case, each run of refused characters one
+    ``-``, no ``-`` or ``.`` at the ends; None when that is not valid either."""
+    _, pattern, _ = _BUCKET_RULES[scheme]
+    out = "".join(c if pattern.match(c) else "-" for c in bucket.lower())
+    out = re.sub(r"-{2,}", "-", re.sub(r"\.{2,}", ".", out)).strip("-._")
+    return out if out and bucket_problem(scheme, out) is None else None
 
 
 @dataclass(frozen=True)

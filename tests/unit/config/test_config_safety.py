@@ -69,7 +69,7 @@ def test_parse_uri_takes_well_formed_locations(uri: str, expected: Location) -> 
         ("gcs://b/x/", "unsupported storage scheme", "gs://b/x/"),
         ("https://acct.blob.core.windows.net/c/x/", "unsupported storage scheme", None),
         ("gs:///x/", "names no bucket", None),
-        ("gs://my bucket/x/", "not a valid bucket name", None),
+        ("gs://my bucket/x/", "not a valid GCS bucket name", "gs://my-bucket/x/"),
         ("gs://b//x/", "empty path segment", "gs://b/x/"),
         ("gs://b/x//", "empty path segment", "gs://b/x/"),
         ("gs://b/./x/", "'.' path segment", "gs://b/x/"),
