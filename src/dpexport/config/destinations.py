@@ -81,6 +81,7 @@ def check_destinations(tables: Sequence[Published], issues: Issues) -> None:
                         expected="a folder outside " + ", ".join(reserved),
                     )
         folder = folder_of(loc)
+        folders = [f for _, f in seen]
         for other, other_folder in seen:
             if folder == other_folder:
                 how = "the same folder as"
@@ -97,5 +98,19 @@ def check_destinations(tables: Sequence[Published], issues: Issues) -> None:
                 "one would delete the other's files",
                 value=table.written,
                 expected="a destination that neither equals nor holds nor lies in another table's",
+                suggestion=_own_folder(table, loc, folders) if folder == other_folder else None,
             )
         seen.append((table, folder))
+
+
+def _own_folder(table: Published, loc: Location, taken: Sequence[str]) -> str | None:
+    """For a table sharing another's folder, the sibling folder named after its own
+    entity (``gs://b/ds/other/`` -> ``gs://b/ds/mine/``), when no table uses or holds it."""
+    if loc.scheme == "file" or not loc.key.strip("/"):
+        return None  # a local folder is the user's to name; a bucket root has no sibling
+    entity = table.table.rsplit(".", 1)[-1]
+    parent = folder_of(loc).rstrip("/").rsplit("/", 1)[0]
+    mine = f"{parent}/{entity}/"
+    if any(mine.startswith(f) or f.startswith(mine) for f in taken):
+        return None
+    return mine
