@@ -69,6 +69,36 @@ class RetryPolicy:
     retry_conditions: frozenset[str] = frozenset(DEFAULT_RETRY_CONDITIONS)
     non_retryable: frozenset[str] = frozenset(DEFAULT_NON_RETRYABLE)
 
+    def __post_init__(self) -> None:
+        # A config is refused by `check` (dpexport.config.value_checks) with its YAML
+        # path; this guards a policy built in Python, so neither runs a policy that
+        # never tries, waits a negative time or shrinks its waits.
+        problems = [
+            f"{name} {rule}"
+            for name, bad, rule in (
+                ("max_attempts", self.max_attempts < 1, "must be >= 1 (the first attempt)"),
+                ("initial_delay_seconds", self.initial_delay_seconds < 0, "must be >= 0"),
+                (
+                    "max_delay_seconds",
+                    self.max_delay_seconds < self.initial_delay_seconds,
+                    "must be >= initial_delay_seconds",
+                ),
+                (
+                    "multiplier",
+                    self.backoff == "exponential" and self.multiplier < 1,
+                    "must be >= 1 for exponential backoff",
+                ),
+                (
+                    "deadline_seconds",
+                    self.deadline_seconds is not None and self.deadline_seconds <= 0,
+                    "must be > 0, or None for no deadline",
+                ),
+            )
+            if bad
+        ]
+        if problems:
+            raise ValueError("invalid retry policy: " + "; ".join(problems))
+
     @classmethod
     def from_config(cls, config: ResolvedConfig | RetryConfiguration | None) -> RetryPolicy:
         """From a ``ResolvedConfig`` (its ``retry_configuration``), a
@@ -78,7 +108,7 @@ class RetryPolicy:
             return cls()
         deadline = block.deadline_seconds
         return cls(
-            max_attempts=max(1, int(block.max_attempts)),
+            max_attempts=int(block.max_attempts),
             initial_delay_seconds=float(block.initial_delay_seconds),
             max_delay_seconds=float(block.max_delay_seconds),
             multiplier=float(block.multiplier),
