@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dpexport.config import load_config_text
+from dpexport.errors import ConfigError
 from tests.unit.config.config_helpers import place, unwrap
 from tests.unit.config.config_spec_blocks import BLOCKS
 
@@ -132,10 +133,14 @@ def test_gdpr_hash_key_env_and_kms_names_are_not_secrets() -> None:
     assert t.gdpr is not None and t.gdpr.hash_key_env == "MY_KEY"
 
 
-def test_empty_file_is_an_empty_config() -> None:
-    cfg = load_config_text("")
-    assert cfg.tables == ()
-    assert cfg.buckets == {}  # no default bucket
+@pytest.mark.parametrize("text", ["", "# only a comment\n", "---\n", "{}\n"])
+def test_an_empty_file_is_refused(text: str) -> None:
+    # issue 17: it used to pass `check` as "OK (0 tables)"
+    with pytest.raises(ConfigError) as info:
+        load_config_text(text)
+    (issue,) = info.value.issues
+    assert issue.path == "" and "empty" in issue.message
+    assert issue.expected is not None and "dpexport init" in issue.expected
 
 
 def test_field_with_secondary_gets_sub_folders() -> None:
