@@ -17,8 +17,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-pytest.importorskip("google.cloud.bigquery")
-
 from dpexport.config.spec import (
     CsvOptions,
     JsonlOptions,

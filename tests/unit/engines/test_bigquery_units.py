@@ -8,9 +8,6 @@ from decimal import Decimal
 
 import pyarrow as pa
 import pytest
-
-pytest.importorskip("google.cloud.bigquery")
-
 from google.api_core import exceptions as gexc
 from google.cloud.bigquery import SchemaField
 
