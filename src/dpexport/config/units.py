@@ -5,16 +5,21 @@ bytes (``KiB``/``MiB``/``GiB`` are accepted and mean the same). A plain integer 
 number of bytes. Durations are ``<number> <unit>`` (``24 hours``, ``7 days``,
 ``30 minutes``, ``2s``); a plain number is seconds.
 
-Every parser raises ``ValueError`` whose message names the accepted forms, so a
-config error can teach the user what to write instead.
+Every parser raises ``ValueError`` whose message names the value and the accepted
+forms, so a config error can teach the user what to write instead. Numbers are ASCII
+digits; a size is exact however large; a duration beyond what ``timedelta`` holds
+(999999999 days) is refused, not an ``OverflowError``.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
+from fractions import Fraction
+from typing import TypeGuard
 
 SIZE_FORMS = "a byte count or <number><unit> with unit B, KB, MB, GB or TB (e.g. 128MB)"
 DURATION_FORMS = (
@@ -66,7 +71,7 @@ _DURATION_UNITS = {
     "weeks": 604800,
 }
 
-_NUMBER = r"(\d+(?:\.\d+)?)"
+_NUMBER = r"([0-9]+(?:\.[0-9]+)?)"  # not \d: that is any script's digits
 _SIZE_RE = re.compile(rf"^{_NUMBER}\s*([A-Za-z]*)$")
 _DURATION_RE = re.compile(rf"^{_NUMBER}\s*([A-Za-z]+)$")
 _THRESHOLD_RE = re.compile(r"^(.+?)\s+per\s+([A-Za-z_]+)$", re.IGNORECASE)
@@ -103,7 +108,12 @@ class Money:
 def _reject_bool(value: object, forms: str) -> None:
     # YAML turns `yes`/`on` into booleans, and bool is an int subclass in Python.
     if isinstance(value, bool):
-        raise ValueError(f"expected {forms}, got a boolean")
+        raise ValueError(f"expected {forms}, got a boolean: {value!r}")
+
+
+def _finite_number(value: object) -> TypeGuard[int | float]:
+    # an int of any size is finite (math.isfinite would overflow converting it to float)
+    return isinstance(value, int) or (isinstance(value, float) and math.isfinite(value))
 
 
 def parse_size(value: object) -> int:
@@ -114,14 +124,14 @@ def parse_size(value: object) -> int:
     _reject_bool(value, SIZE_FORMS)
     if isinstance(value, int):
         if value < 0:
-            raise ValueError(f"size must not be negative; expected {SIZE_FORMS}")
+            raise ValueError(f"size must not be negative: {value!r}; expected {SIZE_FORMS}")
         return value
     if isinstance(value, str):
         match = _SIZE_RE.match(value.strip())
         if match:
             factor = _SIZE_FACTORS.get(match.group(2).upper())
             if factor is not None:
-                return int(Decimal(match.group(1)) * factor)
+                return int(Fraction(match.group(1)) * factor)  # exact: Decimal rounds
     raise ValueError(f"not a size: {value!r}; expected {SIZE_FORMS}")
 
 
@@ -130,17 +140,27 @@ def parse_duration(value: object) -> timedelta:
     _reject_bool(value, DURATION_FORMS)
     if isinstance(value, timedelta):
         return value
-    if isinstance(value, int | float):
+    if _finite_number(value):
         if value < 0:
-            raise ValueError(f"duration must not be negative; expected {DURATION_FORMS}")
-        return timedelta(seconds=value)
+            raise ValueError(f"duration must not be negative: {value!r}; expected {DURATION_FORMS}")
+        return _timedelta(value, value)
     if isinstance(value, str):
         match = _DURATION_RE.match(value.strip())
         if match:
             seconds = _DURATION_UNITS.get(match.group(2).lower())
             if seconds is not None:
-                return timedelta(seconds=float(match.group(1)) * seconds)
+                return _timedelta(value, float(match.group(1)) * seconds)
     raise ValueError(f"not a duration: {value!r}; expected {DURATION_FORMS}")
+
+
+def _timedelta(value: object, seconds: float) -> timedelta:
+    try:
+        return timedelta(seconds=seconds)
+    except OverflowError:
+        raise ValueError(
+            f"duration too long: {value!r} (at most {timedelta.max.days} days); "
+            f"expected {DURATION_FORMS}"
+        ) from None
 
 
 def parse_size_threshold(value: object) -> SizeThreshold:
@@ -181,7 +201,9 @@ def parse_money(value: object) -> Money:
     _reject_bool(value, MONEY_FORMS)
     if isinstance(value, Money):
         return value
-    if isinstance(value, int | float):
+    if _finite_number(value):
+        if value < 0:
+            raise ValueError(f"money must not be negative: {value!r}; expected {MONEY_FORMS}")
         return Money(Decimal(str(value)))
     if isinstance(value, str):
         match = _MONEY_RE.match(value.strip())

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
 
@@ -80,7 +81,9 @@ def test_thresholds_rates_money_percentages() -> None:
         (units.parse_percent_range, "70-60%", "60-70%"),
     ],
 )
-def test_bad_units_name_the_accepted_forms(parse: object, bad: object, forms: str) -> None:
+def test_bad_units_name_the_accepted_forms(
+    parse: Callable[[object], object], bad: object, forms: str
+) -> None:
     with pytest.raises(ValueError, match="expected") as info:
-        parse(bad)  # type: ignore[operator]
+        parse(bad)
     assert forms in str(info.value)
