@@ -16,6 +16,7 @@ from dpexport.config.issues import Issues, closest
 from dpexport.config.loader import Path
 from dpexport.config.secrets import check_secrets
 from dpexport.config.spec import CODECS_BY_FORMAT
+from dpexport.config.value_checks import check_values
 from dpexport.storage.uri import CLOUD_SCHEMES, uri_problem
 
 FORMATS = tuple(CODECS_BY_FORMAT)
@@ -110,6 +111,7 @@ def check_document(data: object, issues: Issues) -> None:
         if isinstance(rep, dict) and isinstance(rep.get("schedule"), str):
             check_schedule(("replication", index, "schedule"), rep["schedule"], issues)
     _check_operations(data, issues)
+    check_values(data, issues)  # retry, lease, shares, dedup, crons, checks (issue 17)
 
 
 def check_table_name(path: Path, name: object, issues: Issues) -> bool:
