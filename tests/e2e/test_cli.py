@@ -166,10 +166,13 @@ def test_failing_check_exits_1_marks_failure_and_publishes_nothing(demo_dir: Pat
 
 
 def test_append_without_a_cursor_fails_clearly(demo_dir: Path) -> None:
+    # CONTRACT §8: a config error at the table's path, naming the candidate columns
     config = _config(demo_dir, "audit_logs", "    mode: APPEND\n")
     result = dpexport("-c", config, "--local-root", demo_dir / "out", "run")
-    assert result.code == 1
-    assert "APPEND needs a cursor" in result.err
+    assert result.code == 2
+    assert "exports[0]: " in result.err and "no cursor" in result.err
+    assert "created_at (TIMESTAMP)" in result.err
+    assert not (demo_dir / "out").exists()
 
 
 @pytest.mark.slow
