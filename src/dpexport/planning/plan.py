@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from dpexport.config.schema_check import dedup_columns
 from dpexport.config.spec import TableSpec
 from dpexport.engines.base import Engine, ScanRequest, Slice, column_sql
 from dpexport.errors import InvalidArgument
@@ -39,12 +41,12 @@ class ExportPlan:
 
 
 def dedupe_key(spec: TableSpec) -> tuple[str, ...]:
-    """``deduplication: "by post_id"`` -> (post_id,); "... on consumer side" -> ()."""
-    text = (spec.deduplication or "").strip()
-    if not text.lower().startswith("by ") or text.lower().endswith("on consumer side"):
+    """``deduplication: "by post_id"`` -> (post_id,); "... on consumer side" -> () (the
+    consumer de-duplicates). The columns are read by the one parser ``check`` uses."""
+    text = spec.deduplication or ""
+    if re.search(r"\son\s+consumer\s+side\s*$", text, re.IGNORECASE):
         return ()
-    body = text[3:]
-    return tuple(p.strip() for p in body.replace(" and ", ",").split(",") if p.strip())
+    return tuple(dedup_columns(text))
 
 
 def cursor_of(spec: TableSpec) -> str | None:
