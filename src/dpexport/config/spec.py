@@ -55,10 +55,42 @@ class ParquetOptions:
     pinned: bool = False
 
 
+#: JSONL ``timestamp_format`` values (spec 2.2), how a TIMESTAMP column is written:
+#: ``RFC3339`` ``"2025-09-16T14:30:22.123456Z"``; ``ISO8601`` the same with ``+00:00``
+#: for ``Z``; ``UNIX_EPOCH`` seconds as an exact JSON number (``1758033022.123456``, the
+#: column's precision); ``UNIX_EPOCH_MILLIS`` / ``_MICROS`` / ``_NANOS`` an integer in
+#: that unit, rounded down (as BigQuery's ``UNIX_MILLIS``). DATE and TIME columns keep
+#: their ISO text whatever the format.
+TIMESTAMP_FORMATS: tuple[str, ...] = (
+    "RFC3339",
+    "ISO8601",
+    "UNIX_EPOCH",
+    "UNIX_EPOCH_MILLIS",
+    "UNIX_EPOCH_MICROS",
+    "UNIX_EPOCH_NANOS",
+)
+#: JSONL ``null_representation``: ``null`` writes JSON ``null``; ``omit`` leaves a NULL
+#: column (or struct field) out of its object; any other text is written as that JSON
+#: string (``"NULL"``) for every NULL value, and a string value equal to it is an
+#: export error (a reader could not tell the two apart).
+NULL_JSON = "null"
+NULL_OMIT = "omit"
+
+
 @dataclass(frozen=True)
 class JsonlOptions:
+    """Spec 2.2 JSONL settings (see :data:`TIMESTAMP_FORMATS`, :data:`NULL_OMIT`).
+
+    ``encoding`` is a Python codec name (``utf-8``, ``utf-16``, ``iso8859-1``);
+    ``newline_delimited: false`` writes one JSON array, a row a line; ``schema_included``
+    makes the first record ``{"$schema": {"fields": [...]}}`` (the manifest's schema).
+    """
+
     timestamp_format: str = "RFC3339"
-    null_representation: str = "null"
+    null_representation: str = NULL_JSON
+    encoding: str = "utf-8"
+    schema_included: bool = False
+    newline_delimited: bool = True
 
 
 @dataclass(frozen=True)
@@ -68,6 +100,8 @@ class CsvOptions:
     quote_character: str = '"'
     escape_character: str = "\\"
     null_marker: str = ""
+    #: a Python codec name; the bytes on disk are in it (a BOM first for utf-16/utf-32)
+    encoding: str = "utf-8"
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from typing import Any
 from dpexport.config import units
 from dpexport.config.issues import Issues, closest
 from dpexport.config.loader import Path
+from dpexport.config.models.formats import check_format_values
 from dpexport.config.secrets import check_secrets
 from dpexport.config.spec import CODECS_BY_FORMAT
 from dpexport.config.value_checks import check_values
@@ -96,6 +97,7 @@ def check_document(data: object, issues: Issues) -> None:
     for name, uri in _items(data.get("buckets")):
         check_location(("buckets", name), uri, issues)
     _check_formats(data.get("formats"), issues)
+    check_format_values(data, issues)  # delimiters, encodings, sizes, levels (issue 17)
     for codec, info in _items(data.get("compression_matrix")):
         issues.choice(("compression_matrix", codec), codec, ALL_CODECS, "codec")
         ratio = info.get("compression_ratio") if isinstance(info, dict) else None

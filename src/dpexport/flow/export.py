@@ -304,6 +304,8 @@ class Export:
             checks=prep.checks.results(),
             idempotency_token=self.token_name,
             bigquery_job_id=",".join(out.job_ids) or None,
+            jsonl=spec.jsonl,
+            csv=spec.csv,
         )
         pub, manifests = publication.build(
             spec=spec,

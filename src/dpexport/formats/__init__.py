@@ -2,8 +2,10 @@
 
 :func:`open_writer` opens one file for writing (see :class:`FormatWriter`);
 :func:`read_file` reads back anything it writes (verification, tests) and
-:func:`count_rows` counts rows as cheaply as the format allows. Representation
-rules are in :mod:`dpexport.formats.text` (JSONL, CSV) and the format modules.
+:func:`count_rows` counts rows as cheaply as the format allows, both given the
+file's JSONL or CSV options (its text encoding, layout). Representation rules are in
+:mod:`dpexport.formats.text` (JSONL, CSV), text encodings in
+:mod:`dpexport.formats.encodings`, and the rest in the format modules.
 
 Each format module (and what it needs: ``pyarrow.compute``, ``pyarrow.csv``,
 ``pyarrow.parquet``) loads when a file of that format is first written, read or
@@ -23,6 +25,7 @@ import pyarrow as pa
 from dpexport.config.spec import CODECS_BY_FORMAT, CsvOptions, JsonlOptions, ParquetOptions
 from dpexport.errors import InvalidArgument
 from dpexport.formats.base import FormatWriter, WrittenFile
+from dpexport.formats.encodings import as_utf8
 from dpexport.formats.streams import HashingSink, Source, close_all, decompressing, open_source
 
 if TYPE_CHECKING:
@@ -112,13 +115,15 @@ def read_file(
     csv: CsvOptions | None = None,
     schema: pa.Schema | None = None,
     decryptor: KeyProvider | None = None,
+    jsonl: JsonlOptions | None = None,
 ) -> pa.Table:
     """Read a whole data file written by :func:`open_writer` into one table.
 
     With ``schema`` the columns come back as those types (JSONL/CSV text is parsed
     to them); without it the reader infers types. Encrypted files (detected by
     their magic) need ``decryptor``, the key provider; a tampered file raises
-    ``DecryptionError``.
+    ``DecryptionError``. ``csv``/``jsonl`` are the options the file was written with
+    (default: the spec's).
     """
     fmt, cod = _check(format, codec)
     plain, owned = open_source(path_or_stream, decryptor)
@@ -135,10 +140,12 @@ def read_file(
         if fmt == "JSONL":
             from dpexport.formats.jsonl import read_jsonl
 
-            return read_jsonl(stream, schema)
+            jsonl = jsonl or JsonlOptions()
+            return read_jsonl(as_utf8(stream, jsonl.encoding), schema, jsonl)
         from dpexport.formats.csv import read_csv
 
-        return read_csv(stream, csv or CsvOptions(), schema)
+        csv = csv or CsvOptions()
+        return read_csv(as_utf8(stream, csv.encoding), csv, schema)
     finally:
         close_all(owned)
 
@@ -151,9 +158,11 @@ def count_rows(
     csv: CsvOptions | None = None,
     schema: pa.Schema | None = None,
     decryptor: KeyProvider | None = None,
+    jsonl: JsonlOptions | None = None,
 ) -> int:
     """Rows in a data file: the footer for plain Parquet, a streaming scan otherwise."""
     fmt, cod = _check(format, codec)
+    csv = csv or CsvOptions()
     plain, owned = open_source(path_or_stream, decryptor)
     try:
         if fmt == "PARQUET":
@@ -167,11 +176,12 @@ def count_rows(
         if fmt == "JSONL":
             from dpexport.formats.jsonl import count_jsonl
 
-            return count_jsonl(stream)
+            jsonl = jsonl or JsonlOptions()
+            return count_jsonl(as_utf8(stream, jsonl.encoding), jsonl)
         from dpexport.formats.csv import STRADDLES, count_csv
 
         try:
-            return count_csv(stream, csv or CsvOptions(), schema)
+            return count_csv(as_utf8(stream, csv.encoding), csv, schema)
         except pa.ArrowInvalid as exc:
             if STRADDLES not in str(exc) or not isinstance(path_or_stream, str | Path):
                 raise
@@ -182,9 +192,8 @@ def count_rows(
 
     plain, owned = open_source(path_or_stream, decryptor)
     try:
-        return count_csv(
-            decompressing(plain, cod), csv or CsvOptions(), schema, block_size=READ_BLOCK
-        )
+        stream = as_utf8(decompressing(plain, cod), csv.encoding)
+        return count_csv(stream, csv, schema, block_size=READ_BLOCK)
     finally:
         close_all(owned)
 

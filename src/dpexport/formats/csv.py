@@ -7,7 +7,9 @@ and inside it the escape and the quote are preceded by the escape (``\\\\``,
 instead (RFC 4180). NULL is the null marker, unquoted; an empty string is ``""``;
 a value equal to a non-empty null marker is quoted. Value text follows
 :mod:`dpexport.formats.text` (RFC 3339 ``Z`` timestamps, exact decimals,
-``NaN``/``Infinity``, base64 bytes, nested values as JSON text).
+``NaN``/``Infinity``, base64 bytes, nested values as JSON text). The file is in the
+configured ``encoding`` (:mod:`dpexport.formats.encodings`: a value it cannot hold
+fails the export, naming the column and row).
 
 DuckDB reads the files back with ``read_csv(path, header=true, delim=',',
 quote='"', escape='\\', nullstr='', allow_quoted_nulls=false)``: without
@@ -105,10 +107,14 @@ class CsvDialect:
         )
         return pc.if_else(need, quoted, text)
 
-    def header(self, names: list[str]) -> bytes:
+    def header_text(self, names: list[str]) -> str:
         """The header line."""
         cells = self.quote_text(pa.array(names, pa.string())).to_pylist()
-        return (self.delimiter.join(cells) + "\n").encode("utf-8")
+        return self.delimiter.join(cells) + "\n"
+
+    def header(self, names: list[str]) -> bytes:
+        """The header line in UTF-8."""
+        return self.header_text(names).encode("utf-8")
 
     def encode(self, batch: pa.RecordBatch) -> pa.Buffer:
         """The CSV bytes of ``batch`` (no header)."""
@@ -134,9 +140,16 @@ class CsvWriter(TextFileWriter):
         encryptor: Encryptor | None = None,
     ) -> None:
         self.dialect = CsvDialect(options or CsvOptions())
-        header = self.dialect.header(schema.names) if self.dialect.options.header else b""
+        header = self.dialect.options.header
         super().__init__(
-            path, schema, codec, self.dialect.encode, encryptor=encryptor, preamble=header
+            path,
+            schema,
+            codec,
+            self.dialect.encode,
+            encryptor=encryptor,
+            preamble=self.dialect.header_text(schema.names) if header else "",
+            encoding=self.dialect.options.encoding,
+            names=schema.names if header else None,
         )
 
 

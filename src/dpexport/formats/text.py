@@ -5,7 +5,9 @@ except for the rare cases named below):
 
 - timestamps: RFC 3339 in UTC with ``Z``; naive timestamps are taken as UTC. The
   fraction always has the column's precision (``s``: none, ``ms``: 3 digits,
-  ``us``: 6, ``ns``: 9), so ``2025-09-16T14:30:22.000000Z`` keeps its zeros;
+  ``us``: 6, ``ns``: 9), so ``2025-09-16T14:30:22.000000Z`` keeps its zeros. JSON
+  takes the other ``timestamp_format`` values of :data:`TIMESTAMP_FORMATS` through
+  :class:`JsonStyle` (``+00:00`` for ``Z``, or Unix epoch numbers);
 - dates ``YYYY-MM-DD``; times ``HH:MM:SS[.ffffff]``;
 - integers exact; decimals exact, in plain notation (never ``1E-9``);
 - floats: the shortest text that reads back to the same value, with ``.0`` added
@@ -15,7 +17,8 @@ except for the rare cases named below):
   tells them from ``null``) and ``NaN``/``Infinity``/``-Infinity`` in CSV;
 - booleans ``true``/``false``; binary as standard base64 (per-value Python);
 - lists and structs as nested JSON; maps as JSON objects keyed by the key's text;
-  types with no JSON form (intervals, unions, ...) via Python ``str`` per value.
+  types with no JSON form (intervals, unions, ...) via Python ``str`` per value;
+- NULL in JSON: ``null``, or what :class:`JsonStyle` says (a string, or the key left out).
 """
 
 from __future__ import annotations
@@ -25,10 +28,13 @@ import decimal
 import json
 import math
 import struct
+from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from dpexport.config.spec import NULL_JSON, NULL_OMIT, TIMESTAMP_FORMATS
 
 _JSON_CONTROL = {0x08: "\\b", 0x09: "\\t", 0x0A: "\\n", 0x0C: "\\f", 0x0D: "\\r"}
 
@@ -40,6 +46,37 @@ _JSON_NONFINITE: dict[str, str | None] = {
     "inf": '"Infinity"',
     "-inf": '"-Infinity"',
 }
+
+
+@dataclass(frozen=True)
+class JsonStyle:
+    """How JSON text writes timestamps and NULL (spec 2.2 ``timestamp_format``,
+    ``null_representation``; see :data:`dpexport.config.spec.TIMESTAMP_FORMATS`)."""
+
+    timestamps: str = "RFC3339"
+    null_representation: str = NULL_JSON
+
+    def __post_init__(self) -> None:
+        if self.timestamps not in TIMESTAMP_FORMATS:
+            raise ValueError(f"unknown timestamp_format {self.timestamps!r}")
+
+    @property
+    def omit_nulls(self) -> bool:
+        """A NULL field is left out of its object."""
+        return self.null_representation == NULL_OMIT
+
+    @property
+    def null(self) -> str:
+        """The JSON text of a NULL value (in a list, or a field that is not left out)."""
+        if self.null_representation in (NULL_JSON, NULL_OMIT):
+            return "null"
+        return json.dumps(self.null_representation, ensure_ascii=False)
+
+
+DEFAULT_STYLE = JsonStyle()
+#: digits after the point of each timestamp unit, and its ticks per second
+_UNIT_DIGITS = {"s": 0, "ms": 3, "us": 6, "ns": 9}
+_EPOCH_UNITS = {"UNIX_EPOCH_MILLIS": "ms", "UNIX_EPOCH_MICROS": "us", "UNIX_EPOCH_NANOS": "ns"}
 
 
 def _join(*pieces: Any) -> pa.Array:
@@ -71,6 +108,55 @@ def _timestamp_body(arr: pa.Array) -> pa.Array:
     """RFC 3339 text without the ``Z``."""
     naive = arr.cast(pa.timestamp(arr.type.unit)) if arr.type.tz is not None else arr
     return pc.replace_substring(pc.cast(naive, pa.string()), " ", "T", max_replacements=1)
+
+
+def epoch_text(arr: pa.Array, timestamps: str) -> pa.Array:
+    """A timestamp array as Unix epoch numbers: ``UNIX_EPOCH`` seconds with the
+    column's digits after the point (exact: built from the integer ticks, never a
+    float); the ``_MILLIS``/``_MICROS``/``_NANOS`` forms an integer in that unit, rounded
+    down. Nulls stay null."""
+    unit = arr.type.unit
+    ticks = arr.cast(pa.timestamp(unit)).cast(pa.int64()) if arr.type.tz else arr.cast(pa.int64())
+    target = _EPOCH_UNITS.get(timestamps)
+    if target is None:  # UNIX_EPOCH: seconds, with a fraction when the unit has one
+        digits = _UNIT_DIGITS[unit]
+        if digits == 0:
+            return _as_string(ticks)
+        text = pc.utf8_lpad(_as_string(pc.abs(ticks)), width=digits + 1, padding="0")
+        whole = _join(pc.utf8_slice_codeunits(text, 0, -digits), ".")
+        text = _join(whole, pc.utf8_slice_codeunits(text, -digits))
+        negative = pc.fill_null(pc.less(ticks, 0), False)
+        return pc.if_else(negative, _join("-", text), text) if pc.any(negative).as_py() else text
+    shift = _UNIT_DIGITS[target] - _UNIT_DIGITS[unit]
+    if shift >= 0:
+        return _as_string(pc.multiply_checked(ticks, 10**shift))
+    scale = 10**-shift
+    quotient = pc.divide(ticks, scale)  # truncates toward zero: round negatives down
+    inexact = pc.less(pc.subtract(ticks, pc.multiply(quotient, scale)), 0)
+    return _as_string(pc.if_else(inexact, pc.subtract(quotient, 1), quotient))
+
+
+def epoch_overflow(arr: pa.Array, timestamps: str) -> int | None:
+    """The first index of a timestamp array whose ``timestamps`` epoch integer does
+    not fit 64 bits (year 1 in nanoseconds), or None."""
+    target = _EPOCH_UNITS.get(timestamps)
+    shift = _UNIT_DIGITS[target] - _UNIT_DIGITS[arr.type.unit] if target else 0
+    if shift <= 0:
+        return None
+    ticks = arr.cast(pa.timestamp(arr.type.unit)).cast(pa.int64())
+    limit = (2**63 - 1) // 10**shift
+    beyond = pc.fill_null(pc.greater(pc.abs(ticks), limit), False)
+    return int(pc.index(beyond, True).as_py()) if pc.any(beyond).as_py() else None
+
+
+def json_timestamp(arr: pa.Array, style: JsonStyle) -> pa.Array:
+    """JSON values of a timestamp array in ``style`` (quoted text or bare numbers);
+    nulls stay null."""
+    if style.timestamps == "RFC3339":
+        return _join('"', _timestamp_body(arr), 'Z"')
+    if style.timestamps == "ISO8601":
+        return _join('"', _timestamp_body(arr), '+00:00"')
+    return epoch_text(arr, style.timestamps)
 
 
 def float_text(arr: pa.Array, *, nonfinite: dict[str, str | None]) -> pa.Array:
@@ -171,63 +257,71 @@ def scalar_text(arr: pa.Array, *, nonfinite: dict[str, str | None]) -> pa.Array 
     return None
 
 
-def json_values(arr: pa.Array) -> pa.Array:
-    """One JSON value per element (``null`` for nulls); never null itself."""
+def json_values(arr: pa.Array, style: JsonStyle = DEFAULT_STYLE) -> pa.Array:
+    """One JSON value per element (``style.null`` for nulls); never null itself."""
     t = arr.type
+    null = style.null
     if pa.types.is_dictionary(t):
-        return json_values(arr.dictionary_decode())
+        return json_values(arr.dictionary_decode(), style)
     if pa.types.is_null(t):
-        return pa.array(["null"] * len(arr), pa.string())
+        return pa.array([null] * len(arr), pa.string())
     if is_stringy(t):
-        return pc.fill_null(json_string(arr), "null")
+        return pc.fill_null(json_string(arr), null)
     if is_binary(t):
-        return pc.fill_null(json_string(binary_text(arr)), "null")
-    if pa.types.is_date(t) or pa.types.is_time(t) or pa.types.is_timestamp(t):
+        return pc.fill_null(json_string(binary_text(arr)), null)
+    if pa.types.is_timestamp(t):
+        return pc.fill_null(json_timestamp(arr, style), null)
+    if pa.types.is_date(t) or pa.types.is_time(t):
         text = scalar_text(arr, nonfinite={})
-        return pc.fill_null(_join('"', text, '"'), "null")
+        return pc.fill_null(_join('"', text, '"'), null)
     text = scalar_text(arr, nonfinite=_JSON_NONFINITE)
     if text is not None:
-        return pc.fill_null(text, "null")
+        return pc.fill_null(text, null)
     if _is_list(t):
-        return _json_list(arr)
+        return _json_list(arr, style)
     if pa.types.is_struct(t):
         names = [t.field(i).name for i in range(t.num_fields)]
-        return _restore_nulls(arr, json_objects(names, arr.flatten()), "null")
+        return _restore_nulls(arr, json_objects(names, arr.flatten(), style), null)
     if pa.types.is_map(t):
-        return _json_map(arr)
+        return _json_map(arr, style)
     return pa.array(
-        ["null" if v is None else json.dumps(str(v)) for v in arr.to_pylist()], pa.string()
+        [null if v is None else json.dumps(str(v)) for v in arr.to_pylist()], pa.string()
     )
 
 
-def _json_list(arr: pa.Array) -> pa.Array:
+def _json_list(arr: pa.Array, style: JsonStyle) -> pa.Array:
     t = arr.type
     if not (pa.types.is_list(t) or pa.types.is_large_list(t)):
         arr = arr.cast(pa.large_list(t.value_type))
     cls = pa.LargeListArray if pa.types.is_large_list(arr.type) else pa.ListArray
-    items = json_values(arr.values)
+    items = json_values(arr.values, style)
     rebuilt = cls.from_arrays(arr.offsets, items)
     text = _join("[", pc.binary_join(rebuilt, ","), "]")
-    return _restore_nulls(arr, text, "null")
+    return _restore_nulls(arr, text, style.null)
 
 
-def _json_map(arr: pa.Array) -> pa.Array:
+def _json_map(arr: pa.Array, style: JsonStyle) -> pa.Array:
     keys = arr.keys
     key_text = _as_string(keys) if not is_stringy(keys.type) else keys
-    entries = _join(json_string(key_text), ":", json_values(arr.items))
+    entries = _join(json_string(key_text), ":", json_values(arr.items, style))
     rebuilt = pa.ListArray.from_arrays(arr.offsets, entries)
     text = _join("{", pc.binary_join(rebuilt, ","), "}")
-    return _restore_nulls(arr, text, "null")
+    return _restore_nulls(arr, text, style.null)
 
 
-def json_objects(names: list[str], columns: list[pa.Array]) -> pa.Array:
-    """``{"name": value, ...}`` per row, keys in the given order."""
+def json_objects(
+    names: list[str], columns: list[pa.Array], style: JsonStyle = DEFAULT_STYLE
+) -> pa.Array:
+    """``{"name": value, ...}`` per row, keys in the given order (a NULL field left
+    out when ``style.omit_nulls``)."""
     if not columns:
         return pa.array(["{}"] * 0, pa.string())
+    if style.omit_nulls and any(col.null_count for col in columns):
+        return _objects_without_nulls(names, columns, style)
     pieces: list[Any] = []
     for i, (name, col) in enumerate(zip(names, columns, strict=True)):
         pieces.append(("{" if i == 0 else ",") + json.dumps(name, ensure_ascii=False) + ":")
-        pieces.extend(_json_pieces(col))
+        pieces.extend(_json_pieces(col, style))
     pieces.append("}")
     merged: list[Any] = []  # adjacent literals as one: fewer arguments to the join
     for piece in pieces:
@@ -238,18 +332,31 @@ def json_objects(names: list[str], columns: list[pa.Array]) -> pa.Array:
     return _join(*merged)
 
 
-def _json_pieces(arr: pa.Array) -> list[Any]:
+def _objects_without_nulls(names: list[str], columns: list[pa.Array], style: JsonStyle) -> pa.Array:
+    """``json_objects`` where a NULL field is left out: each field is ``"name":value,``
+    or empty for a NULL, and the last comma goes. (``binary_join_element_wise``'s
+    ``null_handling="skip"`` would say it in one call, but drops trailing rows whose
+    inputs are all null: pyarrow 26.)"""
+    fields = []
+    for name, col in zip(names, columns, strict=True):
+        text = _join(json.dumps(name, ensure_ascii=False) + ":", json_values(col, style), ",")
+        fields.append(_restore_nulls(col, text, "") if col.null_count else text)
+    body = pc.utf8_slice_codeunits(_join(*fields), 0, -1)
+    return _join("{", body, "}")
+
+
+def _json_pieces(arr: pa.Array, style: JsonStyle) -> list[Any]:
     """``json_values(arr)`` as literals and arrays to join: a column without nulls has
     its quotes (and a timestamp its ``Z``) in the literals around it, saving a pass."""
     t = arr.type
     if arr.null_count == 0:
         if is_stringy(t):
             return ['"', json_string_body(arr), '"']
-        if pa.types.is_timestamp(t):
+        if pa.types.is_timestamp(t) and style.timestamps == "RFC3339":
             return ['"', _timestamp_body(arr), 'Z"']
         if pa.types.is_date(t) or pa.types.is_time(t):
             return ['"', scalar_text(arr, nonfinite={}), '"']
-    return [json_values(arr)]
+    return [json_values(arr, style)]
 
 
 def buffer_of(lines: pa.Array) -> pa.Buffer:

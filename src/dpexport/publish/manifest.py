@@ -5,18 +5,21 @@ Pure functions from facts to JSON-able dicts; ``commit`` decides when they are w
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import hashlib
 import json
 import re
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 
 import pyarrow as pa
+
+from dpexport.config.spec import CsvOptions, JsonlOptions
 
 
 def rfc3339(t: datetime) -> str:
@@ -98,6 +101,10 @@ class ExportFacts:
     encryption: dict[str, Any] = field(default_factory=lambda: {"mode": "GMEK"})
     checks: list[dict[str, Any]] = field(default_factory=list)
     bigquery_job_id: str | None = None
+    #: the settings the JSONL or CSV files were written with (the manifest says those
+    #: that differ from CONTRACT §4's, so readers and ``verify`` read them right)
+    jsonl: JsonlOptions = field(default_factory=JsonlOptions)
+    csv: CsvOptions = field(default_factory=CsvOptions)
 
     @cached_property
     def schema_digest(self) -> str:
@@ -140,6 +147,34 @@ _NULL_CHECKS = {"null_percentage_threshold", "metadata_completeness", "audit_tra
 JSONL_ENCODING: dict[str, str] = {"non_finite_floats": "string"}
 
 
+def _changed(options: JsonlOptions | CsvOptions) -> dict[str, Any]:
+    """The settings of ``options`` that differ from the defaults (CONTRACT §4's files)."""
+    default = type(options)()
+    out = {}
+    for key, value in asdict(options).items():
+        same = value == getattr(default, key)
+        if key == "encoding":
+            same = codecs.lookup(value).name == codecs.lookup(default.encoding).name
+        if not same:
+            out[key] = value
+    return out
+
+
+def text_options(doc: dict[str, Any]) -> tuple[JsonlOptions, CsvOptions]:
+    """The JSONL and CSV options a manifest says its files were written with (a
+    manifest without the ``jsonl``/``csv`` settings, or an older one: the defaults)."""
+    known_jsonl = {f.name for f in fields(JsonlOptions)}
+    known_csv = {f.name for f in fields(CsvOptions)}
+    jsonl = {k: v for k, v in (doc.get("jsonl") or {}).items() if k in known_jsonl}
+    csv = {k: v for k, v in (doc.get("csv") or {}).items() if k in known_csv}
+    for options in (jsonl, csv):
+        try:
+            codecs.lookup(options.get("encoding", "utf-8"))
+        except LookupError:
+            raise ValueError(f"unknown encoding {options['encoding']!r}") from None
+    return JsonlOptions(**jsonl), CsvOptions(**csv)
+
+
 def manifest_document(
     facts: ExportFacts,
     *,
@@ -151,7 +186,9 @@ def manifest_document(
     deduplicated: bool,
 ) -> dict[str, Any]:
     """The manifest of one top-level time folder (spec 5.1 + CONTRACT §5 added keys; a
-    JSONL export also says how it wrote non-finite floats, under ``jsonl``)."""
+    JSONL export also says how it wrote non-finite floats, under ``jsonl``, and a JSONL
+    or CSV export each spec 2.2/2.3 setting that differs from the default, under
+    ``jsonl``/``csv``: ``encoding``, ``timestamp_format``, ``delimiter``, ...)."""
     duplicate = _check_status(facts.checks, _DUPLICATE_CHECKS)
     if duplicate == "not_run" and deduplicated:
         duplicate = "passed"
@@ -204,7 +241,9 @@ def manifest_document(
         "schema": canonical_schema(facts.schema),
     }
     if facts.format == "JSONL":
-        doc["jsonl"] = dict(JSONL_ENCODING)
+        doc["jsonl"] = dict(JSONL_ENCODING) | _changed(facts.jsonl)
+    elif facts.format == "CSV" and (changed := _changed(facts.csv)):
+        doc["csv"] = changed
     return doc
 
 
