@@ -15,8 +15,6 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("google.cloud.bigquery")
-
 from dpexport.engines.base import Engine
 from tests.bq_emulator import (
     BQEmulator,
