@@ -75,6 +75,8 @@ def check(config: ConfigSource, *, local_root: PathLike | None = None) -> CheckR
         ]
     if problem is not None:
         log.warning("warehouse not checked (%s): checked the config only", problem)
+    for note in resolved.unenforced if resolved is not None else ():
+        log.warning("%s", note)
     if issues or resolved is None:
         raise ConfigError(sorted(issues, key=lambda i: i.line or 0), source)
     return CheckReport(len(resolved.tables), problem)

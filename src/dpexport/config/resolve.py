@@ -18,6 +18,7 @@ from typing import Any, cast
 
 from pydantic import ValidationError
 
+from dpexport.config.compression import DEFAULT_CODEC, codec_notes, ratio_bands, table_codec
 from dpexport.config.destinations import Published, check_destinations
 from dpexport.config.entities import (
     TableSources,
@@ -53,10 +54,10 @@ from dpexport.config.spec import (
     TableSpec,
     WarehouseSpec,
 )
+from dpexport.config.steps import Steps, resolve_steps, step_notes
 from dpexport.config.validate import check_document, normalize
 from dpexport.errors import ConfigError, ConfigIssue
 
-DEFAULT_CODEC: dict[str, Codec] = {"PARQUET": "SNAPPY", "JSONL": "GZIP", "CSV": "GZIP"}
 #: Spec 4.2 frequencies as cron slots (midnight UTC; weekly on Sunday).
 FREQUENCY_CRON = {
     "hourly": "0 * * * *",
@@ -175,7 +176,8 @@ def resolve(
 ) -> ResolvedConfig:
     """Apply precedence to the validated ``model``; cross-block problems go to ``issues``."""
     tables = collect_tables(model, issues)
-    specs = tuple(_table_spec(model, src, issues) for src in tables.values())
+    steps = resolve_steps(model.validation_checks)
+    specs = tuple(_table_spec(model, src, issues, steps) for src in tables.values())
     check_replication(model, issues, tables)
     check_destinations(
         [_published(src, spec) for src, spec in zip(tables.values(), specs, strict=True)],
@@ -213,12 +215,16 @@ def resolve(
         lifecycle_policies=model.lifecycle_policies,
         bucket_policies=dict(model.bucket_policies),
         replication=tuple(model.replication),
+        steps=steps,
+        unenforced=(*step_notes(model.validation_checks), *codec_notes(model)),
         source_path=source_path,
         lines=lines,
     )
 
 
-def _table_spec(model: DpexportConfig, src: TableSources, issues: Issues) -> TableSpec:
+def _table_spec(
+    model: DpexportConfig, src: TableSources, issues: Issues, steps: Steps
+) -> TableSpec:
     item, ip = src.item, src.item_path
     append = cast(AppendOnlyEntry | None, src.entries.get("append_only"))
     full = cast(FullRefreshEntry | None, src.entries.get("full_refresh"))
@@ -260,7 +266,7 @@ def _table_spec(model: DpexportConfig, src: TableSources, issues: Issues) -> Tab
         issues.add(path, message)
     origins.update(part.origins)
 
-    fmt, codec = _format_codec(model, item)
+    fmt, codec = _format_codec(model, item, hv is not None, issues)
     mode = _mode(src, item, hv, change_column or part.partitioning.time_expression, issues)
     frequency = full.frequency if full else None
     schedule, export_type = _schedule(item, frequency)
@@ -293,21 +299,19 @@ def _table_spec(model: DpexportConfig, src: TableSources, issues: Issues) -> Tab
         freshness=item.freshness if item else None,
         retention=append.retention if append else None,
         archive_after=append.archive_after if append else None,
+        ratio_band=ratio_bands(model).get(codec) if steps.compression_ratios else None,
         origins={k: format_path(issues.original(v)) for k, v in origins.items()},
     )
 
 
-def _format_codec(model: DpexportConfig, item: ExportItem | None) -> tuple[Format, Codec]:
-    """The table's format (PARQUET unless set) and codec: the table's, else the format
-    block's, else the format's default."""
+def _format_codec(
+    model: DpexportConfig, item: ExportItem | None, high_volume: bool, issues: Issues
+) -> tuple[Format, Codec]:
+    """The table's format (PARQUET unless set) and codec: the table's, else (a spec 3.2
+    table) ``optimization_strategies.compression.high_volume_tables``, else the format
+    block's, else the format's default (:func:`~.compression.table_codec`)."""
     fmt = cast(Format, item.format if item and item.format in DEFAULT_CODEC else "PARQUET")
-    codec = cast(
-        Codec,
-        (item.compression if item and item.compression else None)
-        or getattr(model.formats, fmt).compression
-        or DEFAULT_CODEC[fmt],
-    )
-    return fmt, codec
+    return fmt, table_codec(model, item, fmt, high_volume, issues)
 
 
 def _schedule(item: ExportItem | None, frequency: str | None) -> tuple[str | None, str]:

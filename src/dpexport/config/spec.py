@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Literal
 
+from dpexport.config.steps import Steps
+
 if TYPE_CHECKING:
     # Only named in annotations: a module that names ``TableSpec`` does not import pydantic.
     from dpexport.config.models import (
@@ -201,6 +203,9 @@ class TableSpec:
     #: spec 4.1 ``retention`` / ``archive_after`` of an append-only table
     retention: timedelta | None = None
     archive_after: timedelta | None = None
+    #: the share of bytes its codec is expected to save (spec 2.4 ``compression_matrix``),
+    #: low and high; ``None``: no band check (NONE, or ``check_compression_ratios`` off)
+    ratio_band: tuple[float, float] | None = None
     #: setting -> YAML path it came from (``partitioning.time``, ``merge_key``, ...), so
     #: checks made later (``check_against_schemas``) can point at the right line
     origins: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
@@ -255,6 +260,10 @@ class ResolvedConfig:
     bucket_policies: dict[str, BucketPolicy]
     #: the ``replication`` items, in file order
     replication: tuple[Replication, ...]
+    #: spec 5.2 ``validation_checks``: the steps an export runs
+    steps: Steps = field(default_factory=Steps)
+    #: settings accepted but not enforced (yet): ``check`` names them on stderr
+    unenforced: tuple[str, ...] = ()
     source_path: str | None = None
     #: YAML path (as in ConfigIssue.path) -> 1-based line in the file
     lines: dict[str, int] = field(default_factory=dict, compare=False, repr=False)

@@ -15,8 +15,9 @@ import re
 from datetime import timedelta
 from typing import Any
 
+from dpexport.config import steps as spec_steps
 from dpexport.config import units
-from dpexport.config.issues import Issues
+from dpexport.config.issues import Issues, closest
 from dpexport.config.loader import Path
 
 SECTIONS = ("append_only", "full_refresh", "incremental", "high_volume")
@@ -56,6 +57,7 @@ def check_values(data: object, issues: Issues) -> None:
     _check_lease(data.get("idempotency_design"), issues)
     _check_shares(data, issues)
     _check_deduplication(data, issues)
+    check_pipeline(data, issues)
 
 
 def _list(value: object) -> list[Any]:
@@ -312,3 +314,39 @@ def _dedup_hint(text: str, merge_key: object) -> str | None:
         candidate = "by " + ", ".join(merge_key)
         return candidate if DEDUP.match(candidate) else None
     return None
+
+
+def check_pipeline(data: dict[str, Any], issues: Issues) -> None:
+    """Spec 5.2 ``validation_checks``: every name a step of its phase, no step left out
+    that exactly-once needs (:mod:`dpexport.config.steps`); spec 10.1's codecs."""
+    block = data.get("validation_checks")
+    for phase, listed in _items(block):
+        known = spec_steps.PHASES.get(phase)
+        if known is None or not isinstance(listed, list):
+            continue  # an unknown phase or a non-list: the model reports it
+        for index, step in enumerate(listed):
+            if step in known:
+                continue
+            home = spec_steps.ALL_STEPS.get(step) if isinstance(step, str) else None
+            issues.add(
+                ("validation_checks", phase, index),
+                f"{step} is a {home} step, not a {phase} one" if home else "unknown step",
+                value=step,
+                expected=f"one of {', '.join(known)}",
+                suggestion=None if home else closest(step, spec_steps.ALL_STEPS),
+            )
+        for step in known:
+            if step in spec_steps.REQUIRED and step not in listed:
+                issues.add(
+                    ("validation_checks", phase),
+                    f"leaves out {step}, which exactly-once export needs: "
+                    f"{spec_steps.REQUIRED[step]}",
+                    expected=f"{phase} listing {step} (or leave {phase} out: all its steps run)",
+                    suggestion=step,
+                )
+    strategies = data.get("optimization_strategies")
+    compression = strategies.get("compression") if isinstance(strategies, dict) else None
+    for key, codec in _items(compression):
+        if key in ("high_volume_tables", "low_latency_tables") and isinstance(codec, str):
+            path = ("optimization_strategies", "compression", key)
+            issues.choice(path, codec, ("SNAPPY", "ZSTD", "GZIP", "BROTLI", "NONE"), "codec")

@@ -119,7 +119,8 @@ class Export:
                 table=spec.qualified_name,
                 code="INVALID_ARGUMENT",
             )
-        check_freshness(engine, spec, source_schema.names, self.ctx.logical_time)
+        if self.ctx.config.steps.freshness:  # spec 5.2 check_partition_freshness
+            check_freshness(engine, spec, source_schema.names, self.ctx.logical_time)
         transforms = Transforms.for_table(spec, self.ctx.options.local_root, store=self.store)
         plan = make_plan(
             spec,
@@ -366,7 +367,8 @@ class Export:
         return Counted(request, expected, window, tops, folders)
 
     def _open_staging(self) -> None:
-        probe_destination(self.store, self.dest_key)  # spec 5.2: fail fast on permissions
+        if self.ctx.config.steps.destination_probe:  # spec 5.2: fail fast on permissions
+            probe_destination(self.store, self.dest_key)
         self.staging.begin()
 
     def _warehouse_export(

@@ -14,6 +14,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -84,7 +85,7 @@ def export_table(ctx: RunContext, spec: TableSpec) -> ExportResult:
     if ctx.options.wrap_store is not None:
         store = ctx.options.wrap_store(store)
     # every store call of the export, tokens and lease included, follows spec 7.1
-    retrier = (ctx.options.retrier or (lambda: Retrier(RetryPolicy.from_config(ctx.config))))()
+    retrier = (ctx.options.retrier or (lambda: Retrier(export_policy(ctx.config))))()
     store = RetryingStore(store, retrier)
     token_name = tokens.token_name(spec, ctx.logical_time)
     done = _done(store, token_name)
@@ -109,6 +110,13 @@ def export_table(ctx: RunContext, spec: TableSpec) -> ExportResult:
         )
     finally:
         lease.release()
+
+
+def export_policy(config: ResolvedConfig) -> RetryPolicy:
+    """Spec 7.1's policy for an export's store calls; one attempt each when spec 5.2's
+    ``failure_handling`` leaves out ``initiate_retry``."""
+    policy = RetryPolicy.from_config(config)
+    return policy if config.steps.retry else replace(policy, max_attempts=1)
 
 
 def _recover(store: Store, spec: TableSpec) -> ExportResult | None:

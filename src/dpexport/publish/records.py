@@ -19,7 +19,10 @@ log = logging.getLogger("dpexport.flow.runner")
 
 def mark_failure(export: Export, message: str, retry_count: int, next_retry: datetime) -> None:
     """FAILURE in each top-level folder the export touched (its logical day when none):
-    the newest export into them failed before its commit point."""
+    the newest export into them failed before its commit point; none when spec 5.2's
+    ``failure_handling`` leaves out ``create_failure_marker``."""
+    if not export.ctx.config.steps.failure_marker:
+        return
     folders = export.folders_touched or {layout.time_folder(export.ctx.logical_time, "daily")}
     now = datetime.now(UTC)
     for top in sorted(folders):

@@ -43,16 +43,6 @@ log = logging.getLogger(__name__)
 
 _CHUNK = 4 * 1024 * 1024
 
-#: Expected share of bytes saved per codec (spec 2.4 compression_matrix); outside the
-#: band is a warning, never a failure: the ratio depends on the data.
-RATIO_BANDS: dict[str, tuple[float, float]] = {
-    "GZIP": (0.60, 0.70),
-    "ZSTD": (0.70, 0.80),
-    "SNAPPY": (0.40, 0.50),
-    "BROTLI": (0.80, 0.85),
-}
-
-
 #: Below this many uncompressed bytes the ratio says nothing about the codec.
 MIN_RATIO_BYTES = 8 * 1024 * 1024
 
@@ -205,7 +195,9 @@ def verify_staged(files: Sequence[WrittenFile], spec: TableSpec, transforms: Tra
             code="INTERNAL_ERROR",
         )
     ratio = compression_ratio(files)
-    band = RATIO_BANDS.get(spec.compression)
+    # the config's spec 2.4 band for the codec; outside it is a warning, never a failure:
+    # the ratio depends on the data
+    band = spec.ratio_band
     raw = sum(f.uncompressed_bytes for f in files)
     # Below a few MB, file overhead (footers, dictionaries) dominates: no verdict.
     if ratio is not None and band and raw >= MIN_RATIO_BYTES and not band[0] <= ratio <= band[1]:

@@ -15,6 +15,7 @@ from dpexport.config.models.common import (
     Money,
     Rate,
     SizeThreshold,
+    Word,
     empty_dict,
     empty_list,
 )
@@ -30,12 +31,13 @@ class Filenames(Block):
 
 
 class ValidationChecks(Block):
-    """Spec 5.2 ``validation_checks``: the built-in checks of each phase, by name."""
+    """Spec 5.2 ``validation_checks``: the steps of each phase, by name; a phase left
+    out runs all of its steps (:mod:`dpexport.config.steps`)."""
 
-    pre_export: list[str] = Field(default_factory=empty_list)
-    during_export: list[str] = Field(default_factory=empty_list)
-    post_export: list[str] = Field(default_factory=empty_list)
-    failure_handling: list[str] = Field(default_factory=empty_list)
+    pre_export: list[str] | None = None
+    during_export: list[str] | None = None
+    post_export: list[str] | None = None
+    failure_handling: list[str] | None = None
 
 
 class RetryConfiguration(Block):
@@ -157,10 +159,21 @@ class Metrics(Block):
         return [part.split()[0].lower() for part in alert.split("+") if part.strip()]
 
 
-class OptimizationStrategies(Block):
-    """Spec 10.1 (under ``optimization_strategies:``): documentation of cost choices."""
+class CompressionStrategy(Block):
+    """Spec 10.1 ``optimization_strategies.compression``: the codec of the spec 3.2
+    ``high_volume`` tables unless a table's item names its own (``resolve``).
+    ``low_latency_tables`` is accepted, not enforced: neither the spec nor CONTRACT says
+    which tables are low-latency (``dpexport.config.compression.codec_notes``)."""
 
-    compression: dict[str, str] = Field(default_factory=empty_dict)
+    high_volume_tables: Word | None = None
+    low_latency_tables: Word | None = None
+
+
+class OptimizationStrategies(Block):
+    """Spec 10.1 (under ``optimization_strategies:``): ``compression`` takes effect; the
+    other blocks document cost choices."""
+
+    compression: CompressionStrategy = Field(default_factory=CompressionStrategy.model_construct)
     scheduling: dict[str, str] = Field(default_factory=empty_dict)
     incremental_exports: dict[str, str] = Field(default_factory=empty_dict)
     regional_optimization: dict[str, str] = Field(default_factory=empty_dict)
