@@ -27,9 +27,9 @@ import pytest
 from dpexport.config import load_config
 from dpexport.config.spec import Partitioning, TableSpec
 from dpexport.engines.base import Engine, ScanRequest, Slice
+from dpexport.engines.duckdb_layout import partition_key_sql
 from dpexport.errors import InvalidArgument, NotFound
 from dpexport.planning import folder_scan
-from dpexport.storage.layout import partition_key_sql
 
 DATASET = "conformance"
 TABLE = "events"

@@ -24,11 +24,11 @@ from dpexport.config.spec import (
     Partitioning,
     SubPartition,
 )
+from dpexport.engines import duckdb_layout
 from dpexport.engines.base import ScanRequest, Slice
 from dpexport.engines.duckdb import DuckDBEngine
 from dpexport.errors import NotFound
 from dpexport.formats import open_writer, read_file
-from dpexport.storage import layout
 from tests.bq_emulator import (
     DEMO_DATASET,
     BQEmulator,
@@ -157,7 +157,7 @@ def test_streamed_scan_writes_the_same_rows_as_duckdb(
 ) -> None:
     big, duck = engines
     request = ScanRequest(
-        DEMO_DATASET, "reddit_diagnostic_posts", extra=layout.partition_key_sql(
+        DEMO_DATASET, "reddit_diagnostic_posts", extra=duckdb_layout.partition_key_sql(
             Partitioning(time_expression="created_date")
         ), order_by=("__dp_k0",)
     )  # fmt: skip
@@ -195,7 +195,7 @@ def test_partition_keys_are_identical_to_duckdb(engines: Any) -> None:
         DEMO_DATASET,
         "sensor_telemetry",
         columns=("reading_id",),
-        extra=layout.partition_key_sql(part),
+        extra=duckdb_layout.partition_key_sql(part),
         order_by=("__dp_k0", "__dp_k1", "__dp_k2"),
     )
     got = {tuple(r.values()) for r in big.scan(request).read_all().to_pylist()}
@@ -275,7 +275,7 @@ def test_export_data_writes_into_the_local_roots_staging(
     request = ScanRequest(
         DEMO_DATASET,
         "reddit_diagnostic_posts",
-        extra=layout.partition_key_sql(Partitioning(time_expression="created_date")),
+        extra=duckdb_layout.partition_key_sql(Partitioning(time_expression="created_date")),
         order_by=("__dp_k0",),
     )
     export_id = f"exp_test_{bq.project}"

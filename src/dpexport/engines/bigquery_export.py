@@ -48,8 +48,6 @@ __all__ = [
 #: Parquet codecs EXPORT DATA writes (NONE: the option is left out).
 SERVER_SIDE_CODECS = {"SNAPPY": "SNAPPY", "GZIP": "GZIP", "ZSTD": "ZSTD", "NONE": None}
 
-_TIME_KEY = "__dp_k0"
-
 
 def server_side_reason(
     spec: TableSpec,
@@ -155,18 +153,18 @@ def export_server_side(
     if not staging_uri.startswith("gs://") or not staging_uri.endswith("/"):
         raise InvalidArgument(f"staging URI must be a gs:// prefix ending in '/': {staging_uri}")
     table = f"{request.dataset}.{request.table}"
-    if set(request.extra) - {_TIME_KEY}:
+    if set(request.extra) - {layout.TIME_KEY}:
         raise InvalidArgument("server-side export handles the time folder key only", table=table)
     engine.read_path(request)  # checks every column name up front
     plain = dataclasses.replace(request, order_by=())
     result = ServerSideExport()
-    if _TIME_KEY not in request.extra:
+    if layout.TIME_KEY not in request.extra:
         result.folders.append(
             _export_one(engine, plain, staging_uri, "", None, compression, before_export)
         )
         return result
     inner = bsql.render_select(plain, project=engine.project)
-    key = bsql.quote_identifier(_TIME_KEY)
+    key = bsql.quote_identifier(layout.TIME_KEY)
     _, rows = engine.run_query(
         f"SELECT DISTINCT {key} AS k FROM ({inner}) ORDER BY k",
         f"listing the folders of {table} failed",
@@ -193,8 +191,8 @@ def _export_one(
     table = f"{request.dataset}.{request.table}"
     prefix = f"{staging_uri}{folder}/" if folder else staging_uri
     inner = bsql.render_select(request, project=engine.project)
-    if _TIME_KEY in request.extra:
-        key = bsql.quote_identifier(_TIME_KEY)
+    if layout.TIME_KEY in request.extra:
+        key = bsql.quote_identifier(layout.TIME_KEY)
         match = f"{key} IS NULL" if key_value is None else f"{key} = {bsql.literal(key_value)}"
         select = f"SELECT * EXCEPT ({key}) FROM ({inner}) WHERE {match}"
     else:

@@ -57,9 +57,9 @@ import pyarrow as pa
 from dpexport.config.spec import TableSpec
 from dpexport.engines.base import ScanRequest, quote_identifier
 from dpexport.engines.duckdb import DuckDBEngine
-from dpexport.formats.router import KEY_PREFIX
 from dpexport.planning import folder_scan
 from dpexport.publish.verification import sha256_of_file
+from dpexport.storage import layout
 
 if TYPE_CHECKING:
     from dpexport.engines.base import Outcome
@@ -147,7 +147,7 @@ def _decoded(segment: str) -> tuple[str, str | None]:
     name, _, value = segment.partition("=")
     if not name.startswith(PART_PREFIX) or not value or value[0] not in "nv":
         raise ValueError(f"unexpected folder {segment!r} in DuckDB's partitioned output")
-    key = KEY_PREFIX + name[len(PART_PREFIX) :]
+    key = layout.KEY_COLUMN_PREFIX + name[len(PART_PREFIX) :]
     return key, None if value == "n" else bytes.fromhex(value[1:]).decode("utf-8")
 
 
@@ -304,9 +304,9 @@ def copy_parquet(
         return why
     options = _options(spec) + f", FILE_SIZE_BYTES {int(spec.max_file_size)}"
     base = dataclasses.replace(request, extra={}, order_by=())
-    time_key = folder_scan.TIME_KEY
+    time_key = layout.TIME_KEY
     parts = {
-        PART_PREFIX + name[len(KEY_PREFIX) :]: _encoded(expr)
+        PART_PREFIX + name[len(layout.KEY_COLUMN_PREFIX) :]: _encoded(expr)
         for name, expr in request.extra.items()
         if name != time_key
     }
@@ -400,7 +400,6 @@ class DuckDBCopy:
         rest on a remote store); or why it could not match the streamed schema."""
         from dpexport.formats.router import Folder
         from dpexport.planning.serverside import read_back
-        from dpexport.storage import layout
 
         into = staging.local_dir / "duckdb"
         files = copy_parquet(self.engine, request, spec, into, expected, tops)

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 from dpexport.formats.base import FormatWriter, WrittenFile
+from dpexport.storage import layout
 
-KEY_PREFIX = "__dp_k"
 #: writers kept open at once; more folders than this (unsorted input) means more files
 MAX_OPEN = 32
 
@@ -35,7 +35,7 @@ class Folder:
 
 
 def key_columns(batch: pa.RecordBatch) -> list[str]:
-    return [name for name in batch.schema.names if name.startswith(KEY_PREFIX)]
+    return [name for name in batch.schema.names if name.startswith(layout.KEY_COLUMN_PREFIX)]
 
 
 def split_by_keys(batch: pa.RecordBatch) -> list[tuple[dict[str, object], pa.RecordBatch]]:
@@ -43,7 +43,9 @@ def split_by_keys(batch: pa.RecordBatch) -> list[tuple[dict[str, object], pa.Rec
     import pyarrow.compute as pc  # here: a run DuckDB writes never routes rows
 
     keys = key_columns(batch)
-    data = batch.select([n for n in batch.schema.names if not n.startswith(KEY_PREFIX)])
+    data = batch.select(
+        [n for n in batch.schema.names if not n.startswith(layout.KEY_COLUMN_PREFIX)]
+    )
     if not keys or batch.num_rows == 0:
         return [({}, data)] if batch.num_rows else []
     # a run ends where any key changes; each key column is run-end encoded on its own,

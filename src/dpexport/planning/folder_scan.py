@@ -22,13 +22,14 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import pyarrow as pa
 
 from dpexport.config.spec import Partitioning
 from dpexport.engines.base import Engine, ScanRequest, column_sql
-from dpexport.storage.layout import time_sql
+from dpexport.engines.duckdb_layout import time_sql
+from dpexport.storage import layout
 
 __all__ = [
     "MAX_FOLDERS",
@@ -39,15 +40,12 @@ __all__ = [
     "worth_it",
 ]
 
-TIME_KEY = "__dp_k0"
 #: the aggregate that lists the slice's top-level folders (NULL included)
-TOPS_SQL = f'list(DISTINCT "{TIME_KEY}")'
+TOPS_SQL = f'list(DISTINCT "{layout.TIME_KEY}")'
 #: more top-level folders than this: one sorted scan (a query each would cost more)
 MAX_FOLDERS = 400
 #: fewer rows per folder than this on average: one sorted scan
 MIN_ROWS_PER_FOLDER = 20_000
-
-_FORMATS = {"hourly": "%Y/%m/%d/%H", "daily": "%Y/%m/%d", "monthly": "%Y/%m"}
 
 
 def worth_it(engine: Engine, partitioning: Partitioning, request: ScanRequest) -> bool:
@@ -68,16 +66,6 @@ def should_split(tops: list[str | None] | None, rows: int) -> bool:
     if not tops or len(tops) > MAX_FOLDERS:
         return False
     return rows >= MIN_ROWS_PER_FOLDER * len(tops)
-
-
-def _bounds(key: str, granularity: str) -> tuple[datetime, datetime]:
-    start = datetime.strptime(key, _FORMATS[granularity])
-    if granularity == "hourly":
-        return start, start + timedelta(hours=1)
-    if granularity == "daily":
-        return start, start + timedelta(days=1)
-    month = start.month % 12 + 1
-    return start, start.replace(year=start.year + (start.month == 12), month=month)
 
 
 def _range_sql(expr: str, kind: pa.DataType | None, lo: datetime, hi: datetime) -> str:
@@ -107,7 +95,7 @@ def folder_requests(
     kind = schema.field(expr).type if expr in schema.names else None
     expr = column_sql(expr, schema.names)
     key_sql = time_sql(expr, partitioning.granularity)
-    order = tuple(k for k in request.order_by if k != TIME_KEY)
+    order = tuple(k for k in request.order_by if k != layout.TIME_KEY)
     out: list[ScanRequest] = []
     for top in sorted(tops, key=lambda t: (t is None, t or "")):
         if top is None:
@@ -115,7 +103,7 @@ def folder_requests(
         elif not re.fullmatch(r"[0-9/]+", top):
             raise ValueError(f"unexpected time folder key {top!r}")
         else:
-            lo, hi = _bounds(top, partitioning.granularity)
+            lo, hi = layout.time_folder_bounds(top, partitioning.granularity)
             where = f"{_range_sql(expr, kind, lo, hi)} AND {key_sql} = '{top}'"
         combined = f"({request.filter}) AND {where}" if request.filter else where
         out.append(dataclasses.replace(request, filter=combined, order_by=order))

@@ -1,17 +1,35 @@
 """Where files land (spec 3, CONTRACT §4): folders, filenames, reserved prefixes.
 
-This is the one module that knows path shapes. Everything else asks it.
+This is the one module that knows key shapes: every object key dpexport writes or reads
+back in a bucket is built here, and every key it parses back is parsed here.
+
+- data: ``{destination}{time folder}[/{sub-folders}]/{file}``, with sidecars, manifests
+  and markers (the time folders and file names of CONTRACT §4);
+- ``_staging/{export_id}/``: work in progress, with ``_owner.json`` and ``_commit.json``;
+- ``_state/``: per-export state (watermark, de-duplication keys), schema history, the
+  checks' statistics, replication state;
+- ``idempotency-tokens/``: tokens and the ``_leases/`` of each table;
+- ``dead-letter-queue/``: failed, poisoned and quarantined entries (spec 7.2);
+- ``export-logs/{yyyy}/{MM}/{dd}/{export_id}.json``.
+
+Names put into keys hold no ``/``; a dataset name holds no ``.`` (keys join
+``{dataset}.{table}``); an export id holds no ``.`` (:func:`export_id`). The SQL that
+computes folder keys inside a warehouse is the engines' (``engines.duckdb_layout``);
+it asks this module for the folder formats and key column names.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import quote
 
-from dpexport.config.spec import Partitioning
-from dpexport.engines.base import column_sql
+if TYPE_CHECKING:
+    from collections.abc import Collection
+
+    from dpexport.config.spec import Granularity, Partitioning
 
 #: Reserved prefixes at the bucket root (CONTRACT §4).
 TOKENS_PREFIX = "idempotency-tokens/"
@@ -19,6 +37,8 @@ DLQ_PREFIX = "dead-letter-queue/"
 LOGS_PREFIX = "export-logs/"
 STATE_PREFIX = "_state/"
 STAGING_PREFIX = "_staging/"
+#: every reserved prefix: nothing under them is export data
+RESERVED_PREFIXES = (TOKENS_PREFIX, DLQ_PREFIX, LOGS_PREFIX, STATE_PREFIX, STAGING_PREFIX)
 
 SUCCESS = "SUCCESS"
 FAILURE = "FAILURE"
@@ -36,8 +56,37 @@ EMPTY_SEGMENT = "_empty_"
 _SEGMENT_SAFE = "-_.~@+=,"
 
 _MANIFEST_RE = re.compile(r"^manifest_\d{8}_\d{6}(?:_[0-9a-f]{8})?\.json$")
+_DATA_FILE_RE = re.compile(
+    r"(?P<entity>.+)_(?P<stamp>[0-9]{8}_[0-9]{6})_(?P<uuid8>[0-9a-f]{8})(?:_(?P<seq>[0-9]{3,}))?"
+    rf"\.(?P<suffix>(?:{'|'.join(_EXT.values())})"
+    rf"(?:\.(?:{'|'.join(c for c in _CODEC_SUFFIX.values() if c)}))?(?:\.{ENCRYPTED_SUFFIX})?)",
+    re.DOTALL,
+)
 
 
+# -- keys ----------------------------------------------------------------------------------
+def key_name(key: str) -> str:
+    """The last segment of a key: ``a/b/SUCCESS`` -> ``SUCCESS``."""
+    return key.rpartition("/")[2]
+
+
+def key_folder(key: str) -> str:
+    """The folder of a key, with its ``/``: ``a/b/SUCCESS`` -> ``a/b/``; ``""`` at the root."""
+    head, sep, _ = key.rpartition("/")
+    return head + sep
+
+
+def folder_key(dest_key: str, folder_path: str) -> str:
+    """The key of a folder below a destination: ``{dest_key}{folder_path}/``."""
+    return f"{dest_key}{folder_path}/"
+
+
+def is_marker(name: str) -> bool:
+    """``SUCCESS`` or ``FAILURE`` (a name, see :func:`key_name`)."""
+    return name in (SUCCESS, FAILURE)
+
+
+# -- files -----------------------------------------------------------------------------------
 def file_suffix(fmt: str, codec: str, *, encrypted: bool = False) -> str:
     """``parquet.snappy``, ``jsonl.gz``, ``csv``, ``csv.gz.enc``..."""
     parts = [_EXT[fmt]]
@@ -64,6 +113,28 @@ def data_filename(entity: str, start: datetime, uuid8: str, seq: int | None, suf
     return f"{entity}_{stamp(start)}_{uuid8}{number}.{suffix}"
 
 
+@dataclass(frozen=True)
+class DataFileName:
+    """The parts of a :func:`data_filename` (``stamp`` as :func:`stamp` writes it)."""
+
+    entity: str
+    stamp: str
+    uuid8: str
+    seq: int | None
+    suffix: str
+
+
+def parse_data_filename(name: str) -> DataFileName | None:
+    """The parts of a data file name (None for any other name). ``uuid8`` is 8 lower-case
+    hex digits and ``suffix`` a :func:`file_suffix`, so the parse is the one that built
+    the name, whatever ``_`` or digits the entity holds."""
+    found = _DATA_FILE_RE.fullmatch(name)
+    if found is None:
+        return None
+    parts = found.groupdict()
+    return DataFileName(**{**parts, "seq": int(parts["seq"]) if parts["seq"] else None})
+
+
 def sidecar_name(filename: str) -> str:
     return filename + SIDECAR_SUFFIX
 
@@ -79,9 +150,28 @@ def is_manifest(name: str) -> bool:
 
 def is_data_file(name: str) -> bool:
     """A data file name (not a sidecar, manifest or marker)."""
-    if name.endswith(SIDECAR_SUFFIX) or name in (SUCCESS, FAILURE) or is_manifest(name):
+    if name.endswith(SIDECAR_SUFFIX) or is_marker(name) or is_manifest(name):
         return False
     return any(f".{ext}" in name for ext in _EXT.values())
+
+
+# -- folders ---------------------------------------------------------------------------------
+#: the computed columns a scan adds so rows can be routed to folders: ``__dp_k0`` the
+#: time folder (a :func:`time_folder` text), ``__dp_k1``... the sub-partitions
+KEY_COLUMN_PREFIX = "__dp_k"
+TIME_KEY = KEY_COLUMN_PREFIX + "0"
+
+#: a time folder's ``strftime`` format per granularity
+_TIME_FORMATS: dict[str, str] = {"hourly": "%Y/%m/%d/%H", "daily": "%Y/%m/%d", "monthly": "%Y/%m"}
+#: compact's snapshot, beside the increments in the destination (CONTRACT §8, §13)
+SNAPSHOT_FOLDER = "snapshot/"
+#: the ``test`` environment's exports (``{bucket}/test/...``), swept by lifecycle
+TEST_EXPORTS_PREFIX = "test/"
+
+
+def key_column(level: int) -> str:
+    """The key column of a folder level: 0 the time folder, 1... the sub-partitions."""
+    return f"{KEY_COLUMN_PREFIX}{level}"
 
 
 def safe_segment(value: object) -> str:
@@ -124,20 +214,33 @@ def safe_segment(value: object) -> str:
 
 
 def time_segment(value: object) -> str:
-    """The top-level folder of a row's time key (``__dp_k0``, the text :func:`time_sql`
-    makes, ``2025/09/16``): the text itself, or ``_null_`` for a NULL time. Every write
-    path names time folders with this (the streamed and DuckDB paths through
-    :func:`folder_for`, BigQuery's ``EXPORT DATA``)."""
+    """The top-level folder of a row's time key (:data:`TIME_KEY`, ``2025/09/16``), or
+    ``_null_`` for a NULL time; every write path (streamed, DuckDB, BigQuery's ``EXPORT
+    DATA``) names time folders with this."""
     return NULL_SEGMENT if value is None else str(value)
 
 
-def time_folder(t: datetime, granularity: str) -> str:
+def time_format(granularity: Granularity) -> str:
+    """The ``strftime`` format of a time folder: ``%Y/%m/%d`` (daily), ``%Y/%m/%d/%H``
+    (hourly), ``%Y/%m`` (monthly). Engines render the same text in SQL."""
+    return _TIME_FORMATS[granularity]
+
+
+def time_folder(t: datetime, granularity: Granularity) -> str:
     """``yyyy/MM/dd`` (daily), ``yyyy/MM/dd/HH`` (hourly), ``yyyy/MM`` (monthly)."""
+    return t.strftime(time_format(granularity))
+
+
+def time_folder_bounds(folder: str, granularity: Granularity) -> tuple[datetime, datetime]:
+    """The times a time folder holds, ``[start, end)`` (naive, UTC): the inverse of
+    :func:`time_folder`. ``ValueError`` for a text that is not such a folder."""
+    start = datetime.strptime(folder, time_format(granularity))
     if granularity == "hourly":
-        return t.strftime("%Y/%m/%d/%H")
-    if granularity == "monthly":
-        return t.strftime("%Y/%m")
-    return t.strftime("%Y/%m/%d")
+        return start, start + timedelta(hours=1)
+    if granularity == "daily":
+        return start, start + timedelta(days=1)
+    month = start.month % 12 + 1
+    return start, start.replace(year=start.year + (start.month == 12), month=month)
 
 
 def partition_label(time_path: str) -> str:
@@ -150,26 +253,15 @@ def partition_label(time_path: str) -> str:
     return label + (f"T{parts[3]}" if len(parts) > 3 else "")
 
 
-def time_sql(expression: str, granularity: str) -> str:
-    """SQL (DuckDB dialect) rendering a row's time value as its time folder text.
-
-    The engine computes folder keys, so partition expressions are pushed down and
-    the data arrives grouped by folder."""
-    fmt = {"hourly": "%Y/%m/%d/%H", "monthly": "%Y/%m", "daily": "%Y/%m/%d"}[granularity]
-    return f"strftime(CAST(({expression}) AS TIMESTAMP), '{fmt}')"
-
-
-def partition_key_sql(partitioning: Partitioning, columns: Collection[str] = ()) -> dict[str, str]:
-    """The computed columns a scan adds so rows can be routed to folders: one per
-    level, named ``__dp_k0`` (time) and ``__dp_k1``... (sub-partitions). An expression
-    that is exactly one of the table's ``columns`` is quoted (``at``, ``order``)."""
-    keys: dict[str, str] = {}
-    if partitioning.time_expression:
-        expr = column_sql(partitioning.time_expression, columns)
-        keys["__dp_k0"] = time_sql(expr, partitioning.granularity)
-    for i, sub in enumerate(partitioning.sub_partitions, start=1):
-        keys[f"__dp_k{i}"] = f"CAST(({column_sql(sub.expression, columns)}) AS VARCHAR)"
-    return keys
+def top_folder(partitioning: Partitioning, folder_path: str) -> str:
+    """The top-level time folder of a folder path (the manifest's home): its first
+    segments, as many as the time folder has (a NULL time's ``_null_`` is one)."""
+    parts = folder_path.split("/")
+    if parts[0] == NULL_SEGMENT:
+        return parts[0]
+    granularity = partitioning.granularity if partitioning.time_expression else "daily"
+    depth = time_format(granularity).count("/") + 1
+    return "/".join(parts[:depth])
 
 
 def folder_for(
@@ -179,11 +271,273 @@ def folder_for(
 
     Without a time expression the table is laid out by the logical date (spec 3.1)."""
     if partitioning.time_expression:
-        top = time_segment(values.get("__dp_k0"))
+        top = time_segment(values.get(TIME_KEY))
     else:
         top = time_folder(logical_time, "daily")
     subs = [
-        safe_segment(values.get(f"__dp_k{i}"))
+        safe_segment(values.get(key_column(i)))
         for i in range(1, len(partitioning.sub_partitions) + 1)
     ]
     return top, "/".join(subs)
+
+
+def partition_key_sql(partitioning: Partitioning, columns: Collection[str] = ()) -> dict[str, str]:
+    """Moved to :func:`dpexport.engines.duckdb_layout.partition_key_sql` (layout holds no
+    SQL); kept here only until ``planning.plan`` calls it there."""
+    from dpexport.engines.duckdb_layout import partition_key_sql as key_sql
+
+    return key_sql(partitioning, columns)
+
+
+# -- destinations ----------------------------------------------------------------------------
+def default_destination(bucket: str, environment: str, dataset: str, table: str) -> str:
+    """A table's destination when its config names none: ``{bucket}/{env}/{dataset}/{entity}/``
+    (CONTRACT §3)."""
+    return f"{bucket}/{environment}/{dataset}/{table}/"
+
+
+def snapshot_destination(destination: str) -> str:
+    """Where ``compact`` writes a table's snapshot: ``{destination}/snapshot/``."""
+    return destination.rstrip("/") + "/" + SNAPSHOT_FOLDER
+
+
+def in_snapshot(rel: str) -> bool:
+    """Whether a key relative to the destination lies in compact's snapshot."""
+    return rel.startswith(SNAPSHOT_FOLDER)
+
+
+def replica_destination(target: str, dataset: str, table: str) -> str:
+    """Where one table's exports land under a replication target (a URI)."""
+    return f"{target.rstrip('/')}/{dataset}/{table}/"
+
+
+# -- staging ---------------------------------------------------------------------------------
+#: in an export's staging folder: the process working on it, and the commit journal
+STAGING_OWNER = "_owner.json"
+STAGING_JOURNAL = "_commit.json"
+
+
+def staging_prefix(export_id: str) -> str:
+    """``_staging/{export_id}/``: the work in progress of one export."""
+    return f"{STAGING_PREFIX}{export_id}/"
+
+
+def staged_export_id(key: str) -> str | None:
+    """The export a key under ``_staging/`` belongs to (None for any other key)."""
+    if not key.startswith(STAGING_PREFIX):
+        return None
+    return key[len(STAGING_PREFIX) :].split("/", 1)[0]
+
+
+def staging_part_name(seq: int, suffix: str) -> str:
+    """A staged data file's flat, unique name: ``part-00001.{suffix}``."""
+    return f"part-{seq:05d}.{suffix}"
+
+
+def probe_key(token: str) -> str:
+    """The object the pre-export write probe puts and deletes (spec 5.2)."""
+    return f"{STAGING_PREFIX}.probe-{token}"
+
+
+# -- state -----------------------------------------------------------------------------------
+REPLICATION_STATE_PREFIX = STATE_PREFIX + "replication/"
+
+
+def export_state_prefix(dataset: str, table: str, dest_key: str) -> str:
+    """The state of one export (a table into one destination): ``_state/exports/
+    {destination}{dataset}.{table}/``. Two exports of one table to two destinations
+    keep apart what each has published."""
+    return f"{STATE_PREFIX}exports/{dest_key}{dataset}.{table}/"
+
+
+def watermark_key(dataset: str, table: str, dest_key: str) -> str:
+    return export_state_prefix(dataset, table, dest_key) + "watermark.json"
+
+
+def dedup_key(dataset: str, table: str, dest_key: str) -> str:
+    """The keys the cross-run de-duplication window has exported."""
+    return export_state_prefix(dataset, table, dest_key) + "dedup.parquet"
+
+
+def legacy_watermark_key(dataset: str, table: str) -> str:
+    """Where a watermark was kept before state was kept per export (old journals)."""
+    return f"{STATE_PREFIX}watermarks/{dataset}.{table}.json"
+
+
+def legacy_dedup_key(dataset: str, table: str) -> str:
+    """Where the de-duplication keys were kept before state was kept per export."""
+    return f"{STATE_PREFIX}dedup/{dataset}.{table}.parquet"
+
+
+def schema_key(dataset: str, table: str) -> str:
+    """The table's schema history."""
+    return f"{STATE_PREFIX}schemas/{dataset}.{table}.json"
+
+
+def check_stats_key(dataset: str, table: str) -> str:
+    """The statistics data checks compare with the previous export's."""
+    return f"{STATE_PREFIX}checks/{dataset}.{table}.json"
+
+
+def replication_state_key(target_folder: str) -> str:
+    """What replication copied into a target folder (kept on the target)."""
+    return f"{REPLICATION_STATE_PREFIX}{target_folder}state.json"
+
+
+# -- tokens and leases -----------------------------------------------------------------------
+LEASES_PREFIX = TOKENS_PREFIX + "_leases/"
+_JSON = ".json"
+
+
+@dataclass(frozen=True)
+class TokenName:
+    """The parts of a :func:`token_name`."""
+
+    table: str
+    day: str  # yyyymmdd of the logical time (UTC)
+    epoch: int  # the logical time, in whole seconds since 1970
+    config_hash: str
+
+
+def token_name(table: str, logical_time: datetime, config_hash: str) -> str:
+    """``{table}_{partition}_{logical_epoch}_{hash8}`` (spec 7.3 with the logical time)."""
+    t = logical_time.astimezone(UTC)
+    return f"{table}_{t:%Y%m%d}_{int(t.timestamp())}_{config_hash}"
+
+
+def parse_token_name(name: str) -> TokenName | None:
+    """The parts of a token name (None for any other name); the table may hold ``_``."""
+    parts = name.rsplit("_", 3)
+    if len(parts) != 4:
+        return None
+    table, day, epoch, config_hash = parts
+    if not (table and re.fullmatch(r"[0-9]+", day) and re.fullmatch(r"-?[0-9]+", epoch)):
+        return None
+    return TokenName(table, day, int(epoch), config_hash)
+
+
+def token_key(name: str) -> str:
+    return f"{TOKENS_PREFIX}{name}{_JSON}"
+
+
+def is_token_key(key: str) -> bool:
+    """A token document (not a lease)."""
+    return key.startswith(TOKENS_PREFIX) and key.endswith(_JSON) and not is_lease_key(key)
+
+
+def parse_token_key(key: str) -> TokenName | None:
+    """The parts of a token's key (None for any other key)."""
+    if not is_token_key(key):
+        return None
+    return parse_token_name(key[len(TOKENS_PREFIX) : -len(_JSON)])
+
+
+def lease_key(dataset: str, table: str) -> str:
+    """``idempotency-tokens/_leases/{dataset}.{table}.json``: who exports the table now."""
+    return f"{LEASES_PREFIX}{dataset}.{table}{_JSON}"
+
+
+def is_lease_key(key: str) -> bool:
+    return key.startswith(LEASES_PREFIX) and key.endswith(_JSON)
+
+
+def parse_lease_key(key: str) -> tuple[str, str] | None:
+    """(dataset, table) of a lease's key (None for any other key)."""
+    if not is_lease_key(key):
+        return None
+    dataset, dot, table = key[len(LEASES_PREFIX) : -len(_JSON)].partition(".")
+    return (dataset, table) if dot else None
+
+
+# -- dead-letter queue (spec 7.2) ------------------------------------------------------------
+DLQ_FAILED_PREFIX = DLQ_PREFIX + "failed_exports/"
+DLQ_POISONED_PREFIX = DLQ_PREFIX + "poison_messages/"
+DLQ_QUARANTINED_PREFIX = DLQ_PREFIX + "quarantined_rows/"
+#: the documents of a failed export's entry
+DLQ_REQUEST = "export_request.json"
+DLQ_ERROR = "error_details.json"
+DLQ_HISTORY = "retry_history.json"
+#: a poisoned entry: ``{export_id}.json`` and, for a human, ``{export_id}.failure_reason.txt``
+DLQ_POISONED_DOCUMENT = _JSON
+DLQ_POISONED_REASON = ".failure_reason.txt"
+QUARANTINE_SUFFIX = ".jsonl.gz"
+
+DlqKind = Literal["failed", "poisoned", "quarantined"]
+
+
+def dlq_failed_prefix(export_id: str) -> str:
+    """``dead-letter-queue/failed_exports/{export_id}/``: one failed export's entry."""
+    return f"{DLQ_FAILED_PREFIX}{export_id}/"
+
+
+def dlq_poisoned_key(export_id: str) -> str:
+    return f"{DLQ_POISONED_PREFIX}{export_id}{DLQ_POISONED_DOCUMENT}"
+
+
+def dlq_poisoned_reason_key(export_id: str) -> str:
+    return f"{DLQ_POISONED_PREFIX}{export_id}{DLQ_POISONED_REASON}"
+
+
+def quarantine_prefix(export_id: str) -> str:
+    return f"{DLQ_QUARANTINED_PREFIX}{export_id}/"
+
+
+def quarantine_key(export_id: str, entity: str) -> str:
+    """The rows a data check kept out of one export (CONTRACT §9)."""
+    return f"{quarantine_prefix(export_id)}{entity}{QUARANTINE_SUFFIX}"
+
+
+@dataclass(frozen=True)
+class DlqKey:
+    """A key under ``dead-letter-queue/``, parsed: the entry's kind and export id, and
+    the rest below the entry (a failed entry's document, a poisoned entry's suffix such
+    as ``.json``, a quarantined file's name)."""
+
+    kind: DlqKind
+    export_id: str
+    name: str
+
+    @property
+    def prefix(self) -> str:
+        """What every object of the entry starts with."""
+        if self.kind == "failed":
+            return dlq_failed_prefix(self.export_id)
+        if self.kind == "poisoned":
+            return DLQ_POISONED_PREFIX + self.export_id
+        return quarantine_prefix(self.export_id)
+
+    @property
+    def entity(self) -> str:
+        """The table a quarantined file holds rows of."""
+        return key_name(self.name).split(".", 1)[0]
+
+
+_DLQ_FOLDERS: tuple[tuple[DlqKind, str], ...] = (
+    ("failed", DLQ_FAILED_PREFIX),
+    ("quarantined", DLQ_QUARANTINED_PREFIX),
+)
+
+
+def parse_dlq_key(key: str) -> DlqKey | None:
+    """What a key under the DLQ belongs to (None for any other key)."""
+    for kind, prefix in _DLQ_FOLDERS:
+        if key.startswith(prefix):
+            eid, _, name = key[len(prefix) :].partition("/")
+            return DlqKey(kind, eid, name)
+    if key.startswith(DLQ_POISONED_PREFIX):
+        rest = key[len(DLQ_POISONED_PREFIX) :]
+        eid = rest.split("/", 1)[0].split(".", 1)[0]
+        return DlqKey("poisoned", eid, rest[len(eid) :])
+    return None
+
+
+# -- export logs -----------------------------------------------------------------------------
+def export_log_key(start: datetime, export_id: str) -> str:
+    """``export-logs/{yyyy}/{MM}/{dd}/{export_id}.json``: one export attempt's record,
+    under the day it started."""
+    return f"{LOGS_PREFIX}{start:%Y/%m/%d}/{export_id}{_JSON}"
+
+
+def is_export_log_key(key: str) -> bool:
+    return key.startswith(LOGS_PREFIX) and key.endswith(_JSON)
+

@@ -12,6 +12,7 @@ from google.api_core import exceptions as gexc
 from google.cloud.bigquery import SchemaField
 
 from dpexport.config.spec import Partitioning
+from dpexport.engines import duckdb_layout
 from dpexport.engines.base import ScanRequest, Slice
 from dpexport.engines.bigquery_errors import translate
 from dpexport.engines.bigquery_sql import literal, render_select, to_bigquery
@@ -23,7 +24,6 @@ from dpexport.errors import (
     PermissionDenied,
     TransientError,
 )
-from dpexport.storage import layout
 
 # (DuckDB expression, GoogleSQL expected)
 TRANSPILE = [
@@ -58,7 +58,7 @@ def test_partition_keys_of_layout_transpile_to_format_datetime() -> None:
         granularity="hourly",
         sub_partitions=(SubPartition(name="shard_id", expression="equipment_id % 100"),),
     )
-    keys = {k: to_bigquery(v) for k, v in layout.partition_key_sql(part).items()}
+    keys = {k: to_bigquery(v) for k, v in duckdb_layout.partition_key_sql(part).items()}
     assert keys == {
         "__dp_k0": "FORMAT_DATETIME('%Y/%m/%d/%H', CAST((created_at) AS DATETIME))",
         "__dp_k1": "CAST((MOD(equipment_id, 100)) AS STRING)",

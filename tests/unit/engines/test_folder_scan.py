@@ -17,8 +17,9 @@ import pytest
 from dpexport.config.spec import Granularity, Partitioning, SubPartition
 from dpexport.engines.base import ScanRequest
 from dpexport.engines.duckdb import DuckDBEngine
+from dpexport.engines.duckdb_layout import partition_key_sql
 from dpexport.planning import folder_scan
-from dpexport.storage.layout import partition_key_sql
+from dpexport.storage import layout
 
 TABLE = """
 CREATE TABLE ds.events AS
@@ -131,5 +132,7 @@ def test_no_split_under_a_per_key_window_or_for_few_rows(engine: DuckDBEngine) -
 
 
 def test_month_bounds_roll_over_the_year() -> None:
-    assert folder_scan._bounds("2025/12", "monthly")[1].isoformat() == "2026-01-01T00:00:00"
-    assert folder_scan._bounds("2025/03/31/23", "hourly")[1].isoformat() == "2025-04-01T00:00:00"
+    assert layout.time_folder_bounds("2025/12", "monthly")[1].isoformat() == "2026-01-01T00:00:00"
+    assert (
+        layout.time_folder_bounds("2025/03/31/23", "hourly")[1].isoformat() == "2025-04-01T00:00:00"
+    )
