@@ -93,8 +93,10 @@ def test_commit_on_threads(
     store = retrying(cloud_store)
     assert commit.io_workers(store) == batch.REMOTE_WORKERS
     pub, expected = staged(store, tmp_path)
-    prefix = commit.staging_prefix(EXPORT)
-    assert len([o for o in store.list(prefix) if o.key != prefix + commit.OWNER]) == 2 * FILES
+    prefix = layout.staging_prefix(EXPORT)
+    assert (
+        len([o for o in store.list(prefix) if o.key != prefix + layout.STAGING_OWNER]) == 2 * FILES
+    )
     steps: list[str] = []
 
     commit.publish(store, pub, on_step=steps.append)
@@ -129,7 +131,7 @@ def test_a_failed_move_fails_the_commit(
 
     # the object is back and the exporter gone: recovery rolls the commit forward
     cloud_store.put_bytes(lost_src, lost)
-    cloud_store.delete(commit.staging_prefix(EXPORT) + commit.OWNER)
+    cloud_store.delete(layout.staging_prefix(EXPORT) + layout.STAGING_OWNER)
     assert [(r.export_id, r.outcome) for r in commit.recover(store)] == [(EXPORT, "rolled forward")]
     for key, data in expected.items():
         assert store.get(key) == data, key

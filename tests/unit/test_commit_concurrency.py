@@ -159,7 +159,7 @@ def staged_publication(
 ) -> tuple[Publication, dict[str, bytes]]:
     """``files`` data files and sidecars staged under the export's staging prefix, with
     the moves, manifests and markers of their commit."""
-    prefix = commit.staging_prefix(EXPORT)
+    prefix = layout.staging_prefix(EXPORT)
     pub = Publication(EXPORT, "2025-09-16T14:30:22Z")
     expected: dict[str, bytes] = {}
     per_top: dict[str, list[dict[str, object]]] = {}
@@ -224,7 +224,7 @@ def test_a_move_whose_source_vanished_fails_the_commit_without_success(tmp_path:
     assert lost_src in str(info.value)
     assert not [o.key for o in store.list("out/") if o.key.endswith(layout.SUCCESS)]
     assert "marker" not in moved and moved.count("move") < len(pub.moves)
-    journal = commit.staging_prefix(EXPORT) + commit.JOURNAL
+    journal = layout.staging_prefix(EXPORT) + layout.STAGING_JOURNAL
     assert store.head(journal) is not None  # the commit point stands: roll forward later
 
     # the file comes back; recovery rolls the commit forward: each file once, in place

@@ -50,7 +50,7 @@ def write_quarantine(
         return
     written = writer.close()
     if written.rows:
-        key = f"{layout.DLQ_PREFIX}quarantined_rows/{export_id}/{spec.table}.jsonl.gz"
+        key = layout.quarantine_key(export_id, spec.table)
         store.put_file(key, path)
         log.warning(
             "%s: %d row(s) quarantined to %s",

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from dpexport.errors import UsageError
+from dpexport.timestamps import parse_rfc3339
 from dpexport.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -114,12 +115,11 @@ def parse_at(at: str | None) -> datetime | None:
     if not at:
         return None
     try:
-        value = datetime.fromisoformat(at.replace("Z", "+00:00"))
+        return parse_rfc3339(at)
     except ValueError:
         raise UsageError(
             f"--at: {at!r} is not an RFC 3339 time (e.g. 2025-09-16T14:30:22Z)"
         ) from None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def report_results(results: Sequence[ExportResult], as_json: bool) -> None:

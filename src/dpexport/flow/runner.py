@@ -278,7 +278,7 @@ def _committed(exporter: Export, message: str) -> ExportResult:
     result = exporter.result or ExportResult(exporter.spec.table, exporter.export_id, "SUCCESS")
     if exporter.applied:
         return result
-    journal = exporter.store.uri(commit.staging_prefix(exporter.export_id) + commit.JOURNAL)
+    journal = exporter.store.uri(layout.staging_prefix(exporter.export_id) + layout.STAGING_JOURNAL)
     result.status = "FAILURE"
     result.error = (
         f"committed but not finished ({message}); its journal {journal} is kept and the "

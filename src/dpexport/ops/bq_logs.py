@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from dpexport.ops.logs import COLUMNS, TABLE
+from dpexport.timestamps import parse_rfc3339
 
 if TYPE_CHECKING:
     from dpexport.engines.bigquery import BigQueryEngine
@@ -42,7 +43,7 @@ def _datetime_text(value: Any) -> str | None:
     if value is None or value == "":
         return None
     if isinstance(value, str):
-        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        value = parse_rfc3339(value, default_zone=None)
     if not isinstance(value, datetime):
         raise TypeError(f"not a time: {value!r}")
     if value.tzinfo is not None:

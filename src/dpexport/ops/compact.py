@@ -29,8 +29,6 @@ from dpexport.storage import layout
 from dpexport.storage.base import Store
 from dpexport.storage.uri import StoreResolver
 
-SNAPSHOT = "snapshot/"
-
 
 def committed_files(store: Store, dest_key: str) -> list[tuple[str, str, str]]:
     """(key, format, codec) of every file a SUCCESS marker vouches for, oldest first,
@@ -38,7 +36,7 @@ def committed_files(store: Store, dest_key: str) -> list[tuple[str, str, str]]:
     out: list[tuple[str, str, str]] = []
     for obj in store.list(dest_key):
         rel = obj.key[len(dest_key) :]
-        if rel.startswith(SNAPSHOT) or not obj.key.endswith("/" + layout.SUCCESS):
+        if layout.in_snapshot(rel) or not obj.key.endswith("/" + layout.SUCCESS):
             continue
         folder = obj.key[: -len(layout.SUCCESS)]
         marker = json.loads(store.get(obj.key))
@@ -95,7 +93,7 @@ def compact(
         snapshot = dataclasses.replace(
             spec,
             mode="FULL_REFRESH",
-            destination=spec.destination.rstrip("/") + "/" + SNAPSHOT,
+            destination=layout.snapshot_destination(spec.destination),
             partitioning=Partitioning(),
             validation=(),
             gdpr=None,  # the increments are already anonymized

@@ -33,15 +33,9 @@ from typing import Any
 
 from dpexport.config.spec import ResolvedConfig
 from dpexport.errors import ExportError
-from dpexport.ops.replicate import Opener, target_uri
+from dpexport.ops.replicate import Opener
 from dpexport.storage import layout
 from dpexport.storage.base import Store, innermost
-
-FAILED = f"{layout.DLQ_PREFIX}failed_exports/"
-POISON = f"{layout.DLQ_PREFIX}poison_messages/"
-QUARANTINE = f"{layout.DLQ_PREFIX}quarantined_rows/"
-LEASES = f"{layout.TOKENS_PREFIX}_leases/"
-TEST_PREFIX = "test/"
 
 #: spec 10.2 classes per cloud (S3 and Azure have no NEARLINE/COLDLINE/ARCHIVE)
 S3_CLASS = {"NEARLINE": "STANDARD_IA", "COLDLINE": "GLACIER_IR", "ARCHIVE": "DEEP_ARCHIVE"}
@@ -120,10 +114,9 @@ class Policy:
         for folder, (kind, years) in RETAINED_FOLDERS.items():
             if folder in segments:
                 return f"{kind} retention {years} years ({folder}/)"
-        if key.startswith(QUARANTINE):
-            entity = key.rsplit("/", 1)[-1].split(".", 1)[0]
-            if entity in self.retained_entities:
-                return f"quarantined rows of {entity}, a table under retention"
+        dlq = layout.parse_dlq_key(key)
+        if dlq is not None and dlq.kind == "quarantined" and dlq.entity in self.retained_entities:
+            return f"quarantined rows of {dlq.entity}, a table under retention"
         return None
 
 
@@ -150,7 +143,7 @@ def _retained(config: ResolvedConfig, resolve: Opener) -> Iterator[Retained]:
             except KeyError:
                 continue
             targets.setdefault(spec.qualified_name, []).append(
-                target_uri(item.target, spec.dataset, spec.table)
+                layout.replica_destination(item.target, spec.dataset, spec.table)
             )
     for spec in config.tables:
         rule = _retention_of(spec.compliance)
@@ -204,9 +197,9 @@ class ApplyResult:
 def _expirations(policy: Policy, store: Store) -> tuple[list[tuple[str, int]], list[str]]:
     """(prefix, days) whose rule is age alone, and what must stay with ``sweep``."""
     rules = [
-        (TEST_PREFIX, policy.test, "test_exports"),
-        (FAILED, policy.failed, "failed_exports"),
-        (POISON, policy.dlq, "dlq retention"),
+        (layout.TEST_EXPORTS_PREFIX, policy.test, "test_exports"),
+        (layout.DLQ_FAILED_PREFIX, policy.failed, "failed_exports"),
+        (layout.DLQ_POISONED_PREFIX, policy.dlq, "dlq retention"),
     ]
     kept = [
         "temp_exports (_staging/): sweep checks the owner and the commit journal",

@@ -34,6 +34,7 @@ from dpexport.config.spec import ResolvedConfig
 from dpexport.errors import UsageError
 from dpexport.storage import layout
 from dpexport.storage.base import Store
+from dpexport.timestamps import parse_rfc3339
 
 if TYPE_CHECKING:
     import duckdb
@@ -94,7 +95,7 @@ def load_records(stores: Iterable[Store]) -> list[dict[str, Any]]:
     seen: dict[str, dict[str, Any]] = {}
     for store in stores:
         for obj in store.list(layout.LOGS_PREFIX):
-            if not obj.key.endswith(".json"):
+            if not layout.is_export_log_key(obj.key):
                 continue
             try:
                 record = json.loads(store.get(obj.key))
@@ -115,10 +116,9 @@ def parse_time(value: object) -> datetime | None:
     if not isinstance(value, str) or not value:
         return None
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return parse_rfc3339(value)
     except ValueError:
         return None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
 
 
 def _cell(value: object, kind: str) -> object:

@@ -44,16 +44,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-STATE_PREFIX = f"{layout.STATE_PREFIX}replication/"
-STATE_NAME = "state.json"
-_RESERVED = (
-    layout.TOKENS_PREFIX,
-    layout.DLQ_PREFIX,
-    layout.LOGS_PREFIX,
-    layout.STATE_PREFIX,
-    layout.STAGING_PREFIX,
-)
-
 #: (URI) -> (store, key): how URIs open; tests wrap stores here
 Opener = Callable[[str], tuple[Store, str]]
 
@@ -115,11 +105,6 @@ class _Object:
     data: bytes | None = None
 
 
-def target_uri(target: str, dataset: str, table: str) -> str:
-    """Where one table's exports land under a replication target."""
-    return f"{target.rstrip('/')}/{dataset}/{table}/"
-
-
 def replicate(
     config: ResolvedConfig,
     *,
@@ -146,7 +131,7 @@ def replicate(
             spec = config.table(table_name)
             if wanted and not wanted & {spec.table, spec.qualified_name}:
                 continue
-            dest = target_uri(item.target, spec.dataset, spec.table)
+            dest = layout.replica_destination(item.target, spec.dataset, spec.table)
             report = TableReport(name, spec.qualified_name, spec.destination, dest)
             reports.append(report)
             try:
@@ -169,11 +154,10 @@ def item_name(item: Replication, index: int) -> str:
 def committed_folders(store: Store, prefix: str) -> Iterator[str]:
     """Keys (ending in ``/``) of the folders under ``prefix`` that hold a SUCCESS marker."""
     for obj in store.list(prefix):
-        if obj.key.startswith(_RESERVED):
+        if obj.key.startswith(layout.RESERVED_PREFIXES):
             continue
-        folder, _, name = obj.key.rpartition("/")
-        if name == layout.SUCCESS:
-            yield folder + "/" if folder else ""
+        if layout.key_name(obj.key) == layout.SUCCESS:
+            yield layout.key_folder(obj.key)
 
 
 def replicate_table(
@@ -205,7 +189,7 @@ class _Folder:
     ) -> None:
         self.src, self.folder, self.tgt, self.tgt_folder = src, folder, tgt, tgt_folder
         self.scratch, self.verify = scratch, verify
-        self.state_key = STATE_PREFIX + tgt_folder + STATE_NAME
+        self.state_key = layout.replication_state_key(tgt_folder)
         self.state: dict[str, dict[str, Any]] = {}
 
     def run(self, report: TableReport) -> None:

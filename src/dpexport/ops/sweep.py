@@ -15,21 +15,16 @@ from typing import Any
 from dpexport.errors import ExportError
 from dpexport.ops.lifecycle import (
     AZURE_TIER,
-    FAILED,
-    LEASES,
-    POISON,
-    QUARANTINE,
-    TEST_PREFIX,
     TIER_ORDER,
     Policy,
     lifecycle_stores,
     opener_for,
 )
 from dpexport.ops.replicate import Opener
-from dpexport.publish.commit import JOURNAL, OWNER, Owner
-from dpexport.publish.manifest import parse_rfc3339
+from dpexport.publish.commit import Owner
 from dpexport.storage import layout
 from dpexport.storage.base import ObjectInfo, Store, innermost
+from dpexport.timestamps import parse_rfc3339
 
 
 # -- sweep ---------------------------------------------------------------------------------
@@ -140,26 +135,23 @@ def _groups(
         "idempotency_tokens": policy.tokens,
     }
     keys = {o.key for o in objects}
-    folders = {o.key.rpartition("/")[0] + "/" for o in objects if _is_marker(o.key)}
+    folders = {f for o in objects if _is_marker(o.key) and (f := layout.key_folder(o.key))}
     for obj in objects:
         key = obj.key
         found: tuple[str, str] | None = None
-        if key.startswith(layout.STAGING_PREFIX):
-            found = ("temp_exports", layout.STAGING_PREFIX + key.split("/")[1] + "/")
-        elif key.startswith(FAILED):
-            found = ("failed_exports", FAILED + key[len(FAILED) :].split("/")[0] + "/")
-        elif key.startswith(POISON):
-            name = key[len(POISON) :].split("/")[0]
-            found = ("dlq", POISON + name.split(".")[0])
-        elif key.startswith(QUARANTINE):
-            found = ("dlq", QUARANTINE + key[len(QUARANTINE) :].split("/")[0] + "/")
-        elif key.startswith(layout.TOKENS_PREFIX) and key.endswith(".json"):
+        staged = layout.staged_export_id(key)
+        dlq = layout.parse_dlq_key(key)
+        if staged is not None:
+            found = ("temp_exports", layout.staging_prefix(staged))
+        elif dlq is not None:
+            found = ("failed_exports" if dlq.kind == "failed" else "dlq", dlq.prefix)
+        elif layout.is_token_key(key) or layout.is_lease_key(key):
             found = ("idempotency_tokens", key)
-        elif key.startswith(TEST_PREFIX):
+        elif key.startswith(layout.TEST_EXPORTS_PREFIX):
             owner = max((f for f in folders if key.startswith(f)), key=len, default=None)
-            found = ("test_exports", owner or key.rpartition("/")[0] + "/")
-        elif key.endswith("/" + layout.FAILURE) or key == layout.FAILURE:
-            folder = key[: -len(layout.FAILURE)]
+            found = ("test_exports", owner or layout.key_folder(key))
+        elif layout.key_name(key) == layout.FAILURE:
+            folder = layout.key_folder(key)
             if not key.startswith(layout.DLQ_PREFIX) and _only(keys, folder, key):
                 found = ("failed_exports", folder)
         if found is not None:
@@ -173,19 +165,19 @@ def _only(keys: set[str], folder: str, key: str) -> bool:
 
 
 def _is_marker(key: str) -> bool:
-    name = key.rpartition("/")[2]
-    return name in (layout.SUCCESS, layout.FAILURE) or layout.is_manifest(name)
+    name = layout.key_name(key)
+    return layout.is_marker(name) or layout.is_manifest(name)
 
 
 def _delete_order(key: str) -> tuple[int, str]:
     """Markers first, manifests next, the rest, a commit journal last: no SUCCESS ever
     points at a missing file, and a half-deleted staging never looks committed."""
-    name = key.rpartition("/")[2]
-    if name in (layout.SUCCESS, layout.FAILURE):
+    name = layout.key_name(key)
+    if layout.is_marker(name):
         return 0, key
     if layout.is_manifest(name):
         return 1, key
-    return (3 if name == JOURNAL else 2), key
+    return (3 if name == layout.STAGING_JOURNAL else 2), key
 
 
 def _live_leases(
@@ -194,7 +186,7 @@ def _live_leases(
     """Lease documents that have not expired at ``now`` and whose holder may be alive."""
     live = []
     for obj in objects:
-        if not (obj.key.startswith(LEASES) and obj.key.endswith(".json")):
+        if not layout.is_lease_key(obj.key):
             continue
         doc = _json(store, obj.key)
         try:
@@ -203,7 +195,8 @@ def _live_leases(
         except (KeyError, TypeError, ValueError):
             continue
         if expires.replace(tzinfo=now.tzinfo) > now and not holder.is_dead_here():
-            doc["_table"] = obj.key[len(LEASES) : -len(".json")].split(".", 1)[-1]
+            leased = layout.parse_lease_key(obj.key)
+            doc["_table"] = leased[1] if leased else None
             live.append(doc)
     return live
 
@@ -212,13 +205,12 @@ def _keep_reason(store: Store, group: _Group, live: list[dict[str, Any]]) -> str
     """Why a due group must stay although its age says otherwise."""
     lease_exports = {d.get("export_id") for d in live}
     if group.rule == "temp_exports":
-        names = {o.key.rpartition("/")[2] for o in group.objects}
-        if JOURNAL in names:
+        names = {layout.key_name(o.key) for o in group.objects}
+        if layout.STAGING_JOURNAL in names:
             return "holds a commit journal: the next run rolls it forward"
-        export_id = group.what[len(layout.STAGING_PREFIX) :].rstrip("/")
-        if export_id in lease_exports:
+        if layout.staged_export_id(group.what) in lease_exports:
             return "its export holds a live lease"
-        owner = _json(store, group.what + OWNER)
+        owner = _json(store, group.what + layout.STAGING_OWNER)
         try:
             holder = Owner(**owner)
         except TypeError:
@@ -227,13 +219,15 @@ def _keep_reason(store: Store, group: _Group, live: list[dict[str, Any]]) -> str
             return f"its owner process {holder.pid} is alive"
     if group.rule == "idempotency_tokens":
         doc = _json(store, group.what)
-        if group.what.startswith(LEASES):
+        if layout.is_lease_key(group.what):
             return "a live lease" if doc.get("export_id") in lease_exports and doc else None
         if doc.get("export_id") in lease_exports:
             return "a live lease is working on it"
-        name = group.what[len(layout.TOKENS_PREFIX) :]
-        if doc.get("status") == "IN_PROGRESS" and any(
-            name.startswith(d["_table"] + "_") for d in live
+        token = layout.parse_token_key(group.what)
+        if (
+            doc.get("status") == "IN_PROGRESS"
+            and token is not None
+            and any(token.table == d["_table"] for d in live)
         ):
             return "in progress under a live lease"
     return None
@@ -260,11 +254,10 @@ def _tier(
     steps = [(d, AZURE_TIER[c]) for d, c in policy.transitions_for(backend.bucket_name)]
     steps = [s for s in steps if s[1] in TIER_ORDER]
     items = []
-    reserved = (layout.TOKENS_PREFIX, layout.DLQ_PREFIX, layout.LOGS_PREFIX)
     for info, tier in backend.list_tiers(""):
-        if info.key in deleted or info.key.startswith((*reserved, layout.STATE_PREFIX)):
+        if info.key in deleted or info.key.startswith(layout.RESERVED_PREFIXES):
             continue
-        if info.key.startswith(layout.STAGING_PREFIX) or _is_marker(info.key):
+        if _is_marker(info.key):
             continue
         age = now - info.updated if info.updated else timedelta(0)
         due = [t for d, t in steps if age >= timedelta(days=d)]

@@ -44,16 +44,14 @@ from typing import Any
 
 from dpexport.errors import DpexportError, NotFound, PreconditionFailed
 from dpexport.publish import state
-from dpexport.publish.manifest import dumps, parse_rfc3339, success_marker
+from dpexport.publish.manifest import dumps, success_marker
 from dpexport.storage import layout
 from dpexport.storage.base import Store
 from dpexport.storage.batch import Batch, io_workers, run_all
 from dpexport.storage.local import write_new_file
+from dpexport.timestamps import parse_rfc3339
 
 log = logging.getLogger(__name__)
-
-OWNER = "_owner.json"
-JOURNAL = "_commit.json"
 
 #: Exports this process is running now (their staging must not be recovered under them).
 #: An export of this process that is not in it (it stopped after its commit point with a
@@ -154,17 +152,13 @@ class Publication:
         )
 
 
-def staging_prefix(export_id: str) -> str:
-    return f"{layout.STAGING_PREFIX}{export_id}/"
-
-
 class Staging:
     """The work-in-progress area of one export, on one store."""
 
     def __init__(self, store: Store, export_id: str, scratch: Path) -> None:
         self.store = store
         self.export_id = export_id
-        self.prefix = staging_prefix(export_id)
+        self.prefix = layout.staging_prefix(export_id)
         local = store.staging_dir()
         # On a local store, staging is a folder of the store itself: publishing is a rename.
         self.local_dir = (local / export_id) if local is not None else scratch / export_id
@@ -176,11 +170,11 @@ class Staging:
         _LIVE.add(self.export_id)
         self.local_dir.mkdir(parents=True, exist_ok=True)
         owner = dataclasses.replace(Owner.me(), scratch=str(self._scratch))
-        self.store.put_bytes(self.prefix + OWNER, dumps(asdict(owner)))
+        self.store.put_bytes(self.prefix + layout.STAGING_OWNER, dumps(asdict(owner)))
 
     def new_path(self, suffix: str) -> Path:
         self._seq += 1
-        return self.local_dir / f"part-{self._seq:05d}.{suffix}"
+        return self.local_dir / layout.staging_part_name(self._seq, suffix)
 
     def key_of(self, path: Path) -> str:
         return self.prefix + path.relative_to(self.local_dir).as_posix()
@@ -240,8 +234,12 @@ def _without_result(call: Callable[[], Any]) -> None:
 def clean_prefix(store: Store, prefix: str) -> None:
     """Delete everything under ``prefix``, the journal last."""
     keys = [o.key for o in store.list(prefix)]
-    journal = [k for k in keys if k.endswith(JOURNAL)]
-    run_all([k for k in keys if not k.endswith(JOURNAL)], store.delete, workers=io_workers(store))
+    journal = [k for k in keys if k.endswith(layout.STAGING_JOURNAL)]
+    run_all(
+        [k for k in keys if not k.endswith(layout.STAGING_JOURNAL)],
+        store.delete,
+        workers=io_workers(store),
+    )
     for key in journal:
         store.delete(key)
 
@@ -258,7 +256,9 @@ def publish(
 
 def write_journal(store: Store, pub: Publication) -> None:
     """The commit point: once this returns, the export only ever moves forward."""
-    store.put_bytes(staging_prefix(pub.export_id) + JOURNAL, dumps(pub.to_json()))
+    store.put_bytes(
+        layout.staging_prefix(pub.export_id) + layout.STAGING_JOURNAL, dumps(pub.to_json())
+    )
 
 
 def apply(store: Store, pub: Publication, *, on_step: Callable[[str], None] | None = None) -> None:
@@ -305,12 +305,12 @@ def apply(store: Store, pub: Publication, *, on_step: Callable[[str], None] | No
         step("watermark")
     for keys in phases:
         run_all(keys, store.delete, workers=workers, on_done=done("retire"))
-    clean_prefix(store, staging_prefix(pub.export_id))
+    clean_prefix(store, layout.staging_prefix(pub.export_id))
     step("clean")
 
 
 def _is_marker(key: str) -> bool:
-    return key.rsplit("/", 1)[-1] in (layout.SUCCESS, layout.FAILURE)
+    return layout.is_marker(layout.key_name(key))
 
 
 def _retire_phases(keys: list[str]) -> Iterator[list[str]]:
@@ -320,8 +320,7 @@ def _retire_phases(keys: list[str]) -> Iterator[list[str]]:
     run: list[str] = []
     kind = None
     for key in keys:
-        name = key.rsplit("/", 1)[-1]
-        this = 0 if _is_marker(key) else 1 if layout.is_manifest(name) else 2
+        this = 0 if _is_marker(key) else 1 if layout.is_manifest(layout.key_name(key)) else 2
         if run and this != kind:
             yield run
             run = []
@@ -369,8 +368,7 @@ def staged_exports(store: Store) -> Iterator[str]:
     """Export ids that have something under ``_staging/``."""
     seen: set[str] = set()
     for obj in store.list(layout.STAGING_PREFIX):
-        rest = obj.key[len(layout.STAGING_PREFIX) :]
-        export = rest.split("/", 1)[0]
+        export = layout.staged_export_id(obj.key)
         if export and export not in seen:
             seen.add(export)
             yield export
@@ -388,14 +386,14 @@ class Recovered:
 
 def _owner(store: Store, prefix: str) -> Owner | None:
     try:
-        return Owner(**json.loads(store.get(prefix + OWNER)))
+        return Owner(**json.loads(store.get(prefix + layout.STAGING_OWNER)))
     except (NotFound, ValueError, TypeError):
         return None
 
 
 def _journal(store: Store, prefix: str) -> dict[str, Any] | None:
     try:
-        doc = json.loads(store.get(prefix + JOURNAL))
+        doc = json.loads(store.get(prefix + layout.STAGING_JOURNAL))
     except NotFound:
         return None
     except ValueError:
@@ -424,7 +422,7 @@ def recover(store: Store) -> list[Recovered]:
     """
     done: list[Recovered] = []
     for export in list(staged_exports(store)):
-        prefix = staging_prefix(export)
+        prefix = layout.staging_prefix(export)
         owner = _owner(store, prefix)
         if not _abandoned(export, owner):
             continue

@@ -20,21 +20,10 @@ from typing import Any
 import pyarrow as pa
 
 from dpexport.errors import NotFound
-from dpexport.publish import state
 from dpexport.storage import layout
 from dpexport.storage.base import Store
 
 _SEP = "\x1f"
-
-
-def state_key(dataset: str, table: str, dest_key: str) -> str:
-    return state.export_state_prefix(dataset, table, dest_key) + "dedup.parquet"
-
-
-def _legacy_key(dataset: str, table: str) -> str:
-    """Where the keys were kept before state was kept per export: read once, when the
-    export's own state does not exist yet."""
-    return f"{layout.STATE_PREFIX}dedup/{dataset}.{table}.parquet"
 
 
 def row_keys(batch: pa.RecordBatch, columns: Sequence[str]) -> pa.Array:
@@ -73,8 +62,10 @@ class CrossRunDedup:
         self.key_columns = list(key)
         self.cursor = cursor
         self.lookback = lookback
-        self.state_key = state_key(dataset, table, dest_key)
-        self._legacy_key = _legacy_key(dataset, table)
+        self.state_key = layout.dedup_key(dataset, table, dest_key)
+        # where the keys were kept before state was kept per export: read once, when the
+        # export's own state does not exist yet
+        self._legacy_key = layout.legacy_dedup_key(dataset, table)
         self._old = self._load()
         self._known = self._old.column("key") if self._old.num_rows else pa.array([], pa.string())
         self._new: list[pa.Table] = []

@@ -6,49 +6,20 @@ Pure functions from facts to JSON-able dicts; ``commit`` decides when they are w
 from __future__ import annotations
 
 import codecs
-import contextlib
 import hashlib
 import json
-import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import cached_property
 from typing import Any
 
 import pyarrow as pa
 
 from dpexport.config.spec import CsvOptions, JsonlOptions
-
-
-def rfc3339(t: datetime) -> str:
-    """UTC time as RFC 3339 with ``Z`` and whole seconds (spec 5.1's shape)."""
-    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-_RFC3339 = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
-
-
-def parse_rfc3339(text: str) -> datetime:
-    """The aware UTC time of an :func:`rfc3339` string.
-
-    Same result, and same errors, as ``strptime(text, "%Y-%m-%dT%H:%M:%SZ")`` with UTC,
-    without strptime's first call in a process (~6 ms building its locale tables) for
-    the form :func:`rfc3339` writes; anything else goes to strptime.
-    """
-    if _RFC3339.fullmatch(text):
-        with contextlib.suppress(ValueError):  # out of range: strptime words the error
-            return datetime(
-                int(text[0:4]),
-                int(text[5:7]),
-                int(text[8:10]),
-                int(text[11:13]),
-                int(text[14:16]),
-                int(text[17:19]),
-                tzinfo=UTC,
-            )
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+from dpexport.storage import layout
+from dpexport.timestamps import rfc3339 as rfc3339  # the documents' time shape
 
 
 def canonical_schema(schema: pa.Schema) -> list[dict[str, Any]]:
@@ -252,7 +223,7 @@ def sidecar_document(
 ) -> dict[str, Any]:
     """``{filename}.metadata.json`` (CONTRACT §8's keys, plus encryption when present)."""
     doc: dict[str, Any] = {
-        "name": entry.name.rsplit("/", 1)[-1],
+        "name": layout.key_name(entry.name),
         "rows": entry.rows,
         "bytes": entry.bytes,
         "checksum": entry.checksum,
@@ -281,7 +252,7 @@ def sidecar_bytes(facts: ExportFacts, entry: FileEntry, encryption: dict[str, An
         return dumps(sidecar_document(facts, entry, encryption))
     text, (name, rows, size, checksum) = template
     return (
-        text.replace(name, json.dumps(entry.name.rsplit("/", 1)[-1], ensure_ascii=False))
+        text.replace(name, json.dumps(layout.key_name(entry.name), ensure_ascii=False))
         .replace(rows, int.__repr__(entry.rows))
         .replace(size, int.__repr__(entry.bytes))
         .replace(checksum, json.dumps(entry.checksum, ensure_ascii=False))

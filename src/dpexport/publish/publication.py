@@ -53,7 +53,7 @@ def build(
     # the moves and the manifest entries are decided here in order, as before
     with staging.batch() as uploads:
         for folder_path, files in sorted(by_folder.items()):
-            top = top_folder(spec, folder_path)
+            top = layout.top_folder(spec.partitioning, folder_path)
             below = folder_path[len(top) :].lstrip("/")
             for i, wf in enumerate(files, start=1):
                 name = layout.data_filename(
@@ -64,7 +64,7 @@ def build(
                     rel, wf.rows, wf.stored_bytes, "sha256:" + wf.sha256, wf.uncompressed_bytes
                 )
                 entries[top].append((entry, wf))
-                final = f"{dest_key}{folder_path}/{name}"
+                final = layout.folder_key(dest_key, folder_path) + name
                 staged = wf.staged_key or staging.put(wf.path, uploads)
                 sidecar = staging.put_bytes(
                     layout.sidecar_name(wf.path.name),
@@ -77,12 +77,12 @@ def build(
     tops = sorted(entries.items())
     plain_name = layout.manifest_name(start)
     taken = commit.run_all(
-        [f"{dest_key}{top}/{plain_name}" for top, _ in tops],
+        [layout.folder_key(dest_key, top) + plain_name for top, _ in tops],
         store.head,
         workers=commit.io_workers(store),
     )
     for (top, items), existing in zip(tops, taken, strict=True):
-        folder_key = f"{dest_key}{top}/"
+        folder_key = layout.folder_key(dest_key, top)
         name = plain_name if existing is None else layout.manifest_name(start, uuid8)
         doc = manifest_document(
             facts,
@@ -101,17 +101,6 @@ def build(
     return pub, manifest_uris
 
 
-def top_folder(spec: TableSpec, folder_path: str) -> str:
-    """The top-level time folder of a folder path (the manifest's home)."""
-    depth = {"hourly": 4, "monthly": 2}.get(spec.partitioning.granularity, 3)
-    if not spec.partitioning.time_expression:
-        depth = 3
-    parts = folder_path.split("/")
-    if parts[0] == layout.NULL_SEGMENT:
-        return parts[0]
-    return "/".join(parts[:depth])
-
-
 def previous_snapshot(
     store: Store, spec: TableSpec, dest_key: str, new_manifests: set[str]
 ) -> list[str]:
@@ -125,12 +114,11 @@ def previous_snapshot(
     markers: list[str] = []
     manifests: list[str] = []
     files: list[str] = []
-    live_folders = {k.rsplit("/", 1)[0] + "/" for k in new_manifests}
+    live_folders = {layout.key_folder(k) for k in new_manifests}
     for obj in store.list(dest_key):
-        name = obj.key.rsplit("/", 1)[-1]
-        if not layout.is_manifest(name) or obj.key in new_manifests:
+        if not layout.is_manifest(layout.key_name(obj.key)) or obj.key in new_manifests:
             continue
-        folder = obj.key.rsplit("/", 1)[0] + "/"
+        folder = layout.key_folder(obj.key)
         if spec.overwrite == "partitions" and folder not in live_folders:
             continue  # partition-level overwrite: other folders stay as they are
         doc = _manifest(store, obj.key, spec)

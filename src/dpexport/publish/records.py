@@ -26,7 +26,7 @@ def mark_failure(export: Export, message: str, retry_count: int, next_retry: dat
     folders = export.folders_touched or {layout.time_folder(export.ctx.logical_time, "daily")}
     now = datetime.now(UTC)
     for top in sorted(folders):
-        key = f"{export.dest_key}{top}/{layout.FAILURE}"
+        key = layout.folder_key(export.dest_key, top) + layout.FAILURE
         doc = failure_marker(
             timestamp=now,
             error=message,
@@ -69,7 +69,7 @@ def log_record(export: Export, result: ExportResult, duration_ms: int) -> None:
         export.ctx.engine.write_export_logs([record])
     except DpexportError as exc:
         log.error("could not write the export log to the warehouse: %s", exc)
-    key = f"{layout.LOGS_PREFIX}{export.start:%Y/%m/%d}/{result.export_id}.json"
+    key = layout.export_log_key(export.start, str(result.export_id))
     try:
         export.store.put_bytes(key, dumps(record))
     except DpexportError as exc:

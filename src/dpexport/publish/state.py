@@ -16,23 +16,13 @@ from dpexport.errors import ExportError, NotFound, PreconditionFailed
 from dpexport.publish.manifest import dumps
 from dpexport.storage import layout
 from dpexport.storage.base import Store
+from dpexport.timestamps import parse_rfc3339
 
 log = logging.getLogger(__name__)
 
 
-def export_state_prefix(dataset: str, table: str, dest_key: str) -> str:
-    """The state of one export (a table into one destination): ``_state/exports/
-    {destination}{dataset}.{table}/``. Two exports of one table to two destinations
-    keep apart what each has published."""
-    return f"{layout.STATE_PREFIX}exports/{dest_key}{dataset}.{table}/"
-
-
-def watermark_key(dataset: str, table: str, dest_key: str) -> str:
-    return export_state_prefix(dataset, table, dest_key) + "watermark.json"
-
-
-def schema_key(dataset: str, table: str) -> str:
-    return f"{layout.STATE_PREFIX}schemas/{dataset}.{table}.json"
+#: the key is layout's; planning.plan and flow.export still ask for it here
+watermark_key = layout.watermark_key
 
 
 def encode_value(value: Any) -> Any:
@@ -53,10 +43,11 @@ def decode_value(value: Any, kind: str) -> Any:
     if value is None:
         return None
     if kind == "timestamp":
+        # encode_value writes naive cursors (and UTC ones) with Z: they come back naive;
+        # one written with a numeric offset comes back aware
         text = str(value)
-        aware = text.endswith("Z")
-        parsed = datetime.fromisoformat(text.removesuffix("Z"))
-        return parsed if not aware else parsed.replace(tzinfo=None)
+        parsed = parse_rfc3339(text, default_zone=None)
+        return parsed.replace(tzinfo=None) if text.endswith("Z") else parsed
     if kind == "date":
         return date.fromisoformat(str(value))
     if kind == "decimal":
@@ -117,7 +108,7 @@ def write_watermark(store: Store, mark: Watermark, doc: dict[str, Any]) -> None:
 
 def _legacy_key(doc: dict[str, Any]) -> str:
     """A journal written before watermarks were kept per export names its table."""
-    return f"{layout.STATE_PREFIX}watermarks/{doc['dataset']}.{doc['table']}.json"
+    return layout.legacy_watermark_key(doc["dataset"], doc["table"])
 
 
 def _sound(store: Store, key: str) -> Watermark | None:
@@ -210,7 +201,7 @@ def _kind_of_text(value: Any) -> str:
 def _parse_timestamp(text: str) -> datetime:
     if "T" not in text:
         raise ValueError(text)
-    return datetime.fromisoformat(text.removesuffix("Z"))
+    return parse_rfc3339(text, default_zone=None)
 
 
 def _in_future(value: Any, now: datetime) -> bool:
@@ -231,7 +222,7 @@ def rebuild_watermark(
     best: Watermark | None = None
     for obj in store.list(dest_key):
         rel = obj.key[len(dest_key) :]
-        if not layout.is_manifest(rel.rsplit("/", 1)[-1]) or rel.startswith("snapshot/"):
+        if not layout.is_manifest(layout.key_name(rel)) or layout.in_snapshot(rel):
             continue
         try:
             manifest = json.loads(store.get(obj.key))
@@ -289,7 +280,7 @@ def schema_version_for(
     """The version (``YYYY.MM.DD.NN``) of this schema in the table's history, adding
     it as a new version when first seen. With ``enforce_backward`` a change that is
     not backward compatible with the latest version raises instead."""
-    key = schema_key(dataset, table)
+    key = layout.schema_key(dataset, table)
     for _ in range(20):
         info = store.head(key)
         history: list[dict[str, Any]] = (

@@ -28,9 +28,10 @@ from typing import Any
 from dpexport.config.spec import TableSpec
 from dpexport.errors import AlreadyExists, NotFound, PreconditionFailed
 from dpexport.publish.commit import Owner
-from dpexport.publish.manifest import dumps, parse_rfc3339, rfc3339
+from dpexport.publish.manifest import dumps, rfc3339
 from dpexport.storage import layout
 from dpexport.storage.base import Store
+from dpexport.timestamps import parse_rfc3339
 
 log = logging.getLogger(__name__)
 
@@ -50,16 +51,11 @@ def config_hash(spec: TableSpec) -> str:
 
 def token_name(spec: TableSpec, logical_time: datetime) -> str:
     """``{table}_{partition}_{logical_epoch}_{hash8}`` (spec 7.3 with the logical time)."""
-    t = logical_time.astimezone(UTC)
-    return f"{spec.table}_{t:%Y%m%d}_{int(t.timestamp())}_{config_hash(spec)}"
-
-
-def token_key(name: str) -> str:
-    return f"{layout.TOKENS_PREFIX}{name}.json"
+    return layout.token_name(spec.table, logical_time, config_hash(spec))
 
 
 def lease_key(spec: TableSpec) -> str:
-    return f"{layout.TOKENS_PREFIX}_leases/{spec.dataset}.{spec.table}.json"
+    return layout.lease_key(spec.dataset, spec.table)
 
 
 @dataclass
@@ -77,11 +73,11 @@ class Token:
 
 def read_token(store: Store, name: str) -> tuple[Token | None, str | None]:
     """The token and its version, or (None, None)."""
-    info = store.head(token_key(name))
+    info = store.head(layout.token_key(name))
     if info is None:
         return None, None
     try:
-        doc = json.loads(store.get(token_key(name)))
+        doc = json.loads(store.get(layout.token_key(name)))
     except (NotFound, ValueError):
         return None, None
     return Token(**doc), info.version
@@ -94,20 +90,20 @@ def create_token(store: Store, token: Token) -> None:
     token.updated = rfc3339(datetime.now(UTC))
     body = dumps(asdict(token))
     try:
-        store.put_if_absent(token_key(token.name), body)
+        store.put_if_absent(layout.token_key(token.name), body)
         return
     except AlreadyExists:
         pass
     old, version = read_token(store, token.name)
     if old is not None and old.status == "DONE":
         raise AlreadyExists(f"token {token.name} is DONE (export {old.export_id})")
-    store.replace_if_match(token_key(token.name), body, version)
+    store.replace_if_match(layout.token_key(token.name), body, version)
 
 
 def write_token(store: Store, token: Token) -> None:
     """Record the token's new state (last writer wins: only the lease holder writes)."""
     token.updated = rfc3339(datetime.now(UTC))
-    store.put_bytes(token_key(token.name), dumps(asdict(token)))
+    store.put_bytes(layout.token_key(token.name), dumps(asdict(token)))
 
 
 class LeaseLost(Exception):

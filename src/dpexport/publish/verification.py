@@ -255,7 +255,7 @@ def verify_uri(uri: str, *, local_root: Path | None = None) -> Report:
     store, key = StoreResolver(local_root).resolve(uri)
     report = Report(uri)
     provider = _key_provider(local_root)
-    if key and not key.endswith("/") and layout.is_manifest(key.rsplit("/", 1)[-1]):
+    if key and not key.endswith("/") and layout.is_manifest(layout.key_name(key)):
         manifests = [key] if store.head(key) else []
         if not manifests:
             report.problems.append(Mismatch(key, "manifest not found"))
@@ -264,7 +264,7 @@ def verify_uri(uri: str, *, local_root: Path | None = None) -> Report:
         manifests = [
             o.key
             for o in store.list(prefix)
-            if layout.is_manifest(o.key.rsplit("/", 1)[-1])
+            if layout.is_manifest(layout.key_name(o.key))
             and not o.key.startswith(layout.STAGING_PREFIX)
             and (only is None or o.key == only)
         ]
@@ -272,7 +272,7 @@ def verify_uri(uri: str, *, local_root: Path | None = None) -> Report:
     with tempfile.TemporaryDirectory(prefix="dpexport-verify-") as scratch:
         for mkey in manifests:
             listed = _verify_manifest(store, mkey, report, provider, Path(scratch))
-            folder = mkey.rsplit("/", 1)[0] + "/" if "/" in mkey else ""
+            folder = layout.key_folder(mkey)
             folders.setdefault(folder, set()).update(listed)
     every_listed = set().union(*folders.values()) if folders else set()
     for folder in folders:
@@ -284,7 +284,7 @@ def _verify_manifest(
     store: Store, mkey: str, report: Report, provider: KeyProvider | None, scratch: Path
 ) -> set[str]:
     report.manifests.append(mkey)
-    folder = mkey.rsplit("/", 1)[0] + "/" if "/" in mkey else ""
+    folder = layout.key_folder(mkey)
     try:
         doc = json.loads(store.get(mkey))
         fmt = doc["destination"]["format"]
@@ -342,8 +342,7 @@ def _verify_manifest(
 def _check_folder(store: Store, folder: str, listed: set[str], report: Report) -> None:
     """No unlisted data file under a manifest's folder; SUCCESS names existing manifests."""
     for obj in store.list(folder):
-        name = obj.key.rsplit("/", 1)[-1]
-        if layout.is_data_file(name) and obj.key not in listed:
+        if layout.is_data_file(layout.key_name(obj.key)) and obj.key not in listed:
             report.problems.append(Mismatch(obj.key, "data file not listed in any manifest"))
     success = folder + layout.SUCCESS
     if store.head(success) is not None:

@@ -32,19 +32,12 @@ from dpexport.publish.manifest import dumps, rfc3339
 from dpexport.reliability.retry import Attempt, RetryPolicy
 from dpexport.storage import layout
 from dpexport.storage.base import Store
+from dpexport.timestamps import parse_rfc3339
 
 if TYPE_CHECKING:
     from dpexport.config.models import DlqConfiguration
 
 log = logging.getLogger(__name__)
-
-FAILED = f"{layout.DLQ_PREFIX}failed_exports/"
-POISON = f"{layout.DLQ_PREFIX}poison_messages/"
-QUARANTINE = f"{layout.DLQ_PREFIX}quarantined_rows/"
-REQUEST = "export_request.json"
-ERROR = "error_details.json"
-HISTORY = "retry_history.json"
-REASON_SUFFIX = ".failure_reason.txt"
 
 
 @dataclass(frozen=True)
@@ -183,10 +176,9 @@ def _time(text: object, default: datetime) -> datetime:
     if not isinstance(text, str):
         return default
     try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return parse_rfc3339(text)
     except ValueError:
         return default
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _read_json(store: Store, key: str, default: Any) -> Any:
@@ -215,40 +207,42 @@ def record_failure(
     ``error`` should come from :func:`error_details`; a missing ``failed_at`` is set
     from ``now``. ``history`` is the retry history (``Retrier.history``)."""
     when = now or datetime.now(UTC)
-    folder = f"{FAILED}{export_id}/"
+    folder = layout.dlq_failed_prefix(export_id)
     err = dict(error)
     err.setdefault("failed_at", rfc3339(when.astimezone(UTC)))
     err.setdefault("dlq_retries", 0)
-    store.put_bytes(folder + REQUEST, dumps(dict(request)))
-    store.put_bytes(folder + HISTORY, (json.dumps(_history(history), indent=2) + "\n").encode())
+    store.put_bytes(folder + layout.DLQ_REQUEST, dumps(dict(request)))
+    store.put_bytes(
+        folder + layout.DLQ_HISTORY, (json.dumps(_history(history), indent=2) + "\n").encode()
+    )
     # error_details last: list_entries skips a folder without it (a half-written entry)
-    store.put_bytes(folder + ERROR, dumps(err))
+    store.put_bytes(folder + layout.DLQ_ERROR, dumps(err))
     return store.uri(folder)
 
 
 def remove(store: Store, export_id: str) -> None:
     """Delete an entry (open or poisoned), e.g. after a successful retry."""
-    for obj in list(store.list(f"{FAILED}{export_id}/")):
+    for obj in list(store.list(layout.dlq_failed_prefix(export_id))):
         store.delete(obj.key)
-    store.delete(f"{POISON}{export_id}.json")
-    store.delete(f"{POISON}{export_id}{REASON_SUFFIX}")
+    store.delete(layout.dlq_poisoned_key(export_id))
+    store.delete(layout.dlq_poisoned_reason_key(export_id))
 
 
 def poison(store: Store, export_id: str, reason: str, *, now: datetime | None = None) -> str:
     """Move an open entry to ``poison_messages/`` (attempts exhausted); returns its URI."""
-    folder = f"{FAILED}{export_id}/"
+    folder = layout.dlq_failed_prefix(export_id)
     when = now or datetime.now(UTC)
     doc = {
         "export_id": export_id,
         "poisoned_at": rfc3339(when.astimezone(UTC)),
         "reason": reason,
-        "export_request": _read_json(store, folder + REQUEST, {}),
-        "error_details": _read_json(store, folder + ERROR, {}),
-        "retry_history": _read_json(store, folder + HISTORY, []),
+        "export_request": _read_json(store, folder + layout.DLQ_REQUEST, {}),
+        "error_details": _read_json(store, folder + layout.DLQ_ERROR, {}),
+        "retry_history": _read_json(store, folder + layout.DLQ_HISTORY, []),
     }
-    key = f"{POISON}{export_id}.json"
+    key = layout.dlq_poisoned_key(export_id)
     store.put_bytes(key, dumps(doc))
-    store.put_bytes(f"{POISON}{export_id}{REASON_SUFFIX}", (reason.rstrip() + "\n").encode())
+    store.put_bytes(layout.dlq_poisoned_reason_key(export_id), (reason.rstrip() + "\n").encode())
     for obj in list(store.list(folder)):
         store.delete(obj.key)
     log.warning("DLQ entry %s poisoned: %s", export_id, reason)
@@ -291,21 +285,21 @@ def read_entry(
 ) -> DlqEntry | None:
     """One entry by export id (open or poisoned), or ``None``."""
     settings = settings or DlqSettings()
-    folder = f"{FAILED}{export_id}/"
-    error = _read_json(store, folder + ERROR, None)
+    folder = layout.dlq_failed_prefix(export_id)
+    error = _read_json(store, folder + layout.DLQ_ERROR, None)
     if isinstance(error, dict):
         return _entry(
             store,
             export_id,
             "open",
-            _read_json(store, folder + REQUEST, {}),
+            _read_json(store, folder + layout.DLQ_REQUEST, {}),
             error,
-            _read_json(store, folder + HISTORY, []),
+            _read_json(store, folder + layout.DLQ_HISTORY, []),
             store.uri(folder),
             now,
             settings,
         )
-    doc = _read_json(store, f"{POISON}{export_id}.json", None)
+    doc = _read_json(store, layout.dlq_poisoned_key(export_id), None)
     if isinstance(doc, dict):
         return _entry(
             store,
@@ -314,7 +308,7 @@ def read_entry(
             doc.get("export_request") or {},
             doc.get("error_details") or {},
             doc.get("retry_history") or [],
-            store.uri(f"{POISON}{export_id}.json"),
+            store.uri(layout.dlq_poisoned_key(export_id)),
             now,
             settings,
         )
@@ -326,15 +320,14 @@ def list_entries(
 ) -> list[DlqEntry]:
     """Every entry of a store's DLQ, open ones first, oldest first within each state."""
     ids: list[tuple[str, str]] = []
-    for obj in store.list(FAILED):
-        rest = obj.key[len(FAILED) :]
-        eid, _, name = rest.partition("/")
-        if name == ERROR:
-            ids.append(("open", eid))
-    for obj in store.list(POISON):
-        name = obj.key[len(POISON) :]
-        if "/" not in name and name.endswith(".json"):
-            ids.append(("poisoned", name[: -len(".json")]))
+    for obj in store.list(layout.DLQ_FAILED_PREFIX):
+        found = layout.parse_dlq_key(obj.key)
+        if found is not None and found.name == layout.DLQ_ERROR:
+            ids.append(("open", found.export_id))
+    for obj in store.list(layout.DLQ_POISONED_PREFIX):
+        found = layout.parse_dlq_key(obj.key)
+        if found is not None and found.name == layout.DLQ_POISONED_DOCUMENT:
+            ids.append(("poisoned", found.export_id))
     entries = []
     for _, eid in ids:
         entry = read_entry(store, eid, now, settings)
@@ -354,11 +347,12 @@ def purge(
         if force or entry.age >= settings.retention:
             remove(store, entry.export_id)
             purged.append(entry.export_id)
-    for obj in list(store.list(QUARANTINE)):
+    for obj in list(store.list(layout.DLQ_QUARANTINED_PREFIX)):
         old = obj.updated is not None and now - obj.updated >= settings.retention
         if force or old:
             store.delete(obj.key)
-            eid = obj.key[len(QUARANTINE) :].split("/", 1)[0]
+            found = layout.parse_dlq_key(obj.key)
+            eid = found.export_id if found is not None else obj.key
             if eid not in purged:
                 purged.append(eid)
     return purged
@@ -412,7 +406,7 @@ def retry_entry(
     if result.status == "SKIPPED":
         return RetryOutcome(entry.export_id, "in_progress", result.export_id, result.reason)
 
-    folder = f"{FAILED}{entry.export_id}/"
+    folder = layout.dlq_failed_prefix(entry.export_id)
     history = list(entry.history)
     error = dict(entry.error)
     new = read_entry(store, result.export_id, now) if result.export_id else None
@@ -437,8 +431,8 @@ def retry_entry(
     retries = int(error.get("dlq_retries", 0)) + 1
     error["dlq_retries"] = retries
     error["last_retry_at"] = rfc3339(now)
-    store.put_bytes(folder + HISTORY, (json.dumps(history, indent=2) + "\n").encode())
-    store.put_bytes(folder + ERROR, dumps(error))
+    store.put_bytes(folder + layout.DLQ_HISTORY, (json.dumps(history, indent=2) + "\n").encode())
+    store.put_bytes(folder + layout.DLQ_ERROR, dumps(error))
     limit = (policy or RetryPolicy()).max_attempts
     if retries >= limit:
         reason = (

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from dpexport.errors import AlreadyExists, InvalidArgument, NotFound, PreconditionFailed
+from dpexport.storage import layout
 from dpexport.storage.base import ObjectInfo, Store, innermost
 
 _LOCKS = ".dpexport-locks"
@@ -234,7 +235,7 @@ class LocalStore:
         return self._info(dest_key, dst)
 
     def staging_dir(self) -> Path | None:
-        return self.root / "_staging"
+        return self.root / layout.STAGING_PREFIX.rstrip("/")  # keys under _staging/ are its files
 
 
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)

@@ -32,7 +32,7 @@ def probe_destination(store: Store, prefix: str = "") -> None:
     """Write and delete ``_staging/.probe-<random>`` on ``store``; raise PermissionDenied
     (not retryable) if the principal may not write or delete there. ``prefix`` is the
     export's destination prefix inside the store, named in the error."""
-    key = f"{layout.STAGING_PREFIX}.probe-{uuid.uuid4().hex[:12]}"
+    key = layout.probe_key(uuid.uuid4().hex[:12])
     where = store.uri(prefix) if prefix else store.url
     try:
         store.put_bytes(key, b"dpexport permission probe\n")

@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 
 def stats_key(spec: TableSpec) -> str:
-    return f"{layout.STATE_PREFIX}checks/{spec.dataset}.{spec.table}.json"
+    return layout.check_stats_key(spec.dataset, spec.table)
 
 
 def server_side_store(store: Store, spec: TableSpec, config: ResolvedConfig) -> Store:

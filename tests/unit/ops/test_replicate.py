@@ -18,7 +18,7 @@ from dpexport.cli import cli
 from dpexport.config import load_config_text
 from dpexport.config.spec import ResolvedConfig
 from dpexport.errors import UsageError
-from dpexport.ops.replicate import STATE_PREFIX, replicate
+from dpexport.ops.replicate import replicate
 from dpexport.publish.verification import verify_uri
 from dpexport.storage import layout
 from dpexport.storage.base import ObjectInfo, Store
@@ -106,7 +106,7 @@ class Recording:
         return self.inner.put_file(key, source)
 
     def put_bytes(self, key: str, data: bytes) -> ObjectInfo:
-        if not key.startswith(STATE_PREFIX):
+        if not key.startswith(layout.REPLICATION_STATE_PREFIX):
             self._write(key)
         return self.inner.put_bytes(key, data)
 
