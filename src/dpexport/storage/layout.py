@@ -131,8 +131,8 @@ def parse_data_filename(name: str) -> DataFileName | None:
     found = _DATA_FILE_RE.fullmatch(name)
     if found is None:
         return None
-    parts = found.groupdict()
-    return DataFileName(**{**parts, "seq": int(parts["seq"]) if parts["seq"] else None})
+    entity, stamp_, uuid8, seq, suffix = found.groups()
+    return DataFileName(entity, stamp_, uuid8, int(seq) if seq else None, suffix)
 
 
 def sidecar_name(filename: str) -> str:
