@@ -540,4 +540,3 @@ def export_log_key(start: datetime, export_id: str) -> str:
 
 def is_export_log_key(key: str) -> bool:
     return key.startswith(LOGS_PREFIX) and key.endswith(_JSON)
-
