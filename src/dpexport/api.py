@@ -75,11 +75,29 @@ def check(config: ConfigSource, *, local_root: PathLike | None = None) -> CheckR
         ]
     if problem is not None:
         log.warning("warehouse not checked (%s): checked the config only", problem)
-    for note in resolved.unenforced if resolved is not None else ():
+    for note in _notes(config, resolved):
         log.warning("%s", note)
     if issues or resolved is None:
         raise ConfigError(sorted(issues, key=lambda i: i.line or 0), source)
     return CheckReport(len(resolved.tables), problem)
+
+
+def _notes(config: ConfigSource, resolved: ResolvedConfig | None) -> list[str]:
+    """``check``'s stderr notes: each present key accepted, not enforced yet (one table,
+    :mod:`~dpexport.config.coverage`), then the resolver's other notes (steps that always
+    run)."""
+    from dpexport.config.coverage import not_enforced_notes
+
+    notes: list[str] = []
+    if isinstance(config, str | os.PathLike) and Path(config).exists():
+        import yaml
+
+        try:
+            notes = not_enforced_notes(yaml.safe_load(Path(config).read_text(encoding="utf-8")))
+        except (yaml.YAMLError, UnicodeDecodeError):
+            notes = []
+    others = resolved.unenforced if resolved is not None else ()
+    return notes + [n for n in others if "not enforced" not in n]
 
 
 def _inspected(

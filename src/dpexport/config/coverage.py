@@ -1,0 +1,310 @@
+"""Every key the config accepts, in one of three tables (issue 17).
+
+- :data:`DOCUMENTATION`: keys that explain, by nature (``reason``, ``usage``, ...); the
+  code never reads them.
+- :data:`NOT_ENFORCED_YET`: keys accepted but without effect until the issue named makes
+  them real; ``check`` says so on stderr (:func:`not_enforced_notes`).
+- :data:`EFFECTS`: every other key, with the test that changes it and asserts its effect.
+
+Keys are YAML key-path patterns: segments joined by ``.``; ``*`` is any mapping key, a
+trailing ``[]`` any item of a list. An ``exports`` item's ``export_config:`` block is read
+as the item itself, so ``exports[].export_config.format`` is ``exports[].format``. The
+key-coverage test (``tests/unit/config/test_key_coverage.py``) holds every leaf key of the
+shipped configs against these tables, so no setting can be silently ignored again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+_FMT = "tests/e2e/test_format_settings.py::"
+_PIPE = "tests/e2e/test_pipeline_settings.py::"
+_LIFE = "tests/e2e/test_lifecycle.py::"
+_MODES = "tests/e2e/test_modes.py::"
+_LAYOUT = "tests/e2e/test_layout.py::"
+_RETRY = "tests/unit/reliability/test_retry.py::"
+_DLQ = "tests/unit/reliability/test_dlq.py::"
+_WH = "tests/e2e/test_check_warehouse.py::"
+
+#: keys that are documentation by nature: nothing in the code reads them
+DOCUMENTATION: frozenset[str] = frozenset(
+    {
+        "append_only.*.reason",
+        "full_refresh.*.reason",
+        "incremental.*.reason",
+        "compression_matrix.*.compatibility",
+        "compression_matrix.*.speed",
+        "compression_matrix.*.use_for[]",
+        "filenames.examples[]",
+        "idempotency_design.example",
+        "idempotency_design.usage[]",
+        "idempotency_design.token_format",
+        "lifecycle_policies.*.cost_reduction",
+        "optimization_strategies.incremental_exports.reduces_cost",
+        "optimization_strategies.incremental_exports.reduces_volume",
+        "optimization_strategies.regional_optimization.same_region_transfer",
+        "optimization_strategies.regional_optimization.multi_region_strategy",
+        "optimization_strategies.scheduling.cost_savings",
+    }
+)
+
+#: keys accepted without effect yet -> the issue that makes them real
+NOT_ENFORCED_YET: Mapping[str, int] = {
+    # issue 20: alert thresholds and channels
+    "metrics.*.threshold": 20,
+    "metrics.*.alert": 20,
+    "validation_checks.*[]=trigger_alert": 20,
+    "dlq_configuration.processing.escalation_after": 20,
+    "dlq_configuration.processing.manual_review_sla": 20,
+    # issue 21: principals, bucket policies, keys, in-transit TLS
+    "service_accounts.*.roles[]": 21,
+    "bucket_policies.*.iam_bindings[].members[]": 21,
+    "bucket_policies.*.iam_bindings[].role": 21,
+    "bucket_policies.*.uniform_access": 21,
+    "encryption.at_rest.key_rotation": 21,
+    "encryption.in_transit.protocol": 21,
+    "encryption.in_transit.certificate": 21,
+    "encryption.in_transit.cipher_suites[]": 21,
+    "encryption.cross_cloud.azure_blob.key_vault": 21,
+    # issue 19: retention, archive, cost
+    "append_only.*.retention": 19,
+    "append_only.*.archive_after": 19,
+    "buckets.cold_storage": 19,
+    # issue 17's own list, not done yet
+    "optimization_strategies.compression.low_latency_tables": 17,
+    "filenames.pattern": 17,
+    "filenames.metadata_sidecar": 17,
+    "dlq_configuration.storage_location": 17,
+    "idempotency_design.storage.location": 17,
+    "idempotency_design.storage.retention": 17,
+    "optimization_strategies.scheduling.off_peak_exports": 17,
+    "full_refresh.*.frequency=on_change": 17,
+    # no test changes these and asserts an effect (issue 17 gaps)
+    "encryption.at_rest.algorithm": 17,
+    "encryption.at_rest.method": 17,
+    "encryption.at_rest.sensitive_data.algorithm": 17,
+    "encryption.at_rest.sensitive_data.method": 17,
+    "encryption.cross_cloud.aws_s3.kms_master_key": 17,
+    "formats.PARQUET.format_config.version": 17,
+    "formats.PARQUET.format_config.encoding": 17,
+    "formats.PARQUET.format_config.schema_evolution.backward_compatible": 17,
+    "formats.CSV.format_config.escape_character": 17,
+}
+
+#: every other key -> ``path::test`` that changes it and asserts its effect
+EFFECTS: Mapping[str, str] = {
+    "project": "tests/e2e/test_bigquery.py::test_every_type_round_trips",
+    "environment": "tests/unit/config/test_config_blocks.py::"
+    "test_defaults_follow_environment_bucket_and_dataset",
+    "buckets.exports": "tests/unit/config/test_config_blocks.py::"
+    "test_defaults_follow_environment_bucket_and_dataset",
+    "buckets.azure": "tests/e2e/test_replication.py::test_replicate_to_s3_and_azure",
+    "buckets.cross_cloud": "tests/e2e/test_replication.py::test_replicate_to_s3_and_azure",
+    "warehouse.engine": "tests/e2e/test_bigquery.py::test_every_type_round_trips",
+    "warehouse.path": _FMT + "test_csv_utf16_gzip",
+    # formats (spec 2.2/2.3)
+    "formats.JSONL.format_config.encoding": _FMT + "test_jsonl_utf16_unix_epoch_and_a_null_marker",
+    "formats.JSONL.format_config.timestamp_format": _FMT
+    + "test_jsonl_epoch_millis_reads_in_duckdb_and_pyarrow",
+    "formats.JSONL.format_config.null_representation": _FMT
+    + "test_jsonl_utf16_unix_epoch_and_a_null_marker",
+    "formats.JSONL.format_config.newline_delimited": _FMT
+    + "test_jsonl_latin1_array_with_schema_nulls_left_out_iso8601",
+    "formats.JSONL.format_config.schema_included": _FMT
+    + "test_jsonl_latin1_array_with_schema_nulls_left_out_iso8601",
+    "formats.CSV.format_config.encoding": _FMT + "test_csv_latin1_with_its_dialect",
+    "formats.CSV.format_config.delimiter": _FMT + "test_csv_latin1_with_its_dialect",
+    "formats.CSV.format_config.null_marker": _FMT + "test_csv_latin1_with_its_dialect",
+    "formats.CSV.format_config.header": _FMT + "test_csv_latin1_with_its_dialect",
+    "formats.CSV.format_config.quote_character": _FMT
+    + "test_every_refusal_in_one_pass_and_run_writes_nothing",
+    "formats.PARQUET.format_config.page_size": _FMT
+    + "test_every_refusal_in_one_pass_and_run_writes_nothing",
+    "formats.PARQUET.format_config.row_group_size": _FMT
+    + "test_every_refusal_in_one_pass_and_run_writes_nothing",
+    "formats.PARQUET.format_config.compression": _PIPE
+    + "test_a_table_outside_3_2_keeps_the_format_codec",
+    "formats.PARQUET.format_config.schema_evolution.version_column": "tests/unit/config/"
+    "test_config_safety.py::test_the_configured_version_column_is_reserved_when_evolution_is_on",
+    "formats.PARQUET.format_config.schema_evolution.enabled": "tests/unit/config/"
+    "test_config_safety.py::test_the_configured_version_column_is_reserved_when_evolution_is_on",
+    # pipeline: codecs, bands, steps
+    "compression_matrix.*.compression_ratio": _PIPE
+    + "test_a_file_outside_the_configs_band_is_warned",
+    "optimization_strategies.compression.high_volume_tables": _PIPE
+    + "test_a_high_volume_table_is_written_zstd_by_default",
+    "validation_checks.*[]": _PIPE + "test_check_refuses_missing_required_steps_and_unknown_names",
+    "validation_checks.*[]=check_partition_freshness": _PIPE
+    + "test_without_check_partition_freshness_a_stale_source_exports",
+    "validation_checks.*[]=create_failure_marker": _PIPE
+    + "test_no_create_failure_marker_no_failure_marker",
+    "validation_checks.*[]=initiate_retry": _PIPE + "test_without_initiate_retry_one_attempt",
+    # exports items
+    "exports[].source": _FMT + "test_csv_utf16_gzip",
+    "exports[].destination": "tests/unit/config/test_config_blocks.py::"
+    "test_defaults_follow_environment_bucket_and_dataset",
+    "exports[].format": _FMT + "test_csv_utf16_gzip",
+    "exports[].compression": _PIPE + "test_the_items_own_compression_wins",
+    "exports[].mode": _MODES + "test_append_twice_exports_exactly_the_new_rows",
+    "exports[].encryption": _LAYOUT + "test_billing_monthly_encrypted",
+    "exports[].partitioning.field": _LAYOUT + "test_reddit_daily_by_created_date",
+    "exports[].partitioning.granularity": _LAYOUT + "test_reddit_daily_by_created_date",
+    "exports[].partitioning.primary": "tests/unit/config/test_config_blocks.py::"
+    "test_shard_names_without_a_high_volume_entry",
+    "exports[].partitioning.secondary": "tests/unit/config/test_config_blocks.py::"
+    "test_shard_names_without_a_high_volume_entry",
+    "exports[].schedule": "tests/e2e/test_schedule.py::"
+    "test_replay_runs_every_fire_time_once_and_exports_each_row_once",
+    "exports[].schema_evolution.enabled": _MODES
+    + "test_schema_evolution_added_column_ok_dropped_column_fails",
+    "exports[].schema_evolution.compatibility": _MODES
+    + "test_schema_evolution_added_column_ok_dropped_column_fails",
+    "exports[].validation[]": "tests/e2e/test_cli.py::"
+    "test_failing_check_exits_1_marks_failure_and_publishes_nothing",
+    "exports[].compliance[]": "tests/unit/ops/test_lifecycle.py::"
+    "test_retention_wins_over_every_age",
+    "exports[].gdpr_compliance.anonymization[].*": "tests/e2e/test_demo.py::"
+    "test_users_export_holds_no_raw_personal_data",
+    "exports[].gdpr_compliance.excluded_fields[]": "tests/e2e/test_demo.py::"
+    "test_users_export_holds_no_raw_personal_data",
+    "exports[].optimization.column_encoding": _WH
+    + "test_delta_binary_packed_needs_an_integer_column",
+    "exports[].optimization.row_group_size": _FMT
+    + "test_every_refusal_in_one_pass_and_run_writes_nothing",
+    # spec 3.2 and section 4 entries
+    "high_volume.*.path_pattern": "tests/unit/config/test_config_errors.py::"
+    "test_partition_expression_on_a_missing_column",
+    "high_volume.*.primary_partition": "tests/unit/config/test_config_entities.py::"
+    "test_a_bare_entry_attaches_to_the_item_of_its_entity_in_another_dataset",
+    "high_volume.*.secondary_partition": _LAYOUT + "test_diagnostic_sessions_day_and_region",
+    "high_volume.*.tertiary_partition": _LAYOUT + "test_sensor_telemetry_hour_shard_and_type",
+    "append_only.*.export_mode": "tests/unit/config/test_config_errors.py::"
+    "test_conflicting_section_modes",
+    "full_refresh.*.export_mode": "tests/unit/config/test_config_errors.py::"
+    "test_conflicting_section_modes",
+    "incremental.*.export_mode": "tests/unit/config/test_config_errors.py::"
+    "test_conflicting_section_modes",
+    "append_only.*.partition_by": "tests/unit/config/test_config_blocks.py::"
+    "test_defaults_follow_environment_bucket_and_dataset",
+    "append_only.*.deduplication": _MODES + "test_dedup_across_the_lookback_overlap",
+    "full_refresh.*.frequency": "tests/e2e/test_exactly_once.py::"
+    "test_same_logical_time_twice_is_skipped",
+    "incremental.*.change_column": _MODES + "test_incremental_composite_key_window_and_compact",
+    "incremental.*.lookback_window": _MODES + "test_dedup_across_the_lookback_overlap",
+    "incremental.*.merge_key": _MODES + "test_incremental_composite_key_window_and_compact",
+    "incremental.*.merge_key[]": _MODES + "test_incremental_composite_key_window_and_compact",
+    # reliability
+    "retry_configuration.max_attempts": _PIPE + "test_with_initiate_retry_the_policys_attempts",
+    "retry_configuration.initial_delay_seconds": _RETRY + "test_policy_from_the_spec_block",
+    "retry_configuration.max_delay_seconds": "tests/unit/reliability/"
+    "test_retry_policy_values.py::test_sound_policies_pass",
+    "retry_configuration.multiplier": "tests/unit/reliability/"
+    "test_retry_policy_values.py::test_a_policy_names_every_problem_at_once",
+    "retry_configuration.backoff_strategy": _RETRY + "test_policy_from_the_spec_block",
+    "retry_configuration.retry_conditions[]": _RETRY + "test_retry_conditions_come_from_the_policy",
+    "retry_configuration.non_retryable[]": _RETRY + "test_not_retried",
+    "dlq_configuration.retention": "tests/e2e/test_ops.py::test_dlq_list_retry_purge",
+    "dlq_configuration.processing.auto_retry_after": "tests/e2e/test_schedule.py::"
+    "test_once_retries_a_failed_fire_time_from_the_dlq_when_due",
+    "dlq_configuration.structure.*[]": _DLQ + "test_poison_moves_the_entry",
+    "idempotency_design.lease.expires_after": "tests/e2e/test_check_values.py::"
+    "test_check_lists_every_refused_value_in_one_pass",
+    "idempotency_design.lease.renew_every": "tests/e2e/test_check_values.py::"
+    "test_check_lists_every_refused_value_in_one_pass",
+    # storage, encryption, lifecycle, replication
+    "encryption.at_rest.sensitive_data.kms_key": "tests/e2e/test_write_path.py::"
+    "test_plan_and_run_agree_on_s3",
+    "encryption.cross_cloud.aws_s3.sse": "tests/e2e/test_replication.py::"
+    "test_replicate_to_s3_and_azure",
+    "encryption.cross_cloud.azure_blob.encryption_scope": "tests/e2e/test_clouds.py::"
+    "test_export_to_cloud_matches_local_and_verifies",
+    "lifecycle_policies.*.action": _LIFE + "test_apply",
+    "lifecycle_policies.auto_delete.*": _LIFE + "test_sweep_with_retention",
+    "bucket_policies.*.lifecycle_rules[].action": _LIFE + "test_apply",
+    "bucket_policies.*.lifecycle_rules[].age": _LIFE + "test_apply",
+    "bucket_policies.*.versioning": _LIFE + "test_apply",
+    "replication[].name": "tests/e2e/test_schedule.py::"
+    "test_replication_items_run_on_their_schedule_after_the_exports",
+    "replication[].tables[]": "tests/e2e/test_replication.py::test_replicate_to_s3_and_azure",
+    "replication[].target": "tests/e2e/test_replication.py::test_replicate_to_s3_and_azure",
+}
+
+#: the three tables by name, for :func:`tables_of`
+TABLES: Mapping[str, Mapping[str, object]] = {
+    "DOCUMENTATION": dict.fromkeys(DOCUMENTATION),
+    "NOT_ENFORCED_YET": NOT_ENFORCED_YET,
+    "EFFECTS": EFFECTS,
+}
+
+
+def leaf_keys(doc: object, prefix: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
+    """Each leaf of ``doc`` as (path segments, value); a list item adds ``[]`` to its key
+    and an ``exports`` item's ``export_config:`` block is read as the item."""
+    if isinstance(doc, Mapping):
+        for key, value in doc.items():
+            if str(key) == "export_config" and prefix[-1:] == ("exports[]",):
+                yield from leaf_keys(value, prefix)
+            else:
+                yield from leaf_keys(value, (*prefix, str(key)))
+    elif isinstance(doc, list) and prefix:
+        for item in doc:
+            yield from leaf_keys(item, (*prefix[:-1], prefix[-1] + "[]"))
+    elif prefix:
+        yield prefix, doc
+
+
+def _matches(pattern: str, path: tuple[str, ...], value: object) -> bool:
+    keys, _, wanted = pattern.partition("=")
+    if wanted and str(value) != wanted:
+        return False
+    parts = keys.split(".")
+    if len(parts) != len(path):
+        return False
+    for want, got in zip(parts, path, strict=True):
+        if want.startswith("*"):
+            if want[1:] != got[len(got) - len(want) + 1 :] or (
+                got.endswith("[]") != want.endswith("[]")
+            ):
+                return False
+        elif want != got:
+            return False
+    return True
+
+
+def tables_of(path: tuple[str, ...], value: object) -> list[tuple[str, str]]:
+    """The (table, pattern) pairs that cover the leaf at ``path``: a pattern naming the
+    value (``key=value``) wins over the key's own, so each leaf has one answer."""
+    found = [
+        (name, pattern)
+        for name, table in TABLES.items()
+        for pattern in table
+        if _matches(pattern, path, value)
+    ]
+    exact = [hit for hit in found if "=" in hit[1]]
+    return exact or found
+
+
+def uncovered(doc: object) -> list[str]:
+    """Each leaf key of ``doc`` that no table or more than one covers, with why."""
+    problems: list[str] = []
+    for path, value in leaf_keys(doc):
+        hits = tables_of(path, value)
+        if len(hits) != 1:
+            where = ", ".join(f"{t} {p}" for t, p in hits) or "no table"
+            problems.append(f"{'.'.join(path)}: covered by {where}")
+    return problems
+
+
+def not_enforced_notes(doc: object) -> list[str]:
+    """What ``check`` says on stderr: each present key accepted without effect yet."""
+    notes: list[str] = []
+    for path, value in leaf_keys(doc):
+        hits = tables_of(path, value)
+        for table, pattern in hits:
+            if table == "NOT_ENFORCED_YET" and len(hits) == 1:
+                shown = ".".join(path) + (f" {value}" if "=" in pattern else "")
+                notes.append(
+                    f"{shown}: accepted, not enforced yet (issue {NOT_ENFORCED_YET[pattern]})"
+                )
+    return list(dict.fromkeys(notes))
