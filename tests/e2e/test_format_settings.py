@@ -353,3 +353,42 @@ def test_the_spec_spellings_are_accepted(tmp_path: Path) -> None:
     lines = sorted(data.read_text(encoding="utf-8").splitlines())
     assert lines[0] == '{"id":1,"name":"café","seen_at":"2025-09-16T14:30:22.123456Z","score":2.5}'
     assert lines[1] == '{"id":2,"name":null,"seen_at":null,"score":null}'
+
+
+def test_checks_that_read_the_files_back_read_them_with_the_settings(tmp_path: Path) -> None:
+    """A data check that re-reads the written files (``data_minimization_verify``) reads
+    UTF-16 JSONL with epoch times as written; it failed with a JSON parse error."""
+    formats = "formats:\n  JSONL:\n    encoding: UTF-16\n    timestamp_format: UNIX_EPOCH\n"
+    config = _setup(tmp_path, formats, "JSONL", "GZIP")
+    text = config.read_text(encoding="utf-8")
+    config.write_text(text + "    validation:\n      - data_minimization_verify\n", "utf-8")
+    doc, data = _run(tmp_path)
+    assert [c["name"] for c in doc["validation"]["checks"]] == ["data_minimization_verify"]
+    [check] = doc["validation"]["checks"]
+    assert (check["status"], check["rows_checked"]) == ("passed", 3), check
+    assert gzip.decompress(data.read_bytes()).startswith(b"\xff\xfe{\x00")
+
+
+def test_compact_reads_each_increment_with_its_own_settings(tmp_path: Path) -> None:
+    """``compact`` reads the increments as their manifests say they were written (UTF-16
+    JSONL with epoch times here), not as today's config would write them."""
+    formats = "formats:\n  JSONL:\n    encoding: UTF-16\n    timestamp_format: UNIX_EPOCH\n"
+    config = _setup(tmp_path, formats, "JSONL", "GZIP")
+    text = config.read_text(encoding="utf-8").replace("FULL_REFRESH", "INCREMENTAL")
+    keys = "    change_column: seen_at\n    merge_key: id\n"
+    config.write_text(text + keys, "utf-8")
+    out = tmp_path / "out"
+    first = dpexport("-c", config, "--local-root", out, "run", "--at", AT, "--json")
+    assert first.code == 0, first.out + first.err
+    # today's config writes UTF-8: the increment must still be read as UTF-16
+    config.write_text(
+        text.replace("UTF-16", "UTF-8") + "    change_column: id\n    merge_key: id\n"
+    )
+    result = dpexport(
+        "-c", config, "--local-root", out, "compact", "--table", "events", "--at", AT, "--json"
+    )
+    assert result.code == 0, result.out + result.err
+    [snap] = json.loads(result.out)
+    [increment] = json.loads(first.out)
+    assert increment["rows"] >= 1
+    assert snap["status"] == "SUCCESS" and snap["rows"] == increment["rows"], snap

@@ -18,22 +18,40 @@ from pathlib import Path
 
 import duckdb
 
-from dpexport.config.spec import Partitioning, ResolvedConfig, SchemaEvolution
+from dpexport.config.spec import (
+    CsvOptions,
+    JsonlOptions,
+    Partitioning,
+    ResolvedConfig,
+    SchemaEvolution,
+)
 from dpexport.engines.duckdb import DuckDBEngine, quote_identifier
 from dpexport.errors import InvalidArgument, NotFound
 from dpexport.flow.context import ExportResult, RunOptions
 from dpexport.flow.runner import run_exports
 from dpexport.formats import read_file
+from dpexport.publish.manifest import text_options
 from dpexport.security.crypto import LocalKeyProvider
 from dpexport.storage import layout
 from dpexport.storage.base import Store
 from dpexport.storage.uri import StoreResolver
 
 
-def committed_files(store: Store, dest_key: str) -> list[tuple[str, str, str]]:
-    """(key, format, codec) of every file a SUCCESS marker vouches for, oldest first,
-    outside ``snapshot/``."""
-    out: list[tuple[str, str, str]] = []
+@dataclasses.dataclass(frozen=True)
+class CommittedFile:
+    """One file a SUCCESS marker vouches for, with what its manifest says it was written
+    as (format, codec, and the JSONL/CSV settings of that export, not today's config)."""
+
+    key: str
+    format: str
+    codec: str
+    jsonl: JsonlOptions
+    csv: CsvOptions
+
+
+def committed_files(store: Store, dest_key: str) -> list[CommittedFile]:
+    """Every file a SUCCESS marker vouches for, oldest first, outside ``snapshot/``."""
+    out: list[CommittedFile] = []
     for obj in store.list(dest_key):
         rel = obj.key[len(dest_key) :]
         if layout.in_snapshot(rel) or not obj.key.endswith("/" + layout.SUCCESS):
@@ -47,7 +65,10 @@ def committed_files(store: Store, dest_key: str) -> list[tuple[str, str, str]]:
                 continue
             fmt = manifest["destination"]["format"]
             codec = manifest["destination"]["compression"]
-            out += [(folder + f["name"], fmt, codec) for f in manifest["files"]]
+            jsonl, csv = text_options(manifest)
+            out += [
+                CommittedFile(folder + f["name"], fmt, codec, jsonl, csv) for f in manifest["files"]
+            ]
     return out
 
 
@@ -76,9 +97,11 @@ def compact(
         con = duckdb.connect(str(db))
         ds, tb = quote_identifier(spec.dataset), quote_identifier(spec.table)
         con.execute(f"CREATE SCHEMA {ds}")
-        for i, (key, fmt, codec) in enumerate(files):
-            with store.open_read(key) as fh:
-                increment = read_file(fh, fmt, codec, csv=spec.csv, decryptor=provider)
+        for i, f in enumerate(files):
+            with store.open_read(f.key) as fh:
+                increment = read_file(
+                    fh, f.format, f.codec, csv=f.csv, jsonl=f.jsonl, decryptor=provider
+                )
             con.register("increment", increment)
             verb = f"CREATE TABLE {ds}.raw AS" if i == 0 else f"INSERT INTO {ds}.raw BY NAME"
             con.execute(f"{verb} SELECT * FROM increment")

@@ -197,7 +197,12 @@ class Transforms:
         spec = self.spec
         for wf in files:
             table = read_file(
-                wf.path, spec.format, spec.compression, csv=spec.csv, decryptor=self.key_provider
+                wf.path,
+                spec.format,
+                spec.compression,
+                csv=spec.csv,
+                jsonl=spec.jsonl,
+                decryptor=self.key_provider,
             )
             yield from table.to_batches()
 
