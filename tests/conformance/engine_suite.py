@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import pyarrow as pa
 import pytest
@@ -144,6 +144,17 @@ def window_ids(engine: Engine, window: Slice) -> list[int]:
     assert sorted(plain) == ordered
     assert engine.count(request(slice=window)) == len(ordered)
     return ordered
+
+
+class ChangingTable(Protocol):
+    """A small table of its own that a test changes (the suite's table stays as loaded):
+    each module's ``changing`` fixture provides one."""
+
+    def marker(self) -> str:
+        """``change_marker`` of the table, asked of a freshly opened engine."""
+        ...
+
+    def add_row(self, key: int, name: str) -> None: ...
 
 
 class EngineSuite:
@@ -480,6 +491,27 @@ class EngineSuite:
             engine, folder_scan.folder_requests(whole, parts, schema, tops)
         )
         assert sorted(ids(reader)) == [1, 2, 3, 4, 5]
+
+    # -- change markers (``on_change`` schedules) ---------------------------------------
+
+    def test_change_marker_holds_while_nothing_changes(self, engine: Engine) -> None:
+        first = engine.change_marker(DATASET, TABLE)
+        assert isinstance(first, str) and first
+        assert engine.change_marker(DATASET, TABLE) == first
+        assert engine.count(request()) == 6  # asking reads nothing into the table
+
+    def test_change_marker_of_a_missing_table_is_not_found(self, engine: Engine) -> None:
+        with pytest.raises(NotFound):
+            engine.change_marker(DATASET, "no_such_table")
+
+    def test_change_marker_moves_when_rows_are_added(self, changing: ChangingTable) -> None:
+        before = changing.marker()
+        changing.add_row(2, "two")
+        after = changing.marker()
+        assert after != before
+        assert changing.marker() == after
+        changing.add_row(3, "three")
+        assert changing.marker() not in (before, after)
 
     # -- export logs and closing --------------------------------------------------------
 

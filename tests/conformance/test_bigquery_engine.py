@@ -94,3 +94,42 @@ class TestBigQueryEngine(EngineSuite):
         assert isinstance(engine, BigQueryEngine)
         _, logged = query_logs(engine, "SELECT export_id, table_name, status FROM export_logs")
         return {str(r[0]): (str(r[1]), str(r[2])) for r in logged}
+
+    @pytest.fixture()
+    def changing(self, bq: BQEmulator) -> BigQueryTable:  # noqa: F811
+        return BigQueryTable(bq)
+
+
+class BigQueryTable:
+    """``conformance.settings`` on the emulator, rows streamed in (``insertAll``). The
+    emulator keeps a table's ``lastModifiedTime`` at its creation whatever is written
+    (DML included); streamed rows move its row count, which the marker holds too."""
+
+    def __init__(self, emu: BQEmulator) -> None:
+        from google.cloud.bigquery import SchemaField, Table
+
+        self.emu = emu
+        self.ref = f"{emu.project}.{DATASET}.settings"
+        client = emu.client()
+        try:
+            ensure_dataset(emu, client, DATASET)
+            client.delete_table(self.ref, not_found_ok=True, timeout=15)
+            schema = [SchemaField("id", "INT64"), SchemaField("name", "STRING")]
+            client.create_table(Table(self.ref, schema=schema), timeout=15)
+        finally:
+            client.close()
+        self.add_row(1, "one")
+
+    def marker(self) -> str:
+        engine: Engine = self.emu.engine()  # its own metadata cache: a fresh look
+        try:
+            return engine.change_marker(DATASET, "settings")
+        finally:
+            engine.close()
+
+    def add_row(self, key: int, name: str) -> None:
+        client = self.emu.client()
+        try:
+            assert client.insert_rows_json(self.ref, [{"id": key, "name": name}], timeout=15) == []
+        finally:
+            client.close()

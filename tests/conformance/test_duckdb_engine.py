@@ -55,3 +55,55 @@ class TestDuckDBEngine(EngineSuite):
         path = tmp_path_factory.mktemp("engine-duckdb") / "warehouse.duckdb"
         build_warehouse(path)
         return lambda: DuckDBEngine(path, memory_limit="256MB", threads=1)
+
+    @pytest.fixture()
+    def changing(self, tmp_path: Path) -> DuckDBTable:
+        return DuckDBTable(tmp_path / "changing.duckdb")
+
+    def test_change_marker_sees_an_update_but_not_the_row_order(self, tmp_path: Path) -> None:
+        # the fingerprint is the rows' hashes summed: an edit that keeps the count moves
+        # it; the same rows stored in another order do not
+        table = DuckDBTable(tmp_path / "w.duckdb")
+        before = table.marker()
+        table.execute("UPDATE ds.settings SET name = 'uno' WHERE id = 1")
+        assert table.marker() != before
+        table.execute("UPDATE ds.settings SET name = 'one' WHERE id = 1")
+        assert table.marker() == before
+        table.execute(
+            "CREATE OR REPLACE TABLE ds.settings AS "
+            "SELECT * FROM (VALUES (1, 'one')) v(id, name) ORDER BY id DESC"
+        )
+        table.add_row(0, "zero")
+        reordered = table.marker()
+        table.execute(
+            "CREATE OR REPLACE TABLE ds.settings AS "
+            "SELECT * FROM (VALUES (0, 'zero'), (1, 'one')) v(id, name)"
+        )
+        assert table.marker() == reordered
+        # a column renamed, the values kept: the columns are part of the marker
+        table.execute("ALTER TABLE ds.settings RENAME COLUMN name TO label")
+        assert table.marker() != reordered
+
+
+class DuckDBTable:
+    """``ds.settings`` in a DuckDB file of its own, written between engine openings (a
+    DuckDB file has one writer or many readers)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.execute("CREATE SCHEMA ds")
+        self.execute("CREATE TABLE ds.settings AS SELECT 1 AS id, 'one' AS name")
+
+    def execute(self, sql: str, params: list[object] | None = None) -> None:
+        con = duckdb.connect(str(self.path))
+        try:
+            con.execute(sql, params)
+        finally:
+            con.close()
+
+    def marker(self) -> str:
+        with DuckDBEngine(self.path, memory_limit="256MB", threads=1) as engine:
+            return engine.change_marker("ds", "settings")
+
+    def add_row(self, key: int, name: str) -> None:
+        self.execute("INSERT INTO ds.settings VALUES (?, ?)", [key, name])

@@ -190,4 +190,11 @@ class Engine(Protocol):
         """Stream the request's rows; memory stays bounded whatever the table size."""
         ...
 
+    def change_marker(self, dataset: str, table: str) -> str:
+        """A short text that changes whenever the table's rows or columns change (the
+        ``on_change`` scheduler compares it with the one of the last committed export):
+        BigQuery's last-modified time, a fingerprint of the rows where the warehouse
+        keeps none. Equal texts mean unchanged; NotFound for a missing table."""
+        ...
+
     def close(self) -> None: ...

@@ -232,6 +232,11 @@ class BigQueryEngine:
         """The table's columns as Arrow types (see :mod:`.bigquery_types`), in table order."""
         return arrow_schema(self._table(dataset, table).schema)
 
+    def change_marker(self, dataset: str, table: str) -> str:
+        """``tables.get``: last-modified time, rows, rows in the streaming buffer (no query)."""
+        m = self._table(dataset, table)  # cached for ``schema_ttl`` seconds at most
+        return f"{m.modified} {m.num_rows} {getattr(m.streaming_buffer, 'estimated_rows', 0)}"
+
     def _check_request(self, request: ScanRequest) -> list[bigquery.SchemaField]:
         """The selected fields; every unknown column named up front."""
         table = f"{request.dataset}.{request.table}"

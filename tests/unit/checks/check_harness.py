@@ -101,6 +101,9 @@ class FakeEngine:
         sql = f"SELECT DISTINCT {cols} FROM ({self._select(request)}) AS src ORDER BY {order}"
         return [tuple(r.values()) for r in self._table(f"{sql} LIMIT {int(limit)}").to_pylist()]
 
+    def change_marker(self, dataset: str, table: str) -> str:
+        raise NotImplementedError  # the check tests schedule nothing
+
     def scan(self, request: ScanRequest) -> pa.RecordBatchReader:
         sql = self._select(request)
         if request.order_by:

@@ -115,6 +115,9 @@ class RecordingEngine:
     ) -> list[tuple[Any, ...]]:
         return []
 
+    def change_marker(self, dataset: str, table: str) -> str:
+        raise NotImplementedError
+
     def scan(self, request: ScanRequest) -> pa.RecordBatchReader:
         raise NotImplementedError
 
