@@ -40,6 +40,7 @@ from dpexport.config.models import (
 )
 from dpexport.config.partitioning import resolve_partitioning
 from dpexport.config.prune import checkable_model, entangled
+from dpexport.config.schedules import table_schedule
 from dpexport.config.spec import (
     Codec,
     CsvOptions,
@@ -57,14 +58,6 @@ from dpexport.config.spec import (
 from dpexport.config.steps import Steps, resolve_steps, step_notes
 from dpexport.config.validate import check_document, normalize
 from dpexport.errors import ConfigError, ConfigIssue
-
-#: Spec 4.2 frequencies as cron slots (midnight UTC; weekly on Sunday).
-FREQUENCY_CRON = {
-    "hourly": "0 * * * *",
-    "daily": "0 0 * * *",
-    "weekly": "0 0 * * 0",
-    "monthly": "0 0 1 * *",
-}
 
 
 def load_config(path: str | os.PathLike[str]) -> ResolvedConfig:
@@ -269,7 +262,6 @@ def _table_spec(
     fmt, codec = _format_codec(model, item, hv is not None, issues)
     mode = _mode(src, item, hv, change_column or part.partitioning.time_expression, issues)
     frequency = full.frequency if full else None
-    schedule, export_type = _schedule(item, frequency)
 
     return TableSpec(
         dataset=src.dataset,
@@ -279,7 +271,6 @@ def _table_spec(
         compression=codec,
         mode=mode,
         partitioning=part.partitioning,
-        schedule=schedule,
         change_column=change_column,
         lookback_window=cast(timedelta | None, lookback),
         merge_key=(merge_key,) if isinstance(merge_key, str) else tuple(merge_key or ()),
@@ -293,9 +284,9 @@ def _table_spec(
         schema_evolution=_schema_evolution(model, item, fmt),
         gdpr=_gdpr(item.gdpr_compliance) if item and item.gdpr_compliance else None,
         compliance=tuple(item.compliance) if item else (),
-        export_type=export_type,
         overwrite=item.overwrite if item and item.overwrite else "table",
         frequency=frequency,
+        **_schedule(model, item, full),
         freshness=item.freshness if item else None,
         retention=append.retention if append else None,
         archive_after=append.archive_after if append else None,
@@ -314,15 +305,20 @@ def _format_codec(
     return fmt, table_codec(model, item, fmt, high_volume, issues)
 
 
-def _schedule(item: ExportItem | None, frequency: str | None) -> tuple[str | None, str]:
-    """The table's schedule (its own, else its full-refresh frequency as a cron) and
-    the manifest's export type."""
-    schedule = item.schedule if item and item.schedule else None
-    if schedule is None and frequency:
-        schedule = FREQUENCY_CRON.get(frequency, None if frequency == "on_change" else frequency)
-    if schedule and schedule.strip().lower() == "continuous":
-        return schedule, "continuous"
-    return schedule, "scheduled" if schedule else "on-demand"
+def _schedule(
+    model: DpexportConfig, item: ExportItem | None, full: FullRefreshEntry | None
+) -> dict[str, Any]:
+    """The table's schedule (its own, else its full-refresh frequency:
+    :func:`~.schedules.table_schedule`), export type and zone (``timezone:`` of its item,
+    else of its entry), and the off-peak window when it holds a frequency's fire times."""
+    when = table_schedule(item.schedule if item else None, full.frequency if full else None)
+    window = model.optimization_strategies.scheduling.get("off_peak_exports")
+    return {
+        "schedule": when.schedule,
+        "export_type": when.export_type,
+        "timezone": (item.timezone if item else None) or (full.timezone if full else None),
+        "off_peak": window if when.by_frequency else None,
+    }
 
 
 def _jsonl(model: DpexportConfig) -> JsonlOptions:

@@ -180,7 +180,9 @@ class TableSpec:
     compression: Codec
     mode: Mode
     partitioning: Partitioning
-    schedule: str | None = None  # cron, "continuous", or None
+    #: a cron (maybe ``CRON_TZ=Area/City``-prefixed), ``continuous``, ``on_change``, or None
+    #: (:mod:`dpexport.config.schedules` reads it)
+    schedule: str | None = None
     change_column: str | None = None
     lookback_window: timedelta | None = None
     merge_key: tuple[str, ...] = ()
@@ -198,6 +200,11 @@ class TableSpec:
     overwrite: Literal["table", "partitions"] = "table"  # FULL_REFRESH scope
     #: spec 4.2 ``frequency`` verbatim (``weekly``, ``on_change``); ``schedule`` holds its cron
     frequency: str | None = None
+    #: the zone of a cron schedule without a ``CRON_TZ=`` prefix (``timezone:``; None: UTC)
+    timezone: str | None = None
+    #: spec 10.1 ``off_peak_exports`` when it holds this table's fire times (a schedule
+    #: from a ``frequency`` word: :func:`dpexport.config.schedules.table_schedule`)
+    off_peak: str | None = None
     #: pre-export freshness limit: the newest cursor must not be older than this
     freshness: timedelta | None = None
     #: spec 4.1 ``retention`` / ``archive_after`` of an append-only table

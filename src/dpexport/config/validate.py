@@ -11,7 +11,7 @@ import copy
 import re
 from typing import Any
 
-from dpexport.config import units
+from dpexport.config import schedules, units
 from dpexport.config.issues import Issues, closest
 from dpexport.config.loader import Path
 from dpexport.config.models.formats import check_format_values
@@ -36,9 +36,6 @@ COLUMN_ENCODINGS = (
     "RLE",
 )
 ANONYMIZATION_RULES = ("hash_sha256", "mask_except_last_4", "truncate_last_octet")
-FREQUENCIES = ("hourly", "daily", "weekly", "monthly", "on_change")
-#: Schedules that are not cron expressions (spec 8.2 ``continuous``).
-NON_CRON_SCHEDULES = ("continuous", "on_change")
 ERROR_CODES = (
     "RATE_LIMIT_EXCEEDED",
     "QUOTA_EXCEEDED",
@@ -113,6 +110,7 @@ def check_document(data: object, issues: Issues) -> None:
         if isinstance(rep, dict) and isinstance(rep.get("schedule"), str):
             check_schedule(("replication", index, "schedule"), rep["schedule"], issues)
     _check_operations(data, issues)
+    schedules.check_off_peak(issues, data.get("optimization_strategies"))
     check_values(data, issues)  # retry, lease, shares, dedup, crons, checks (issue 17)
 
 
@@ -166,27 +164,9 @@ def _scheme_hint(scheme: str, rest: str) -> str | None:
     return f"{best}://{rest}" if best else None
 
 
-def _is_cron(text: str) -> bool:
-    # croniter (and dateutil under it) loads only for a config that has a schedule
-    from croniter import croniter
-
-    return bool(croniter.is_valid(text))
-
-
 def check_schedule(path: Path, schedule: object, issues: Issues) -> None:
-    """A cron expression (croniter syntax) or ``continuous`` / ``on_change``."""
-    if not isinstance(schedule, str):
-        return
-    if schedule.strip().lower() in NON_CRON_SCHEDULES:
-        return
-    if not _is_cron(schedule):
-        issues.add(
-            path,
-            "not a valid cron expression",
-            value=schedule,
-            expected="5 cron fields such as '0 */6 * * *', or 'continuous'",
-            suggestion=closest(schedule, NON_CRON_SCHEDULES),
-        )
+    """A schedule as the scheduler reads it (:func:`dpexport.config.schedules.check_schedule`)."""
+    schedules.check_schedule(issues, path, schedule)
 
 
 def _items(block: object) -> list[tuple[str, Any]]:
@@ -230,20 +210,8 @@ def _check_sections(data: dict[str, Any], issues: Issues) -> None:
                 continue
             if isinstance(entry.get("export_mode"), str):
                 issues.choice((section, table, "export_mode"), entry["export_mode"], MODES, "mode")
-            freq = entry.get("frequency")
-            if (
-                section == "full_refresh"
-                and isinstance(freq, str)
-                and freq not in FREQUENCIES
-                and not _is_cron(freq)
-            ):
-                issues.add(
-                    (section, table, "frequency"),
-                    "unknown frequency",
-                    value=freq,
-                    expected="one of " + ", ".join(FREQUENCIES) + " or a cron expression",
-                    suggestion=closest(freq, FREQUENCIES),
-                )
+            if section == "full_refresh":
+                schedules.check_block(issues, (section, table), entry, "frequency")
             if section == "high_volume" and isinstance(entry.get("path_pattern"), str):
                 check_path_pattern((section, table, "path_pattern"), entry, issues)
 
@@ -296,7 +264,7 @@ def _check_export(path: Path, item: dict[str, Any], issues: Issues) -> None:
     ):
         if isinstance(item.get(key), str):
             issues.choice((*path, key), item[key], choices, what)
-    check_schedule((*path, "schedule"), item.get("schedule"), issues)
+    schedules.check_block(issues, path, item, "schedule")
     part = item.get("partitioning")
     if isinstance(part, dict):
         has_field, has_primary = part.get("field") is not None, part.get("primary") is not None

@@ -216,7 +216,7 @@ def test_full_refresh_tables(demo: ResolvedConfig) -> None:
         "equipment_manufacturers": "0 0 * * 0",
         "dtc_code_definitions": "0 0 1 * *",
         "parts_catalog": "0 0 * * *",
-        "configuration_settings": None,
+        "configuration_settings": "on_change",  # polled by the scheduler
     }
     for name, cron in schedules.items():
         t = demo.table(name)
@@ -224,7 +224,9 @@ def test_full_refresh_tables(demo: ResolvedConfig) -> None:
         assert t.schedule == cron
         assert t.partitioning.time_expression is None
     assert demo.table("configuration_settings").frequency == "on_change"
-    assert demo.table("configuration_settings").export_type == "on-demand"
+    assert demo.table("configuration_settings").export_type == "scheduled"
+    # spec 10.1's window holds the schedules of frequency words, all four here
+    assert {demo.table(name).off_peak for name in schedules} == {"2 AM - 6 AM PST"}
 
 
 def test_append_only_section_tables(demo: ResolvedConfig) -> None:

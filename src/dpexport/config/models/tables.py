@@ -45,6 +45,8 @@ class FullRefreshEntry(Block):
     reason: str | None = None
     export_mode: Word = "OVERWRITE"
     frequency: str | None = None
+    #: the IANA zone its frequency's cron reads (``daily``: midnight there); default UTC
+    timezone: str | None = None
 
 
 class IncrementalEntry(Block):
@@ -112,6 +114,8 @@ class ExportItem(Block):
     client_side: bool | None = None
     partitioning: PartitioningBlock | None = None
     schedule: str | None = None
+    #: the IANA zone a cron ``schedule`` without a ``CRON_TZ=`` prefix reads; default UTC
+    timezone: str | None = None
     mode: Word | None = None
     validation: list[str | dict[str, dict[str, Any] | None]] = Field(default_factory=empty_list)
     compliance: list[str] = Field(default_factory=empty_list)
