@@ -29,6 +29,7 @@ def schedule(
     replay: tuple[datetime, datetime] | None = None,
     now: datetime | None = None,
     every: float = 60.0,
+    poll_every: float = 300.0,
     hold: bool = False,
     principal: str | None = None,
     metrics_port: int | None = None,
@@ -38,8 +39,10 @@ def schedule(
     on_serve: Callable[[], None] | None = None,
     local_root: str | os.PathLike[str] | None = None,
 ) -> bool:
-    """Run the exports at their schedules' fire times (cron in UTC, ``continuous`` every
-    ``every`` seconds); returns True when every export, retry and replication succeeded.
+    """Run the exports at their schedules' fire times (cron in its zone, ``continuous``
+    every ``every`` seconds, ``on_change`` polled every ``poll_every`` seconds and exported
+    when its table changed: :mod:`dpexport.config.schedules`); returns True when every
+    export, retry and replication succeeded.
 
     ``replay=(start, end)`` runs every fire time in ``(start, end]`` and returns; ``once``
     retries the DLQ entries due, runs each table's latest fire time at ``now`` and
@@ -54,7 +57,7 @@ def schedule(
     if once and replay is not None:
         raise UsageError("once and replay are two different runs; give one of them")
     ws = Workspace.of(config, local_root=local_root)
-    jobs = _jobs(ws, tables, timedelta(seconds=every))
+    jobs = _jobs(ws, tables, timedelta(seconds=every), timedelta(seconds=poll_every))
     with ws.engine():  # fails now, before the first fire time, if it cannot open or check
         pass
     outcome = _Outcome(on_tick)
@@ -91,11 +94,13 @@ def schedule(
     return not outcome.failed
 
 
-def _jobs(ws: Workspace, tables: str | Sequence[str], every: timedelta) -> list[Job]:
+def _jobs(
+    ws: Workspace, tables: str | Sequence[str], every: timedelta, poll: timedelta
+) -> list[Job]:
     from dpexport.ops.scheduler import jobs_for, replication_jobs
 
     specs = ws.select(tables)
-    jobs = jobs_for(specs, every) + replication_jobs(ws.config, specs, every)
+    jobs = jobs_for(specs, every, poll) + replication_jobs(ws.config, specs, every)
     if not jobs:
         named = ", ".join(s.table for s in specs)
         raise UsageError(f"no schedule: none of {named} has a 'schedule' (or frequency)")

@@ -35,7 +35,14 @@ if TYPE_CHECKING:
     type=click.FloatRange(min=1, min_open=False),
     default=60.0,
     show_default=True,
-    help="seconds between exports of continuous and on_change tables",
+    help="seconds between exports of continuous tables",
+)
+@click.option(
+    "--poll-every",
+    type=click.FloatRange(min=1, min_open=False),
+    default=300.0,
+    show_default=True,
+    help="seconds between looks at an on_change table (it exports when the table changed)",
 )
 @click.option("--port", type=int, default=None, help="metrics port (default metrics.port; 0: off)")
 @click.option("--host", default="127.0.0.1", show_default=True, help="metrics address")
@@ -53,6 +60,7 @@ def schedule_command(
     start: str | None,
     end: str | None,
     every: float,
+    poll_every: float,
     port: int | None,
     host: str,
     hold: bool,
@@ -60,7 +68,8 @@ def schedule_command(
     as_json: bool,
     now: str | None,
 ) -> None:
-    """Run the exports on their schedules (cron in UTC, continuous), until stopped."""
+    """Run the exports on their schedules (cron in its zone, continuous, on_change),
+    until stopped."""
     from dpexport.ops.scheduler import Stop
 
     settings = settings_of(ctx, config_path, local_root)
@@ -73,6 +82,7 @@ def schedule_command(
         replay=replay,
         now=at_now,
         every=every,
+        poll_every=poll_every,
         hold=hold,
         principal=principal,
         metrics_port=port,

@@ -26,6 +26,7 @@ _LAYOUT = "tests/e2e/test_layout.py::"
 _RETRY = "tests/unit/reliability/test_retry.py::"
 _DLQ = "tests/unit/reliability/test_dlq.py::"
 _WH = "tests/e2e/test_check_warehouse.py::"
+_TZ = "tests/e2e/test_schedule_tz.py::"
 
 #: keys that are documentation by nature: nothing in the code reads them
 DOCUMENTATION: frozenset[str] = frozenset(
@@ -78,8 +79,6 @@ NOT_ENFORCED_YET: Mapping[str, int] = {
     "dlq_configuration.storage_location": 17,
     "idempotency_design.storage.location": 17,
     "idempotency_design.storage.retention": 17,
-    "optimization_strategies.scheduling.off_peak_exports": 17,
-    "full_refresh.*.frequency=on_change": 17,
     # no test changes these and asserts an effect (issue 17 gaps)
     "encryption.at_rest.algorithm": 17,
     "encryption.at_rest.method": 17,
@@ -190,6 +189,12 @@ EFFECTS: Mapping[str, str] = {
     "append_only.*.deduplication": _MODES + "test_dedup_across_the_lookback_overlap",
     "full_refresh.*.frequency": "tests/e2e/test_exactly_once.py::"
     "test_same_logical_time_twice_is_skipped",
+    "full_refresh.*.frequency=on_change": _TZ
+    + "test_on_change_exports_after_a_change_and_not_again_without_one",
+    "full_refresh.*.timezone": _TZ + "test_a_frequency_word_reads_its_entrys_zone",
+    "exports[].timezone": _TZ + "test_cron_in_a_zone_fires_at_exact_utc_times_across_dst",
+    "optimization_strategies.scheduling.off_peak_exports": _TZ
+    + "test_off_peak_window_holds_frequency_schedules_inside_it",
     "incremental.*.change_column": _MODES + "test_incremental_composite_key_window_and_compact",
     "incremental.*.lookback_window": _MODES + "test_dedup_across_the_lookback_overlap",
     "incremental.*.merge_key": _MODES + "test_incremental_composite_key_window_and_compact",

@@ -1,8 +1,11 @@
 """``dpexport schedule``: run each table at its schedule's fire times, in one process.
 
-A table's ``schedule`` (resolved from the spec's blocks, CONTRACT §3) is a cron
-expression, evaluated in UTC, or ``continuous`` / ``on_change``, which fire every
-``every`` seconds on a grid aligned to the Unix epoch. A fire time is the export's
+A table's ``schedule`` (resolved from the spec's blocks, CONTRACT §3) is read by
+:mod:`dpexport.config.schedules`: a cron expression in its zone (``CRON_TZ=``, the
+table's ``timezone:``, else UTC), ``continuous`` (every ``every`` seconds on a grid
+aligned to the Unix epoch) or ``on_change`` (a poll every ``poll`` on such a grid, which
+exports only when the table's change marker moved since its last committed export), its
+fire times held to the off-peak window when one applies. A fire time is the export's
 logical time (``run --at``), so its idempotency token is the same whoever runs it,
 and a restarted scheduler, or a second one, makes each export once.
 
@@ -23,6 +26,8 @@ loads the warehouse from writing between ticks.
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -30,16 +35,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from dpexport.config import schedules
+from dpexport.config.schedules import DEFAULT_POLL, Schedule
 from dpexport.config.spec import ResolvedConfig, TableSpec
 from dpexport.engines.base import Engine
-from dpexport.errors import DpexportError
+from dpexport.errors import DpexportError, NotFound, PreconditionFailed
 from dpexport.flow.context import ExportResult, RunOptions
+from dpexport.storage.base import Store
 
 log = logging.getLogger(__name__)
 
-#: schedules that poll on a fixed interval instead of a cron expression
-INTERVAL_SCHEDULES = ("continuous", "on_change")
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 #: how often a sleeping scheduler looks at its stop flag
 POLL_SECONDS = 0.2
 
@@ -62,10 +67,32 @@ class Job:
     every: timedelta
     #: the index of the ``replication`` item this job copies, or None for an export
     replication: int | None = None
+    #: the zone of a cron without a ``CRON_TZ=`` prefix (the table's ``timezone:``)
+    timezone: str | None = None
+    #: the spec 10.1 off-peak window its fire times are held to, when one applies
+    off_peak: str | None = None
+    #: how often an ``on_change`` table is polled
+    poll: timedelta = DEFAULT_POLL
+
+    @functools.cached_property
+    def when(self) -> Schedule:
+        """The schedule as :mod:`~dpexport.config.schedules` reads it."""
+        return schedules.parse(
+            self.schedule,
+            timezone=self.timezone,
+            every=self.every,
+            poll=self.poll,
+            off_peak=self.off_peak,
+        )
 
     @property
     def interval(self) -> bool:
-        return self.schedule.strip().lower() in INTERVAL_SCHEDULES
+        return self.when.kind != "cron"
+
+    @property
+    def on_change(self) -> bool:
+        """Exported at a poll only when its table changed (a replication item just runs)."""
+        return self.when.kind == "on_change" and self.replication is None
 
     @property
     def key(self) -> str:
@@ -74,45 +101,36 @@ class Job:
 
     @property
     def trigger(self) -> str:
-        return "stream" if self.interval and self.replication is None else "cron"
+        return "stream" if self.when.kind == "continuous" and self.replication is None else "cron"
 
     def next_after(self, at: datetime) -> datetime:
         """The first fire time strictly after ``at``."""
-        at = at.astimezone(UTC)
-        if self.interval:
-            return self._grid_floor(at) + self.every
-        from croniter import croniter
-
-        return croniter(self.schedule, at).get_next(datetime).astimezone(UTC)
+        return self.when.next_after(at)
 
     def latest(self, at: datetime) -> datetime:
         """The last fire time at or before ``at``."""
-        at = at.astimezone(UTC)
-        if self.interval:
-            return self._grid_floor(at)
-        from croniter import croniter
-
-        if croniter.match(self.schedule, at) and at.second == 0 and at.microsecond == 0:
-            return at
-        return croniter(self.schedule, at).get_prev(datetime).astimezone(UTC)
-
-    def _grid_floor(self, at: datetime) -> datetime:
-        """The interval grid's last point at or before ``at`` (the grid starts at the epoch)."""
-        return EPOCH + self.every * ((at - EPOCH) // self.every)
+        return self.when.latest(at)
 
     def between(self, start: datetime, end: datetime) -> Iterator[datetime]:
         """Every fire time in ``(start, end]``."""
-        t = self.next_after(start)
-        while t <= end:
-            yield t
-            t = self.next_after(t)
+        return self.when.between(start, end)
 
 
-def jobs_for(specs: Iterable[TableSpec], every: timedelta) -> list[Job]:
+def jobs_for(
+    specs: Iterable[TableSpec], every: timedelta, poll: timedelta = DEFAULT_POLL
+) -> list[Job]:
     """A job per table that has a schedule; tables without one run on demand only."""
-    if every <= timedelta(0):
-        raise ValueError(f"the continuous interval must be positive, not {every}")
-    return [Job(s.table, s.schedule, every) for s in specs if s.schedule]
+    for name, step in (("continuous", every), ("on_change poll", poll)):
+        if step <= timedelta(0):
+            raise ValueError(f"the {name} interval must be positive, not {step}")
+    jobs = [
+        Job(s.table, s.schedule, every, timezone=s.timezone, off_peak=s.off_peak, poll=poll)
+        for s in specs
+        if s.schedule
+    ]
+    for job in jobs:
+        _ = job.when  # a schedule that cannot be read fails now, not at its first fire time
+    return jobs
 
 
 def replication_jobs(
@@ -130,6 +148,51 @@ def replication_jobs(
             continue
         jobs.append(Job(item_name(item, index), item.schedule, every, replication=index))
     return jobs
+
+
+@dataclass(frozen=True)
+class Change:
+    """An ``on_change`` table at a poll: its change marker now (None: unreadable), and
+    the one its last committed export had, kept at ``key`` in ``store``."""
+
+    store: Store
+    key: str
+    marker: str | None
+    last: str | None
+
+    @property
+    def changed(self) -> bool:
+        return self.marker is None or self.marker != self.last
+
+    def remember(self, at: datetime, export_id: str | None) -> None:
+        """Keep ``marker`` as the committed export's (at poll ``at``). Lost, the next poll
+        exports the table once more: a second FULL_REFRESH, never a missed change."""
+        if self.marker is None:
+            return
+        doc = {"marker": self.marker, "export_id": export_id, "logical_time": at.isoformat()}
+        body = json.dumps(doc, sort_keys=True).encode()
+        try:
+            for _ in range(5):  # a second scheduler writing the same marker: read, retry
+                info = self.store.head(self.key)
+                try:
+                    self.store.replace_if_match(self.key, body, info.version if info else None)
+                    return
+                except PreconditionFailed:
+                    continue
+        except DpexportError as exc:
+            log.error("on_change: cannot keep the change marker at %s: %s", self.key, exc)
+
+
+def _last_marker(store: Store, key: str) -> str | None:
+    try:
+        doc = json.loads(store.get(key))
+    except NotFound:
+        return None
+    except (DpexportError, ValueError) as exc:
+        log.error("on_change: cannot read the change marker at %s: %s", key, exc)
+        return None
+    marker = doc.get("marker") if isinstance(doc, dict) else None
+    return str(marker) if marker is not None else None
 
 
 @dataclass
@@ -308,7 +371,10 @@ class Scheduler:
             error = f"cannot open the warehouse: {exc}"
             return [ExportResult(j.table, None, "FAILURE", error=error) for j in jobs]
         results: list[ExportResult] = []
+        changes: dict[str, Change] = {}
         try:
+            changes.update((j.table, self._change(engine, j.table)) for j in jobs if j.on_change)
+            jobs = [j for j in jobs if j.table not in changes or changes[j.table].changed]
             for trigger in sorted({j.trigger for j in jobs}):
                 opts = RunOptions(
                     tables=tuple(j.table for j in jobs if j.trigger == trigger),
@@ -321,7 +387,30 @@ class Scheduler:
                 results += self.run(self.config, engine, opts)
         finally:
             self._release(engine)
+        for r in results:
+            if r.table in changes and (r.status == "SUCCESS" or r.already_done):
+                changes[r.table].remember(at, r.export_id)
         return results
+
+    def _change(self, engine: Engine, table: str) -> Change:
+        """Whether ``table`` changed since its last committed export. A marker or state
+        that cannot be read counts as a change: the export then runs (and a failure is
+        reported as any export's), a change is never missed."""
+        from dpexport.reliability.retry import Retrier, RetryingStore, RetryPolicy
+        from dpexport.storage import layout
+        from dpexport.storage.uri import StoreResolver
+
+        spec = self.config.table(table)
+        store, dest_key = StoreResolver(self.options.local_root).resolve(spec.destination)
+        dest_key = dest_key if not dest_key or dest_key.endswith("/") else dest_key + "/"
+        store = RetryingStore(store, Retrier(RetryPolicy.from_config(self.config)))
+        key = layout.change_marker_key(spec.dataset, spec.table, dest_key)
+        marker: str | None = None
+        try:
+            marker = engine.change_marker(spec.dataset, spec.table)
+        except DpexportError as exc:
+            log.error("on_change %s: cannot read its change marker: %s", table, exc)
+        return Change(store, key, marker, _last_marker(store, key))
 
     def _tick(self, at: datetime, jobs: Sequence[Job], skipped: int = 0) -> Tick:
         started = time.perf_counter()

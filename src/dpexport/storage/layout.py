@@ -540,3 +540,10 @@ def export_log_key(start: datetime, export_id: str) -> str:
 
 def is_export_log_key(key: str) -> bool:
     return key.startswith(LOGS_PREFIX) and key.endswith(_JSON)
+
+
+def change_marker_key(dataset: str, table: str, dest_key: str) -> str:
+    """``_state/exports/{destination}{dataset}.{table}/change_marker.json``: the change
+    marker (``Engine.change_marker``) an ``on_change`` table had at its last committed
+    export, beside that export's watermark."""
+    return export_state_prefix(dataset, table, dest_key) + "change_marker.json"

@@ -43,7 +43,7 @@ def test_cron_fire_times_are_utc_and_exclusive_inclusive() -> None:
     assert job.trigger == "cron"
 
 
-@pytest.mark.parametrize("schedule", ["continuous", "on_change", " Continuous "])
+@pytest.mark.parametrize("schedule", ["continuous", " Continuous "])
 def test_interval_schedules_fire_on_an_epoch_aligned_grid(schedule: str) -> None:
     job = Job("t", schedule, timedelta(seconds=90))
     assert job.trigger == "stream"
