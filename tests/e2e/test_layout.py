@@ -63,10 +63,12 @@ def test_sensor_telemetry_hour_shard_and_type(exported: Path) -> None:
 
 def test_diagnostic_sessions_day_and_region(exported: Path) -> None:
     root = exported / PROD / "diagnosticpro_prod" / "diagnostic_sessions"
-    files = list(root.rglob("*.parquet.snappy"))
+    # a spec 3.2 table: optimization_strategies.compression.high_volume_tables (ZSTD)
+    files = list(root.rglob("*.parquet.zst"))
     assert files
     for path in files:
         yyyy, mm, dd, region = path.parent.relative_to(root).parts
+        assert pq.ParquetFile(path).metadata.row_group(0).column(0).compression == "ZSTD"
         table = pq.read_table(path)
         days = {t.strftime("%Y/%m/%d") for t in table.column("session_start").to_pylist()}
         assert days == {f"{yyyy}/{mm}/{dd}"}
