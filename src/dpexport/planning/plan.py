@@ -13,6 +13,7 @@ import pyarrow as pa
 from dpexport.config.schema_check import dedup_columns
 from dpexport.config.spec import TableSpec
 from dpexport.engines.base import Engine, ScanRequest, Slice, column_sql
+from dpexport.engines.duckdb_layout import partition_key_sql
 from dpexport.errors import InvalidArgument
 from dpexport.publish import state
 from dpexport.storage import layout
@@ -164,7 +165,7 @@ def make_plan(
         # INCREMENTAL re-reads its lookback from the watermark on (CONTRACT §6: >=)
         lower_inclusive=spec.mode == "INCREMENTAL",
     )
-    keys = layout.partition_key_sql(spec.partitioning, schema.names)
+    keys = partition_key_sql(spec.partitioning, schema.names)
     newest = spec.merge_key if spec.mode == "INCREMENTAL" else ()
     columns = tuple(n for n in schema.names if n not in excluded)
     request = ScanRequest(
