@@ -13,6 +13,15 @@ export fails, unless ``raise_on_failure=False``; a table the config lacks raises
 ``UnknownTable``, naming the tables it has.
 
 Importing this package imports no cloud SDK and no engine: each loads when used.
+
+The packages follow an export's flow: ``config`` (YAML to typed, checked TableSpecs) ->
+``planning`` (slice, watermark, write path) -> ``engines`` (DuckDB, BigQuery: reads,
+statistics, native writers) -> ``transforms`` and ``checks`` -> ``formats`` (writers,
+routing rows to folders) -> ``publish`` (verification, manifests, the commit protocol,
+tokens, state) -> ``storage`` (local, GCS, S3, Azure; ``layout`` names every key).
+``flow`` runs those steps for one export (``flow.export``) and many (``flow.runner``);
+``api``, ``workspace`` and ``cli`` are the front doors; ``ops``, ``reliability`` and
+``security`` serve them.
 """
 
 from __future__ import annotations
