@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from dpexport.errors import PermissionDenied
+from dpexport.errors import PermissionDenied, TransientError
 from dpexport.storage.cloud import ServerSideEncryption
 from dpexport.storage.probe import probe_destination
 from dpexport.storage.s3 import S3Store
-from tests.conformance.faults import Fault, fault_proxy
+from tests.conformance.faults import Fault, FaultProxy, fault_proxy
 from tests.conformance.servers import server_env, unique_bucket
 from tests.conformance.store_suite import CloudStoreSuite
 
@@ -25,14 +25,18 @@ UNAVAILABLE = (
     b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>ServiceUnavailable</Code>'
     b"<Message>Service is unable to handle request.</Message></Error>"
 )
+ACCESS_DENIED = (
+    b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code>'
+    b"<Message>Access Denied</Message></Error>"
+)
+XML = {"Content-Type": "application/xml"}
 
 
-def _client(endpoint: str | None = None, attempts: int = 5) -> Any:
+def _client() -> Any:
+    """A client for setting up and clearing the test bucket (not the store's)."""
     import boto3
-    from botocore.config import Config
 
-    config = Config(retries={"mode": "standard", "max_attempts": attempts})
-    return boto3.session.Session().client("s3", endpoint_url=endpoint, config=config)
+    return boto3.session.Session().client("s3")
 
 
 @pytest.fixture
@@ -58,39 +62,50 @@ class TestS3Store(CloudStoreSuite):
     @pytest.fixture
     def missing_bucket_store(self) -> Iterator[S3Store]:
         server_env("AWS_ENDPOINT_URL", "the S3 server (moto)")
-        with closing(S3Store(unique_bucket("missing"), max_attempts=1)) as store:
+        with closing(S3Store(unique_bucket("missing"))) as store:
             yield store
 
     @pytest.fixture
-    def faulty_store(self, s3_bucket: str) -> Iterator[Callable[[str], tuple[S3Store, str]]]:
+    def proxied_store(
+        self, s3_bucket: str, monkeypatch: pytest.MonkeyPatch
+    ) -> Iterator[Callable[[float], tuple[S3Store, FaultProxy]]]:
         with fault_proxy(server_env("AWS_ENDPOINT_URL", "moto")) as proxy, ExitStack() as stack:
+            monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+            # a denied call looks up the caller's ARN with STS (POST /), same endpoint
+            proxy.ignore = lambda method, path: (method, path) == ("POST", "/")
 
-            def make(fault: str) -> tuple[S3Store, str]:
-                body, code = (
-                    (SLOW_DOWN, "RATE_LIMIT_EXCEEDED")
-                    if fault == "throttled"
-                    else (UNAVAILABLE, "SERVICE_UNAVAILABLE")
-                )
-                proxy.fault = Fault(503, body, {"Content-Type": "application/xml"})
-                client = stack.enter_context(closing(_client(proxy.url, attempts=2)))
-                return S3Store(s3_bucket, client=client), code
+            def make(timeout: float) -> tuple[S3Store, FaultProxy]:
+                store = stack.enter_context(closing(S3Store(s3_bucket, timeout=timeout)))
+                return store, proxy
 
             yield make
+
+    def reply(self, fault: str) -> tuple[Fault, str]:
+        if fault == "throttled":
+            return Fault(503, SLOW_DOWN, XML), "RATE_LIMIT_EXCEEDED"
+        if fault == "unavailable":
+            return Fault(503, UNAVAILABLE, XML), "SERVICE_UNAVAILABLE"
+        return Fault(403, ACCESS_DENIED, XML), "PERMISSION_DENIED"
 
     def assert_uploaded_in_parts(self, store: Any, key: str) -> None:
         etag = store.head(key).version
         assert etag.strip('"').endswith("-3"), etag  # 20 MB + in 8 MB parts
 
 
-def test_sdk_retries_a_slow_down_then_succeeds(s3_bucket: str) -> None:
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
+def test_no_sdk_retries_even_if_the_environment_asks(
+    s3_bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """AWS_MAX_ATTEMPTS would give botocore retries of its own; the store's client
+    still makes one request per call."""
     with fault_proxy(server_env("AWS_ENDPOINT_URL", "moto")) as proxy:
-        store = S3Store(s3_bucket, client=_client(proxy.url, attempts=3))
-        store._owns_client = True
-        proxy.fault = Fault(503, SLOW_DOWN, times=1)
-        store.put_bytes("k", b"after one SlowDown")
-        assert proxy.failed == 1
-        assert store.get("k") == b"after one SlowDown"
-        store.close()
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+        monkeypatch.setenv("AWS_MAX_ATTEMPTS", "7")
+        monkeypatch.setenv("AWS_RETRY_MODE", "adaptive")
+        proxy.fault = Fault(503, SLOW_DOWN, XML)
+        with closing(S3Store(s3_bucket)) as store, pytest.raises(TransientError):
+            store.get("any/key")
+    assert proxy.requests == 1
 
 
 def test_sse_kms_and_aes256_as_moto_reports(s3_bucket: str, tmp_path: Path) -> None:
@@ -123,15 +138,13 @@ def test_sse_kms_and_aes256_as_moto_reports(s3_bucket: str, tmp_path: Path) -> N
     base.close()
 
 
-def test_probe_denied_names_bucket_and_principal_without_retry(s3_bucket: str) -> None:
-    access_denied = (
-        b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code>'
-        b"<Message>Access Denied</Message></Error>"
-    )
+def test_probe_denied_names_bucket_and_principal_without_retry(
+    s3_bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with fault_proxy(server_env("AWS_ENDPOINT_URL", "moto")) as proxy:
-        store = S3Store(s3_bucket, client=_client(proxy.url, attempts=5))
-        store._owns_client = True
-        proxy.fault = Fault(403, access_denied, times=1)  # the STS lookup then goes through
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+        store = S3Store(s3_bucket)
+        proxy.fault = Fault(403, ACCESS_DENIED, times=1)  # the STS lookup then goes through
         with pytest.raises(PermissionDenied) as err:
             probe_destination(store, "prod/financial/")
         store.close()

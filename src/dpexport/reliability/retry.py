@@ -6,6 +6,11 @@ One rule decides retryability: an error is retried when it is a
 :class:`~dpexport.errors.TerminalError`, any other exception — is raised at once.
 The rule asks ``isinstance`` and compares codes; it never parses messages.
 
+For store calls this is the only retry layer: the cloud backends turn their SDKs' own
+retries off, so a call that keeps failing reaches the server ``max_attempts`` times,
+and the waits between are these, not an SDK's. (One exception no setting turns off:
+azure-storage-blob makes up to 3 requests for a download whose reply body is cut short.)
+
 Waits grow exponentially with **full jitter** (Brooker, "Exponential Backoff And
 Jitter", AWS Architecture Blog, 2015): before retry *n* (1-based) the ceiling is
 ``min(max_delay, initial_delay * multiplier ** (n - 1))`` and the actual wait is drawn

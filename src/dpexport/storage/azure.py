@@ -5,6 +5,13 @@ well-known ``devstoreaccount1`` in tests), else ``AZURE_STORAGE_ACCOUNT_URL`` (o
 ``AZURE_STORAGE_ACCOUNT``) with azure-identity's DefaultAzureCredential. Versions are
 ETags; conditional writes use ``If-None-Match: *`` and ``If-Match: ETAG``. Files past
 the threshold go up as staged blocks committed by one block list.
+
+The client makes one attempt per request (``retry_total=0``): spec 7.1's policy
+(:mod:`dpexport.reliability.retry`) is the only layer that retries, so its attempts and
+waits are what happens. One SDK retry cannot be turned off: a download whose reply
+body is cut short is re-requested by azure-storage-blob itself, up to 3 requests in
+all (a fixed loop in its downloader), before the error reaches us; status errors
+(503, ServerBusy) and failed connections are not.
 """
 
 from __future__ import annotations
@@ -54,7 +61,6 @@ class AzureStore:
         service: Any = None,
         encryption: ServerSideEncryption | None = None,
         timeout: float = TIMEOUT,
-        retry_total: int = 4,
     ) -> None:
         self._blob = require("azure.storage.blob", EXTRA)
         self._aexc = require("azure.core.exceptions", EXTRA)
@@ -62,7 +68,6 @@ class AzureStore:
         self.bucket_name = container
         self.url = f"az://{container}"
         self.timeout = timeout
-        self.retry_total = retry_total
         self._owns_client = service is None
         self.service = service if service is not None else self._default_service()
         self.container = self.service.get_container_client(container)
@@ -72,7 +77,7 @@ class AzureStore:
         options: dict[str, Any] = {
             "connection_timeout": self.timeout,
             "read_timeout": self.timeout,
-            "retry_total": self.retry_total,
+            "retry_total": 0,  # one attempt: spec 7.1 retries
             "max_single_put_size": MULTIPART_THRESHOLD,
             "max_block_size": BLOCK_SIZE,
         }
@@ -112,7 +117,6 @@ class AzureStore:
             service=self.service,
             encryption=encryption,
             timeout=self.timeout,
-            retry_total=self.retry_total,
         )
 
     def encryption_info(self) -> dict[str, Any] | None:
@@ -142,6 +146,10 @@ class AzureStore:
             yield
         except aexc.HttpResponseError as exc:
             status = exc.status_code
+            if status is None:  # no complete reply: its body was cut short
+                raise TransientError(
+                    f"{type(exc).__name__}: {exc}", uri=uri, code="SERVICE_UNAVAILABLE"
+                ) from exc
             error_code = getattr(exc, "error_code", None) or ""
             code = str(getattr(error_code, "value", error_code))  # StorageErrorCode enum
             spec = _SPEC_CODES.get(code)
@@ -159,8 +167,10 @@ class AzureStore:
                 cas=cas,
                 code=spec,
             ) from exc
-        except aexc.ServiceResponseError as exc:  # read timeout, reset mid-reply
+        except (aexc.ServiceResponseTimeoutError, aexc.ServiceRequestTimeoutError) as exc:
             raise TransientError(str(exc), uri=uri, code="TIMEOUT") from exc
+        except aexc.ServiceResponseError as exc:  # closed or reset before a whole reply
+            raise TransientError(str(exc), uri=uri, code="SERVICE_UNAVAILABLE") from exc
         except aexc.ServiceRequestError as exc:  # could not connect or send
             raise TransientError(str(exc), uri=uri, code="SERVICE_UNAVAILABLE") from exc
 
@@ -173,7 +183,8 @@ class AzureStore:
 
     # -- writes ------------------------------------------------------------------------
     def put_file(self, key: str, source: Path) -> ObjectInfo:
-        """Staged blocks past the threshold; the SDK retries each block from the file."""
+        """Staged blocks past the threshold. A failed block fails the upload; spec 7.1
+        retries it from the file (uncommitted blocks are dropped by the service)."""
         size = source.stat().st_size
         client = self._client(key)
         with open(source, "rb") as fh:

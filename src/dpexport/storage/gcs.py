@@ -5,6 +5,12 @@ the client talks to that server anonymously (fake-gcs-server in tests). Versions
 object generations. Conditional writes use ``if_generation_match`` (0: must not
 exist); real GCS checks it on every upload, fake-gcs-server only on single-request
 uploads (EMULATORS.md), which is what small documents use.
+
+Every call passes ``retry=None``: the SDK's retries (its default on most calls) are
+off, and spec 7.1's policy (:mod:`dpexport.reliability.retry`) is the only layer that
+retries, so its attempts and waits are what happens. A resumable upload or a chunked
+read that fails on one chunk therefore fails as a whole; the policy retries it from
+the file or from the start.
 """
 
 from __future__ import annotations
@@ -46,12 +52,9 @@ class GCSStore:
         client: Any = None,
         encryption: ServerSideEncryption | None = None,
         timeout: float = TIMEOUT,
-        retry_deadline: float = 120.0,
     ) -> None:
         self._storage = require("google.cloud.storage", EXTRA)
         self._gexc = require("google.api_core.exceptions", EXTRA)
-        retry_mod = require("google.cloud.storage.retry", EXTRA)
-        self._retry = retry_mod.DEFAULT_RETRY.with_deadline(retry_deadline)
         self.bucket_name = bucket
         self.url = f"gs://{bucket}"
         self._owns_client = client is None
@@ -65,7 +68,6 @@ class GCSStore:
         self._bucket = self.client.bucket(bucket)
         self.encryption = encryption
         self.timeout = timeout
-        self._retry_deadline = retry_deadline
 
     def _default_client(self) -> Any:
         if os.environ.get("STORAGE_EMULATOR_HOST"):
@@ -82,7 +84,6 @@ class GCSStore:
             client=self.client,
             encryption=encryption,
             timeout=self.timeout,
-            retry_deadline=self._retry_deadline,
         )
 
     def encryption_info(self) -> dict[str, Any] | None:
@@ -112,18 +113,11 @@ class GCSStore:
                 create=create,
                 cas=cas,
             ) from exc
-        except self._gexc.RetryError as exc:  # the SDK's own retries ran out
-            status = _status_of(exc.cause)
-            if status is not None:
-                raise error_for_status(
-                    status,
-                    f"retries exhausted: {exc.cause}",
-                    uri=self.uri(key),
-                    bucket=self.bucket_name,
-                ) from exc
-            raise TransientError(f"retries exhausted: {exc}", uri=self.uri(key)) from exc
         except (ConnectionError, TimeoutError) as exc:
-            raise TransientError(f"{type(exc).__name__}: {exc}", uri=self.uri(key)) from exc
+            code = "TIMEOUT" if isinstance(exc, TimeoutError) else "SERVICE_UNAVAILABLE"
+            raise TransientError(
+                f"{type(exc).__name__}: {exc}", uri=self.uri(key), code=code
+            ) from exc
         except Exception as exc:
             status = _status_of(exc)  # the media layer's InvalidResponse
             if status is not None:
@@ -163,11 +157,10 @@ class GCSStore:
         blob = self._blob(key)
         if size > MULTIPART_THRESHOLD:
             blob.chunk_size = PART_SIZE  # resumable, in parts; a failed part resumes
-        # An unconditional overwrite is idempotent, so the SDK may retry it (from the file).
         self._call(
             key,
             lambda: blob.upload_from_filename(
-                str(source), timeout=self.timeout, retry=self._retry, checksum="auto"
+                str(source), timeout=self.timeout, retry=None, checksum="auto"
             ),
         )
         return self._checked(key, blob, size)
@@ -185,21 +178,20 @@ class GCSStore:
         self._call(
             key,
             lambda: blob.upload_from_string(
-                data, timeout=self.timeout, retry=self._retry, checksum="auto"
+                data, timeout=self.timeout, retry=None, checksum="auto"
             ),
         )
         return self._checked(key, blob, len(data))
 
     def _conditional(self, key: str, data: bytes, generation: int, **flags: bool) -> ObjectInfo:
         blob = self._blob(key)
-        # A precondition makes the upload safe to retry (the SDK's conditional retry).
         self._call(
             key,
             lambda: blob.upload_from_string(
                 data,
                 if_generation_match=generation,
                 timeout=self.timeout,
-                retry=self._retry,
+                retry=None,
                 checksum="auto",
             ),
             **flags,
@@ -216,29 +208,40 @@ class GCSStore:
     def get(self, key: str) -> bytes:
         blob = self._bucket.blob(key)
         data: bytes = self._call(
-            key, lambda: blob.download_as_bytes(timeout=self.timeout, retry=self._retry)
+            key, lambda: blob.download_as_bytes(timeout=self.timeout, retry=None)
         )
         return data
 
     def open_read(self, key: str) -> BinaryIO:
-        blob = self._call(key, lambda: self._bucket.get_blob(key, timeout=self.timeout))
+        blob = self._call(key, lambda: self._bucket.get_blob(key, timeout=self.timeout, retry=None))
         if blob is None:
             raise NotFound(f"no such object: {key}", uri=self.uri(key))
         reader = blob.open(
-            "rb", chunk_size=PART_SIZE, if_generation_match=blob.generation, retry=self._retry
+            "rb", chunk_size=PART_SIZE, if_generation_match=blob.generation, retry=None
         )
-        return stream(lambda n: self._call(key, lambda: reader.read(n)), reader.close)
+        left = int(blob.size or 0)
+
+        def read(n: int) -> bytes:
+            # Past the end the reader would ask for a range beyond it: a 416 reply, after
+            # which a server may close the connection under the next request. The size
+            # is known (the generation is pinned), so the end is never asked for.
+            nonlocal left
+            if left <= 0:
+                return b""
+            chunk: bytes = self._call(key, lambda: reader.read(min(n, left)))
+            left -= len(chunk)
+            return chunk
+
+        return stream(read, reader.close)
 
     def head(self, key: str) -> ObjectInfo | None:
-        blob = self._call(
-            key, lambda: self._bucket.get_blob(key, timeout=self.timeout, retry=self._retry)
-        )
+        blob = self._call(key, lambda: self._bucket.get_blob(key, timeout=self.timeout, retry=None))
         return self._info(blob) if blob is not None else None
 
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
         """GCS lists names in lexicographic (key) order."""
         pages = self.client.list_blobs(
-            self.bucket_name, prefix=prefix or None, timeout=self.timeout, retry=self._retry
+            self.bucket_name, prefix=prefix or None, timeout=self.timeout, retry=None
         )
         with self._errors(prefix):
             for blob in pages:
@@ -247,9 +250,7 @@ class GCSStore:
     # -- removal and copies ------------------------------------------------------------
     def delete(self, key: str) -> None:
         try:
-            self._call(
-                key, lambda: self._bucket.delete_blob(key, timeout=self.timeout, retry=self._retry)
-            )
+            self._call(key, lambda: self._bucket.delete_blob(key, timeout=self.timeout, retry=None))
         except NotFound:
             return
 
@@ -261,7 +262,7 @@ class GCSStore:
         with self._errors(source_key):
             while True:
                 token, _done, _total = dst.rewrite(
-                    src, token=token, timeout=self.timeout, retry=self._retry
+                    src, token=token, timeout=self.timeout, retry=None
                 )
                 if token is None:
                     break
@@ -281,7 +282,9 @@ class GCSStore:
     ) -> None:
         """Replace the bucket's lifecycle rules: ``SetStorageClass`` at each (age, class),
         ``Delete`` at each (age, name prefixes); set versioning unless ``None``."""
-        bucket = self._call("", lambda: self.client.get_bucket(self.bucket_name))
+        bucket = self._call(
+            "", lambda: self.client.get_bucket(self.bucket_name, timeout=self.timeout, retry=None)
+        )
         bucket.clear_lifecycle_rules()
         for age, storage_class in transitions:
             bucket.add_lifecycle_set_storage_class_rule(storage_class, age=age)
@@ -289,11 +292,13 @@ class GCSStore:
             bucket.add_lifecycle_delete_rule(age=age, matches_prefix=prefixes)
         if versioning is not None:
             bucket.versioning_enabled = versioning
-        self._call("", lambda: bucket.patch(timeout=self.timeout, retry=self._retry))
+        self._call("", lambda: bucket.patch(timeout=self.timeout, retry=None))
 
     def lifecycle_rules(self) -> builtins.list[dict[str, Any]]:
         """The lifecycle rules the server reports for the bucket."""
-        bucket = self._call("", lambda: self.client.get_bucket(self.bucket_name))
+        bucket = self._call(
+            "", lambda: self.client.get_bucket(self.bucket_name, timeout=self.timeout, retry=None)
+        )
         return [dict(rule) for rule in bucket.lifecycle_rules]
 
     def staging_dir(self) -> Path | None:
@@ -306,13 +311,17 @@ class GCSStore:
 
 
 def _transport_error(exc: Exception, uri: str) -> ExportError | None:
-    """requests / google-auth transport failures (resets, timeouts) are transient;
-    missing Application Default Credentials is a permission problem."""
+    """Transport failures (resets, timeouts, a reply cut short) of requests, urllib3,
+    http.client and google-auth are transient: the ones the SDK's retry predicate
+    retried, now left to spec 7.1. Missing Application Default Credentials is a
+    permission problem."""
     module, name = type(exc).__module__, type(exc).__name__
     if name == "DefaultCredentialsError":
         return PermissionDenied(
             "no Google credentials found (Application Default Credentials)", uri=uri
         )
+    if module == "http.client" and name in ("IncompleteRead", "BadStatusLine", "ResponseNotReady"):
+        return TransientError(f"{name}: {exc}", uri=uri, code="SERVICE_UNAVAILABLE")
     if module.startswith(("requests", "urllib3", "google.auth")) and (
         "Error" in name or "Timeout" in name
     ):

@@ -4,6 +4,11 @@ Endpoint and credentials come from the AWS chain (``AWS_ENDPOINT_URL``,
 ``AWS_ACCESS_KEY_ID``/profile/instance role, ``AWS_DEFAULT_REGION``), so moto in tests
 needs no code. Versions are ETags; conditional writes use ``If-None-Match: *`` and
 ``If-Match: ETAG``. Large files go up by the SDK's managed multipart transfer.
+
+The client makes one attempt per request (``total_max_attempts=1``): spec 7.1's policy
+(:mod:`dpexport.reliability.retry`) is the only layer that retries, so its attempts and
+waits are what happens. Every error botocore used to absorb therefore reaches
+:meth:`S3Store._map`, which classifies it.
 """
 
 from __future__ import annotations
@@ -30,14 +35,26 @@ from dpexport.storage.cloud import (
 T = TypeVar("T")
 EXTRA = "s3"
 
+#: S3 error codes of spec 7.1's transient classes: every code botocore's standard mode
+#: retried (its throttling and transient lists), so none became terminal when its
+#: retries were turned off, and S3's own
 _SPEC_CODES = {
     "SlowDown": "RATE_LIMIT_EXCEEDED",
     "Throttling": "RATE_LIMIT_EXCEEDED",
     "ThrottlingException": "RATE_LIMIT_EXCEEDED",
+    "ThrottledException": "RATE_LIMIT_EXCEEDED",
+    "RequestThrottledException": "RATE_LIMIT_EXCEEDED",
     "RequestLimitExceeded": "RATE_LIMIT_EXCEEDED",
     "TooManyRequestsException": "RATE_LIMIT_EXCEEDED",
     "RequestThrottled": "RATE_LIMIT_EXCEEDED",
+    "ProvisionedThroughputExceededException": "RATE_LIMIT_EXCEEDED",
+    "TransactionInProgressException": "RATE_LIMIT_EXCEEDED",
+    "BandwidthLimitExceeded": "RATE_LIMIT_EXCEEDED",
+    "LimitExceededException": "RATE_LIMIT_EXCEEDED",
+    "EC2ThrottledException": "RATE_LIMIT_EXCEEDED",
+    "PriorRequestNotComplete": "SERVICE_UNAVAILABLE",
     "RequestTimeout": "TIMEOUT",
+    "RequestTimeoutException": "TIMEOUT",
     "ServiceUnavailable": "SERVICE_UNAVAILABLE",
     "InternalError": "INTERNAL_ERROR",
 }
@@ -58,7 +75,6 @@ class S3Store:
         client: Any = None,
         encryption: ServerSideEncryption | None = None,
         timeout: float = TIMEOUT,
-        max_attempts: int = 5,
     ) -> None:
         self._boto3 = require("boto3", EXTRA)
         self._bexc = require("botocore.exceptions", EXTRA)
@@ -66,7 +82,6 @@ class S3Store:
         self.bucket_name = bucket
         self.url = f"s3://{bucket}"
         self.timeout = timeout
-        self.max_attempts = max_attempts
         self._owns_client = client is None
         self.client = client if client is not None else self._default_client()
         self.encryption = encryption
@@ -81,7 +96,9 @@ class S3Store:
         config = require("botocore.config", EXTRA).Config(
             connect_timeout=self.timeout,
             read_timeout=self.timeout,
-            retries={"mode": "standard", "max_attempts": self.max_attempts},
+            # one attempt: spec 7.1 retries (botocore's "max_attempts" would count
+            # retries, and AWS_MAX_ATTEMPTS would apply unless this is explicit)
+            retries={"mode": "standard", "total_max_attempts": 1},
             # CONCURRENCY calls at once (a commit's moves), each a managed transfer of
             # up to TRANSFER_THREADS requests; botocore keeps 10 connections by default
             max_pool_connections=CONCURRENCY * TRANSFER_THREADS,
@@ -95,7 +112,6 @@ class S3Store:
             client=self.client,
             encryption=encryption,
             timeout=self.timeout,
-            max_attempts=self.max_attempts,
         )
 
     def encryption_info(self) -> dict[str, Any] | None:
@@ -168,7 +184,8 @@ class S3Store:
             return InvalidArgument(str(exc), uri=uri)
         if isinstance(exc, (bexc.ReadTimeoutError, bexc.ConnectTimeoutError)):
             return TransientError(str(exc), uri=uri, code="TIMEOUT")
-        if isinstance(exc, (bexc.HTTPClientError, bexc.ConnectionError)):
+        # refused, reset, closed without a reply, or a body cut short of its length
+        if isinstance(exc, (bexc.HTTPClientError, bexc.ConnectionError, bexc.IncompleteReadError)):
             return TransientError(str(exc), uri=uri, code="SERVICE_UNAVAILABLE")
         return None
 
@@ -178,8 +195,8 @@ class S3Store:
 
     # -- writes ------------------------------------------------------------------------
     def put_file(self, key: str, source: Path) -> ObjectInfo:
-        """Managed transfer: multipart above the threshold, each part retried from the
-        file by the SDK; a failed multipart upload is aborted."""
+        """Managed transfer: multipart above the threshold. A failed part fails the
+        upload, which the transfer aborts; spec 7.1 retries it from the file."""
         size = source.stat().st_size
         self._call(
             key,
