@@ -146,9 +146,10 @@ class Workspace:
     @cached_property
     def stores(self) -> StoreResolver:
         """Opens (and caches) the store of each URI, under ``local_root`` when set."""
+        from dpexport.reliability.retry import RetryPolicy
         from dpexport.storage.uri import StoreResolver
 
-        return StoreResolver(self.local_root)
+        return StoreResolver(self.local_root, RetryPolicy.from_config(self.config))
 
     def destination(self, spec: TableSpec) -> tuple[Store, str]:
         """The store of a table's destination and its folder key (``""`` or ending in ``/``)."""

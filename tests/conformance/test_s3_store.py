@@ -154,3 +154,30 @@ def test_probe_denied_names_bucket_and_principal_without_retry(
     assert "principal arn:aws:" in message
     assert f"s3://{s3_bucket}/prod/financial/" in message
     assert err.value.code == "PERMISSION_DENIED"
+
+
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
+def test_the_stores_every_command_opens_retry_by_the_policy_once(
+    s3_bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """verify, replicate, compact, lifecycle and logs open their stores through
+    StoreResolver: a cloud store it opens is retried by spec 7.1's policy (the only
+    retry layer), and an export's own retrying wrapper replaces it, never nests in it."""
+    from dpexport.reliability.retry import Retrier, RetryingStore, RetryPolicy
+    from dpexport.storage.uri import StoreResolver
+
+    with fault_proxy(server_env("AWS_ENDPOINT_URL", "moto")) as proxy:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+        proxy.fault = Fault(503, SLOW_DOWN, XML)
+        store, key = StoreResolver(
+            None, RetryPolicy(max_attempts=3, initial_delay_seconds=0, jitter=False)
+        ).resolve(f"s3://{s3_bucket}/any/key")
+        with pytest.raises(TransientError):
+            store.get(key)
+        assert proxy.requests == 3
+        export_store = RetryingStore(
+            store, Retrier(RetryPolicy(max_attempts=2, initial_delay_seconds=0))
+        )
+        with pytest.raises(TransientError):
+            export_store.get(key)
+        assert proxy.requests == 3 + 2  # not 2 x 3

@@ -59,7 +59,13 @@ def select_tables(config: ResolvedConfig, names: Sequence[str]) -> list[TableSpe
 def run_exports(config: ResolvedConfig, engine: Engine, options: RunOptions) -> list[ExportResult]:
     """Export the selected tables one after another; one failure does not stop the rest."""
     at = options.at or datetime.now(UTC)
-    ctx = RunContext(config, engine, StoreResolver(options.local_root), options, at.astimezone(UTC))
+    ctx = RunContext(
+        config,
+        engine,
+        StoreResolver(options.local_root, export_policy(config)),
+        options,
+        at.astimezone(UTC),
+    )
     results = []
     for spec in select_tables(config, options.tables):
         results.append(export_table(ctx, spec))

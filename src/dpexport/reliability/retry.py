@@ -262,6 +262,8 @@ class Retrier:
     rng: Callable[[], float] = random.random
     wall_clock: Callable[[], datetime] = _utcnow
     history: list[Attempt] = field(default_factory=list)
+    #: a long-lived retrier (a command's stores, a scheduler's) keeps no history
+    keep_history: bool = True
 
     def call(self, fn: Callable[[], T], operation: str = "") -> T:
         """``retry_call`` with this retrier's policy, clock and history."""
@@ -270,7 +272,7 @@ class Retrier:
             self.policy,
             clock=self.clock,
             sleep=self.sleep,
-            on_attempt=self.history.append,
+            on_attempt=self.history.append if self.keep_history else None,
             rng=self.rng,
             wall_clock=self.wall_clock,
             operation=operation,
@@ -297,9 +299,19 @@ class RetryingStore:
     """
 
     def __init__(self, store: Store, retrier: Retrier) -> None:
-        self.inner = store
+        if isinstance(store, RetryingStore):  # one retry layer, never one inside another
+            store = store.inner
+        self.inner: Store = store
         self.retrier = retrier
         self.url = store.url
+
+    def __getattr__(self, name: str) -> Any:
+        """A backend's own calls (lifecycle rules, tiers): the backend's; a copy writing
+        with server-side encryption (``with_encryption``) is retried as this one is."""
+        attr = getattr(self.__dict__["inner"], name)
+        if name == "with_encryption":
+            return lambda sse: RetryingStore(attr(sse), self.retrier)
+        return attr
 
     def _call(self, operation: str, key: str, fn: Callable[[], T]) -> T:
         return self.retrier.call(fn, f"{operation} {self.inner.uri(key)}")

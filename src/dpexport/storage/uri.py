@@ -23,10 +23,14 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dpexport.errors import InvalidArgument, UsageError
 from dpexport.storage.base import Store
 from dpexport.storage.local import LocalStore
+
+if TYPE_CHECKING:
+    from dpexport.reliability.retry import RetryPolicy
 
 CLOUD_SCHEMES = ("gs", "s3", "az")
 #: What a URI may start with; ``file://`` is a local path.
@@ -254,8 +258,11 @@ def open_cloud_store(scheme: str, bucket: str) -> Store:
 class StoreResolver:
     """Opens (and caches) the store behind each URI."""
 
-    def __init__(self, local_root: Path | None = None) -> None:
+    def __init__(self, local_root: Path | None = None, policy: RetryPolicy | None = None) -> None:
         self.local_root = Path(local_root) if local_root else None
+        #: spec 7.1's policy, the only retry layer of every cloud store call (the SDKs'
+        #: own retries are off); the spec's defaults unless the config's is given
+        self.policy = policy
         self._stores: dict[tuple[str, str], Store] = {}
 
     def store_for(self, loc: Location) -> Store:
@@ -270,7 +277,10 @@ class StoreResolver:
         if self.local_root is not None:
             root = self.local_root / loc.scheme / loc.bucket
             return LocalStore(root, url=f"{loc.scheme}://{loc.bucket}")
-        return open_cloud_store(loc.scheme, loc.bucket)
+        from dpexport.reliability.retry import Retrier, RetryingStore, RetryPolicy
+
+        retrier = Retrier(self.policy or RetryPolicy(), keep_history=False)
+        return RetryingStore(open_cloud_store(loc.scheme, loc.bucket), retrier)
 
     def resolve(self, uri: str) -> tuple[Store, str]:
         """The store and the key inside it for a URI."""
