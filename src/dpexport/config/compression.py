@@ -67,15 +67,3 @@ def ratio_bands(model: DpexportConfig) -> dict[str, tuple[float, float]]:
         except ValueError:
             continue
     return bands
-
-
-def codec_notes(model: DpexportConfig) -> list[str]:
-    """What ``check`` says on stderr: ``low_latency_tables`` is not enforced."""
-    wanted = model.optimization_strategies.compression.low_latency_tables
-    if not wanted:
-        return []
-    return [
-        f"optimization_strategies.compression.low_latency_tables: {wanted} is accepted, not "
-        "enforced: no table is defined as low-latency (the spec's one continuous table is "
-        "also high-volume); set the table's own `compression` instead"
-    ]

@@ -18,7 +18,7 @@ from typing import Any, cast
 
 from pydantic import ValidationError
 
-from dpexport.config.compression import DEFAULT_CODEC, codec_notes, ratio_bands, table_codec
+from dpexport.config.compression import DEFAULT_CODEC, ratio_bands, table_codec
 from dpexport.config.destinations import Published, check_destinations
 from dpexport.config.entities import (
     TableSources,
@@ -209,7 +209,7 @@ def resolve(
         bucket_policies=dict(model.bucket_policies),
         replication=tuple(model.replication),
         steps=steps,
-        unenforced=(*step_notes(model.validation_checks), *codec_notes(model)),
+        unenforced=tuple(step_notes(model.validation_checks)),
         source_path=source_path,
         lines=lines,
     )

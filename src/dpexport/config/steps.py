@@ -13,7 +13,7 @@ phase runs only what it lists. Steps are of four kinds:
   without them (:func:`dpexport.config.value_checks.check_steps`).
 - *always*: part of a required step or of a record CONTRACT §9 keeps; leaving one out is
   accepted and ``check`` says it still runs (:func:`step_notes`).
-- *later*: ``trigger_alert`` is issue 20's; ``check`` reports it accepted, not enforced.
+- *later*: ``trigger_alert`` is issue 20's (``config.coverage`` names it on ``check``).
 """
 
 from __future__ import annotations
@@ -68,8 +68,6 @@ ALWAYS: dict[str, str] = {
     "log_error_details": "the export log and the DLQ entry keep every failure's error "
     "(CONTRACT §9)",
 }
-#: step -> the issue that makes it real
-LATER: dict[str, str] = {"trigger_alert": "alerts are issue 20"}
 ALL_STEPS: dict[str, str] = {step: phase for phase, steps in PHASES.items() for step in steps}
 
 
@@ -114,20 +112,15 @@ def resolve_steps(block: ValidationChecks) -> Steps:
 
 
 def step_notes(block: ValidationChecks) -> list[str]:
-    """What ``check`` says on stderr about ``block``: steps listed that are not enforced
-    yet, and steps left out that run anyway."""
+    """What ``check`` says on stderr about ``block``: steps left out that run anyway
+    (steps not enforced yet are :mod:`dpexport.config.coverage`'s notes)."""
     notes: list[str] = []
     for phase, steps in PHASES.items():
         listed = getattr(block, phase)
         if listed is None:
             continue
         for step in steps:
-            if step in LATER and step in listed:
-                notes.append(
-                    f"validation_checks.{phase}: {step} is accepted, not enforced yet "
-                    f"({LATER[step]})"
-                )
-            elif step in ALWAYS and step not in listed:
+            if step in ALWAYS and step not in listed:
                 notes.append(
                     f"validation_checks.{phase}: {step} is left out but always runs: {ALWAYS[step]}"
                 )
