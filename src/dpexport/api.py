@@ -90,11 +90,13 @@ def _notes(config: ConfigSource, resolved: ResolvedConfig | None) -> list[str]:
 
     notes: list[str] = []
     if isinstance(config, str | os.PathLike) and Path(config).exists():
-        import yaml
+        from dpexport.config.loader import parse_yaml
 
+        # the guarded reader: a file refused above (alias bomb, deep nesting) is not
+        # expanded here
         try:
-            notes = not_enforced_notes(yaml.safe_load(Path(config).read_text(encoding="utf-8")))
-        except (yaml.YAMLError, UnicodeDecodeError):
+            notes = not_enforced_notes(parse_yaml(Path(config).read_text(encoding="utf-8")).data)
+        except (ConfigError, UnicodeDecodeError):
             notes = []
     others = resolved.unenforced if resolved is not None else ()
     return notes + list(others)

@@ -101,7 +101,12 @@ class Workspace:
         from dpexport.engines import open_engine
 
         source = self.config.source_path
-        return open_engine(self.config.warehouse, base_dir=Path(source).parent if source else None)
+        try:
+            return open_engine(
+                self.config.warehouse, base_dir=Path(source).parent if source else None
+            )
+        except ConfigError as exc:  # named with the config file
+            raise ConfigError(exc.issues, source) from None
 
     def check_schemas(self, engine: Engine) -> None:
         """Config problems only the warehouse shows (a column a setting names is missing,
@@ -133,6 +138,8 @@ class Workspace:
 
         try:
             engine = self.open_engine()
+        except ConfigError as exc:  # the warehouse the config names cannot be one
+            return [*exc.issues, *offline_issues(self.config)], exc.issues[0].render()
         except DpexportError as exc:  # no such file, no credentials, no client
             return offline_issues(self.config), str(exc)
         try:

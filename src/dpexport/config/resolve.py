@@ -27,7 +27,7 @@ from dpexport.config.entities import (
     column_paths,
 )
 from dpexport.config.issues import Issues
-from dpexport.config.loader import Path, format_path, parse_yaml
+from dpexport.config.loader import Path, format_path, not_utf8, parse_yaml
 from dpexport.config.models import (
     AppendOnlyEntry,
     DpexportConfig,
@@ -102,6 +102,8 @@ def inspect_config(path: str | os.PathLike[str]) -> Inspection:
     except OSError as exc:
         issue = ConfigIssue("", f"cannot read config: {exc.strerror}")
         return Inspection(None, [issue], str(file))
+    except UnicodeDecodeError as exc:
+        return Inspection(None, [not_utf8(exc)], str(file))
     return inspect_config_text(text, source=str(file), base_dir=file.absolute().parent)
 
 

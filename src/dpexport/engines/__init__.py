@@ -6,7 +6,7 @@ from pathlib import Path
 
 from dpexport.config.spec import WarehouseSpec
 from dpexport.engines.base import Engine, ScanRequest, Slice
-from dpexport.errors import UsageError
+from dpexport.errors import ConfigError, ConfigIssue, UsageError
 
 __all__ = ["Engine", "ScanRequest", "Slice", "open_engine"]
 
@@ -21,6 +21,9 @@ def open_engine(spec: WarehouseSpec, *, base_dir: Path | None = None) -> Engine:
             path = base_dir / path
         if not path.exists():
             raise UsageError(f"warehouse.path: DuckDB file {str(path)!r} does not exist")
+        if path.is_dir():  # a config error (exit 2), not a failed export
+            what = "names a folder, not a DuckDB database file"
+            raise ConfigError([ConfigIssue("warehouse.path", what, value=repr(str(path)))])
         return DuckDBEngine(path, memory_limit=spec.memory_limit, threads=spec.threads)
     if spec.engine == "bigquery":
         return _open_bigquery(spec)
