@@ -194,6 +194,11 @@ def parse_yaml(text: str, source: str = "<string>") -> Document:
         problem = exc.problem or exc.context or "malformed YAML"
         issue = ConfigIssue(path="", message=f"malformed YAML: {problem}", line=line)
         raise ConfigError([issue], source) from None
+    except yaml.reader.ReaderError as exc:  # a control character: unmarked, one line here
+        char = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        line = text.count("\n", 0, exc.position) + 1
+        message = f"malformed YAML: {exc.reason} (character #x{char:04x}, offset {exc.position})"
+        raise ConfigError([ConfigIssue(path="", message=message, line=line)], source) from None
     except yaml.YAMLError as exc:
         raise ConfigError(
             [ConfigIssue(path="", message=f"malformed YAML: {exc}")], source

@@ -101,10 +101,10 @@ def check_document(data: object, issues: Issues) -> None:
         if ratio is not None:
             _parse(("compression_matrix", codec, "compression_ratio"), ratio, issues)
     _check_sections(data, issues)
-    for index, item in enumerate(data.get("exports") or []):
+    for index, item in enumerate(_list(data.get("exports"))):
         if isinstance(item, dict):
             _check_export(("exports", index), item, issues)
-    for index, rep in enumerate(data.get("replication") or []):
+    for index, rep in enumerate(_list(data.get("replication"))):
         if isinstance(rep, dict) and isinstance(rep.get("target"), str):
             check_location(("replication", index, "target"), rep["target"], issues)
         if isinstance(rep, dict) and isinstance(rep.get("schedule"), str):
@@ -171,6 +171,11 @@ def check_schedule(path: Path, schedule: object, issues: Issues) -> None:
 
 def _items(block: object) -> list[tuple[str, Any]]:
     return list(block.items()) if isinstance(block, dict) else []
+
+
+def _list(block: object) -> list[Any]:
+    """A list, or nothing to walk (a wrong type is the models' to report)."""
+    return block if isinstance(block, list) else []
 
 
 def _parse(path: Path, value: object, issues: Issues) -> None:
@@ -291,7 +296,7 @@ def _check_export(path: Path, item: dict[str, Any], issues: Issues) -> None:
                 )
     gdpr = item.get("gdpr_compliance")
     if isinstance(gdpr, dict):
-        for index, rule in enumerate(gdpr.get("anonymization") or []):
+        for index, rule in enumerate(_list(gdpr.get("anonymization"))):
             where = (*path, "gdpr_compliance", "anonymization", index)
             if not (isinstance(rule, dict) and len(rule) == 1):
                 issues.add(where, "each item is one {column: rule}", value=rule)
@@ -305,7 +310,7 @@ def _check_export(path: Path, item: dict[str, Any], issues: Issues) -> None:
                     expected="one of " + ", ".join(ANONYMIZATION_RULES),
                     suggestion=closest(name, ANONYMIZATION_RULES),
                 )
-    for index, check in enumerate(item.get("validation") or []):
+    for index, check in enumerate(_list(item.get("validation"))):
         if isinstance(check, dict) and len(check) != 1:
             issues.add(
                 (*path, "validation", index),
