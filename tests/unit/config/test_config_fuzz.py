@@ -98,15 +98,22 @@ def _misspell(key: str, i: int) -> str:
     return key[:i] + key[i + 1 :] if i % 2 else key[:i] + key[i] * 2 + key[i + 1 :]
 
 
+def _at(data: Any, path: tuple[Key, ...]) -> Any:
+    for part in path:
+        in_list = isinstance(data, list) and isinstance(part, int) and part < len(data)
+        if not (in_list or (isinstance(data, dict) and part in data)):
+            return None
+        data = data[part]
+    return data
+
+
 @st.composite
 def mutated(draw: st.DrawFn) -> Any:
     """The spec config with one to four mutations."""
     data = copy.deepcopy(SPEC)
     for _ in range(draw(st.integers(min_value=1, max_value=4))):
         path = draw(st.sampled_from(PATHS))
-        parent = data
-        for part in path[:-1]:
-            parent = parent[part]
+        parent = _at(data, path[:-1])  # None: an earlier mutation took it away
         last = path[-1]
         if isinstance(parent, dict) and last in parent:
             kind = draw(st.sampled_from(["value", "value", "misspell", "unknown", "drop"]))
