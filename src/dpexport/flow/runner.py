@@ -22,7 +22,7 @@ from typing import Any
 from dpexport import TRIGGERS
 from dpexport.config.spec import ResolvedConfig, TableSpec
 from dpexport.engines.base import Engine
-from dpexport.errors import AlreadyExists, DpexportError
+from dpexport.errors import AlreadyExists, DpexportError, ExportError
 from dpexport.flow.context import ExportResult, Progress, RunContext, RunOptions
 from dpexport.flow.export import Export
 from dpexport.ops.logs import parse_time
@@ -94,7 +94,7 @@ def export_table(ctx: RunContext, spec: TableSpec) -> ExportResult:
     retrier = (ctx.options.retrier or (lambda: Retrier(export_policy(ctx.config))))()
     store = RetryingStore(store, retrier)
     token_name = tokens.token_name(spec, ctx.logical_time)
-    done = _done(store, token_name)
+    done = _done(store, token_name, spec.table)
     if done is not None:
         return done
     renew, expires = _lease_timing(ctx.config)
@@ -105,10 +105,10 @@ def export_table(ctx: RunContext, spec: TableSpec) -> ExportResult:
     if not acquired:
         return ExportResult(spec.table, holder, "SKIPPED", reason="in progress elsewhere")
     try:
-        done = _done(store, token_name)  # finished while we were taking the lease
+        done = _done(store, token_name, spec.table)  # finished while we were taking the lease
         if done is not None:
             return done
-        unfinished = _recover(store, spec)
+        unfinished = _recover(ctx, spec, store, export_id, retrier)
         if unfinished is not None:
             return unfinished
         return _export_under_lease(
@@ -125,20 +125,29 @@ def export_policy(config: ResolvedConfig) -> RetryPolicy:
     return policy if config.steps.retry else replace(policy, max_attempts=1)
 
 
-def _recover(store: Store, spec: TableSpec) -> ExportResult | None:
-    """Finish or roll back what stopped exports left; a FAILURE (nothing written) when
-    a committed export of this very table cannot be finished: exporting on top of it
-    could publish its rows again, or lose them."""
+def _recover(
+    ctx: RunContext, spec: TableSpec, store: Store, export_id: str, retrier: Retrier
+) -> ExportResult | None:
+    """Finish or roll back what stopped exports left; a FAILURE (nothing written, a DLQ
+    entry) when a committed export of this very table cannot be finished or its journal
+    is damaged: exporting on top of it could publish its rows again, or lose them.
+
+    Another table's stuck journal fails that table's exports only; a damaged journal
+    that names no table fails none: it is reported (``commit.recover`` logs it) on
+    every run until someone sets it aside, and the bucket's other exports go on."""
     for item in commit.recover(store):
         log.warning("export %s left by a stopped run was %s", item.export_id, item.outcome)
-        if item.outcome == "not finished" and item.table == spec.qualified_name:
-            return ExportResult(
-                spec.table,
-                None,
-                "FAILURE",
-                error=f"export {item.export_id} of this table committed but cannot be "
-                f"finished: {item.error}; fix that, and the next run finishes it first",
+        if item.outcome in ("not finished", "damaged") and item.table == spec.qualified_name:
+            message = (
+                f"export {item.export_id} of this table committed but cannot be finished: "
+                f"{item.error}"
             )
+            if item.outcome == "not finished":
+                message += "; fix that, and the next run finishes it first"
+            log.error("export of %s: %s", spec.qualified_name, message)
+            error = ExportError(message, table=spec.qualified_name, code="FAILED_PRECONDITION")
+            _to_dlq(ctx, spec, store, export_id, error, message, retrier, datetime.now(UTC))
+            return ExportResult(spec.table, export_id, "FAILURE", error=message)
     return None
 
 
@@ -174,13 +183,13 @@ def _to_dlq(
         log.error("could not record the DLQ entry of %s: %s", export_id, err)
 
 
-def _done(store: Store, token_name: str) -> ExportResult | None:
+def _done(store: Store, token_name: str, table: str) -> ExportResult | None:
     token, _ = tokens.read_token(store, token_name)
     if token is None or token.status != "DONE":
         return None
-    result = token.result or {}
+    result = token.result if isinstance(token.result, dict) else {}
     return ExportResult(
-        str(result.get("table", token_name)),
+        str(result.get("table") or table),
         token.export_id,
         "SKIPPED",
         rows=int(result.get("rows", 0)),
@@ -222,7 +231,7 @@ def _export_under_lease(
     try:
         tokens.create_token(store, token)
     except AlreadyExists:
-        done = _done(store, token_name)
+        done = _done(store, token_name, spec.table)
         if done is not None:
             return done
         raise

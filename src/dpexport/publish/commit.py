@@ -42,9 +42,10 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from dpexport.errors import DpexportError, NotFound, PreconditionFailed
+from dpexport.errors import NotFound, PreconditionFailed
 from dpexport.publish import state
 from dpexport.publish.manifest import dumps, success_marker
+from dpexport.publish.stuck import StagedFileGone, damaged_journal_message, unfinished_message
 from dpexport.storage import layout
 from dpexport.storage.base import Store
 from dpexport.storage.batch import Batch, io_workers, run_all
@@ -286,9 +287,13 @@ def apply(store: Store, pub: Publication, *, on_step: Callable[[str], None] | No
         src, dst = item
         try:
             store.move(src, dst)
-        except NotFound:
-            if store.head(dst) is None:  # moved by an earlier run: done
-                raise
+        except NotFound as exc:
+            if store.head(dst) is None:  # else moved by an earlier run: done
+                raise StagedFileGone(
+                    f"the staged file {store.uri(src)} is gone, and {store.uri(dst)} does "
+                    "not exist either",
+                    uri=store.uri(src),
+                ) from exc
 
     def mark(marker: MarkerUpdate) -> None:
         _update_success(store, marker, pub.timestamp, replace=pub.replace)
@@ -379,9 +384,9 @@ class Recovered:
     """What recovery did with one export another run left in ``_staging/``."""
 
     export_id: str
-    outcome: str  # "rolled forward" | "rolled back" | "not finished"
+    outcome: str  # "rolled forward" | "rolled back" | "not finished" | "damaged"
     table: str | None = None  # ``dataset.table`` (from the journal; None without one)
-    error: str | None = None  # why a committed export could not be finished
+    error: str | None = None  # why a committed export could not be finished, and what to do
 
 
 def _owner(store: Store, prefix: str) -> Owner | None:
@@ -391,14 +396,39 @@ def _owner(store: Store, prefix: str) -> Owner | None:
         return None
 
 
-def _journal(store: Store, prefix: str) -> dict[str, Any] | None:
+@dataclass(frozen=True)
+class _Journal:
+    pub: Publication | None  # None: no journal, or one that cannot be read
+    damage: str | None = None  # why it cannot be read
+    table: str | None = None  # the table a damaged journal still names, if any
+
+
+def _journal(store: Store, prefix: str) -> _Journal:
+    """The journal of a staged export.
+
+    Every store writes an object whole (a local one through a temporary file and a
+    rename), so a journal that exists was written complete, and its export passed its
+    commit point: manifests, moves or retirements may have followed. One that cannot be
+    read was damaged afterwards. It is never rolled back (its staged files may be the
+    only copy of rows a manifest already lists) nor rolled forward (what it promised is
+    lost): it is left in place and reported, and only a person who has checked what the
+    export published can set it aside (``stuck.damaged_journal_message``)."""
     try:
         doc = json.loads(store.get(prefix + layout.STAGING_JOURNAL))
     except NotFound:
-        return None
-    except ValueError:
-        return None  # a torn journal was never the commit point
-    return doc if isinstance(doc, dict) else None
+        return _Journal(None)
+    except ValueError as exc:
+        return _Journal(None, f"not valid JSON: {exc}")
+    table = doc.get("table") if isinstance(doc, dict) else None
+    try:
+        pub = Publication.from_json(doc)
+    except KeyError as exc:
+        damage = f"not a commit journal (it has no {exc} key)"
+    except (TypeError, ValueError, AttributeError) as exc:
+        damage = f"not a commit journal ({exc})"
+    else:
+        return _Journal(pub)
+    return _Journal(None, damage, table if isinstance(table, str) else None)
 
 
 def _abandoned(export: str, owner: Owner | None) -> bool:
@@ -429,17 +459,22 @@ def recover(store: Store) -> list[Recovered]:
         journal = _journal(store, prefix)
         if owner is not None and owner.pid != os.getpid():
             _remove_scratch(owner)
-        if journal is None:
+        if journal.damage is not None:
+            error = damaged_journal_message(store, export, journal.damage)
+            log.error("%s", error)
+            done.append(Recovered(export, "damaged", journal.table, error))
+            continue
+        pub = journal.pub
+        if pub is None:
             log.warning("recovering export %s: rolling back its unfinished staging", export)
             clean_prefix(store, prefix)
             done.append(Recovered(export, "rolled back"))
             continue
-        pub = Publication.from_json(journal)
         log.warning("recovering export %s: rolling forward its commit", export)
         try:
             apply(store, pub)
         except Exception as exc:  # whatever it is, the next run tries again; say it here
-            error = str(exc) if isinstance(exc, DpexportError) else f"{type(exc).__name__}: {exc}"
+            error = unfinished_message(store, export, exc)
             log.error("export %s committed but could not be finished: %s", export, error)
             done.append(Recovered(export, "not finished", pub.table, error))
             continue

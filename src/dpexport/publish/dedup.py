@@ -19,7 +19,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from dpexport.errors import NotFound
+from dpexport.errors import ExportError, NotFound
 from dpexport.storage import layout
 from dpexport.storage.base import Store
 
@@ -63,6 +63,7 @@ class CrossRunDedup:
         self.cursor = cursor
         self.lookback = lookback
         self.state_key = layout.dedup_key(dataset, table, dest_key)
+        self.dataset_table = f"{dataset}.{table}"
         # where the keys were kept before state was kept per export: read once, when the
         # export's own state does not exist yet
         self._legacy_key = layout.legacy_dedup_key(dataset, table)
@@ -76,9 +77,16 @@ class CrossRunDedup:
 
         for key in (self.state_key, self._legacy_key):
             try:
-                return pq.read_table(io.BytesIO(self.store.get(key)))
+                data = self.store.get(key)
             except NotFound:
                 continue
+            try:
+                table = pq.read_table(io.BytesIO(data))
+                if "key" not in table.column_names:
+                    raise ValueError("it has no 'key' column")
+                return table
+            except (pa.ArrowException, ValueError) as exc:
+                raise _damaged(self.store, key, self.dataset_table, exc) from exc
         return pa.table({"key": pa.array([], pa.string())})
 
     def filter(self, batch: pa.RecordBatch) -> pa.RecordBatch:
@@ -117,3 +125,17 @@ class CrossRunDedup:
         path = directory / "dedup-state.parquet"
         pq.write_table(table, path)
         return path
+
+
+def _damaged(store: Store, key: str, qualified_table: str, exc: Exception) -> ExportError:
+    """The keys in a damaged state file are lost; the manifests could give them back
+    only by re-reading every file inside the window, so the export stops and says the
+    cost of each way out: going on without them could publish an overlap row twice."""
+    return ExportError(
+        f"the de-duplication state {store.uri(key)} cannot be read ({exc}); "
+        "restore it from the bucket's object versions, or delete it to go on "
+        "(rows inside the lookback window whose key was already published may then be "
+        "published again, once)",
+        table=qualified_table,
+        code="FAILED_PRECONDITION",
+    )

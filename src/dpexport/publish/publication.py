@@ -145,7 +145,12 @@ def _manifest(store: Store, key: str, spec: TableSpec) -> dict[str, Any]:
     try:
         doc = json.loads(store.get(key))
         if not isinstance(doc, dict) or not isinstance(doc.get("files", []), list):
-            raise ValueError("not a manifest document")
+            raise ValueError("not a manifest document: 'files' is not a list")
+        named = (isinstance(f, dict) and isinstance(f.get("name"), str) for f in doc["files"])
+        if "files" in doc and not all(named):
+            raise ValueError("not a manifest document: a 'files' entry has no name")
+        if not isinstance(doc.get("source") or {}, dict):
+            raise ValueError("not a manifest document: 'source' is not an object")
         return doc
     except (NotFound, ValueError) as exc:
         raise ExportError(

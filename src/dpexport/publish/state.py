@@ -154,21 +154,30 @@ def read_watermark(
     (or retention has removed that manifest). Missing, unreadable or contradicted by
     the manifest, it is rebuilt from the manifests under the destination, and the
     rebuild is logged. A watermark past ``now`` that no manifest confirms is refused."""
+    damage: str | None = None
     try:
         doc = json.loads(store.get(key))
         mark = Watermark.from_json(doc)
         agrees = _agrees(store, doc)
     except NotFound:
         doc, mark, agrees = None, None, False
-    except (ValueError, TypeError, KeyError, AttributeError):
-        log.warning("watermark %s is unreadable: rebuilding it", store.uri(key))
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        # garbled (``{"garbage``), not an object (``[]``), or lacking its keys
+        damage = f"{type(exc).__name__}: {exc}"
         doc, mark, agrees = None, None, False
     if mark is not None and agrees is None and not _in_future(mark.value, now):
         return mark
     if mark is not None and agrees:
         return mark
     rebuilt = rebuild_watermark(store, dest_key, qualified_table, kind)
-    if mark is not None or doc is not None:
+    if damage is not None:
+        log.warning(
+            "watermark %s is unreadable (%s); rebuilt from the committed manifests: %s",
+            store.uri(key),
+            damage,
+            None if rebuilt is None else encode_value(rebuilt.value),
+        )
+    elif mark is not None or doc is not None:
         log.warning(
             "watermark %s says %s, which its export's manifests do not confirm; the "
             "committed manifests give %s: using that",
@@ -283,9 +292,7 @@ def schema_version_for(
     key = layout.schema_key(dataset, table)
     for _ in range(20):
         info = store.head(key)
-        history: list[dict[str, Any]] = (
-            json.loads(store.get(key)).get("versions", []) if info else []
-        )
+        history = _schema_history(store, key, f"{dataset}.{table}") if info else []
         for entry in history:
             if entry["schema_hash"] == schema_hash:
                 return str(entry["version"])
@@ -318,3 +325,27 @@ def schema_version_for(
         except PreconditionFailed:
             continue
     raise PreconditionFailed("could not record the schema version: too much contention", uri=key)
+
+
+def _schema_history(store: Store, key: str, qualified_table: str) -> list[dict[str, Any]]:
+    """The versions recorded at ``key``. No committed object holds them all (a manifest
+    names only its own version), so a damaged history is not rebuilt: the export fails
+    naming it, before anything is staged."""
+    try:
+        versions = json.loads(store.get(key)).get("versions", [])
+        if not isinstance(versions, list) or not all(
+            isinstance(v, dict) and {"version", "schema_hash", "columns"} <= v.keys()
+            for v in versions
+        ):
+            raise ValueError("'versions' is not a list of schema versions")
+        return versions
+    except NotFound:
+        return []
+    except (ValueError, AttributeError) as exc:
+        raise ExportError(
+            f"the schema history {store.uri(key)} cannot be read ({type(exc).__name__}: "
+            f"{exc}); restore it from the bucket's object versions, or delete it to start "
+            "the history again (the next export records its schema as a new version)",
+            table=qualified_table,
+            code="FAILED_PRECONDITION",
+        ) from exc

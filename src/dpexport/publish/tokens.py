@@ -72,15 +72,35 @@ class Token:
 
 
 def read_token(store: Store, name: str) -> tuple[Token | None, str | None]:
-    """The token and its version, or (None, None)."""
-    info = store.head(layout.token_key(name))
+    """The token and its version, or (None, None); (None, version) for a token that is
+    not one (truncated, garbled), logged by name.
+
+    A damaged token is treated as absent, so the caller replaces it by compare-and-swap
+    against that version: what it recorded is not lost, for the committed manifests
+    (and the watermark rebuilt from them) decide what the export publishes, and a
+    rerun of an export that committed publishes nothing twice."""
+    key = layout.token_key(name)
+    info = store.head(key)
     if info is None:
         return None, None
     try:
-        doc = json.loads(store.get(layout.token_key(name)))
-    except (NotFound, ValueError):
+        data = store.get(key)
+    except NotFound:
         return None, None
-    return Token(**doc), info.version
+    try:
+        doc = json.loads(data)
+        if not isinstance(doc, dict) or not isinstance(doc.get("status"), str):
+            raise ValueError("it is not a token document")
+        token = Token(**doc)
+    except (ValueError, TypeError) as exc:
+        log.warning(
+            "token %s is not valid JSON or not a token (%s): taking it as absent; the "
+            "export replaces it, and the committed manifests decide what it publishes",
+            store.uri(key),
+            exc,
+        )
+        return None, info.version
+    return token, info.version
 
 
 def create_token(store: Store, token: Token) -> None:
