@@ -140,8 +140,11 @@ def plan(
 
 
 def _destination(ws: Workspace, spec: Any) -> dict[str, Any]:
+    from dpexport.reliability.places import tokens_place
+
     store, key = ws.destination(spec)
-    return {"store": store, "dest_key": key}
+    tokens_at = tokens_place(ws.config, store, ws.stores.resolve)
+    return {"store": store, "dest_key": key, "tokens_at": tokens_at}
 
 
 def run(
@@ -352,11 +355,13 @@ def dlq_purge(
     """Delete the entries older than the DLQ retention (90 days), or all with ``force``;
     returns the export ids purged."""
     from dpexport.reliability.dlq import DlqSettings, purge
+    from dpexport.reliability.places import dlq_places
 
     ws = Workspace.of(config, local_root=local_root)
     settings = DlqSettings.from_config(ws.config)
     at_now = now or datetime.now(UTC)
-    return [eid for s in ws.config_stores() for eid in purge(s, at_now, force, settings)]
+    found = dlq_places(ws.config, ws.config_stores(), ws.stores.resolve)
+    return [eid for p in found for eid in purge(p.store, at_now, force, settings, root=p.root)]
 
 
 def replicate(

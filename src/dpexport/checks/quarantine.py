@@ -1,5 +1,6 @@
 """Rows a data check kept out of an export (``on_fail: quarantine``, CONTRACT §9) go to
-``dead-letter-queue/quarantined_rows/{export_id}/{entity}.jsonl.gz``."""
+``dead-letter-queue/quarantined_rows/{export_id}/{entity}.jsonl.gz`` (under the DLQ's
+``storage_location`` when one is set: ``root``)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ def write_quarantine(
     request: ScanRequest | None,
     transforms: Transforms,
     scratch: Path,
+    *,
+    root: str = layout.DLQ_PREFIX,
 ) -> None:
     """Rows a check kept out go to the DLQ, anonymized like the export (CONTRACT §9)."""
     if request is None:
@@ -50,7 +53,7 @@ def write_quarantine(
         return
     written = writer.close()
     if written.rows:
-        key = layout.quarantine_key(export_id, spec.table)
+        key = layout.quarantine_key(export_id, spec.table, root)
         store.put_file(key, path)
         log.warning(
             "%s: %d row(s) quarantined to %s",

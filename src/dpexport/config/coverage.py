@@ -76,9 +76,6 @@ NOT_ENFORCED_YET: Mapping[str, int] = {
     "optimization_strategies.compression.low_latency_tables": 17,
     "filenames.pattern": 17,
     "filenames.metadata_sidecar": 17,
-    "dlq_configuration.storage_location": 17,
-    "idempotency_design.storage.location": 17,
-    "idempotency_design.storage.retention": 17,
     # no test changes these and asserts an effect (issue 17 gaps)
     "encryption.at_rest.algorithm": 17,
     "encryption.at_rest.method": 17,
@@ -213,6 +210,12 @@ EFFECTS: Mapping[str, str] = {
     "dlq_configuration.processing.auto_retry_after": "tests/e2e/test_schedule.py::"
     "test_once_retries_a_failed_fire_time_from_the_dlq_when_due",
     "dlq_configuration.structure.*[]": _DLQ + "test_poison_moves_the_entry",
+    "dlq_configuration.storage_location": "tests/e2e/test_state_locations.py::"
+    "test_a_failed_export_goes_to_the_configured_dlq",
+    "idempotency_design.storage.location": "tests/e2e/test_state_locations.py::"
+    "test_tokens_live_under_their_location_and_a_rerun_finds_them",
+    "idempotency_design.storage.retention": "tests/e2e/test_state_locations.py::"
+    "test_sweep_deletes_tokens_older_than_the_retention",
     "idempotency_design.lease.expires_after": "tests/e2e/test_check_values.py::"
     "test_check_lists_every_refused_value_in_one_pass",
     "idempotency_design.lease.renew_every": "tests/e2e/test_check_values.py::"

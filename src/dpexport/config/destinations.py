@@ -16,10 +16,14 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from dpexport.config.issues import Issues
 from dpexport.config.loader import Path
 from dpexport.storage.uri import Location, parse_uri, uri_problem
+
+if TYPE_CHECKING:
+    from dpexport.config.models import DpexportConfig
 
 
 @dataclass(frozen=True)
@@ -114,3 +118,60 @@ def _own_folder(table: Published, loc: Location, taken: Sequence[str]) -> str | 
     if any(mine.startswith(f) or f.startswith(mine) for f in taken):
         return None
     return mine
+
+
+def state_locations(model: DpexportConfig) -> list[tuple[Path, str, str]]:
+    """The configured DLQ and token locations (spec 7.2, 7.3), at their YAML paths."""
+    return [
+        (
+            ("dlq_configuration", "storage_location"),
+            model.dlq_configuration.storage_location or "",
+            "the dead-letter queue",
+        ),
+        (
+            ("idempotency_design", "storage", "location"),
+            model.idempotency_design.storage.location or "",
+            "the idempotency tokens",
+        ),
+    ]
+
+
+def check_state_locations(
+    tables: Sequence[Published], locations: Sequence[tuple[Path, str, str]], issues: Issues
+) -> None:
+    """Report a DLQ or token location (``(path, uri, what it holds)``) that equals, lies
+    in or holds a table's destination: ``lifecycle sweep`` and a FULL_REFRESH of the
+    table would delete each other's objects, and readers of the table would read them.
+    A location that is not a valid URI is reported by ``validate.check_location``."""
+    for path, uri, holds in locations:
+        if not uri or uri_problem(uri) is not None:
+            continue
+        folder = folder_of(parse_uri(uri))
+        for table in tables:
+            if not table.destination or uri_problem(table.destination) is not None:
+                continue
+            other = folder_of(parse_uri(table.destination))
+            if folder.startswith(other):
+                how = "lies in"
+            elif other.startswith(folder):
+                how = "holds"
+            else:
+                continue
+            issues.add(
+                path,
+                f"the location of {holds} {how} the destination of {table.table} "
+                f"({table.destination}): sweeping one would delete the other's objects, "
+                "and readers of the table would read them",
+                value=uri,
+                expected="a folder outside every export destination, e.g. "
+                f"{_beside(parse_uri(uri), holds)}",
+            )
+            break
+
+
+def _beside(loc: Location, holds: str) -> str:
+    """A folder at the root of the same bucket for a location, as its default is."""
+    name = "dead-letter-queue/" if "dead-letter" in holds else "idempotency-tokens/"
+    if loc.scheme == "file":
+        return str(os.path.join(os.path.dirname(loc.bucket.rstrip("/")), name))
+    return f"{loc.scheme}://{loc.bucket}/{name}"

@@ -19,7 +19,12 @@ from typing import Any, cast
 from pydantic import ValidationError
 
 from dpexport.config.compression import DEFAULT_CODEC, ratio_bands, table_codec
-from dpexport.config.destinations import Published, check_destinations
+from dpexport.config.destinations import (
+    Published,
+    check_destinations,
+    check_state_locations,
+    state_locations,
+)
 from dpexport.config.entities import (
     TableSources,
     check_replication,
@@ -174,10 +179,9 @@ def resolve(
     steps = resolve_steps(model.validation_checks)
     specs = tuple(_table_spec(model, src, issues, steps) for src in tables.values())
     check_replication(model, issues, tables)
-    check_destinations(
-        [_published(src, spec) for src, spec in zip(tables.values(), specs, strict=True)],
-        issues,
-    )
+    published = [_published(src, spec) for src, spec in zip(tables.values(), specs, strict=True)]
+    check_destinations(published, issues)
+    check_state_locations(published, state_locations(model), issues)
     buckets = dict(model.buckets)
     wh = model.warehouse
     wh_path = wh.path

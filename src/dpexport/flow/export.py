@@ -39,6 +39,7 @@ from dpexport.publish.manifest import (
     schema_hash,
 )
 from dpexport.publish.verification import verify_staged
+from dpexport.reliability.places import dlq_place
 from dpexport.reliability.retry import Retrier
 from dpexport.storage import layout
 from dpexport.storage.base import Store
@@ -334,14 +335,16 @@ class Export:
 
     def _record(self, prep: Prepared) -> None:
         """After the publication: the quarantined rows and the checks' statistics."""
+        dlq = dlq_place(self.ctx.config, self.store, self.ctx.stores.resolve)
         quarantine.write_quarantine(
             self.ctx.engine,
             self.spec,
-            self.store,
+            dlq.store,
             self.export_id,
             prep.checks.quarantine_request(),
             prep.transforms,
             Path(self._scratch.name),
+            root=dlq.root,
         )
         prep.transforms.record_stats(prep.checks)
 

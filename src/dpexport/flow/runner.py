@@ -13,7 +13,7 @@ import logging
 import time
 import traceback
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,7 +28,8 @@ from dpexport.flow.export import Export
 from dpexport.ops.logs import parse_time
 from dpexport.publish import commit, records, tokens
 from dpexport.publish.manifest import rfc3339
-from dpexport.reliability import dlq
+from dpexport.reliability import dlq, places
+from dpexport.reliability.places import Place
 from dpexport.reliability.retry import Retrier, RetryingStore, RetryPolicy
 from dpexport.storage import layout
 from dpexport.storage.base import Store
@@ -93,29 +94,52 @@ def export_table(ctx: RunContext, spec: TableSpec) -> ExportResult:
     # every store call of the export, tokens and lease included, follows spec 7.1
     retrier = (ctx.options.retrier or (lambda: Retrier(export_policy(ctx.config))))()
     store = RetryingStore(store, retrier)
+    tokens_at = places.tokens_place(ctx.config, store, ctx.stores.resolve, _wrapper(ctx, retrier))
     token_name = tokens.token_name(spec, ctx.logical_time)
-    done = _done(store, token_name, spec.table)
+    done = _done(tokens_at, token_name, spec.table)
     if done is not None:
         return done
     renew, expires = _lease_timing(ctx.config)
+    lease_key = tokens.lease_key(spec, tokens_at.root)
     lease = tokens.Lease(
-        store, tokens.lease_key(spec), export_id, renew_every=renew, expires_after=expires
+        tokens_at.store, lease_key, export_id, renew_every=renew, expires_after=expires
     )
     acquired, holder = lease.acquire()
     if not acquired:
         return ExportResult(spec.table, holder, "SKIPPED", reason="in progress elsewhere")
     try:
-        done = _done(store, token_name, spec.table)  # finished while we were taking the lease
+        done = _done(tokens_at, token_name, spec.table)  # finished while we were taking the lease
         if done is not None:
             return done
         unfinished = _recover(ctx, spec, store, export_id, retrier)
         if unfinished is not None:
             return unfinished
+        token = tokens.Token(
+            token_name,
+            "IN_PROGRESS",
+            export_id,
+            rfc3339(ctx.logical_time),
+            tokens.config_hash(spec),
+            "",
+            lease=lease.key,
+        )
         return _export_under_lease(
-            ctx, spec, store, dest_key, export_id, start, uuid8, token_name, lease, retrier
+            ctx, spec, store, dest_key, export_id, start, uuid8, token, tokens_at, lease, retrier
         )
     finally:
         lease.release()
+
+
+def _wrapper(ctx: RunContext, retrier: Retrier) -> Callable[[Store], Store]:
+    """Wraps a configured token location's store as the export's own store is: as the
+    run asks, every call under the export's retrier (spec 7.1)."""
+
+    def wrap(store: Store) -> Store:
+        if ctx.options.wrap_store is not None:
+            store = ctx.options.wrap_store(store)
+        return RetryingStore(store, retrier)
+
+    return wrap
 
 
 def export_policy(config: ResolvedConfig) -> RetryPolicy:
@@ -163,8 +187,9 @@ def _to_dlq(
 ) -> None:
     """A failed export's request, error and retry history go to the DLQ (spec 7.2)."""
     try:
+        place = places.dlq_place(ctx.config, store, ctx.stores.resolve)
         dlq.record_failure(
-            store,
+            place.store,
             export_id,
             dlq.export_request(
                 table=spec.qualified_name,
@@ -178,13 +203,14 @@ def _to_dlq(
             dlq.error_details(exc, now=now, message=message),
             retrier.history,
             now=now,
+            root=place.root,
         )
     except DpexportError as err:
         log.error("could not record the DLQ entry of %s: %s", export_id, err)
 
 
-def _done(store: Store, token_name: str, table: str) -> ExportResult | None:
-    token, _ = tokens.read_token(store, token_name)
+def _done(tokens_at: Place, token_name: str, table: str) -> ExportResult | None:
+    token, _ = tokens.read_token(tokens_at.store, token_name, tokens_at.root)
     if token is None or token.status != "DONE":
         return None
     result = token.result if isinstance(token.result, dict) else {}
@@ -215,29 +241,21 @@ def _export_under_lease(
     export_id: str,
     start: datetime,
     uuid8: str,
-    token_name: str,
+    token: tokens.Token,
+    tokens_at: Place,
     lease: tokens.Lease,
     retrier: Retrier,
 ) -> ExportResult:
-    token = tokens.Token(
-        token_name,
-        "IN_PROGRESS",
-        export_id,
-        rfc3339(ctx.logical_time),
-        tokens.config_hash(spec),
-        "",
-        lease=lease.key,
-    )
     try:
-        tokens.create_token(store, token)
+        tokens.create_token(tokens_at.store, token, tokens_at.root)
     except AlreadyExists:
-        done = _done(store, token_name, spec.table)
+        done = _done(tokens_at, token.name, spec.table)
         if done is not None:
             return done
         raise
     clock = time.monotonic()
     exporter = Export(ctx, spec, store, dest_key, export_id, start, uuid8, lease)
-    exporter.token_name = token_name
+    exporter.token_name = token.name
     exporter.retrier = retrier
     try:
         result = exporter.run()
@@ -245,10 +263,10 @@ def _export_under_lease(
     except KeyboardInterrupt:
         exporter.abort()
         if exporter.committed:  # published, or left for the next run to finish
-            _finish(exporter, token, _committed(exporter, "interrupted"), clock)
+            _finish(exporter, tokens_at, token, _committed(exporter, "interrupted"), clock)
         else:
             token.status, token.error = "FAILED", "interrupted"
-            _write_token(store, token)
+            _write_token(tokens_at, token)
         raise
     except tokens.LeaseLost:
         exporter.abort()
@@ -283,7 +301,7 @@ def _export_under_lease(
             result = ExportResult(spec.table, export_id, "FAILURE", error=message)
     finally:
         exporter.close()
-    _finish(exporter, token, result, clock)
+    _finish(exporter, tokens_at, token, result, clock)
     return result
 
 
@@ -302,7 +320,9 @@ def _committed(exporter: Export, message: str) -> ExportResult:
     return result
 
 
-def _finish(exporter: Export, token: tokens.Token, result: ExportResult, clock: float) -> None:
+def _finish(
+    exporter: Export, tokens_at: Place, token: tokens.Token, result: ExportResult, clock: float
+) -> None:
     """The token and the export-log record of an export that ran. Neither decides what
     is published: a failure to write them is logged, and the result stands."""
     token.status = "DONE" if result.status == "SUCCESS" else "FAILED"
@@ -313,13 +333,13 @@ def _finish(exporter: Export, token: tokens.Token, result: ExportResult, clock: 
         "files": result.files,
         "manifests": result.manifests,
     }
-    _write_token(exporter.store, token)
+    _write_token(tokens_at, token)
     records.log_record(exporter, result, int((time.monotonic() - clock) * 1000))
 
 
-def _write_token(store: Store, token: tokens.Token) -> None:
+def _write_token(tokens_at: Place, token: tokens.Token) -> None:
     try:
-        tokens.write_token(store, token)
+        tokens.write_token(tokens_at.store, token, tokens_at.root)
     except DpexportError as exc:
         log.error("could not record idempotency token %s: %s", token.name, exc)
 
@@ -352,22 +372,25 @@ def rerun_request(
 
 def dlq_entries(
     config: ResolvedConfig, local_root: Path | None, now: datetime
-) -> list[tuple[Store, dlq.DlqEntry]]:
-    """Every DLQ entry of the config's stores (``ops.logs.config_stores``), with its store."""
+) -> list[tuple[Place, dlq.DlqEntry]]:
+    """Every DLQ entry, with the place it was found: the configured ``storage_location``,
+    or the default prefix of each of the config's stores (``ops.logs.config_stores``)."""
     from dpexport.ops.logs import config_stores
 
     settings = dlq.DlqSettings.from_config(config)
+    resolver = StoreResolver(local_root)
+    found = places.dlq_places(config, config_stores(config, local_root), resolver.resolve)
     return [
-        (store, entry)
-        for store in config_stores(config, local_root)
-        for entry in dlq.list_entries(store, now, settings)
+        (place, entry)
+        for place in found
+        for entry in dlq.list_entries(place.store, now, settings, root=place.root)
     ]
 
 
 def retry_dlq(
     config: ResolvedConfig,
     engine: Engine,
-    entries: Sequence[tuple[Store, dlq.DlqEntry]],
+    entries: Sequence[tuple[Place, dlq.DlqEntry]],
     *,
     local_root: Path | None,
     now: datetime,
@@ -376,11 +399,12 @@ def retry_dlq(
     policy = RetryPolicy.from_config(config)
     return [
         dlq.retry_entry(
-            store,
+            place.store,
             entry,
             lambda request: rerun_request(config, engine, request, local_root),
             now=now,
             policy=policy,
+            root=place.root,
         )
-        for store, entry in entries
+        for place, entry in entries
     ]

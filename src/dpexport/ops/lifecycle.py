@@ -34,6 +34,7 @@ from typing import Any
 from dpexport.config.spec import ResolvedConfig
 from dpexport.errors import ExportError
 from dpexport.ops.replicate import Opener
+from dpexport.reliability.places import StateRoots
 from dpexport.storage import layout
 from dpexport.storage.base import Store, innermost
 
@@ -78,6 +79,8 @@ class Policy:
     bucket_versioning: dict[str, bool] = field(default_factory=dict)
     retained: tuple[Retained, ...] = ()
     retained_entities: frozenset[str] = frozenset()
+    #: where the DLQ and the tokens are (their configured locations, or the defaults)
+    roots: StateRoots = field(default_factory=StateRoots)
 
     @classmethod
     def from_config(cls, config: ResolvedConfig, resolve: Opener) -> Policy:
@@ -99,6 +102,7 @@ class Policy:
             retained_entities=frozenset(
                 t.table for t in config.tables if _retention_of(t.compliance) is not None
             ),
+            roots=StateRoots.from_config(config, resolve),
         )
 
     def transitions_for(self, bucket: str) -> tuple[tuple[int, str], ...]:
@@ -114,7 +118,8 @@ class Policy:
         for folder, (kind, years) in RETAINED_FOLDERS.items():
             if folder in segments:
                 return f"{kind} retention {years} years ({folder}/)"
-        dlq = layout.parse_dlq_key(key)
+        root = self.roots.dlq_root(store)
+        dlq = layout.parse_dlq_key(key, root) if root is not None else None
         if dlq is not None and dlq.kind == "quarantined" and dlq.entity in self.retained_entities:
             return f"quarantined rows of {dlq.entity}, a table under retention"
         return None
@@ -196,11 +201,11 @@ class ApplyResult:
 
 def _expirations(policy: Policy, store: Store) -> tuple[list[tuple[str, int]], list[str]]:
     """(prefix, days) whose rule is age alone, and what must stay with ``sweep``."""
-    rules = [
-        (layout.TEST_EXPORTS_PREFIX, policy.test, "test_exports"),
-        (layout.DLQ_FAILED_PREFIX, policy.failed, "failed_exports"),
-        (layout.DLQ_POISONED_PREFIX, policy.dlq, "dlq retention"),
-    ]
+    rules = [(layout.TEST_EXPORTS_PREFIX, policy.test, "test_exports")]
+    root = policy.roots.dlq_root(store)
+    if root is not None:  # the DLQ is on this store
+        rules.append((layout.dlq_failed_folder(root), policy.failed, "failed_exports"))
+        rules.append((layout.dlq_poisoned_folder(root), policy.dlq, "dlq retention"))
     kept = [
         "temp_exports (_staging/): sweep checks the owner and the commit journal",
         "failed exports (FAILURE-only folders): sweep finds them",

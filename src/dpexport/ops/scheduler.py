@@ -323,8 +323,8 @@ class Scheduler:
             log.error("DLQ auto-retry postponed: cannot read the DLQ: %s", exc)
             return []
         due = [
-            (store, entry)
-            for store, entry in entries
+            (place, entry)
+            for place, entry in entries
             if entry.due_for_auto_retry and self._table_of(entry.request) in mine
         ]
         if not due:

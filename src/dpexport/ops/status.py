@@ -112,9 +112,13 @@ def table_statuses(
 
 def status(config: Any, *, local_root: Path | None, now: datetime) -> list[TableStatus]:
     """``dpexport status`` from Python: every configured table, from its buckets."""
+    from dpexport.reliability.places import dlq_places
+    from dpexport.storage.uri import StoreResolver
+
     stores = config_stores(config, local_root)
     settings = DlqSettings.from_config(config)
-    entries = [e for s in stores for e in list_entries(s, now, settings)]
+    found = dlq_places(config, stores, StoreResolver(local_root).resolve)
+    entries = [e for p in found for e in list_entries(p.store, now, settings, root=p.root)]
     return table_statuses(config.tables, load_records(stores), entries, now)
 
 

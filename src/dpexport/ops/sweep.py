@@ -96,9 +96,10 @@ def sweep(
 
 def sweep_store(store: Store, policy: Policy, *, now: datetime, dry_run: bool) -> list[SweepItem]:
     objects = list(store.list(""))
-    live = _live_leases(store, objects, now)
+    tokens_root = policy.roots.tokens_root(store)
+    live = _live_leases(store, objects, now, tokens_root)
     items: list[SweepItem] = []
-    for group, limit in _groups(objects, policy):
+    for group, limit in _groups(objects, policy, store):
         age = group.age(now)
         if limit is None or age < limit:
             continue
@@ -106,7 +107,7 @@ def sweep_store(store: Store, policy: Policy, *, now: datetime, dry_run: bool) -
         item = SweepItem(store.url, group.rule, group.what, keys, age / timedelta(days=1), "")
         reason = next((r for k in keys if (r := policy.retention(store, k))), None)
         if reason is None:
-            reason = _keep_reason(store, group, live)
+            reason = _keep_reason(store, group, live, tokens_root)
             item.status = "kept" if reason else ""
         else:
             item.status = "retained"
@@ -123,9 +124,11 @@ def sweep_store(store: Store, policy: Policy, *, now: datetime, dry_run: bool) -
 
 
 def _groups(
-    objects: Sequence[ObjectInfo], policy: Policy
+    objects: Sequence[ObjectInfo], policy: Policy, store: Store
 ) -> Iterator[tuple[_Group, timedelta | None]]:
-    """Each object that an auto_delete rule covers, grouped with the objects it goes with."""
+    """Each object that an auto_delete rule covers, grouped with the objects it goes with.
+    The DLQ and the tokens are looked for under their roots on this store (none when
+    their configured location is another store)."""
     groups: dict[tuple[str, str], _Group] = {}
     limits = {
         "temp_exports": policy.temp,
@@ -136,28 +139,34 @@ def _groups(
     }
     keys = {o.key for o in objects}
     folders = {f for o in objects if _is_marker(o.key) and (f := layout.key_folder(o.key))}
+    dlq_root, tokens_root = policy.roots.dlq_root(store), policy.roots.tokens_root(store)
     for obj in objects:
         key = obj.key
         found: tuple[str, str] | None = None
         staged = layout.staged_export_id(key)
-        dlq = layout.parse_dlq_key(key)
+        dlq = layout.parse_dlq_key(key, dlq_root) if dlq_root is not None else None
         if staged is not None:
             found = ("temp_exports", layout.staging_prefix(staged))
         elif dlq is not None:
             found = ("failed_exports" if dlq.kind == "failed" else "dlq", dlq.prefix)
-        elif layout.is_token_key(key) or layout.is_lease_key(key):
+        elif tokens_root is not None and _is_token_or_lease(key, tokens_root):
             found = ("idempotency_tokens", key)
         elif key.startswith(layout.TEST_EXPORTS_PREFIX):
             owner = max((f for f in folders if key.startswith(f)), key=len, default=None)
             found = ("test_exports", owner or layout.key_folder(key))
         elif layout.key_name(key) == layout.FAILURE:
             folder = layout.key_folder(key)
-            if not key.startswith(layout.DLQ_PREFIX) and _only(keys, folder, key):
+            in_dlq = key.startswith((layout.DLQ_PREFIX, dlq_root or layout.DLQ_PREFIX))
+            if not in_dlq and _only(keys, folder, key):
                 found = ("failed_exports", folder)
         if found is not None:
             groups.setdefault(found, _Group(*found)).objects.append(obj)
     for (rule, _), group in groups.items():
         yield group, limits[rule]
+
+
+def _is_token_or_lease(key: str, root: str) -> bool:
+    return layout.is_token_key(key, root) or layout.is_lease_key(key, root)
 
 
 def _only(keys: set[str], folder: str, key: str) -> bool:
@@ -181,12 +190,15 @@ def _delete_order(key: str) -> tuple[int, str]:
 
 
 def _live_leases(
-    store: Store, objects: Iterable[ObjectInfo], now: datetime
+    store: Store, objects: Iterable[ObjectInfo], now: datetime, root: str | None
 ) -> list[dict[str, Any]]:
-    """Lease documents that have not expired at ``now`` and whose holder may be alive."""
-    live = []
+    """Lease documents under the tokens' ``root`` that have not expired at ``now`` and
+    whose holder may be alive."""
+    live: list[dict[str, Any]] = []
+    if root is None:
+        return live
     for obj in objects:
-        if not layout.is_lease_key(obj.key):
+        if not layout.is_lease_key(obj.key, root):
             continue
         doc = _json(store, obj.key)
         try:
@@ -195,13 +207,15 @@ def _live_leases(
         except (KeyError, TypeError, ValueError):
             continue
         if expires.replace(tzinfo=now.tzinfo) > now and not holder.is_dead_here():
-            leased = layout.parse_lease_key(obj.key)
+            leased = layout.parse_lease_key(obj.key, root)
             doc["_table"] = leased[1] if leased else None
             live.append(doc)
     return live
 
 
-def _keep_reason(store: Store, group: _Group, live: list[dict[str, Any]]) -> str | None:
+def _keep_reason(
+    store: Store, group: _Group, live: list[dict[str, Any]], tokens_root: str | None
+) -> str | None:
     """Why a due group must stay although its age says otherwise."""
     lease_exports = {d.get("export_id") for d in live}
     if group.rule == "temp_exports":
@@ -217,13 +231,13 @@ def _keep_reason(store: Store, group: _Group, live: list[dict[str, Any]]) -> str
             return None
         if holder.host == socket.gethostname() and not holder.is_dead_here():
             return f"its owner process {holder.pid} is alive"
-    if group.rule == "idempotency_tokens":
+    if group.rule == "idempotency_tokens" and tokens_root is not None:
         doc = _json(store, group.what)
-        if layout.is_lease_key(group.what):
+        if layout.is_lease_key(group.what, tokens_root):
             return "a live lease" if doc.get("export_id") in lease_exports and doc else None
         if doc.get("export_id") in lease_exports:
             return "a live lease is working on it"
-        token = layout.parse_token_key(group.what)
+        token = layout.parse_token_key(group.what, tokens_root)
         if (
             doc.get("status") == "IN_PROGRESS"
             and token is not None
@@ -255,7 +269,8 @@ def _tier(
     steps = [s for s in steps if s[1] in TIER_ORDER]
     items = []
     for info, tier in backend.list_tiers(""):
-        if info.key in deleted or info.key.startswith(layout.RESERVED_PREFIXES):
+        kept = layout.RESERVED_PREFIXES + policy.roots.configured_roots(store)
+        if info.key in deleted or info.key.startswith(kept):
             continue
         if _is_marker(info.key):
             continue

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
@@ -19,6 +19,9 @@ from dpexport.publish import state
 from dpexport.storage import layout
 from dpexport.storage.base import Store
 from dpexport.storage.uri import StoreResolver
+
+if TYPE_CHECKING:
+    from dpexport.reliability.places import Place
 
 
 @dataclass(frozen=True)
@@ -201,9 +204,11 @@ def describe(
     store: Store,
     dest_key: str,
     logical_time: datetime,
+    tokens_at: Place | None = None,
 ) -> dict[str, Any]:
-    """What a run would do for one table, read-only: the slice, window, folders, token,
-    and estimated rows and bytes (``dpexport plan``)."""
+    """What a run would do for one table, read-only: the slice, window, folders, token
+    (read from ``tokens_at``, by default the destination's store), and estimated rows
+    and bytes (``dpexport plan``)."""
     from dpexport.publish import tokens
     from dpexport.transforms.gdpr import gdpr_plan
 
@@ -219,7 +224,10 @@ def describe(
     )
     request = plan.request
     name = tokens.token_name(spec, logical_time)
-    token, _ = tokens.read_token(store, name)
+    if tokens_at is None:
+        token, _ = tokens.read_token(store, name)
+    else:
+        token, _ = tokens.read_token(tokens_at.store, name, tokens_at.root)
     stats = _slice_aggregates(engine, spec, request)
     rows = int(stats.get("rows") or 0)
     folders = int(stats.get("folders") or (1 if rows else 0))

@@ -1,6 +1,8 @@
 """Idempotency tokens and leases (spec 7.3, CONTRACT §5, §8).
 
-Two documents under ``idempotency-tokens/`` in the destination's bucket:
+Two documents under ``idempotency-tokens/`` in the destination's bucket, or under
+``idempotency_design.storage.location`` when the config sets one (``reliability.places``;
+each function takes that folder as ``root``):
 
 - the **token** ``{table}_{partition}_{logical_epoch}_{hash8}.json`` records one
   export of one table at one logical time with one config: IN_PROGRESS, DONE or
@@ -54,8 +56,8 @@ def token_name(spec: TableSpec, logical_time: datetime) -> str:
     return layout.token_name(spec.table, logical_time, config_hash(spec))
 
 
-def lease_key(spec: TableSpec) -> str:
-    return layout.lease_key(spec.dataset, spec.table)
+def lease_key(spec: TableSpec, root: str = layout.TOKENS_PREFIX) -> str:
+    return layout.lease_key(spec.dataset, spec.table, root)
 
 
 @dataclass
@@ -71,7 +73,9 @@ class Token:
     lease: str | None = None  # the table lease that guards the export while IN_PROGRESS
 
 
-def read_token(store: Store, name: str) -> tuple[Token | None, str | None]:
+def read_token(
+    store: Store, name: str, root: str = layout.TOKENS_PREFIX
+) -> tuple[Token | None, str | None]:
     """The token and its version, or (None, None); (None, version) for a token that is
     not one (truncated, garbled), logged by name.
 
@@ -79,7 +83,7 @@ def read_token(store: Store, name: str) -> tuple[Token | None, str | None]:
     against that version: what it recorded is not lost, for the committed manifests
     (and the watermark rebuilt from them) decide what the export publishes, and a
     rerun of an export that committed publishes nothing twice."""
-    key = layout.token_key(name)
+    key = layout.token_key(name, root)
     info = store.head(key)
     if info is None:
         return None, None
@@ -103,27 +107,28 @@ def read_token(store: Store, name: str) -> tuple[Token | None, str | None]:
     return token, info.version
 
 
-def create_token(store: Store, token: Token) -> None:
+def create_token(store: Store, token: Token, root: str = layout.TOKENS_PREFIX) -> None:
     """Create the token IN_PROGRESS by a conditional write; a token a failed or crashed
     attempt left is replaced by compare-and-swap (the caller holds the table's lease).
     Raises AlreadyExists if it is DONE: that export already happened."""
     token.updated = rfc3339(datetime.now(UTC))
     body = dumps(asdict(token))
+    key = layout.token_key(token.name, root)
     try:
-        store.put_if_absent(layout.token_key(token.name), body)
+        store.put_if_absent(key, body)
         return
     except AlreadyExists:
         pass
-    old, version = read_token(store, token.name)
+    old, version = read_token(store, token.name, root)
     if old is not None and old.status == "DONE":
         raise AlreadyExists(f"token {token.name} is DONE (export {old.export_id})")
-    store.replace_if_match(layout.token_key(token.name), body, version)
+    store.replace_if_match(key, body, version)
 
 
-def write_token(store: Store, token: Token) -> None:
+def write_token(store: Store, token: Token, root: str = layout.TOKENS_PREFIX) -> None:
     """Record the token's new state (last writer wins: only the lease holder writes)."""
     token.updated = rfc3339(datetime.now(UTC))
-    store.put_bytes(layout.token_key(token.name), dumps(asdict(token)))
+    store.put_bytes(layout.token_key(token.name, root), dumps(asdict(token)))
 
 
 class LeaseLost(Exception):

@@ -1,6 +1,8 @@
 """The dead-letter queue (spec 7.2, CONTRACT §4): failed exports kept for review and retry.
 
-Layout, under ``dead-letter-queue/`` at the root of the bucket the export wrote to::
+Layout, under ``dead-letter-queue/`` at the root of the bucket the export wrote to, or
+under ``storage_location`` when the config sets one (``reliability.places``); each
+function takes that folder as ``root``::
 
     failed_exports/{export_id}/export_request.json   what to run again (table, at, trigger)
     failed_exports/{export_id}/error_details.json    the last error, when, how often retried
@@ -201,13 +203,14 @@ def record_failure(
     history: Sequence[Attempt | Mapping[str, Any]],
     *,
     now: datetime | None = None,
+    root: str = layout.DLQ_PREFIX,
 ) -> str:
     """Write a failed export's three DLQ documents; returns the entry's folder URI.
 
     ``error`` should come from :func:`error_details`; a missing ``failed_at`` is set
     from ``now``. ``history`` is the retry history (``Retrier.history``)."""
     when = now or datetime.now(UTC)
-    folder = layout.dlq_failed_prefix(export_id)
+    folder = layout.dlq_failed_prefix(export_id, root)
     err = dict(error)
     err.setdefault("failed_at", rfc3339(when.astimezone(UTC)))
     err.setdefault("dlq_retries", 0)
@@ -220,17 +223,24 @@ def record_failure(
     return store.uri(folder)
 
 
-def remove(store: Store, export_id: str) -> None:
+def remove(store: Store, export_id: str, *, root: str = layout.DLQ_PREFIX) -> None:
     """Delete an entry (open or poisoned), e.g. after a successful retry."""
-    for obj in list(store.list(layout.dlq_failed_prefix(export_id))):
+    for obj in list(store.list(layout.dlq_failed_prefix(export_id, root))):
         store.delete(obj.key)
-    store.delete(layout.dlq_poisoned_key(export_id))
-    store.delete(layout.dlq_poisoned_reason_key(export_id))
+    store.delete(layout.dlq_poisoned_key(export_id, root))
+    store.delete(layout.dlq_poisoned_reason_key(export_id, root))
 
 
-def poison(store: Store, export_id: str, reason: str, *, now: datetime | None = None) -> str:
+def poison(
+    store: Store,
+    export_id: str,
+    reason: str,
+    *,
+    now: datetime | None = None,
+    root: str = layout.DLQ_PREFIX,
+) -> str:
     """Move an open entry to ``poison_messages/`` (attempts exhausted); returns its URI."""
-    folder = layout.dlq_failed_prefix(export_id)
+    folder = layout.dlq_failed_prefix(export_id, root)
     when = now or datetime.now(UTC)
     doc = {
         "export_id": export_id,
@@ -240,9 +250,10 @@ def poison(store: Store, export_id: str, reason: str, *, now: datetime | None = 
         "error_details": _read_json(store, folder + layout.DLQ_ERROR, {}),
         "retry_history": _read_json(store, folder + layout.DLQ_HISTORY, []),
     }
-    key = layout.dlq_poisoned_key(export_id)
+    key = layout.dlq_poisoned_key(export_id, root)
     store.put_bytes(key, dumps(doc))
-    store.put_bytes(layout.dlq_poisoned_reason_key(export_id), (reason.rstrip() + "\n").encode())
+    reason_key = layout.dlq_poisoned_reason_key(export_id, root)
+    store.put_bytes(reason_key, (reason.rstrip() + "\n").encode())
     for obj in list(store.list(folder)):
         store.delete(obj.key)
     log.warning("DLQ entry %s poisoned: %s", export_id, reason)
@@ -281,11 +292,16 @@ def _entry(
 
 
 def read_entry(
-    store: Store, export_id: str, now: datetime, settings: DlqSettings | None = None
+    store: Store,
+    export_id: str,
+    now: datetime,
+    settings: DlqSettings | None = None,
+    *,
+    root: str = layout.DLQ_PREFIX,
 ) -> DlqEntry | None:
     """One entry by export id (open or poisoned), or ``None``."""
     settings = settings or DlqSettings()
-    folder = layout.dlq_failed_prefix(export_id)
+    folder = layout.dlq_failed_prefix(export_id, root)
     error = _read_json(store, folder + layout.DLQ_ERROR, None)
     if isinstance(error, dict):
         return _entry(
@@ -299,7 +315,8 @@ def read_entry(
             now,
             settings,
         )
-    doc = _read_json(store, layout.dlq_poisoned_key(export_id), None)
+    poisoned = layout.dlq_poisoned_key(export_id, root)
+    doc = _read_json(store, poisoned, None)
     if isinstance(doc, dict):
         return _entry(
             store,
@@ -308,7 +325,7 @@ def read_entry(
             doc.get("export_request") or {},
             doc.get("error_details") or {},
             doc.get("retry_history") or [],
-            store.uri(layout.dlq_poisoned_key(export_id)),
+            store.uri(poisoned),
             now,
             settings,
         )
@@ -316,42 +333,51 @@ def read_entry(
 
 
 def list_entries(
-    store: Store, now: datetime, settings: DlqSettings | None = None
+    store: Store,
+    now: datetime,
+    settings: DlqSettings | None = None,
+    *,
+    root: str = layout.DLQ_PREFIX,
 ) -> list[DlqEntry]:
     """Every entry of a store's DLQ, open ones first, oldest first within each state."""
     ids: list[tuple[str, str]] = []
-    for obj in store.list(layout.DLQ_FAILED_PREFIX):
-        found = layout.parse_dlq_key(obj.key)
+    for obj in store.list(layout.dlq_failed_folder(root)):
+        found = layout.parse_dlq_key(obj.key, root)
         if found is not None and found.name == layout.DLQ_ERROR:
             ids.append(("open", found.export_id))
-    for obj in store.list(layout.DLQ_POISONED_PREFIX):
-        found = layout.parse_dlq_key(obj.key)
+    for obj in store.list(layout.dlq_poisoned_folder(root)):
+        found = layout.parse_dlq_key(obj.key, root)
         if found is not None and found.name == layout.DLQ_POISONED_DOCUMENT:
             ids.append(("poisoned", found.export_id))
     entries = []
     for _, eid in ids:
-        entry = read_entry(store, eid, now, settings)
+        entry = read_entry(store, eid, now, settings, root=root)
         if entry is not None:
             entries.append(entry)
     return sorted(entries, key=lambda e: (e.state != "open", e.failed_at, e.export_id))
 
 
 def purge(
-    store: Store, now: datetime, force: bool = False, settings: DlqSettings | None = None
+    store: Store,
+    now: datetime,
+    force: bool = False,
+    settings: DlqSettings | None = None,
+    *,
+    root: str = layout.DLQ_PREFIX,
 ) -> list[str]:
     """Delete entries (and quarantined rows) older than the retention, or all of them
     when ``force``; returns the export ids removed."""
     settings = settings or DlqSettings()
     purged: list[str] = []
-    for entry in list_entries(store, now, settings):
+    for entry in list_entries(store, now, settings, root=root):
         if force or entry.age >= settings.retention:
-            remove(store, entry.export_id)
+            remove(store, entry.export_id, root=root)
             purged.append(entry.export_id)
-    for obj in list(store.list(layout.DLQ_QUARANTINED_PREFIX)):
+    for obj in list(store.list(layout.dlq_quarantined_folder(root))):
         old = obj.updated is not None and now - obj.updated >= settings.retention
         if force or old:
             store.delete(obj.key)
-            found = layout.parse_dlq_key(obj.key)
+            found = layout.parse_dlq_key(obj.key, root)
             eid = found.export_id if found is not None else obj.key
             if eid not in purged:
                 purged.append(eid)
@@ -387,6 +413,7 @@ def retry_entry(
     *,
     now: datetime,
     policy: RetryPolicy | None = None,
+    root: str = layout.DLQ_PREFIX,
 ) -> RetryOutcome:
     """Run an entry's export request again through ``rerun``.
 
@@ -401,19 +428,19 @@ def retry_entry(
     result = rerun(entry.request)
     done = result.status == "SUCCESS" or (result.status == "SKIPPED" and result.already_done)
     if done:
-        remove(store, entry.export_id)
+        remove(store, entry.export_id, root=root)
         return RetryOutcome(entry.export_id, "resolved", result.export_id)
     if result.status == "SKIPPED":
         return RetryOutcome(entry.export_id, "in_progress", result.export_id, result.reason)
 
-    folder = layout.dlq_failed_prefix(entry.export_id)
+    folder = layout.dlq_failed_prefix(entry.export_id, root)
     history = list(entry.history)
     error = dict(entry.error)
-    new = read_entry(store, result.export_id, now) if result.export_id else None
+    new = read_entry(store, result.export_id, now, root=root) if result.export_id else None
     if new is not None and new.export_id != entry.export_id:
         history += new.history
         error.update({k: v for k, v in new.error.items() if k not in ("failed_at", "dlq_retries")})
-        remove(store, new.export_id)
+        remove(store, new.export_id, root=root)
     elif result.error:
         error["message"] = result.error
     history.append(
@@ -439,6 +466,6 @@ def retry_entry(
             f"gave up after {retries} DLQ retries (max_attempts {limit}); last error: "
             f"{error.get('code')}: {error.get('message')}"
         )
-        poison(store, entry.export_id, reason, now=now)
+        poison(store, entry.export_id, reason, now=now, root=root)
         return RetryOutcome(entry.export_id, "poisoned", result.export_id, result.error)
     return RetryOutcome(entry.export_id, "failed", result.export_id, result.error)

@@ -91,7 +91,12 @@ def replication_state_key(target_folder: str) -> str:
 
 
 # -- tokens and leases -----------------------------------------------------------------------
-LEASES_PREFIX = TOKENS_PREFIX + "_leases/"
+# Every builder and parser below takes ``root``, the folder the state lives in: the
+# reserved prefix at the export bucket's root by default, or the key part of the
+# configured ``idempotency_design.storage.location`` / ``dlq_configuration.
+# storage_location`` (ending with ``/``, or empty for a bucket root).
+_LEASES = "_leases/"
+LEASES_PREFIX = TOKENS_PREFIX + _LEASES
 _JSON = ".json"
 
 
@@ -122,43 +127,54 @@ def parse_token_name(name: str) -> TokenName | None:
     return TokenName(table, day, int(epoch), config_hash)
 
 
-def token_key(name: str) -> str:
-    return f"{TOKENS_PREFIX}{name}{_JSON}"
+def token_key(name: str, root: str = TOKENS_PREFIX) -> str:
+    return f"{root}{name}{_JSON}"
 
 
-def is_token_key(key: str) -> bool:
-    """A token document (not a lease)."""
-    return key.startswith(TOKENS_PREFIX) and key.endswith(_JSON) and not is_lease_key(key)
+def is_token_key(key: str, root: str = TOKENS_PREFIX) -> bool:
+    """A token document (not a lease): ``{root}{name}.json``, directly in the root, so
+    nothing in a sub-folder (a lease, a DLQ sharing the location) is taken for one."""
+    if not (key.startswith(root) and key.endswith(_JSON)):
+        return False
+    return "/" not in key[len(root) :]
 
 
-def parse_token_key(key: str) -> TokenName | None:
+def parse_token_key(key: str, root: str = TOKENS_PREFIX) -> TokenName | None:
     """The parts of a token's key (None for any other key)."""
-    if not is_token_key(key):
+    if not is_token_key(key, root):
         return None
-    return parse_token_name(key[len(TOKENS_PREFIX) : -len(_JSON)])
+    return parse_token_name(key[len(root) : -len(_JSON)])
 
 
-def lease_key(dataset: str, table: str) -> str:
+def leases_prefix(root: str = TOKENS_PREFIX) -> str:
+    return root + _LEASES
+
+
+def lease_key(dataset: str, table: str, root: str = TOKENS_PREFIX) -> str:
     """``idempotency-tokens/_leases/{dataset}.{table}.json``: who exports the table now."""
-    return f"{LEASES_PREFIX}{dataset}.{table}{_JSON}"
+    return f"{leases_prefix(root)}{dataset}.{table}{_JSON}"
 
 
-def is_lease_key(key: str) -> bool:
-    return key.startswith(LEASES_PREFIX) and key.endswith(_JSON)
+def is_lease_key(key: str, root: str = TOKENS_PREFIX) -> bool:
+    prefix = leases_prefix(root)
+    return key.startswith(prefix) and key.endswith(_JSON) and "/" not in key[len(prefix) :]
 
 
-def parse_lease_key(key: str) -> tuple[str, str] | None:
+def parse_lease_key(key: str, root: str = TOKENS_PREFIX) -> tuple[str, str] | None:
     """(dataset, table) of a lease's key (None for any other key)."""
-    if not is_lease_key(key):
+    if not is_lease_key(key, root):
         return None
-    dataset, dot, table = key[len(LEASES_PREFIX) : -len(_JSON)].partition(".")
+    dataset, dot, table = key[len(leases_prefix(root)) : -len(_JSON)].partition(".")
     return (dataset, table) if dot else None
 
 
 # -- dead-letter queue (spec 7.2) ------------------------------------------------------------
-DLQ_FAILED_PREFIX = DLQ_PREFIX + "failed_exports/"
-DLQ_POISONED_PREFIX = DLQ_PREFIX + "poison_messages/"
-DLQ_QUARANTINED_PREFIX = DLQ_PREFIX + "quarantined_rows/"
+_FAILED = "failed_exports/"
+_POISONED = "poison_messages/"
+_QUARANTINED = "quarantined_rows/"
+DLQ_FAILED_PREFIX = DLQ_PREFIX + _FAILED
+DLQ_POISONED_PREFIX = DLQ_PREFIX + _POISONED
+DLQ_QUARANTINED_PREFIX = DLQ_PREFIX + _QUARANTINED
 #: the documents of a failed export's entry
 DLQ_REQUEST = "export_request.json"
 DLQ_ERROR = "error_details.json"
@@ -171,46 +187,62 @@ QUARANTINE_SUFFIX = ".jsonl.gz"
 DlqKind = Literal["failed", "poisoned", "quarantined"]
 
 
-def dlq_failed_prefix(export_id: str) -> str:
+def dlq_failed_folder(root: str = DLQ_PREFIX) -> str:
+    """``{root}failed_exports/``: the open entries."""
+    return root + _FAILED
+
+
+def dlq_poisoned_folder(root: str = DLQ_PREFIX) -> str:
+    """``{root}poison_messages/``: the entries given up."""
+    return root + _POISONED
+
+
+def dlq_quarantined_folder(root: str = DLQ_PREFIX) -> str:
+    """``{root}quarantined_rows/``: rows data checks kept out."""
+    return root + _QUARANTINED
+
+
+def dlq_failed_prefix(export_id: str, root: str = DLQ_PREFIX) -> str:
     """``dead-letter-queue/failed_exports/{export_id}/``: one failed export's entry."""
-    return f"{DLQ_FAILED_PREFIX}{export_id}/"
+    return f"{dlq_failed_folder(root)}{export_id}/"
 
 
-def dlq_poisoned_key(export_id: str) -> str:
-    return f"{DLQ_POISONED_PREFIX}{export_id}{DLQ_POISONED_DOCUMENT}"
+def dlq_poisoned_key(export_id: str, root: str = DLQ_PREFIX) -> str:
+    return f"{dlq_poisoned_folder(root)}{export_id}{DLQ_POISONED_DOCUMENT}"
 
 
-def dlq_poisoned_reason_key(export_id: str) -> str:
-    return f"{DLQ_POISONED_PREFIX}{export_id}{DLQ_POISONED_REASON}"
+def dlq_poisoned_reason_key(export_id: str, root: str = DLQ_PREFIX) -> str:
+    return f"{dlq_poisoned_folder(root)}{export_id}{DLQ_POISONED_REASON}"
 
 
-def quarantine_prefix(export_id: str) -> str:
-    return f"{DLQ_QUARANTINED_PREFIX}{export_id}/"
+def quarantine_prefix(export_id: str, root: str = DLQ_PREFIX) -> str:
+    return f"{dlq_quarantined_folder(root)}{export_id}/"
 
 
-def quarantine_key(export_id: str, entity: str) -> str:
+def quarantine_key(export_id: str, entity: str, root: str = DLQ_PREFIX) -> str:
     """The rows a data check kept out of one export (CONTRACT §9)."""
-    return f"{quarantine_prefix(export_id)}{entity}{QUARANTINE_SUFFIX}"
+    return f"{quarantine_prefix(export_id, root)}{entity}{QUARANTINE_SUFFIX}"
 
 
 @dataclass(frozen=True)
 class DlqKey:
-    """A key under ``dead-letter-queue/``, parsed: the entry's kind and export id, and
-    the rest below the entry (a failed entry's document, a poisoned entry's suffix such
-    as ``.json``, a quarantined file's name)."""
+    """A key under the DLQ's root, parsed: the entry's kind and export id, and the rest
+    below the entry (a failed entry's document, a poisoned entry's suffix such as
+    ``.json``, a quarantined file's name)."""
 
     kind: DlqKind
     export_id: str
     name: str
+    root: str = DLQ_PREFIX
 
     @property
     def prefix(self) -> str:
         """What every object of the entry starts with."""
         if self.kind == "failed":
-            return dlq_failed_prefix(self.export_id)
+            return dlq_failed_prefix(self.export_id, self.root)
         if self.kind == "poisoned":
-            return DLQ_POISONED_PREFIX + self.export_id
-        return quarantine_prefix(self.export_id)
+            return dlq_poisoned_folder(self.root) + self.export_id
+        return quarantine_prefix(self.export_id, self.root)
 
     @property
     def entity(self) -> str:
@@ -218,22 +250,21 @@ class DlqKey:
         return key_name(self.name).split(".", 1)[0]
 
 
-_DLQ_FOLDERS: tuple[tuple[DlqKind, str], ...] = (
-    ("failed", DLQ_FAILED_PREFIX),
-    ("quarantined", DLQ_QUARANTINED_PREFIX),
-)
-
-
-def parse_dlq_key(key: str) -> DlqKey | None:
+def parse_dlq_key(key: str, root: str = DLQ_PREFIX) -> DlqKey | None:
     """What a key under the DLQ belongs to (None for any other key)."""
-    for kind, prefix in _DLQ_FOLDERS:
+    folders: tuple[tuple[DlqKind, str], ...] = (
+        ("failed", dlq_failed_folder(root)),
+        ("quarantined", dlq_quarantined_folder(root)),
+    )
+    for kind, prefix in folders:
         if key.startswith(prefix):
             eid, _, name = key[len(prefix) :].partition("/")
-            return DlqKey(kind, eid, name)
-    if key.startswith(DLQ_POISONED_PREFIX):
-        rest = key[len(DLQ_POISONED_PREFIX) :]
+            return DlqKey(kind, eid, name, root)
+    poisoned = dlq_poisoned_folder(root)
+    if key.startswith(poisoned):
+        rest = key[len(poisoned) :]
         eid = rest.split("/", 1)[0].split(".", 1)[0]
-        return DlqKey("poisoned", eid, rest[len(eid) :])
+        return DlqKey("poisoned", eid, rest[len(eid) :], root)
     return None
 
 
