@@ -74,8 +74,6 @@ NOT_ENFORCED_YET: Mapping[str, int] = {
     "buckets.cold_storage": 19,
     # issue 17's own list, not done yet
     "optimization_strategies.compression.low_latency_tables": 17,
-    "filenames.pattern": 17,
-    "filenames.metadata_sidecar": 17,
     # no test changes these and asserts an effect (issue 17 gaps)
     "encryption.at_rest.algorithm": 17,
     "encryption.at_rest.method": 17,
@@ -99,6 +97,9 @@ EFFECTS: Mapping[str, str] = {
     "buckets.cross_cloud": "tests/e2e/test_replication.py::test_replicate_to_s3_and_azure",
     "warehouse.engine": "tests/e2e/test_bigquery.py::test_every_type_round_trips",
     "warehouse.path": _FMT + "test_csv_utf16_gzip",
+    "filenames.pattern": "tests/e2e/test_filenames.py::test_files_and_sidecars_follow_the_patterns",
+    "filenames.metadata_sidecar": "tests/e2e/test_filenames.py::"
+    "test_files_and_sidecars_follow_the_patterns",
     # formats (spec 2.2/2.3)
     "formats.JSONL.format_config.encoding": _FMT + "test_jsonl_utf16_unix_epoch_and_a_null_marker",
     "formats.JSONL.format_config.timestamp_format": _FMT

@@ -11,7 +11,7 @@ are checked against each other by :mod:`dpexport.config.destinations`.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path as FsPath
 from typing import Any, cast
@@ -63,6 +63,7 @@ from dpexport.config.spec import (
 from dpexport.config.steps import Steps, resolve_steps, step_notes
 from dpexport.config.validate import check_document, normalize
 from dpexport.errors import ConfigError, ConfigIssue
+from dpexport.storage.layout.names import DEFAULT_PATTERN, FileNames
 
 
 def load_config(path: str | os.PathLike[str]) -> ResolvedConfig:
@@ -177,7 +178,10 @@ def resolve(
     """Apply precedence to the validated ``model``; cross-block problems go to ``issues``."""
     tables = collect_tables(model, issues)
     steps = resolve_steps(model.validation_checks)
-    specs = tuple(_table_spec(model, src, issues, steps) for src in tables.values())
+    names = FileNames(model.filenames.pattern or DEFAULT_PATTERN, model.filenames.metadata_sidecar)
+    specs = tuple(
+        replace(_table_spec(model, src, issues, steps), filenames=names) for src in tables.values()
+    )
     check_replication(model, issues, tables)
     published = [_published(src, spec) for src, spec in zip(tables.values(), specs, strict=True)]
     check_destinations(published, issues)

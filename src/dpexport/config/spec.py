@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Literal
 
 from dpexport.config.steps import Steps
+from dpexport.storage.layout.names import FileNames
 
 if TYPE_CHECKING:
     # Only named in annotations: a module that names ``TableSpec`` does not import pydantic.
@@ -213,6 +214,8 @@ class TableSpec:
     #: the share of bytes its codec is expected to save (spec 2.4 ``compression_matrix``),
     #: low and high; ``None``: no band check (NONE, or ``check_compression_ratios`` off)
     ratio_band: tuple[float, float] | None = None
+    #: spec 3.3 ``filenames``: the data file and sidecar name patterns
+    filenames: FileNames = field(default_factory=FileNames)
     #: setting -> YAML path it came from (``partitioning.time``, ``merge_key``, ...), so
     #: checks made later (``check_against_schemas``) can point at the right line
     origins: dict[str, str] = field(default_factory=dict, compare=False, repr=False)

@@ -4,9 +4,10 @@ The models take these values by type, and only the run (or nothing) used to noti
 an empty file, an unknown named check or a parameter it cannot take, a cron expression
 croniter reads otherwise than meant, a retry policy that never tries, a lease that
 lapses before it is renewed, a share over 100%, a ``deduplication`` text the exporter
-cannot read. Like :mod:`dpexport.config.validate`, these run on the normalised document
-whether or not the models accepted the rest, and report at each value's own YAML path
-what was expected and the nearest valid choice, so one pass names every problem.
+cannot read, a file name pattern it cannot name files by. Like
+:mod:`dpexport.config.validate`, these run on the normalised document whether or not
+the models accepted the rest, and report at each value's own YAML path what was
+expected and the nearest valid choice, so one pass names every problem.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dpexport.config import steps as spec_steps
 from dpexport.config import units
 from dpexport.config.issues import Issues, closest
 from dpexport.config.loader import Path
+from dpexport.storage.layout import names
 
 SECTIONS = ("append_only", "full_refresh", "incremental", "high_volume")
 #: CONTRACT §8 lease: renewed every 30 s, lapsing 2 minutes after the last renewal
@@ -57,6 +59,7 @@ def check_values(data: object, issues: Issues) -> None:
     _check_lease(data.get("idempotency_design"), issues)
     _check_shares(data, issues)
     _check_deduplication(data, issues)
+    _check_filenames(data.get("filenames"), issues)
     check_pipeline(data, issues)
 
 
@@ -314,6 +317,25 @@ def _dedup_hint(text: str, merge_key: object) -> str | None:
         candidate = "by " + ", ".join(merge_key)
         return candidate if DEDUP.match(candidate) else None
     return None
+
+
+def _check_filenames(block: object, issues: Issues) -> None:
+    """Spec 3.3 name patterns the exporter can name files by and read back: known
+    placeholders, ``{entity}`` and ``{uuid}`` (names unique per export), no ``/``; a
+    sidecar name that holds ``{filename}`` and is not the file's own name."""
+    if not isinstance(block, dict):
+        return
+    pattern = block.get("pattern")
+    sidecar = block.get("metadata_sidecar", names.DEFAULT_SIDECAR)
+    for problem in names.problems(pattern or names.DEFAULT_PATTERN, sidecar, closest):
+        given = {"value": block[problem.key]} if problem.key in block else {}
+        issues.add(
+            ("filenames", problem.key),
+            problem.message,
+            expected=problem.expected,
+            suggestion=problem.suggestion,
+            **given,
+        )
 
 
 def check_pipeline(data: dict[str, Any], issues: Issues) -> None:

@@ -227,15 +227,17 @@ class _Folder:
         for name in names:
             try:
                 raw = self.src.get(self.folder + name)
-                entries = json.loads(raw)["files"]
+                doc = json.loads(raw)
+                entries = doc["files"]
             except (NotFound, ValueError, KeyError, TypeError):
                 return None
             manifests.append(_doc(name, raw))
+            named = layout.FileNames.of_manifest(doc)  # as the files were named
             for entry in entries:
                 rel = str(entry["name"])
                 checksum = str(entry["checksum"]).removeprefix("sha256:")
                 data.append(_Object(rel, checksum, int(entry["bytes"])))
-                sidecar = rel + layout.SIDECAR_SUFFIX
+                sidecar = named.sidecar_of(rel)
                 try:
                     sidecars.append(_doc(sidecar, self.src.get(self.folder + sidecar)))
                 except NotFound:

@@ -155,11 +155,13 @@ def manifest_document(
     duration_ms: int,
     verified: bool,
     deduplicated: bool,
+    names: layout.FileNames = layout.DEFAULT_NAMES,
 ) -> dict[str, Any]:
     """The manifest of one top-level time folder (spec 5.1 + CONTRACT §5 added keys; a
     JSONL export also says how it wrote non-finite floats, under ``jsonl``, and a JSONL
     or CSV export each spec 2.2/2.3 setting that differs from the default, under
-    ``jsonl``/``csv``: ``encoding``, ``timestamp_format``, ``delimiter``, ...)."""
+    ``jsonl``/``csv``: ``encoding``, ``timestamp_format``, ``delimiter``, ...; files
+    named by other than the default patterns, those patterns under ``filenames``)."""
     duplicate = _check_status(facts.checks, _DUPLICATE_CHECKS)
     if duplicate == "not_run" and deduplicated:
         duplicate = "passed"
@@ -215,6 +217,8 @@ def manifest_document(
         doc["jsonl"] = dict(JSONL_ENCODING) | _changed(facts.jsonl)
     elif facts.format == "CSV" and (changed := _changed(facts.csv)):
         doc["csv"] = changed
+    if (block := names.manifest_block()) is not None:
+        doc["filenames"] = block
     return doc
 
 

@@ -49,6 +49,7 @@ def build(
     suffix = layout.file_suffix(
         spec.format, spec.compression, encrypted=bool(facts.encryption.get("client_side"))
     )
+    names = spec.filenames
     # on a remote store the uploads (data files, sidecars) run concurrently; the keys,
     # the moves and the manifest entries are decided here in order, as before
     with staging.batch() as uploads:
@@ -56,9 +57,7 @@ def build(
             top = layout.top_folder(spec.partitioning, folder_path)
             below = folder_path[len(top) :].lstrip("/")
             for i, wf in enumerate(files, start=1):
-                name = layout.data_filename(
-                    spec.table, start, uuid8, i if len(files) > 1 else None, suffix
-                )
+                name = names.data(spec.table, start, uuid8, i if len(files) > 1 else None, suffix)
                 rel = (below + "/" + name).lstrip("/")
                 entry = FileEntry(
                     rel, wf.rows, wf.stored_bytes, "sha256:" + wf.sha256, wf.uncompressed_bytes
@@ -67,12 +66,12 @@ def build(
                 final = layout.folder_key(dest_key, folder_path) + name
                 staged = wf.staged_key or staging.put(wf.path, uploads)
                 sidecar = staging.put_bytes(
-                    layout.sidecar_name(wf.path.name),
+                    layout.sidecar_name(wf.path.name),  # a staging name, flat and unique
                     sidecar_bytes(facts, entry, wf.encryption),
                     uploads,
                 )
                 pub.moves.append((staged, final))
-                pub.moves.append((sidecar, layout.sidecar_name(final)))
+                pub.moves.append((sidecar, names.sidecar_of(final)))
     manifest_uris = []
     tops = sorted(entries.items())
     plain_name = layout.manifest_name(start)
@@ -92,6 +91,7 @@ def build(
             duration_ms=duration_ms,
             verified=True,
             deduplicated=deduplicated,
+            names=names,
         )
         pub.manifests.append((folder_key + name, doc))
         pub.markers.append(commit.MarkerUpdate(folder_key, name, sum(e.rows for e, _ in items)))
@@ -133,9 +133,10 @@ def previous_snapshot(
             )
             continue
         manifests.append(obj.key)
+        names = layout.FileNames.of_manifest(doc)  # as they were written, not as configured
         for f in doc.get("files", []):
             files.append(folder + f["name"])
-            files.append(layout.sidecar_name(folder + f["name"]))
+            files.append(names.sidecar_of(folder + f["name"]))
         if folder not in live_folders:
             markers += [folder + layout.SUCCESS, folder + layout.FAILURE]
     return sorted(set(markers)) + manifests + files

@@ -269,20 +269,24 @@ def verify_uri(uri: str, *, local_root: Path | None = None) -> Report:
             and (only is None or o.key == only)
         ]
     folders: dict[str, set[str]] = {}
+    named: dict[str, set[layout.FileNames]] = {}
     with tempfile.TemporaryDirectory(prefix="dpexport-verify-") as scratch:
         for mkey in manifests:
-            listed = _verify_manifest(store, mkey, report, provider, Path(scratch))
+            listed, names = _verify_manifest(store, mkey, report, provider, Path(scratch))
             folder = layout.key_folder(mkey)
             folders.setdefault(folder, set()).update(listed)
+            named.setdefault(folder, set()).add(names)
     every_listed = set().union(*folders.values()) if folders else set()
     for folder in folders:
-        _check_folder(store, folder, every_listed, report)
+        _check_folder(store, folder, every_listed, named[folder], report)
     return report
 
 
 def _verify_manifest(
     store: Store, mkey: str, report: Report, provider: KeyProvider | None, scratch: Path
-) -> set[str]:
+) -> tuple[set[str], layout.FileNames]:
+    """Check one manifest's files; returns the keys it accounts for (its files and
+    their sidecars) and the name patterns its files were written with."""
     report.manifests.append(mkey)
     folder = layout.key_folder(mkey)
     try:
@@ -293,7 +297,8 @@ def _verify_manifest(
         jsonl, csv = text_options(doc)
     except (ValueError, KeyError, TypeError, NotFound) as exc:
         report.problems.append(Mismatch(mkey, f"unreadable manifest: {exc}"))
-        return set()
+        return set(), layout.DEFAULT_NAMES
+    names = layout.FileNames.of_manifest(doc)
     enc = doc.get("encryption") or {}
     if provider is None and enc.get("client_side") and enc.get("kms_key"):
         # client-side files on a cloud store: their data keys are wrapped by its KMS
@@ -304,7 +309,7 @@ def _verify_manifest(
     total = 0
     for entry in entries:
         fkey = folder + entry["name"]
-        listed.add(fkey)
+        listed.update((fkey, names.sidecar_of(fkey)))
         info = store.head(fkey)
         if info is None:
             report.problems.append(Mismatch(fkey, "missing (listed in " + mkey + ")"))
@@ -336,13 +341,17 @@ def _verify_manifest(
     if stated is not None and stated != sum(e["rows"] for e in entries):
         report.problems.append(Mismatch(mkey, "statistics.row_count differs from its files"))
     report.rows += total
-    return listed
+    return listed, names
 
 
-def _check_folder(store: Store, folder: str, listed: set[str], report: Report) -> None:
-    """No unlisted data file under a manifest's folder; SUCCESS names existing manifests."""
+def _check_folder(
+    store: Store, folder: str, listed: set[str], named: set[layout.FileNames], report: Report
+) -> None:
+    """No unlisted data file under a manifest's folder (a name any of its manifests'
+    patterns makes, or one with a format's extension); SUCCESS names existing manifests."""
     for obj in store.list(folder):
-        if layout.is_data_file(layout.key_name(obj.key)) and obj.key not in listed:
+        name = layout.key_name(obj.key)
+        if obj.key not in listed and any(n.is_data_file(name) for n in named):
             report.problems.append(Mismatch(obj.key, "data file not listed in any manifest"))
     success = folder + layout.SUCCESS
     if store.head(success) is not None:

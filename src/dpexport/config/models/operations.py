@@ -22,8 +22,10 @@ from dpexport.config.models.common import (
 
 
 class Filenames(Block):
-    """Spec 3.3 (under ``filenames:``). Documentation of the layout; the names dpexport
-    writes follow CONTRACT §4 whatever ``pattern`` says."""
+    """Spec 3.3 (under ``filenames:``): the names of the data files (``pattern``) and of
+    their sidecars (``metadata_sidecar``), as :mod:`dpexport.storage.layout.names` reads
+    them; ``check`` refuses a pattern that cannot work (``config.value_checks``).
+    ``examples`` is documentation."""
 
     pattern: str | None = None
     examples: list[str] = Field(default_factory=empty_list)

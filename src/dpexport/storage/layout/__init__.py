@@ -4,7 +4,8 @@ This is the one module that knows key shapes: every object key dpexport writes o
 back in a bucket is built here, and every key it parses back is parsed here.
 
 - data: ``{destination}{time folder}[/{sub-folders}]/{file}``, with sidecars, manifests
-  and markers (the time folders and file names of CONTRACT §4);
+  and markers (the time folders of CONTRACT §4); the data files' and sidecars' names
+  follow the ``filenames`` patterns (``names``: spec 3.3, CONTRACT §4 by default);
 - ``_staging/{export_id}/``: work in progress, with ``_owner.json`` and ``_commit.json``;
 - ``_state/``: per-export state (watermark, de-duplication keys), schema history, the
   checks' statistics, replication state;
@@ -21,4 +22,5 @@ it asks this module for the folder formats and key column names.
 from __future__ import annotations
 
 from dpexport.storage.layout.data import *  # noqa: F403
+from dpexport.storage.layout.names import *  # noqa: F403
 from dpexport.storage.layout.reserved import *  # noqa: F403

@@ -1,9 +1,9 @@
-"""The export data's keys: reserved prefixes, folders, file names, destinations."""
+"""The export data's keys: reserved prefixes, folders, manifests and markers, destinations
+(data file and sidecar names: :mod:`dpexport.storage.layout.names`)."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 from urllib.parse import quote
@@ -22,11 +22,6 @@ RESERVED_PREFIXES = (TOKENS_PREFIX, DLQ_PREFIX, LOGS_PREFIX, STATE_PREFIX, STAGI
 
 SUCCESS = "SUCCESS"
 FAILURE = "FAILURE"
-SIDECAR_SUFFIX = ".metadata.json"
-ENCRYPTED_SUFFIX = "enc"
-
-_EXT = {"PARQUET": "parquet", "JSONL": "jsonl", "CSV": "csv"}
-_CODEC_SUFFIX = {"SNAPPY": "snappy", "ZSTD": "zst", "GZIP": "gz", "BROTLI": "br", "NONE": ""}
 
 #: The folder segment for a NULL partition value (see :func:`safe_segment`).
 NULL_SEGMENT = "_null_"
@@ -36,12 +31,6 @@ EMPTY_SEGMENT = "_empty_"
 _SEGMENT_SAFE = "-_.~@+=,"
 
 _MANIFEST_RE = re.compile(r"^manifest_\d{8}_\d{6}(?:_[0-9a-f]{8})?\.json$")
-_DATA_FILE_RE = re.compile(
-    r"(?P<entity>.+)_(?P<stamp>[0-9]{8}_[0-9]{6})_(?P<uuid8>[0-9a-f]{8})(?:_(?P<seq>[0-9]{3,}))?"
-    rf"\.(?P<suffix>(?:{'|'.join(_EXT.values())})"
-    rf"(?:\.(?:{'|'.join(c for c in _CODEC_SUFFIX.values() if c)}))?(?:\.{ENCRYPTED_SUFFIX})?)",
-    re.DOTALL,
-)
 
 
 # -- keys ----------------------------------------------------------------------------------
@@ -66,17 +55,7 @@ def is_marker(name: str) -> bool:
     return name in (SUCCESS, FAILURE)
 
 
-# -- files -----------------------------------------------------------------------------------
-def file_suffix(fmt: str, codec: str, *, encrypted: bool = False) -> str:
-    """``parquet.snappy``, ``jsonl.gz``, ``csv``, ``csv.gz.enc``..."""
-    parts = [_EXT[fmt]]
-    if _CODEC_SUFFIX[codec]:
-        parts.append(_CODEC_SUFFIX[codec])
-    if encrypted:
-        parts.append(ENCRYPTED_SUFFIX)
-    return ".".join(parts)
-
-
+# -- stamps, manifests -----------------------------------------------------------------------------
 def stamp(t: datetime) -> str:
     """``yyyymmdd_HHMMSS`` of a UTC time."""
     return t.strftime("%Y%m%d_%H%M%S")
@@ -86,39 +65,6 @@ def export_id(start: datetime, uuid8: str) -> str:
     return f"exp_{stamp(start)}_{uuid8}"
 
 
-def data_filename(entity: str, start: datetime, uuid8: str, seq: int | None, suffix: str) -> str:
-    """``{entity}_{yyyymmdd}_{HHMMSS}_{uuid8}[_{NNN}].{suffix}``; ``seq`` is 1-based and
-    given only when the export writes more than one file into the folder."""
-    number = f"_{seq:03d}" if seq is not None else ""
-    return f"{entity}_{stamp(start)}_{uuid8}{number}.{suffix}"
-
-
-@dataclass(frozen=True)
-class DataFileName:
-    """The parts of a :func:`data_filename` (``stamp`` as :func:`stamp` writes it)."""
-
-    entity: str
-    stamp: str
-    uuid8: str
-    seq: int | None
-    suffix: str
-
-
-def parse_data_filename(name: str) -> DataFileName | None:
-    """The parts of a data file name (None for any other name). ``uuid8`` is 8 lower-case
-    hex digits and ``suffix`` a :func:`file_suffix`, so the parse is the one that built
-    the name, whatever ``_`` or digits the entity holds."""
-    found = _DATA_FILE_RE.fullmatch(name)
-    if found is None:
-        return None
-    entity, stamp_, uuid8, seq, suffix = found.groups()
-    return DataFileName(entity, stamp_, uuid8, int(seq) if seq else None, suffix)
-
-
-def sidecar_name(filename: str) -> str:
-    return filename + SIDECAR_SUFFIX
-
-
 def manifest_name(start: datetime, uuid8: str | None = None) -> str:
     """``manifest_{yyyymmdd}_{HHMMSS}.json``; with ``uuid8`` when the plain name is taken."""
     return f"manifest_{stamp(start)}" + (f"_{uuid8}" if uuid8 else "") + ".json"
@@ -126,13 +72,6 @@ def manifest_name(start: datetime, uuid8: str | None = None) -> str:
 
 def is_manifest(name: str) -> bool:
     return bool(_MANIFEST_RE.match(name))
-
-
-def is_data_file(name: str) -> bool:
-    """A data file name (not a sidecar, manifest or marker)."""
-    if name.endswith(SIDECAR_SUFFIX) or is_marker(name) or is_manifest(name):
-        return False
-    return any(f".{ext}" in name for ext in _EXT.values())
 
 
 # -- folders ---------------------------------------------------------------------------------
