@@ -70,6 +70,10 @@ def check(config: ConfigSource, *, local_root: PathLike | None = None) -> CheckR
     if resolved is not None:
         reported = {(i.path, i.message) for i in issues}
         more, problem = Workspace(resolved, local_root=local_root).hold()
+        if local_root is None:  # only a cloud run uses the Azure credentials
+            from dpexport.config.value_checks import azure_account_issues
+
+            more += azure_account_issues(resolved)
         issues += [
             i for i in more if (i.path, i.message) not in reported and not entangled(i.path, taken)
         ]

@@ -14,13 +14,17 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dpexport.config import steps as spec_steps
 from dpexport.config import units
 from dpexport.config.issues import Issues, closest
-from dpexport.config.loader import Path
+from dpexport.config.loader import Path, format_path
+from dpexport.errors import ConfigIssue
 from dpexport.storage.layout import names
+
+if TYPE_CHECKING:
+    from dpexport.config.spec import ResolvedConfig
 
 SECTIONS = ("append_only", "full_refresh", "incremental", "high_volume")
 #: CONTRACT §8 lease: renewed every 30 s, lapsing 2 minutes after the last renewal
@@ -61,6 +65,7 @@ def check_values(data: object, issues: Issues) -> None:
     _check_deduplication(data, issues)
     _check_filenames(data.get("filenames"), issues)
     check_pipeline(data, issues)
+    check_encryption(data.get("encryption"), issues)
 
 
 def _list(value: object) -> list[Any]:
@@ -372,3 +377,88 @@ def check_pipeline(data: dict[str, Any], issues: Issues) -> None:
         if key in ("high_volume_tables", "low_latency_tables") and isinstance(codec, str):
             path = ("optimization_strategies", "compression", key)
             issues.choice(path, codec, ("SNAPPY", "ZSTD", "GZIP", "BROTLI", "NONE"), "codec")
+
+
+def check_encryption(block: object, issues: Issues) -> None:
+    """Spec 6.3's words that ask for what dpexport does (:mod:`dpexport.security.settings`):
+    provider-managed AES-256 at rest, customer-managed keys for the CMEK tables, an AWS
+    KMS key for S3. Anything else is refused here, never accepted and ignored."""
+    if not isinstance(block, dict):
+        return
+    from dpexport.security import settings as enc
+
+    at_rest = block.get("at_rest")
+    sensitive = at_rest.get("sensitive_data") if isinstance(at_rest, dict) else None
+    words = (
+        (("at_rest",), at_rest, "method", enc.AT_REST_METHODS, enc.method_accepted),
+        (("at_rest",), at_rest, "algorithm", enc.AT_REST_ALGORITHMS, enc.algorithm_accepted),
+        (("at_rest", "sensitive_data"), sensitive, "method", enc.SENSITIVE_METHODS,
+         enc.method_accepted),
+        (("at_rest", "sensitive_data"), sensitive, "algorithm", enc.SENSITIVE_ALGORITHMS,
+         enc.algorithm_accepted),
+    )  # fmt: skip
+    for where, holder, key, accepted, takes in words:
+        value = holder.get(key) if isinstance(holder, dict) else None
+        if isinstance(value, str) and not takes(value, accepted):
+            issues.add(
+                ("encryption", *where, key),
+                _ENCRYPTION_WHY[(where[-1], key)],
+                value=value,
+                expected="one of " + ", ".join(repr(a) for a in accepted),
+                suggestion=accepted[0],
+            )
+    cross = block.get("cross_cloud")
+    aws = cross.get("aws_s3") if isinstance(cross, dict) else None
+    key_name = aws.get("kms_master_key") if isinstance(aws, dict) else None
+    if isinstance(key_name, str) and not (
+        enc.is_aws_kms_key(key_name) or enc.is_placeholder(key_name)
+    ):
+        issues.add(
+            ("encryption", "cross_cloud", "aws_s3", "kms_master_key"),
+            "not an AWS KMS key S3 can encrypt with (SSE-KMS)",
+            value=key_name,
+            expected=enc.AWS_KEY_FORMS,
+        )
+
+
+_ENCRYPTION_WHY = {
+    ("at_rest", "method"): "dpexport leaves tables not marked CMEK to the store's own "
+    "provider-managed keys; a customer-managed key is set per table (encryption: CMEK)",
+    ("at_rest", "algorithm"): "the stores' default encryption at rest is AES-256; "
+    "dpexport cannot choose another cipher",
+    ("sensitive_data", "method"): "a CMEK table is encrypted with a customer-managed key "
+    "(the store's server-side encryption, or dpexport's envelope on a local folder)",
+    ("sensitive_data", "algorithm"): "a CMEK table is encrypted with AES-256 (AES-256-GCM "
+    "when dpexport encrypts it); dpexport cannot choose another cipher",
+}
+
+
+def azure_account_issues(config: ResolvedConfig) -> list[ConfigIssue]:
+    """``check`` without ``--local-root``: each spec 1.3 Azure URL (``https://ACCOUNT.
+    blob.core.windows.net/...``) whose account the Azure credentials at hand do not
+    name, at its YAML path (a table's destination only when no bucket holds it). Under
+    ``--local-root`` no credentials are used, so this is not asked."""
+    from dpexport.storage.uri import azure_account_problem
+
+    buckets = [u.rstrip("/") + "/" for u in config.buckets.values()]
+    found: list[tuple[str, str | None]] = [
+        (format_path(("buckets", n)), u) for n, u in config.buckets.items()
+    ]
+    found += [(f"replication[{i}].target", r.target) for i, r in enumerate(config.replication)]
+    found += [
+        ("dlq_configuration.storage_location", config.dlq_configuration.storage_location),
+        ("idempotency_design.storage.location", config.idempotency_design.storage.location),
+    ]
+    for spec in config.tables:
+        if not any(spec.destination.startswith(b) for b in buckets):
+            source = spec.origins.get("source", "")
+            item = source.endswith(".source")  # else a section 4 / 3.2 entry's path
+            path = source.removesuffix("source") + "destination" if item else source
+            found.append((path, spec.destination))
+    out: list[ConfigIssue] = []
+    for path, uri in found:
+        problem = azure_account_problem(uri) if uri else None
+        if problem is not None:
+            line = config.lines.get(path)
+            out.append(ConfigIssue(path, problem, value=uri, line=line))
+    return out

@@ -2,7 +2,10 @@
 
 The account comes from the credentials: ``AZURE_STORAGE_CONNECTION_STRING`` (Azurite's
 well-known ``devstoreaccount1`` in tests), else ``AZURE_STORAGE_ACCOUNT_URL`` (or
-``AZURE_STORAGE_ACCOUNT``) with azure-identity's DefaultAzureCredential. Versions are
+``AZURE_STORAGE_ACCOUNT``) with azure-identity's DefaultAzureCredential. A spec 1.3 URL
+(``https://ACCOUNT.blob.core.windows.net/C/...``) names the account itself: credentials
+that name another account are refused (:func:`account_problem`), and without any the
+account's own endpoint is used with DefaultAzureCredential. Versions are
 ETags; conditional writes use ``If-None-Match: *`` and ``If-Match: ETAG``. Files past
 the threshold go up as staged blocks committed by one block list.
 
@@ -22,6 +25,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
+from urllib.parse import urlsplit
 
 from dpexport.errors import NotFound, TransientError, UsageError
 from dpexport.storage.base import ObjectInfo
@@ -49,6 +53,52 @@ _SPEC_CODES = {
 }
 
 
+def credentials_account() -> tuple[str, str] | None:
+    """The storage account the environment's Azure settings name, and which setting
+    names it; None when none does. Read as :meth:`AzureStore._default_service` reads
+    them (the connection string first)."""
+    conn = os.environ.get("AZURE_STORAGE_CONNECTION_STRING")
+    if conn:
+        fields: dict[str, str] = {}
+        for part in conn.split(";"):
+            name, eq, value = part.partition("=")  # an AccountKey ends in '='
+            if eq:
+                fields[name.strip()] = value.strip()
+        if fields.get("UseDevelopmentStorage", "").lower() == "true":
+            fields.setdefault("AccountName", "devstoreaccount1")  # Azurite's account
+        account = fields.get("AccountName") or _account_of_url(fields.get("BlobEndpoint", ""))
+        return (account, "AZURE_STORAGE_CONNECTION_STRING") if account else None
+    url = os.environ.get("AZURE_STORAGE_ACCOUNT_URL")
+    if url:
+        account = _account_of_url(url)
+        return (account, "AZURE_STORAGE_ACCOUNT_URL") if account else None
+    account = os.environ.get("AZURE_STORAGE_ACCOUNT")
+    return (account, "AZURE_STORAGE_ACCOUNT") if account else None
+
+
+def _account_of_url(url: str) -> str | None:
+    """``https://ACCOUNT.blob.core.windows.net`` -> ACCOUNT; an emulator's
+    ``http://HOST:PORT/ACCOUNT`` -> ACCOUNT."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if host.endswith(".blob.core.windows.net"):
+        return host.split(".", 1)[0]
+    return parts.path.strip("/").split("/", 1)[0] or None
+
+
+def account_problem(account: str) -> str | None:
+    """Why the credentials at hand cannot be used for a URL naming ``account`` (they
+    name another account), or None. dpexport never guesses a second credential."""
+    named = credentials_account()
+    if named is None or named[0] == account:
+        return None
+    return (
+        f"the URL names Azure storage account {account!r}, but {named[1]} is for account "
+        f"{named[0]!r}; use that account's URL (or az://CONTAINER/...), or credentials "
+        f"for {account!r}"
+    )
+
+
 class AzureStore:
     """One Blob container. ``encryption`` (an encryption scope) applies to every write."""
 
@@ -61,6 +111,7 @@ class AzureStore:
         service: Any = None,
         encryption: ServerSideEncryption | None = None,
         timeout: float = TIMEOUT,
+        account: str | None = None,
     ) -> None:
         self._blob = require("azure.storage.blob", EXTRA)
         self._aexc = require("azure.core.exceptions", EXTRA)
@@ -68,6 +119,8 @@ class AzureStore:
         self.bucket_name = container
         self.url = f"az://{container}"
         self.timeout = timeout
+        #: the account a spec 1.3 URL names (None: the credentials' account)
+        self.account = account
         self._owns_client = service is None
         self.service = service if service is not None else self._default_service()
         self.container = self.service.get_container_client(container)
@@ -81,18 +134,22 @@ class AzureStore:
             "max_single_put_size": MULTIPART_THRESHOLD,
             "max_block_size": BLOCK_SIZE,
         }
+        if self.account is not None and (problem := account_problem(self.account)):
+            raise UsageError(f"az://{self.bucket_name}: {problem}")
         conn = os.environ.get("AZURE_STORAGE_CONNECTION_STRING")
         if conn:
             return self._blob.BlobServiceClient.from_connection_string(
                 conn, session=self._session(), **options
             )
         account_url = os.environ.get("AZURE_STORAGE_ACCOUNT_URL")
-        if not account_url and os.environ.get("AZURE_STORAGE_ACCOUNT"):
-            account_url = f"https://{os.environ['AZURE_STORAGE_ACCOUNT']}.blob.core.windows.net"
+        account = os.environ.get("AZURE_STORAGE_ACCOUNT") or self.account
+        if not account_url and account:
+            account_url = f"https://{account}.blob.core.windows.net"
         if not account_url:
             raise UsageError(
                 f"az://{self.bucket_name}: no Azure storage account; set "
-                "AZURE_STORAGE_CONNECTION_STRING or AZURE_STORAGE_ACCOUNT_URL"
+                "AZURE_STORAGE_CONNECTION_STRING or AZURE_STORAGE_ACCOUNT_URL, or use "
+                "https://ACCOUNT.blob.core.windows.net/CONTAINER/..."
             )
         credential = require("azure.identity", EXTRA).DefaultAzureCredential()
         return self._blob.BlobServiceClient(
@@ -117,6 +174,7 @@ class AzureStore:
             service=self.service,
             encryption=encryption,
             timeout=self.timeout,
+            account=self.account,
         )
 
     def encryption_info(self) -> dict[str, Any] | None:

@@ -1,5 +1,10 @@
 """URIs to stores: ``gs://B/P``, ``s3://B/P``, ``az://C/P`` and local paths.
 
+Spec 1.3's Azure form ``https://ACCOUNT.blob.core.windows.net/C/P`` is ``az://C/P`` in
+the storage account ``ACCOUNT``: the same store, the account named by the URL instead of
+by the credentials (which must then name that account, or none). Under ``--local-root``
+it maps to the same folder as ``az://C/P``. No other ``https://`` host is a store.
+
 Under ``--local-root DIR`` every cloud URI maps to the folder ``DIR/{scheme}/{bucket}``
 (CONTRACT §2), so a production config runs unchanged on one machine.
 
@@ -8,8 +13,8 @@ local path. :func:`uri_problem` says what is wrong with a URI (the config checks
 it at its YAML path); :func:`parse_uri` raises it. Refused:
 
 - a scheme-like prefix (``gs:/b``, ``gs:b``, ``gcs://b``, ``GS://b``, ``C:\\x``) that is
-  not exactly ``gs://``, ``s3://``, ``az://`` (or ``file://``, a local path); schemes are
-  lower-case, as the clouds write them;
+  not exactly ``gs://``, ``s3://``, ``az://``, spec 1.3's ``https://`` Azure URL (or
+  ``file://``, a local path); schemes are lower-case, as the clouds write them;
 - an empty bucket (``gs:///x``) or a name its cloud refuses (:func:`bucket_problem`);
 - in a cloud URI's key, an empty segment (``gs://b//x/``; only the trailing ``/`` of a
   folder is allowed) and ``.`` or ``..`` segments;
@@ -33,8 +38,15 @@ if TYPE_CHECKING:
     from dpexport.reliability.retry import RetryPolicy
 
 CLOUD_SCHEMES = ("gs", "s3", "az")
+#: Spec 1.3's Azure Blob endpoint: ``https://ACCOUNT`` + this + ``/CONTAINER/...``
+AZURE_HOST = ".blob.core.windows.net"
+AZURE_HTTPS_FORM = f"https://ACCOUNT{AZURE_HOST}/CONTAINER/..."
 #: What a URI may start with; ``file://`` is a local path.
-URI_FORMS = "gs://BUCKET/..., s3://BUCKET/..., az://CONTAINER/... or a local path"
+URI_FORMS = (
+    f"gs://BUCKET/..., s3://BUCKET/..., az://CONTAINER/..., {AZURE_HTTPS_FORM} or a local path"
+)
+#: Azure storage account names: 3 to 24 lower-case letters and digits
+_AZURE_ACCOUNT = re.compile(r"^[a-z0-9]{3,24}$")
 #: ``name:`` at the start: a scheme, whatever follows (``gs:/b``, ``gs:b``, ``https://``).
 _SCHEME_LIKE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
 #: Each cloud's bucket (container) naming rules: the characters it allows, the ones it
@@ -118,6 +130,8 @@ def uri_problem(uri: str) -> UriProblem | None:
         if not rest:
             return UriProblem("file:// names no path", "file:///PATH or a local path")
         return None
+    if scheme.lower() in ("https", "http"):
+        return _web_problem(scheme, rest)
     if scheme not in CLOUD_SCHEMES:
         meant = _SCHEME_ALIASES.get(scheme.lower())
         case = " (schemes are lower-case)" if scheme.lower() in CLOUD_SCHEMES else ""
@@ -157,6 +171,44 @@ def uri_problem(uri: str) -> UriProblem | None:
             tidy if dots[0] == "." and ".." not in kept else None,
         )
     return None
+
+
+def _web_problem(scheme: str, rest: str) -> UriProblem | None:
+    """An ``https://`` URI is a store only as spec 1.3's Azure Blob URL; its container
+    and path are held to the ``az://`` rules."""
+    host, slash, path = rest.partition("/")
+    if not host.lower().endswith(AZURE_HOST):
+        return UriProblem(
+            f"{scheme}://{host}/ is not a storage location: the only web address taken is "
+            "an Azure Blob URL",
+            URI_FORMS,
+        )
+    account = host[: -len(AZURE_HOST)]
+    meant = f"https://{host.lower()}{slash}{path}"
+    if scheme != "https" or host != host.lower():
+        why = "schemes and host names are lower-case" if scheme.lower() == "https" else ""
+        return UriProblem(why or f"{scheme}:// is not Azure Blob's scheme", AZURE_HTTPS_FORM, meant)
+    if not _AZURE_ACCOUNT.match(account):
+        return UriProblem(
+            f"not a valid Azure storage account name: {account!r}",
+            f"3 to 24 lower-case letters and digits before {AZURE_HOST}",
+        )
+    if "?" in path or "#" in path:
+        return UriProblem(
+            "a query or fragment in an Azure URL (a SAS token is a secret: not in the file)",
+            f"{AZURE_HTTPS_FORM} without '?', the credentials from the environment "
+            "(AZURE_STORAGE_CONNECTION_STRING, ...)",
+            f"https://{host}/{path.partition('?')[0].partition('#')[0]}",
+        )
+    if not path.partition("/")[0]:
+        return UriProblem("the URI names no container", AZURE_HTTPS_FORM)
+    inner = uri_problem("az://" + path)
+    if inner is None:
+        return None
+    suggestion = inner.suggestion
+    if suggestion is not None:
+        suggestion = f"https://{host}/" + suggestion.removeprefix("az://")
+    return UriProblem(inner.message, inner.expected, suggestion)
 
 
 def _bucket_forms(scheme: str) -> str:
@@ -207,16 +259,20 @@ def _tidy_bucket(scheme: str, bucket: str) -> str | None:
 @dataclass(frozen=True)
 class Location:
     """A parsed URI: ``scheme`` is gs|s3|az|file; for ``file`` the bucket is the
-    folder that acts as the store root and ``key`` is empty."""
+    folder that acts as the store root and ``key`` is empty. ``account`` is the Azure
+    storage account an ``https://`` URI names (``None``: the credentials' account)."""
 
     scheme: str
     bucket: str
     key: str
+    account: str | None = None
 
     @property
     def uri(self) -> str:
         if self.scheme == "file":
             return str(Path(self.bucket) / self.key) if self.key else self.bucket
+        if self.account is not None:
+            return f"https://{self.account}{AZURE_HOST}/{self.bucket}/{self.key}"
         return f"{self.scheme}://{self.bucket}/{self.key}"
 
 
@@ -233,13 +289,30 @@ def parse_uri(uri: str) -> Location:
         return Location("file", str(Path(uri)), "")
     if scheme == "file":
         return Location("file", str(Path(rest)), "")
+    if scheme == "https":  # spec 1.3's Azure Blob URL (uri_problem took no other)
+        host, _, rest = rest.partition("/")
+        bucket, _, key = rest.partition("/")
+        return Location("az", bucket, key, account=host[: -len(AZURE_HOST)])
     bucket, _, key = rest.partition("/")
     return Location(scheme, bucket, key)
 
 
-def open_cloud_store(scheme: str, bucket: str) -> Store:
+def azure_account_problem(uri: str) -> str | None:
+    """Why the Azure credentials at hand cannot reach the account an ``https://`` URI
+    names (they name another one), or None; other URIs have no such problem."""
+    if uri_problem(uri) is not None:
+        return None  # reported as malformed
+    loc = parse_uri(uri)
+    if loc.account is None:
+        return None
+    from dpexport.storage.azure import account_problem
+
+    return account_problem(loc.account)
+
+
+def open_cloud_store(scheme: str, bucket: str, account: str | None = None) -> Store:
     """The cloud backend for ``scheme``, its SDK imported only now (a missing SDK is a
-    UsageError naming the extra to install)."""
+    UsageError naming the extra to install); ``account`` is an Azure URL's account."""
     if scheme == "gs":
         from dpexport.storage.gcs import GCSStore
 
@@ -251,7 +324,7 @@ def open_cloud_store(scheme: str, bucket: str) -> Store:
     if scheme == "az":
         from dpexport.storage.azure import AzureStore
 
-        return AzureStore(bucket)
+        return AzureStore(bucket, account=account)
     raise UsageError(f"no store for scheme {scheme!r}")
 
 
@@ -263,10 +336,20 @@ class StoreResolver:
         #: spec 7.1's policy, the only retry layer of every cloud store call (the SDKs'
         #: own retries are off); the spec's defaults unless the config's is given
         self.policy = policy
-        self._stores: dict[tuple[str, str], Store] = {}
+        self._stores: dict[tuple[str, str, str | None], Store] = {}
 
     def store_for(self, loc: Location) -> Store:
-        cache_key = (loc.scheme, loc.bucket)
+        """One store per bucket (and Azure account a URL names). An Azure URL's account
+        must be the one the credentials name, if they name one (checked here); under
+        ``--local-root`` it is the folder of ``az://CONTAINER``, no credentials used."""
+        account = loc.account if self.local_root is None else None
+        if account is not None:
+            from dpexport.storage.azure import account_problem
+
+            problem = account_problem(account)
+            if problem is not None:
+                raise UsageError(f"{loc.uri}: {problem}")
+        cache_key = (loc.scheme, loc.bucket, account)
         if cache_key not in self._stores:
             self._stores[cache_key] = self._open(loc)
         return self._stores[cache_key]
@@ -280,7 +363,7 @@ class StoreResolver:
         from dpexport.reliability.retry import Retrier, RetryingStore, RetryPolicy
 
         retrier = Retrier(self.policy or RetryPolicy(), keep_history=False)
-        return RetryingStore(open_cloud_store(loc.scheme, loc.bucket), retrier)
+        return RetryingStore(open_cloud_store(loc.scheme, loc.bucket, loc.account), retrier)
 
     def resolve(self, uri: str) -> tuple[Store, str]:
         """The store and the key inside it for a URI."""

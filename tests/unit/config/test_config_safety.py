@@ -47,6 +47,10 @@ def test_a_table_without_destination_names_the_missing_bucket_key() -> None:
         ("gs://b/", Location("gs", "b", "")),
         ("s3://my-bucket.eu/a/b/", Location("s3", "my-bucket.eu", "a/b/")),
         ("az://container/x", Location("az", "container", "x")),
+        (
+            "https://acct.blob.core.windows.net/container/x",
+            Location("az", "container", "x", account="acct"),
+        ),
         ("out/x/", Location("file", "out/x", "")),
         ("../out", Location("file", "../out", "")),  # verify takes relative paths
         ("/abs/path:with-colon/", Location("file", "/abs/path:with-colon", "")),
@@ -67,7 +71,17 @@ def test_parse_uri_takes_well_formed_locations(uri: str, expected: Location) -> 
         ("C:\\exports", "not followed by '//'", None),
         ("GS://b/x/", "lower-case", "gs://b/x/"),
         ("gcs://b/x/", "unsupported storage scheme", "gs://b/x/"),
-        ("https://acct.blob.core.windows.net/c/x/", "unsupported storage scheme", None),
+        ("https://example.com/c/x/", "not a storage location", None),
+        (
+            "http://acct.blob.core.windows.net/c/x/",
+            "not Azure Blob's scheme",
+            "https://acct.blob.core.windows.net/c/x/",
+        ),
+        (
+            "https://acct.blob.core.windows.net/c//x/",
+            "empty path segment",
+            "https://acct.blob.core.windows.net/c/x/",
+        ),
         ("gs:///x/", "names no bucket", None),
         ("gs://my bucket/x/", "not a valid GCS bucket name", "gs://my-bucket/x/"),
         ("gs://b//x/", "empty path segment", "gs://b/x/"),

@@ -41,12 +41,17 @@ class BucketPolicy(Block):
 
 
 class SensitiveData(Block):
+    """The CMEK tables' encryption; ``method`` and ``algorithm`` are held to what
+    dpexport does by ``check`` (:mod:`dpexport.security.settings`)."""
+
     method: str | None = None
     kms_key: str | None = None
     algorithm: str = "AES-256-GCM"
 
 
 class AtRest(Block):
+    """Every other table's encryption at rest: the store's own keys (GMEK), AES-256."""
+
     method: str | None = None
     algorithm: str = "AES-256"
     key_rotation: Duration | None = None
