@@ -11,6 +11,7 @@ export destination.
 
 from __future__ import annotations
 
+import gzip
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -42,7 +43,7 @@ def _setup(tmp_path: Path, newest: str, extra: str = "") -> Path:
     con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
     con.execute("CREATE SCHEMA ds")
     con.execute(
-        "CREATE TABLE ds.events AS SELECT i AS id, "
+        "CREATE TABLE ds.events AS SELECT i AS id, repeat('x', i + 1) AS content, "
         f"TIMESTAMP '{newest}' - INTERVAL (i) MINUTE AS updated_at FROM range(0, 30) t(i)"
     )
     con.close()
@@ -87,7 +88,7 @@ def test_a_failed_export_goes_to_the_configured_dlq(tmp_path: Path) -> None:
     assert [s["dlq_open"] for s in json.loads(status.out)] == [1]
 
     con = duckdb.connect(str(base / "warehouse.duckdb"))  # the source catches up
-    con.execute("INSERT INTO ds.events VALUES (99, TIMESTAMP '2025-09-16 14:20:00')")
+    con.execute("INSERT INTO ds.events VALUES (99, 'x', TIMESTAMP '2025-09-16 14:20:00')")
     con.close()
     retried = _cli(base, "dlq", "retry", eid, "--json")
     assert retried.code == 0, retried.out + retried.err
@@ -95,6 +96,25 @@ def test_a_failed_export_goes_to_the_configured_dlq(tmp_path: Path) -> None:
     assert outcome["outcome"] == "resolved", outcome
     assert _files(dlq) == []
     assert json.loads(_cli(base, "dlq", "list", "--json").out) == []
+
+
+def test_quarantined_rows_go_to_the_configured_dlq(tmp_path: Path) -> None:
+    base = _setup(tmp_path, "2025-09-16 14:00:00", DLQ)
+    config = base / "dpexport.yaml"
+    text = config.read_text(encoding="utf-8").replace(
+        "    freshness: 1 hour\n",
+        "    freshness: 1 hour\n"
+        "    validation: [{content_length_check: {max: 10, on_fail: quarantine}}]\n",
+    )
+    config.write_text(text, encoding="utf-8")
+    code, record = _run(base)
+    assert code == 0 and record["rows"] == 10, record
+    dlq = base / "out" / "gs" / "other-bucket" / "dlq"
+    name = f"quarantined_rows/{record['export_id']}/events.jsonl.gz"
+    assert _files(dlq) == [name]
+    with gzip.open(dlq / name, "rt") as fh:
+        assert len(fh.readlines()) == 20
+    assert not (base / "out" / "gs" / "b" / "dead-letter-queue").exists()
 
 
 def test_tokens_live_under_their_location_and_a_rerun_finds_them(tmp_path: Path) -> None:

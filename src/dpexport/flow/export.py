@@ -44,7 +44,7 @@ from dpexport.reliability.retry import Retrier
 from dpexport.storage import layout
 from dpexport.storage.base import Store
 from dpexport.storage.probe import probe_destination
-from dpexport.transforms.pipeline import Transforms
+from dpexport.transforms.pipeline import Transforms, server_side_store
 
 log = logging.getLogger("dpexport.flow.runner")
 
@@ -336,10 +336,14 @@ class Export:
     def _record(self, prep: Prepared) -> None:
         """After the publication: the quarantined rows and the checks' statistics."""
         dlq = dlq_place(self.ctx.config, self.store, self.ctx.stores.resolve)
+        # rows of a CMEK table stay under its key in a DLQ elsewhere too (spec 6.3)
+        rows_store = dlq.store
+        if rows_store is not self.store:
+            rows_store = server_side_store(rows_store, self.spec, self.ctx.config)
         quarantine.write_quarantine(
             self.ctx.engine,
             self.spec,
-            dlq.store,
+            rows_store,
             self.export_id,
             prep.checks.quarantine_request(),
             prep.transforms,
