@@ -27,6 +27,7 @@ _RETRY = "tests/unit/reliability/test_retry.py::"
 _DLQ = "tests/unit/reliability/test_dlq.py::"
 _WH = "tests/e2e/test_check_warehouse.py::"
 _TZ = "tests/e2e/test_schedule_tz.py::"
+_SET = "tests/e2e/test_setting_effects.py::"
 _ENC = "tests/e2e/test_encryption_settings.py::"
 
 #: keys that are documentation by nature: nothing in the code reads them
@@ -75,11 +76,6 @@ NOT_ENFORCED_YET: Mapping[str, int] = {
     "buckets.cold_storage": 19,
     # issue 17's own list, not done yet
     "optimization_strategies.compression.low_latency_tables": 17,
-    # no test changes these and asserts an effect (issue 17 gaps)
-    "formats.PARQUET.format_config.version": 17,
-    "formats.PARQUET.format_config.encoding": 17,
-    "formats.PARQUET.format_config.schema_evolution.backward_compatible": 17,
-    "formats.CSV.format_config.escape_character": 17,
 }
 
 #: every other key -> ``path::test`` that changes it and asserts its effect
@@ -110,16 +106,22 @@ EFFECTS: Mapping[str, str] = {
     "formats.CSV.format_config.delimiter": _FMT + "test_csv_latin1_with_its_dialect",
     "formats.CSV.format_config.null_marker": _FMT + "test_csv_latin1_with_its_dialect",
     "formats.CSV.format_config.header": _FMT + "test_csv_latin1_with_its_dialect",
-    "formats.CSV.format_config.quote_character": _FMT
-    + "test_every_refusal_in_one_pass_and_run_writes_nothing",
-    "formats.PARQUET.format_config.page_size": _FMT
-    + "test_every_refusal_in_one_pass_and_run_writes_nothing",
-    "formats.PARQUET.format_config.row_group_size": _FMT
-    + "test_every_refusal_in_one_pass_and_run_writes_nothing",
+    "formats.CSV.format_config.quote_character": _SET
+    + "test_csv_quote_and_escape_are_the_bytes_of_a_quoted_field",
+    "formats.CSV.format_config.escape_character": _SET
+    + "test_csv_quote_and_escape_are_the_bytes_of_a_quoted_field",
+    "formats.PARQUET.format_config.version": _SET
+    + "test_parquet_version_is_the_files_format_version",
+    "formats.PARQUET.format_config.encoding": _SET + "test_parquet_encoding_is_dictionary_or_plain",
+    "formats.PARQUET.format_config.page_size": _SET + "test_page_size_caps_the_data_pages",
+    "formats.PARQUET.format_config.row_group_size": _SET
+    + "test_row_group_size_sizes_the_row_groups",
     "formats.PARQUET.format_config.compression": _PIPE
     + "test_a_table_outside_3_2_keeps_the_format_codec",
     "formats.PARQUET.format_config.schema_evolution.version_column": "tests/unit/config/"
     "test_config_safety.py::test_the_configured_version_column_is_reserved_when_evolution_is_on",
+    "formats.PARQUET.format_config.schema_evolution.backward_compatible": _SET
+    + "test_backward_compatible_decides_whether_a_dropped_column_fails",
     "formats.PARQUET.format_config.schema_evolution.enabled": "tests/unit/config/"
     "test_config_safety.py::test_the_configured_version_column_is_reserved_when_evolution_is_on",
     # pipeline: codecs, bands, steps
@@ -163,8 +165,7 @@ EFFECTS: Mapping[str, str] = {
     "test_users_export_holds_no_raw_personal_data",
     "exports[].optimization.column_encoding": _WH
     + "test_delta_binary_packed_needs_an_integer_column",
-    "exports[].optimization.row_group_size": _FMT
-    + "test_every_refusal_in_one_pass_and_run_writes_nothing",
+    "exports[].optimization.row_group_size": _SET + "test_row_group_size_sizes_the_row_groups",
     # spec 3.2 and section 4 entries
     "high_volume.*.path_pattern": "tests/unit/config/test_config_errors.py::"
     "test_partition_expression_on_a_missing_column",
@@ -172,12 +173,9 @@ EFFECTS: Mapping[str, str] = {
     "test_a_bare_entry_attaches_to_the_item_of_its_entity_in_another_dataset",
     "high_volume.*.secondary_partition": _LAYOUT + "test_diagnostic_sessions_day_and_region",
     "high_volume.*.tertiary_partition": _LAYOUT + "test_sensor_telemetry_hour_shard_and_type",
-    "append_only.*.export_mode": "tests/unit/config/test_config_errors.py::"
-    "test_conflicting_section_modes",
-    "full_refresh.*.export_mode": "tests/unit/config/test_config_errors.py::"
-    "test_conflicting_section_modes",
-    "incremental.*.export_mode": "tests/unit/config/test_config_errors.py::"
-    "test_conflicting_section_modes",
+    "append_only.*.export_mode": _SET + "test_a_section_entrys_export_mode_is_the_tables_mode",
+    "full_refresh.*.export_mode": _SET + "test_a_section_entrys_export_mode_is_the_tables_mode",
+    "incremental.*.export_mode": _SET + "test_a_section_entrys_export_mode_is_the_tables_mode",
     "append_only.*.partition_by": "tests/unit/config/test_config_blocks.py::"
     "test_defaults_follow_environment_bucket_and_dataset",
     "append_only.*.deduplication": _MODES + "test_dedup_across_the_lookback_overlap",
@@ -196,10 +194,8 @@ EFFECTS: Mapping[str, str] = {
     # reliability
     "retry_configuration.max_attempts": _PIPE + "test_with_initiate_retry_the_policys_attempts",
     "retry_configuration.initial_delay_seconds": _RETRY + "test_policy_from_the_spec_block",
-    "retry_configuration.max_delay_seconds": "tests/unit/reliability/"
-    "test_retry_policy_values.py::test_sound_policies_pass",
-    "retry_configuration.multiplier": "tests/unit/reliability/"
-    "test_retry_policy_values.py::test_a_policy_names_every_problem_at_once",
+    "retry_configuration.max_delay_seconds": _SET + "test_multiplier_and_max_delay_are_the_waits",
+    "retry_configuration.multiplier": _SET + "test_multiplier_and_max_delay_are_the_waits",
     "retry_configuration.backoff_strategy": _RETRY + "test_policy_from_the_spec_block",
     "retry_configuration.retry_conditions[]": _RETRY + "test_retry_conditions_come_from_the_policy",
     "retry_configuration.non_retryable[]": _RETRY + "test_not_retried",
@@ -213,10 +209,10 @@ EFFECTS: Mapping[str, str] = {
     "test_tokens_live_under_their_location_and_a_rerun_finds_them",
     "idempotency_design.storage.retention": "tests/e2e/test_state_locations.py::"
     "test_sweep_deletes_tokens_older_than_the_retention",
-    "idempotency_design.lease.expires_after": "tests/e2e/test_check_values.py::"
-    "test_check_lists_every_refused_value_in_one_pass",
-    "idempotency_design.lease.renew_every": "tests/e2e/test_check_values.py::"
-    "test_check_lists_every_refused_value_in_one_pass",
+    "idempotency_design.lease.expires_after": _SET
+    + "test_lease_is_renewed_every_renew_every_and_lapses_after_expires_after",
+    "idempotency_design.lease.renew_every": _SET
+    + "test_lease_is_renewed_every_renew_every_and_lapses_after_expires_after",
     # storage, encryption, lifecycle, replication
     "encryption.at_rest.sensitive_data.kms_key": "tests/e2e/test_write_path.py::"
     "test_plan_and_run_agree_on_s3",

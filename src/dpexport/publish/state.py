@@ -302,7 +302,8 @@ def schema_version_for(
                 raise ExportError(
                     "schema change is not backward compatible with version "
                     f"{history[-1]['version']}: " + "; ".join(problems) + " (set "
-                    "schema_evolution.compatibility: none to allow it)",
+                    "schema_evolution.backward_compatible: false, or compatibility: none, "
+                    "to allow it)",
                     table=f"{dataset}.{table}",
                     code="INVALID_ARGUMENT",
                 )
