@@ -6,9 +6,10 @@ writer keeps up to one row group of batches and writes it when the batches reach
 ``row_group_size`` Arrow (uncompressed, in-memory) bytes, the same measure as
 ``uncompressed_bytes``; rows per group = ``row_group_size`` / the pending batches'
 bytes per row. ``page_size`` is passed through as the data page size (bytes,
-before compression). Dictionary encoding is on, except for columns given an
-explicit encoding (pyarrow forbids both); statistics are on; the Arrow schema is
-stored so time zones and exact types read back.
+before compression); Arrow also ends a page at 20,000 rows, so a ``page_size`` above
+20,000 values of a column does not change that column's pages. Dictionary encoding
+is on, except for columns given an explicit encoding (pyarrow forbids both);
+statistics are on; the Arrow schema is stored so time zones and exact types read back.
 """
 
 from __future__ import annotations
