@@ -6,6 +6,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import dpexport
 
@@ -110,3 +111,28 @@ def test_parquet_run_loads_no_other_format_crypto_cron_or_cloud_library(tmp_path
     assert _loaded(code, _NOT_IN_PARQUET_RUN) == []
     assert (out / "gs/b/t/2025/09/17/SUCCESS").exists()
     assert len(list(out.rglob("t_*.parquet.snappy"))) == 1
+
+
+def test_token_name_holds_when_dpexport_adds_a_setting_at_its_default() -> None:
+    """A token names the settings that differ from their defaults: a field dpexport adds
+    later, left at its default, must not rename every token (the next run at a logical
+    time already exported would export it again). The hash of a minimal table is pinned."""
+    import dataclasses
+
+    from dpexport.config.spec import Partitioning, TableSpec
+    from dpexport.publish.tokens import config_hash
+
+    required: dict[str, Any] = {
+        "dataset": "ds", "table": "t", "destination": "gs://b/t/", "format": "PARQUET",
+        "compression": "SNAPPY", "mode": "APPEND", "partitioning": Partitioning(),
+    }  # fmt: skip
+    minimal = TableSpec(**required)
+    assert config_hash(minimal) == "853d4dfb"
+
+    @dataclasses.dataclass(frozen=True)
+    class Later(TableSpec):
+        a_setting_added_later: int = 7
+
+    later = Later(**required)
+    assert config_hash(later) == config_hash(minimal)
+    assert config_hash(dataclasses.replace(later, a_setting_added_later=8)) != config_hash(minimal)

@@ -45,10 +45,35 @@ def config_hash(spec: TableSpec) -> str:
     """8 hex digits over the table's resolved config: a changed config is a new token.
     ``origins`` (where in the YAML each setting came from) is bookkeeping: moving a
     block or reordering ``exports`` must not export the same logical time again."""
-    fields = dataclasses.asdict(spec)
-    fields.pop("origins", None)
-    doc = json.dumps(fields, sort_keys=True, default=str)
+    doc = json.dumps(_settings(spec), sort_keys=True, default=str)
     return hashlib.sha256(doc.encode()).hexdigest()[:8]
+
+
+def _settings(value: Any) -> Any:
+    """``value`` with every dataclass reduced to the fields that differ from their
+    defaults, so a setting added to dpexport later, left at its default, leaves every
+    token name as it was (a new name would export that logical time again)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(value):
+            current = getattr(value, f.name)
+            if f.name == "origins" or _is_default(f, current):
+                continue
+            out[f.name] = _settings(current)
+        return out
+    if isinstance(value, list | tuple):
+        return [_settings(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _settings(v) for k, v in value.items()}
+    return value
+
+
+def _is_default(f: dataclasses.Field[Any], current: Any) -> bool:
+    if f.default is not dataclasses.MISSING:
+        return bool(current == f.default)
+    if f.default_factory is not dataclasses.MISSING:
+        return bool(current == f.default_factory())
+    return False
 
 
 def token_name(spec: TableSpec, logical_time: datetime) -> str:

@@ -7,7 +7,6 @@ from datetime import timedelta
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
-from typing import Any, cast
 
 import pytest
 import yaml
@@ -183,18 +182,15 @@ def test_users_exports_item_overrides_incremental(demo: ResolvedConfig) -> None:
     assert t.gdpr.hash_key_env == "DPEXPORT_HASH_KEY"
 
 
-def test_the_typed_gdpr_block_keeps_the_token_hash(demo: ResolvedConfig) -> None:
-    # Tokens written while TableSpec.gdpr was the block as a mapping hashed that mapping;
-    # the typed block hashes the same, so no export runs again for a logical time.
+def test_the_gdpr_block_is_part_of_the_token_hash(demo: ResolvedConfig) -> None:
+    # the typed block hashes by its values: the same block, the same token; another
+    # anonymization rule, another token (so a changed transform exports again)
     t = demo.table("users")
     assert t.gdpr is not None and isinstance(t.gdpr.anonymization, tuple)
-    as_mapping = {
-        "anonymization": [dict(rule) for rule in t.gdpr.anonymization],
-        "excluded_fields": list(t.gdpr.excluded_fields),
-        "hash_key_env": t.gdpr.hash_key_env,
-        "consent_column": t.gdpr.consent_column,
-    }
-    assert config_hash(t) == config_hash(dataclasses.replace(t, gdpr=cast(Any, as_mapping)))
+    same = dataclasses.replace(t.gdpr, anonymization=tuple(t.gdpr.anonymization))
+    assert config_hash(t) == config_hash(dataclasses.replace(t, gdpr=same))
+    fewer = dataclasses.replace(t.gdpr, anonymization=t.gdpr.anonymization[:-1])
+    assert config_hash(t) != config_hash(dataclasses.replace(t, gdpr=fewer))
 
 
 def test_incremental_section_tables(demo: ResolvedConfig) -> None:
