@@ -1,5 +1,6 @@
 """Three settings that used to be parsed and ignored take effect (issue 17):
-``optimization_strategies.compression.high_volume_tables`` is the codec of spec 3.2 tables,
+``optimization_strategies.compression.high_volume_tables`` is the codec of spec 3.2 tables
+(``low_latency_tables`` of ``continuous`` ones),
 ``compression_matrix.*.compression_ratio`` are the verification bands, and spec 5.2's
 ``validation_checks`` lists are the steps that run (``check`` refuses lists without what
 exactly-once needs, and unknown names)."""
@@ -84,7 +85,24 @@ def test_a_high_volume_table_is_written_zstd_by_default(tmp_path: Path) -> None:
     assert _codec(written) == "ZSTD"
     checked = cli("-c", config, "check")
     assert checked.code == 0, checked.err
-    assert "low_latency_tables: accepted, not enforced yet (issue 17)" in checked.err
+    assert "low_latency_tables" not in checked.err
+
+
+def test_a_continuous_table_takes_the_low_latency_codec_first(tmp_path: Path) -> None:
+    """A table whose schedule is ``continuous`` is low-latency: ``low_latency_tables``
+    (SNAPPY) wins over ``high_volume_tables`` (ZSTD); its format must take it."""
+    config = _write(_warehouse(tmp_path), SESSIONS + "    schedule: continuous\n")
+    assert _run(config).code == 0
+    [written] = _files(tmp_path)
+    assert written.name.endswith(".parquet.snappy")
+    assert _codec(written) == "SNAPPY"
+    text = config.read_text(encoding="utf-8")
+    jsonl = text + "    format: JSONL\n"
+    config.write_text(jsonl, encoding="utf-8")
+    checked = cli("-c", config, "check")
+    assert checked.code == 2
+    assert "optimization_strategies.compression.low_latency_tables" in checked.err
+    assert "JSONL cannot be written SNAPPY, and a continuous table is JSONL" in checked.err
 
 
 def test_the_items_own_compression_wins(tmp_path: Path) -> None:

@@ -2,10 +2,11 @@
 
 The codec (CONTRACT §3 precedence): the table's ``exports`` item, then, for a spec 3.2
 ``high_volume`` table, ``optimization_strategies.compression.high_volume_tables``, then
-``formats.<FORMAT>.compression``, then the format's default. ``low_latency_tables`` is
-accepted, not enforced: the spec's one streaming (``continuous``) table,
-``sensor_telemetry``, is also a 3.2 high-volume table, and its streaming format (JSONL)
-takes no SNAPPY, so nothing defines which tables are low-latency; ``check`` says so.
+``formats.<FORMAT>.compression``, then the format's default. A low-latency table is one
+whose schedule is ``continuous`` (spec 3.2's streaming export): it takes
+``optimization_strategies.compression.low_latency_tables`` (SNAPPY in the spec: "real-time,
+low-latency"), ahead of ``high_volume_tables``, as a streamed table waits on its writes.
+A codec the table's format cannot take is ``check``'s error at the setting's path.
 
 The band: spec 2.4's ``compression_matrix.<CODEC>.compression_ratio`` (``"60-70%"``), the
 share of bytes the codec is expected to save; a codec the config's matrix leaves out keeps
@@ -31,23 +32,34 @@ DEFAULT_RATIO_BANDS: dict[str, tuple[float, float]] = {
     "SNAPPY": (0.40, 0.50),
     "BROTLI": (0.80, 0.85),
 }
-HIGH_VOLUME_PATH = ("optimization_strategies", "compression", "high_volume_tables")
+STRATEGY_PATH = ("optimization_strategies", "compression")
 
 
 def table_codec(
-    model: DpexportConfig, item: ExportItem | None, fmt: Format, high_volume: bool, issues: Issues
+    model: DpexportConfig,
+    item: ExportItem | None,
+    fmt: Format,
+    kind: tuple[bool, bool],
+    issues: Issues,
 ) -> Codec:
-    """The table's codec by precedence; a ``high_volume_tables`` codec its format cannot
-    take is reported at that path (naming the table) and the next layer decides."""
+    """The table's codec by precedence (``kind``: whether it is a spec 3.2 high-volume
+    table, and whether it streams); a strategy codec its format cannot take is reported
+    at that path and the next layer decides."""
     if item is not None and item.compression:
         return cast(Codec, item.compression)
-    wanted = model.optimization_strategies.compression.high_volume_tables
-    if high_volume and wanted:
+    strategy = model.optimization_strategies.compression
+    high_volume, streams = kind
+    for applies, wanted, key, what in (
+        (streams, strategy.low_latency_tables, "low_latency_tables", "continuous"),
+        (high_volume, strategy.high_volume_tables, "high_volume_tables", "high_volume"),
+    ):
+        if not (applies and wanted):
+            continue
         if wanted in CODECS_BY_FORMAT[fmt]:
             return cast(Codec, wanted)
         issues.add(
-            HIGH_VOLUME_PATH,
-            f"{fmt} cannot be written {wanted}, and a high_volume table is {fmt}",
+            (*STRATEGY_PATH, key),
+            f"{fmt} cannot be written {wanted}, and a {what} table is {fmt}",
             value=wanted,
             expected=f"one of {', '.join(CODECS_BY_FORMAT[fmt])}, or the table's own "
             "`compression` in its exports item",

@@ -74,8 +74,6 @@ NOT_ENFORCED_YET: Mapping[str, int] = {
     "append_only.*.retention": 19,
     "append_only.*.archive_after": 19,
     "buckets.cold_storage": 19,
-    # issue 17's own list, not done yet
-    "optimization_strategies.compression.low_latency_tables": 17,
 }
 
 #: every other key -> ``path::test`` that changes it and asserts its effect
@@ -129,6 +127,8 @@ EFFECTS: Mapping[str, str] = {
     + "test_a_file_outside_the_configs_band_is_warned",
     "optimization_strategies.compression.high_volume_tables": _PIPE
     + "test_a_high_volume_table_is_written_zstd_by_default",
+    "optimization_strategies.compression.low_latency_tables": _PIPE
+    + "test_a_continuous_table_takes_the_low_latency_codec_first",
     "validation_checks.*[]": _PIPE + "test_check_refuses_missing_required_steps_and_unknown_names",
     "validation_checks.*[]=check_partition_freshness": _PIPE
     + "test_without_check_partition_freshness_a_stale_source_exports",

@@ -269,9 +269,10 @@ def _table_spec(
         issues.add(path, message)
     origins.update(part.origins)
 
-    fmt, codec = _format_codec(model, item, hv is not None, issues)
-    mode = _mode(src, item, hv, change_column or part.partitioning.time_expression, issues)
     frequency = full.frequency if full else None
+    streams = table_schedule(item.schedule if item else None, frequency).export_type == "continuous"
+    fmt, codec = _format_codec(model, item, hv is not None, streams, issues)
+    mode = _mode(src, item, hv, change_column or part.partitioning.time_expression, issues)
 
     return TableSpec(
         dataset=src.dataset,
@@ -306,13 +307,11 @@ def _table_spec(
 
 
 def _format_codec(
-    model: DpexportConfig, item: ExportItem | None, high_volume: bool, issues: Issues
+    model: DpexportConfig, item: ExportItem | None, high_volume: bool, streams: bool, issues: Issues
 ) -> tuple[Format, Codec]:
-    """The table's format (PARQUET unless set) and codec: the table's, else (a spec 3.2
-    table) ``optimization_strategies.compression.high_volume_tables``, else the format
-    block's, else the format's default (:func:`~.compression.table_codec`)."""
+    """The table's format (PARQUET unless set) and codec (:func:`~.compression.table_codec`)."""
     fmt = cast(Format, item.format if item and item.format in DEFAULT_CODEC else "PARQUET")
-    return fmt, table_codec(model, item, fmt, high_volume, issues)
+    return fmt, table_codec(model, item, fmt, (high_volume, streams), issues)
 
 
 def _schedule(
