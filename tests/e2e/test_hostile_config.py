@@ -85,3 +85,9 @@ def test_a_warehouse_path_naming_a_folder_is_a_config_error(
     line = _problem(_check(tmp_path, text, *command))
     assert "warehouse.path: names a folder, not a DuckDB database file" in line
     assert str(tmp_path / "whdir") in line
+
+
+def test_a_warehouse_path_too_long_for_the_file_system_is_a_config_error(tmp_path: Path) -> None:
+    text = SPEC.replace("path: warehouse.duckdb", "path: " + "w" * 5000, 1)
+    line = _problem(_check(tmp_path, text, "run"))
+    assert "warehouse.path: cannot name a file: File name too long" in line

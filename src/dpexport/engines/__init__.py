@@ -19,17 +19,29 @@ def open_engine(spec: WarehouseSpec, *, base_dir: Path | None = None) -> Engine:
         path = Path(spec.path or "warehouse.duckdb")
         if not path.is_absolute() and base_dir is not None:
             path = base_dir / path
-        if not path.exists():
-            raise UsageError(f"warehouse.path: DuckDB file {str(path)!r} does not exist")
-        if path.is_dir():  # a config error (exit 2), not a failed export
-            what = "names a folder, not a DuckDB database file"
-            raise ConfigError([ConfigIssue("warehouse.path", what, value=repr(str(path)))])
+        _check_duckdb_file(path)
         return DuckDBEngine(path, memory_limit=spec.memory_limit, threads=spec.threads)
     if spec.engine == "bigquery":
         return _open_bigquery(spec)
     raise UsageError(
         f"warehouse.engine: {spec.engine!r} is not available in this build yet; use 'duckdb'"
     )
+
+
+def _check_duckdb_file(path: Path) -> None:
+    """A missing file is a usage error (``demo`` or a load creates it); a folder, or a
+    name the file system refuses, is a config error (exit 2), not a failed export."""
+    shown = repr(str(path)) if len(str(path)) <= 200 else repr(str(path)[:197] + "...")
+    try:
+        exists, folder = path.exists(), path.is_dir()
+    except OSError as exc:  # a name too long for the file system
+        what = f"cannot name a file: {exc.strerror}"
+        raise ConfigError([ConfigIssue("warehouse.path", what, value=shown)]) from None
+    if not exists:
+        raise UsageError(f"warehouse.path: DuckDB file {shown} does not exist")
+    if folder:
+        what = "names a folder, not a DuckDB database file"
+        raise ConfigError([ConfigIssue("warehouse.path", what, value=shown)])
 
 
 def _open_bigquery(spec: WarehouseSpec) -> Engine:

@@ -185,7 +185,8 @@ def check_format_values(data: dict[str, Any], issues: Issues) -> None:
     base_codec = str(parquet.get("compression") or "SNAPPY").upper()
     _check_sizes(("formats", "PARQUET"), parquet, issues)
     _check_level(("formats", "PARQUET"), parquet, base_codec, issues)
-    for index, item in enumerate(data.get("exports") or []):
+    exports = data.get("exports")
+    for index, item in enumerate(exports if isinstance(exports, list) else []):
         if not isinstance(item, dict):
             continue
         _check_size(("exports", index), item, "max_file_size", "1GB", issues)
