@@ -111,7 +111,7 @@ def export_table(ctx: RunContext, spec: TableSpec) -> ExportResult:
         done = _done(tokens_at, token_name, spec.table)  # finished while we were taking the lease
         if done is not None:
             return done
-        unfinished = _recover(ctx, spec, store, export_id, retrier)
+        unfinished = _recover(ctx, spec, store, dest_key, export_id, retrier)
         if unfinished is not None:
             return unfinished
         token = tokens.Token(
@@ -150,18 +150,23 @@ def export_policy(config: ResolvedConfig) -> RetryPolicy:
 
 
 def _recover(
-    ctx: RunContext, spec: TableSpec, store: Store, export_id: str, retrier: Retrier
+    ctx: RunContext, spec: TableSpec, store: Store, dest_key: str, export_id: str, retrier: Retrier
 ) -> ExportResult | None:
     """Finish or roll back what stopped exports left; a FAILURE (nothing written, a DLQ
     entry) when a committed export of this very table cannot be finished or its journal
     is damaged: exporting on top of it could publish its rows again, or lose them.
 
-    Another table's stuck journal fails that table's exports only; a damaged journal
-    that names no table fails none: it is reported (``commit.recover`` logs it) on
-    every run until someone sets it aside, and the bucket's other exports go on."""
+    A stuck journal is this table's when it names the table or, naming none (written
+    before journals did, or damaged), publishes into its destination. Another table's
+    fails that table's exports only; one that says neither fails none: it is reported
+    (``commit.recover`` logs it) on every run until someone sets it aside, and the
+    bucket's other exports go on."""
     for item in commit.recover(store):
         log.warning("export %s left by a stopped run was %s", item.export_id, item.outcome)
-        if item.outcome in ("not finished", "damaged") and item.table == spec.qualified_name:
+        ours = item.table == spec.qualified_name or (
+            item.table is None and (item.destination or "\0").startswith(dest_key)
+        )
+        if item.outcome in ("not finished", "damaged") and ours:
             message = (
                 f"export {item.export_id} of this table committed but cannot be finished: "
                 f"{item.error}"

@@ -387,6 +387,8 @@ class Recovered:
     outcome: str  # "rolled forward" | "rolled back" | "not finished" | "damaged"
     table: str | None = None  # ``dataset.table`` (from the journal; None without one)
     error: str | None = None  # why a committed export could not be finished, and what to do
+    #: the destination key it publishes into (or one of its final keys), when known
+    destination: str | None = None
 
 
 def _owner(store: Store, prefix: str) -> Owner | None:
@@ -401,6 +403,7 @@ class _Journal:
     pub: Publication | None  # None: no journal, or one that cannot be read
     damage: str | None = None  # why it cannot be read
     table: str | None = None  # the table a damaged journal still names, if any
+    destination: str | None = None  # and its destination
 
 
 def _journal(store: Store, prefix: str) -> _Journal:
@@ -419,7 +422,9 @@ def _journal(store: Store, prefix: str) -> _Journal:
         return _Journal(None)
     except ValueError as exc:
         return _Journal(None, f"not valid JSON: {exc}")
-    table = doc.get("table") if isinstance(doc, dict) else None
+    table, dest = (
+        (doc.get("table"), doc.get("destination")) if isinstance(doc, dict) else (None, None)
+    )
     try:
         pub = Publication.from_json(doc)
     except KeyError as exc:
@@ -428,7 +433,15 @@ def _journal(store: Store, prefix: str) -> _Journal:
         damage = f"not a commit journal ({exc})"
     else:
         return _Journal(pub)
-    return _Journal(None, damage, table if isinstance(table, str) else None)
+    text = [v if isinstance(v, str) else None for v in (table, dest)]
+    return _Journal(None, damage, text[0], text[1])
+
+
+def _destination(pub: Publication) -> str | None:
+    """Where a journal publishes: its own record, or (a journal written before it kept
+    one) its first final key."""
+    keys = [dst for _, dst in pub.moves] + [key for key, _ in pub.manifests]
+    return pub.destination or (keys[0] if keys else None)
 
 
 def _abandoned(export: str, owner: Owner | None) -> bool:
@@ -462,7 +475,7 @@ def recover(store: Store) -> list[Recovered]:
         if journal.damage is not None:
             error = damaged_journal_message(store, export, journal.damage)
             log.error("%s", error)
-            done.append(Recovered(export, "damaged", journal.table, error))
+            done.append(Recovered(export, "damaged", journal.table, error, journal.destination))
             continue
         pub = journal.pub
         if pub is None:
@@ -476,7 +489,7 @@ def recover(store: Store) -> list[Recovered]:
         except Exception as exc:  # whatever it is, the next run tries again; say it here
             error = unfinished_message(store, export, exc)
             log.error("export %s committed but could not be finished: %s", export, error)
-            done.append(Recovered(export, "not finished", pub.table, error))
+            done.append(Recovered(export, "not finished", pub.table, error, _destination(pub)))
             continue
         done.append(Recovered(export, "rolled forward", pub.table))
     return done
