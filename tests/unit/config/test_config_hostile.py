@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 
 from dpexport.config import loader
-from dpexport.config.resolve import inspect_config
+from dpexport.config.resolve import inspect_config, inspect_config_text
 from dpexport.errors import ConfigError, ConfigIssue
+
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(params=["libyaml", "python"])
@@ -89,3 +91,12 @@ def test_bytes_that_are_not_utf8_name_their_offset(tmp_path: Path) -> None:
     (issue,) = found.issues
     assert issue.line == 2
     assert issue.message.startswith("not UTF-8 text: byte 0xe9 at byte offset 11")
+
+
+def test_an_encoding_holding_a_nul_is_an_unknown_encoding() -> None:
+    text = (ROOT / "examples" / "diagnosticpro.yaml").read_text(encoding="utf-8")
+    found = inspect_config_text(text + 'formats: {JSONL: {encoding: "\\0"}}\n', "c.yaml")
+    assert any(
+        i.path.endswith("JSONL.encoding") and i.message == "unknown text encoding"
+        for i in found.issues
+    ), found.issues
