@@ -26,7 +26,7 @@ from dpexport.config.spec import (
     SchemaEvolution,
 )
 from dpexport.engines.duckdb import DuckDBEngine, quote_identifier
-from dpexport.errors import InvalidArgument, NotFound
+from dpexport.errors import NotFound, UsageError
 from dpexport.flow.context import ExportResult, RunOptions
 from dpexport.flow.runner import run_exports
 from dpexport.formats import read_file
@@ -78,7 +78,7 @@ def compact(
     """Fold ``table``'s increments into a snapshot; returns the snapshot's export result."""
     spec = config.table(table)
     if spec.mode != "INCREMENTAL" or not spec.merge_key:
-        raise InvalidArgument(
+        raise UsageError(  # a usage error (exit 2), found before anything is read or written
             f"compact folds INCREMENTAL exports by their merge key; {spec.qualified_name} is "
             f"{spec.mode}" + ("" if spec.merge_key else " without a merge_key")
         )
