@@ -79,31 +79,11 @@ def check(config: ConfigSource, *, local_root: PathLike | None = None) -> CheckR
         ]
     if problem is not None:
         log.warning("warehouse not checked (%s): checked the config only", problem)
-    for note in _notes(config, resolved):
+    for note in resolved.unenforced if resolved is not None else ():
         log.warning("%s", note)
     if issues or resolved is None:
         raise ConfigError(sorted(issues, key=lambda i: i.line or 0), source)
     return CheckReport(len(resolved.tables), problem)
-
-
-def _notes(config: ConfigSource, resolved: ResolvedConfig | None) -> list[str]:
-    """``check``'s stderr notes: each present key accepted, not enforced yet (one table,
-    :mod:`~dpexport.config.coverage`), then the resolver's other notes (steps that always
-    run)."""
-    from dpexport.config.coverage import not_enforced_notes
-
-    notes: list[str] = []
-    if isinstance(config, str | os.PathLike) and Path(config).exists():
-        from dpexport.config.loader import parse_yaml
-
-        # the guarded reader: a file refused above (alias bomb, deep nesting) is not
-        # expanded here
-        try:
-            notes = not_enforced_notes(parse_yaml(Path(config).read_text(encoding="utf-8")).data)
-        except (ConfigError, UnicodeDecodeError):
-            notes = []
-    others = resolved.unenforced if resolved is not None else ()
-    return notes + list(others)
 
 
 def _inspected(

@@ -19,6 +19,7 @@ from typing import Any, cast
 from pydantic import ValidationError
 
 from dpexport.config.compression import DEFAULT_CODEC, ratio_bands, table_codec
+from dpexport.config.coverage import not_enforced_notes
 from dpexport.config.destinations import (
     Published,
     check_destinations,
@@ -219,7 +220,7 @@ def resolve(
         bucket_policies=dict(model.bucket_policies),
         replication=tuple(model.replication),
         steps=steps,
-        unenforced=tuple(step_notes(model.validation_checks)),
+        unenforced=(*not_enforced_notes(issues.doc.data), *step_notes(model.validation_checks)),
         source_path=source_path,
         lines=lines,
     )
