@@ -10,11 +10,12 @@ are checked against each other by :mod:`dpexport.config.destinations`.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path as FsPath
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from pydantic import ValidationError
 
@@ -291,8 +292,8 @@ def _table_spec(
         encryption=_encryption(model, item, ip, issues),
         max_file_size=item.max_file_size if item and item.max_file_size else 1024**3,
         parquet=_parquet(model, item),
-        jsonl=_jsonl(model),
-        csv=_csv(model),
+        jsonl=_text_options(JsonlOptions, model.formats.JSONL),
+        csv=_text_options(CsvOptions, model.formats.CSV),
         schema_evolution=_schema_evolution(model, item, fmt),
         gdpr=_gdpr(item.gdpr_compliance) if item and item.gdpr_compliance else None,
         compliance=tuple(item.compliance) if item else (),
@@ -331,27 +332,13 @@ def _schedule(
     }
 
 
-def _jsonl(model: DpexportConfig) -> JsonlOptions:
-    block = model.formats.JSONL
-    return JsonlOptions(
-        timestamp_format=block.timestamp_format,
-        null_representation=block.null_representation,
-        encoding=block.encoding,
-        schema_included=block.schema_included,
-        newline_delimited=block.newline_delimited,
-    )
+_Opt = TypeVar("_Opt", JsonlOptions, CsvOptions)
 
 
-def _csv(model: DpexportConfig) -> CsvOptions:
-    block = model.formats.CSV
-    return CsvOptions(
-        delimiter=block.delimiter,
-        header=block.header,
-        quote_character=block.quote_character,
-        escape_character=block.escape_character,
-        null_marker=block.null_marker,
-        encoding=block.encoding,
-    )
+def _text_options(cls: type[_Opt], block: object) -> _Opt:
+    """The writer's options from a format block: every field of ``cls`` by its name, so
+    an option added to both is carried without another line here."""
+    return cls(**{f.name: getattr(block, f.name) for f in dataclasses.fields(cls)})
 
 
 def _mode(
