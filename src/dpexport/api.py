@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from dpexport.errors import ConfigIssue
     from dpexport.flow.context import ExportResult, Progress
     from dpexport.ops.lifecycle import ApplyResult
+    from dpexport.ops.reconcile import TableReport as ReconcileReport
     from dpexport.ops.replicate import TableReport
     from dpexport.ops.status import TableStatus
     from dpexport.ops.sweep import SweepItem
@@ -202,6 +203,36 @@ def compact(
     spec = ws.table(table)
     result = fold(ws.config, spec.qualified_name, at=at, local_root=ws.local_root)
     return _checked([result], raise_on_failure)[0]
+
+
+def reconcile(
+    config: ConfigSource,
+    *,
+    tables: str | Sequence[str] = (),
+    at: datetime | None = None,
+    days: int | None = None,
+    dry_run: bool = False,
+    local_root: PathLike | None = None,
+) -> list[ReconcileReport]:
+    """Compare each APPEND and INCREMENTAL table's folders over its reconcile window
+    (``days`` overrides it; it ends at ``at``, default now) with the warehouse, and
+    export late rows into their folders unless ``dry_run``; one report per table."""
+    from dpexport.ops.reconcile import reconcile as compare
+
+    if days is not None and days < 0:
+        raise UsageError(f"--days {days}: expected 0 or more days")
+    ws = Workspace.of(config, local_root=local_root)
+    names = tuple(spec.qualified_name for spec in ws.select(tables)) if tables else ()
+    with ws.engine() as engine:
+        return compare(
+            ws.config,
+            engine,
+            tables=names,
+            at=at,
+            days=days,
+            dry_run=dry_run,
+            local_root=ws.local_root,
+        )
 
 
 def decrypt(

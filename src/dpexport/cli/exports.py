@@ -146,6 +146,41 @@ def compact(
 
 @click.command()
 @common_options
+@click.option("--table", "tables", multiple=True, help="table or dataset.table (repeatable)")
+@click.option("--days", type=click.IntRange(min=0), default=None, help="window in days")
+@click.option("--at", "at", default=None, help="the window's end, RFC 3339 (default now, UTC)")
+@click.option("--dry-run", is_flag=True, help="compare only; export nothing")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON array on stdout")
+@click.pass_context
+def reconcile(
+    ctx: click.Context,
+    config_path: str | None,
+    local_root: str | None,
+    tables: tuple[str, ...],
+    days: int | None,
+    at: str | None,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    """Find rows that reached the warehouse after their folder was exported, and export
+    them into it (APPEND and INCREMENTAL tables with a time partition)."""
+    settings = settings_of(ctx, config_path, local_root)
+    reports = api.reconcile(
+        settings.workspace(), tables=tables, at=parse_at(at), days=days, dry_run=dry_run
+    )
+    if as_json:
+        click.echo(json.dumps([r.to_json() for r in reports]))
+    else:
+        for r in reports:
+            click.echo(r.line())
+            for f in r.folders:
+                if f.status != "ok":
+                    click.echo("  " + f.line())
+    ctx.exit(1 if any(r.failed for r in reports) else 0)
+
+
+@click.command()
+@common_options
 @click.argument("uri")
 @click.pass_context
 def verify(ctx: click.Context, config_path: str | None, local_root: str | None, uri: str) -> None:
@@ -234,4 +269,4 @@ def _self_command() -> str:
     return str(script) if script.exists() else f"{sys.executable} -m dpexport"
 
 
-COMMANDS = (check, plan, run, compact, verify, decrypt, init, demo)
+COMMANDS = (check, plan, run, compact, reconcile, verify, decrypt, init, demo)

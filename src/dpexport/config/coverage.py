@@ -191,6 +191,11 @@ EFFECTS: Mapping[str, str] = {
     "incremental.*.lookback_window": _MODES + "test_dedup_across_the_lookback_overlap",
     "incremental.*.merge_key": _MODES + "test_incremental_composite_key_window_and_compact",
     "incremental.*.merge_key[]": _MODES + "test_incremental_composite_key_window_and_compact",
+    "exports[].reconcile": "tests/e2e/test_reconcile.py::test_reconcile_setting_sets_the_window",
+    "append_only.*.reconcile": "tests/unit/config/test_config_blocks.py::"
+    "test_reconcile_window_from_a_section_entry",
+    "incremental.*.reconcile": "tests/unit/config/test_config_blocks.py::"
+    "test_reconcile_window_from_a_section_entry",
     # reliability
     "retry_configuration.max_attempts": _PIPE + "test_with_initiate_retry_the_policys_attempts",
     "retry_configuration.initial_delay_seconds": _RETRY + "test_policy_from_the_spec_block",

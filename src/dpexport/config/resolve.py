@@ -49,6 +49,7 @@ from dpexport.config.partitioning import resolve_partitioning
 from dpexport.config.prune import checkable_model, entangled
 from dpexport.config.schedules import table_schedule
 from dpexport.config.spec import (
+    RECONCILE_WINDOW,
     Codec,
     CsvOptions,
     Encryption,
@@ -258,6 +259,7 @@ def _table_spec(
     lookback = pick("lookback_window", (item, ip), *sections)
     merge_key = pick("merge_key", (item, ip), (incr, src.paths.get("incremental", ())))
     dedup = pick("deduplication", (item, ip), *sections)
+    reconcile = pick("reconcile", (item, ip), *sections)
 
     part = resolve_partitioning(
         item.partitioning if item else None,
@@ -301,6 +303,7 @@ def _table_spec(
         frequency=frequency,
         **_schedule(model, item, full),
         freshness=item.freshness if item else None,
+        reconcile=RECONCILE_WINDOW if reconcile is None else cast(timedelta, reconcile),
         retention=append.retention if append else None,
         archive_after=append.archive_after if append else None,
         ratio_band=ratio_bands(model).get(codec) if steps.compression_ratios else None,

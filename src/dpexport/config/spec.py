@@ -170,6 +170,25 @@ class GdprCompliance:
     consent_column: str | None = None
 
 
+#: ``reconcile``'s window when a table sets none
+RECONCILE_WINDOW = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class Repair:
+    """One folder's late rows, as ``reconcile`` exports them (:mod:`dpexport.ops.reconcile`):
+    the folder's rows whose cursor is at or before ``through``. With ``published_keys``
+    only the rows whose key the folder's committed files do not hold are exported into
+    it; otherwise the folder is published again whole, replacing its files. Part of the
+    token's hash, with the rows the warehouse held, so the same repair is made once and
+    a later one (more rows arrived) is a new export."""
+
+    folder: str  # the top-level time folder, ``2025/09/16``
+    through: object  # the cursor's inclusive bound (a datetime, date or number)
+    source_rows: int
+    published_keys: tuple[str, ...] = ()
+
+
 @dataclass(frozen=True)
 class TableSpec:
     """Everything needed to export one table, after precedence (CONTRACT §3)."""
@@ -208,6 +227,10 @@ class TableSpec:
     off_peak: str | None = None
     #: pre-export freshness limit: the newest cursor must not be older than this
     freshness: timedelta | None = None
+    #: how far back ``reconcile`` looks for late rows (``timedelta(0)``: it does not)
+    reconcile: timedelta = RECONCILE_WINDOW
+    #: set on the copy of a spec that ``reconcile`` exports one folder's late rows with
+    repair: Repair | None = None
     #: spec 4.1 ``retention`` / ``archive_after`` of an append-only table
     retention: timedelta | None = None
     archive_after: timedelta | None = None

@@ -31,7 +31,7 @@ from dpexport.formats.base import WrittenFile
 from dpexport.formats.router import Folder, Router, split_by_keys
 from dpexport.planning import folder_scan, serverside, slice_stats
 from dpexport.planning.plan import ExportPlan, make_plan
-from dpexport.publish import commit, publication, state, tokens
+from dpexport.publish import commit, committed, publication, state, tokens
 from dpexport.publish.dedup import CrossRunDedup
 from dpexport.publish.manifest import (
     ExportFacts,
@@ -120,7 +120,7 @@ class Export:
                 table=spec.qualified_name,
                 code="INVALID_ARGUMENT",
             )
-        if self.ctx.config.steps.freshness:  # spec 5.2 check_partition_freshness
+        if self.ctx.config.steps.freshness and spec.repair is None:  # spec 5.2's check
             check_freshness(engine, spec, source_schema.names, self.ctx.logical_time)
         transforms = Transforms.for_table(spec, self.ctx.options.local_root, store=self.store)
         plan = make_plan(
@@ -135,7 +135,13 @@ class Export:
         checks = transforms.checks(engine, plan.request, self.ctx.logical_time, source_schema)
         request = checks.prepare(plan.request)
         dedup = None
-        if plan.dedupe_key and plan.cursor and plan.dedup_window:
+        if spec.repair is not None and spec.repair.published_keys and plan.cursor:
+            dedup = CrossRunDedup.published(
+                self._published_keys(source_schema, transforms),
+                spec.repair.published_keys,
+                plan.cursor,
+            )
+        elif plan.dedupe_key and plan.cursor and plan.dedup_window:
             dedup = CrossRunDedup(
                 self.store,
                 spec.dataset,
@@ -154,6 +160,14 @@ class Export:
         return Prepared(
             source_schema, transforms, plan, checks, request, dedup, reasons, data_schema
         )
+
+    def _published_keys(self, source_schema: pa.Schema, transforms: Transforms) -> pa.Array:
+        """The keys the repaired folder's committed files hold (``reconcile``)."""
+        repair = self.spec.repair
+        assert repair is not None
+        folder_key = layout.folder_key(self.dest_key, repair.folder)
+        schema = pa.schema([source_schema.field(c) for c in repair.published_keys])
+        return committed.published_keys(self.store, folder_key, schema, transforms.key_provider)
 
     def _count(self, prep: Prepared) -> tuple[Counted, serverside.Outcome | None]:
         """The slice's statistics, and staging opened. Where ``slice_stats.copy_first``
@@ -321,7 +335,7 @@ class Export:
             deduplicated=bool(prep.plan.dedupe_key),
         )
         pub.table, pub.destination = spec.qualified_name, self.dest_key
-        if prep.plan.cursor and watermark is not None:
+        if prep.plan.cursor and watermark is not None and spec.repair is None:
             pub.watermark = {
                 "key": state.watermark_key(spec.dataset, spec.table, self.dest_key),
                 **state.Watermark(watermark, self.export_id).to_json(),

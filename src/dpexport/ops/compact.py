@@ -11,7 +11,6 @@ protocol, which retires the previous snapshot once the new one is committed
 from __future__ import annotations
 
 import dataclasses
-import json
 import tempfile
 from datetime import datetime
 from pathlib import Path
@@ -19,8 +18,6 @@ from pathlib import Path
 import duckdb
 
 from dpexport.config.spec import (
-    CsvOptions,
-    JsonlOptions,
     Partitioning,
     ResolvedConfig,
     SchemaEvolution,
@@ -30,46 +27,10 @@ from dpexport.errors import NotFound, UsageError
 from dpexport.flow.context import ExportResult, RunOptions
 from dpexport.flow.runner import run_exports
 from dpexport.formats import read_file
-from dpexport.publish.manifest import text_options
+from dpexport.publish.committed import committed_files
 from dpexport.security.crypto import LocalKeyProvider
 from dpexport.storage import layout
-from dpexport.storage.base import Store
 from dpexport.storage.uri import StoreResolver
-
-
-@dataclasses.dataclass(frozen=True)
-class CommittedFile:
-    """One file a SUCCESS marker vouches for, with what its manifest says it was written
-    as (format, codec, and the JSONL/CSV settings of that export, not today's config)."""
-
-    key: str
-    format: str
-    codec: str
-    jsonl: JsonlOptions
-    csv: CsvOptions
-
-
-def committed_files(store: Store, dest_key: str) -> list[CommittedFile]:
-    """Every file a SUCCESS marker vouches for, oldest first, outside ``snapshot/``."""
-    out: list[CommittedFile] = []
-    for obj in store.list(dest_key):
-        rel = obj.key[len(dest_key) :]
-        if layout.in_snapshot(rel) or not obj.key.endswith("/" + layout.SUCCESS):
-            continue
-        folder = obj.key[: -len(layout.SUCCESS)]
-        marker = json.loads(store.get(obj.key))
-        for name in marker.get("manifests", []):
-            try:
-                manifest = json.loads(store.get(folder + name))
-            except NotFound:
-                continue
-            fmt = manifest["destination"]["format"]
-            codec = manifest["destination"]["compression"]
-            jsonl, csv = text_options(manifest)
-            out += [
-                CommittedFile(folder + f["name"], fmt, codec, jsonl, csv) for f in manifest["files"]
-            ]
-    return out
 
 
 def compact(

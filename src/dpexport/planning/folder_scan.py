@@ -35,6 +35,7 @@ __all__ = [
     "MAX_FOLDERS",
     "TOPS_SQL",
     "folder_requests",
+    "range_request",
     "scan_by_folder",
     "should_split",
     "worth_it",
@@ -108,6 +109,18 @@ def folder_requests(
         combined = f"({request.filter}) AND {where}" if request.filter else where
         out.append(dataclasses.replace(request, filter=combined, order_by=order))
     return out
+
+
+def range_request(
+    request: ScanRequest, partitioning: Partitioning, schema: pa.Schema, lo: datetime, hi: datetime
+) -> ScanRequest:
+    """The request narrowed to the rows whose time expression is in ``[lo, hi)``."""
+    expr = partitioning.time_expression
+    assert expr is not None
+    kind = schema.field(expr).type if expr in schema.names else None
+    where = _range_sql(column_sql(expr, schema.names), kind, lo, hi)
+    combined = f"({request.filter}) AND {where}" if request.filter else where
+    return dataclasses.replace(request, filter=combined)
 
 
 def scan_by_folder(engine: Engine, requests: list[ScanRequest]) -> pa.RecordBatchReader:

@@ -123,6 +123,8 @@ def make_plan(
     excluded: tuple[str, ...] = (),
 ) -> ExportPlan:
     """The scan and slice for one export (CONTRACT §6, §8)."""
+    if spec.repair is not None:
+        return _repair_plan(spec, logical_time, schema, excluded)
     cursor = cursor_of(spec) if spec.mode != "FULL_REFRESH" else None
     if spec.mode != "FULL_REFRESH" and cursor is None:
         # Without a cursor every run would export the whole table again: duplicates.
@@ -168,10 +170,23 @@ def make_plan(
         # INCREMENTAL re-reads its lookback from the watermark on (CONTRACT §6: >=)
         lower_inclusive=spec.mode == "INCREMENTAL",
     )
+    request = _request(spec, schema, excluded, the_slice, dedupe)
+    return ExportPlan(
+        spec, logical_time, request, cursor, mark, dedupe, cap, window if dedupe else None
+    )
+
+
+def _request(
+    spec: TableSpec,
+    schema: pa.Schema,
+    excluded: tuple[str, ...],
+    the_slice: Slice,
+    dedupe: tuple[str, ...],
+) -> ScanRequest:
     keys = partition_key_sql(spec.partitioning, schema.names)
     newest = spec.merge_key if spec.mode == "INCREMENTAL" else ()
     columns = tuple(n for n in schema.names if n not in excluded)
-    request = ScanRequest(
+    return ScanRequest(
         dataset=spec.dataset,
         table=spec.table,
         columns=columns,
@@ -180,12 +195,31 @@ def make_plan(
         slice=the_slice,
         dedupe_by=dedupe,
         newest_by=newest,
-        newest_order=cursor_sql if newest else None,
+        newest_order=the_slice.cursor if newest else None,
         order_by=tuple(keys),
     )
-    return ExportPlan(
-        spec, logical_time, request, cursor, mark, dedupe, cap, window if dedupe else None
+
+
+def _repair_plan(
+    spec: TableSpec, logical_time: datetime, schema: pa.Schema, excluded: tuple[str, ...]
+) -> ExportPlan:
+    """One folder's rows up to the repair's cursor bound (``reconcile``): no watermark is
+    read or moved, and no key is remembered across runs (the folder's own published
+    keys are, see ``Export``)."""
+    from dpexport.planning.folder_scan import folder_requests
+
+    repair = spec.repair
+    assert repair is not None
+    cursor = cursor_of(spec)
+    assert cursor is not None  # reconcile takes only tables with a time partition
+    cursor_type = schema.field(cursor).type if cursor in schema.names else None
+    the_slice = Slice(
+        cursor=column_sql(cursor, schema.names), upper=bind_for(repair.through, cursor_type)
     )
+    dedupe = dedupe_key(spec) if spec.mode == "APPEND" else ()
+    request = _request(spec, schema, excluded, the_slice, dedupe)
+    [request] = folder_requests(request, spec.partitioning, schema, [repair.folder])
+    return ExportPlan(spec, logical_time, request, cursor, None, dedupe)
 
 
 #: Below this many rows per file the layout is flagged: per-file overhead dominates

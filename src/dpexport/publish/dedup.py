@@ -72,6 +72,17 @@ class CrossRunDedup:
         self._new: list[pa.Table] = []
         self.dropped = 0
 
+    @classmethod
+    def published(cls, keys: pa.Array, key: Sequence[str], cursor: str) -> CrossRunDedup:
+        """Drops the rows whose key is among ``keys`` (one folder's published keys, for
+        ``reconcile``) and keeps no state: ``write_state`` gives nothing to move."""
+        self = cls.__new__(cls)
+        self.store, self.key_columns, self.cursor = None, list(key), cursor
+        self.lookback, self.state_key, self.dataset_table = timedelta(0), "", ""
+        self._old = pa.table({"key": keys})
+        self._known, self._new, self.dropped = keys, [], 0
+        return self
+
     def _load(self) -> pa.Table:
         import pyarrow.parquet as pq
 
@@ -112,7 +123,7 @@ class CrossRunDedup:
         import pyarrow.compute as pc
         import pyarrow.parquet as pq
 
-        if not self._new:
+        if not self._new or not self.state_key:
             return None
         frames = list(self._new)
         if self._old.num_rows and "cursor" in self._old.column_names:

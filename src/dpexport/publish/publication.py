@@ -45,7 +45,10 @@ def build(
     for folder, wf in written:
         by_folder[folder.path].append(wf)
     entries: dict[str, list[tuple[FileEntry, WrittenFile]]] = defaultdict(list)
-    pub = commit.Publication(facts.export_id, rfc3339(start), replace=spec.mode == "FULL_REFRESH")
+    # a folder ``reconcile`` publishes again whole replaces its files, as FULL_REFRESH does
+    republish = spec.repair is not None and not spec.repair.published_keys
+    replace = spec.mode == "FULL_REFRESH" or republish
+    pub = commit.Publication(facts.export_id, rfc3339(start), replace=replace)
     suffix = layout.file_suffix(
         spec.format, spec.compression, encrypted=bool(facts.encryption.get("client_side"))
     )
@@ -119,7 +122,8 @@ def previous_snapshot(
         if not layout.is_manifest(layout.key_name(obj.key)) or obj.key in new_manifests:
             continue
         folder = layout.key_folder(obj.key)
-        if spec.overwrite == "partitions" and folder not in live_folders:
+        partitions = spec.overwrite == "partitions" or spec.repair is not None
+        if partitions and folder not in live_folders:
             continue  # partition-level overwrite: other folders stay as they are
         doc = _manifest(store, obj.key, spec)
         source = doc.get("source") or {}

@@ -23,7 +23,9 @@ def mark_failure(export: Export, message: str, retry_count: int, next_retry: dat
     ``failure_handling`` leaves out ``create_failure_marker``."""
     if not export.ctx.config.steps.failure_marker:
         return
-    folders = export.folders_touched or {layout.time_folder(export.ctx.logical_time, "daily")}
+    repair = export.spec.repair
+    fallback = repair.folder if repair else layout.time_folder(export.ctx.logical_time, "daily")
+    folders = export.folders_touched or {fallback}
     now = datetime.now(UTC)
     for top in sorted(folders):
         key = layout.folder_key(export.dest_key, top) + layout.FAILURE
@@ -65,6 +67,9 @@ def log_record(export: Export, result: ExportResult, duration_ms: int) -> None:
         "retry_count": export.retrier.retry_count if export.retrier else 0,
         "retries": export.retrier.history_json() if export.retrier else [],
     }
+    if spec.repair is not None:  # ``reconcile``: the late rows exported into one folder
+        record["reconciled_folder"] = spec.repair.folder
+        record["late_rows"] = result.rows if result.status == "SUCCESS" else 0
     try:
         export.ctx.engine.write_export_logs([record])
     except DpexportError as exc:

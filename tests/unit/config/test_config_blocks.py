@@ -57,6 +57,18 @@ def test_defaults_follow_environment_bucket_and_dataset() -> None:
     assert t.partitioning.granularity == "hourly"
 
 
+def test_reconcile_window_from_a_section_entry() -> None:
+    from datetime import timedelta
+
+    cfg = load_config_text(
+        BUCKETS + "append_only: {events: {change_column: ts, reconcile: 3 days}}\n"
+        "incremental: {users: {change_column: ts, reconcile: 0 days}, more: {change_column: ts}}\n"
+    )
+    assert cfg.table("events").reconcile == timedelta(days=3)
+    assert cfg.table("users").reconcile == timedelta(0)
+    assert cfg.table("more").reconcile == timedelta(days=7)
+
+
 def test_case_insensitive_words_are_normalised() -> None:
     cfg = load_config_text(
         BUCKETS + "exports:\n"

@@ -36,6 +36,8 @@ class AppendOnlyEntry(Block):
     archive_after: Duration | None = None
     change_column: str | None = None
     lookback_window: Duration | None = None
+    #: how far back ``reconcile`` compares folders with the warehouse (``0 days``: never)
+    reconcile: Duration | None = None
 
 
 class FullRefreshEntry(Block):
@@ -58,6 +60,8 @@ class IncrementalEntry(Block):
     lookback_window: Duration | None = None
     merge_key: str | list[str] | None = None
     deduplication: str | None = None
+    #: how far back ``reconcile`` compares folders with the warehouse (``0 days``: never)
+    reconcile: Duration | None = None
 
 
 class PartitioningBlock(Block):
@@ -132,4 +136,6 @@ class ExportItem(Block):
     overwrite: Literal["table", "partitions"] | None = None
     #: Pre-export check: the newest cursor value must not be older than this.
     freshness: Duration | None = None
+    #: how far back ``reconcile`` compares folders with the warehouse (``0 days``: never)
+    reconcile: Duration | None = None
     description: str | None = Field(default=None)
