@@ -4,6 +4,7 @@ exported into their own day's folder exactly once (issue 18)."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from tests.e2e.cli import dpexport, warehouse_sql
 
 T1 = "2025-09-16T14:30:22Z"
 T2 = "2025-09-17T14:30:22Z"
+MINUTE = timedelta(minutes=1)
 AUDIT = Path("gs/diagnosticpro-exports/prod/diagnosticpro_prod/audit_logs")
 DAY = "2025/09/12"
 
@@ -245,3 +247,66 @@ def test_reconcile_setting_sets_the_window(demo_dir: Path) -> None:
     config.write_text(config.read_text().replace("2 days", "0 days"), encoding="utf-8")
     [report] = _reconcile(demo_dir, config, "--dry-run")
     assert report["skipped"] == "reconcile: 0 days"
+
+
+def test_the_schedulers_daily_pass_exports_late_rows_and_counts_them(demo_dir: Path) -> None:
+    from datetime import UTC, datetime
+
+    from dpexport.config import load_config
+    from dpexport.engines import open_engine
+    from dpexport.flow.context import RunOptions
+    from dpexport.flow.runner import run_exports
+    from dpexport.ops.metrics import SchedulerMetrics
+    from dpexport.ops.scheduler import Scheduler, Tick, jobs_for
+
+    path = demo_dir / "late.yaml"
+    path.write_text(
+        CONFIG.format(
+            extra='    schedule: "0 * * * *"\n', fmt="PARQUET", codec="SNAPPY", mode="APPEND"
+        )
+    )
+    config = load_config(path)
+    jobs = jobs_for(config.tables, MINUTE)
+    ticks: list[Tick] = []
+    metrics = SchedulerMetrics()
+    scheduler = Scheduler(
+        config,
+        jobs,
+        open_engine=lambda: open_engine(config.warehouse, base_dir=demo_dir),
+        run=run_exports,
+        options=RunOptions(local_root=demo_dir / "out"),
+        on_tick=ticks.append,
+    )
+    last: dict[str, datetime] = {}
+    scheduler.run_due(datetime(2025, 9, 16, 15, 10, tzinfo=UTC), last)
+    warehouse_sql(demo_dir, LATE)
+    scheduler.run_due(datetime(2025, 9, 17, 0, 40, tzinfo=UTC), last)
+    scheduler.close()
+    [daily] = [t for t in ticks if t.reconciled and t.at.day == 17]
+    assert daily.at == datetime(2025, 9, 17, 0, 0, tzinfo=UTC)  # the day's first fire time
+    metrics.observe(daily)
+    [report] = daily.reconciled
+    late = [(f.folder, f.late_rows, f.status) for f in report.folders if f.status != "ok"]
+    assert late == [(DAY, 3, "repaired")]
+    assert _published(demo_dir) == _source(demo_dir)
+    sample = metrics.registry.get_sample_value(
+        "dpexport_late_rows_total",
+        {"table": "diagnosticpro_prod.audit_logs", "outcome": "repaired"},
+    )
+    assert sample == 3
+    assert any(r.get("reconcile") and r["late_rows"] == 3 for r in daily.records())
+
+
+def test_a_table_that_cannot_be_compared_fails_alone(demo_dir: Path) -> None:
+    config = _setup(demo_dir)
+    text = config.read_text()
+    other = text.split("exports:\n")[1].replace("audit_logs", "api_access_log")
+    config.write_text(text + other.replace("created_at", "requested_at"), encoding="utf-8")
+    warehouse_sql(demo_dir, "ALTER TABLE diagnosticpro_prod.audit_logs RENAME TO audit_old")
+    result = dpexport(
+        "-c", config, "--local-root", demo_dir / "out", "reconcile", "--at", T2, "--json"
+    )
+    assert result.code == 1
+    audit, api = json.loads(result.out)
+    assert "does not exist" in audit["error"] and api["error"] is None
+    assert "Traceback" not in result.err

@@ -62,6 +62,12 @@ class SchedulerMetrics:
             ["outcome"],
             registry=r,
         )
+        self.late_rows = Counter(
+            "dpexport_late_rows",
+            "Rows found by reconcile in folders already exported, by outcome",
+            ["table", "outcome"],
+            registry=r,
+        )
         self.next_fire = Gauge(
             "dpexport_next_fire_timestamp_seconds", "The next fire time", registry=r
         )
@@ -76,6 +82,10 @@ class SchedulerMetrics:
                 self.rows.labels(r.table).inc(r.rows)
                 self.files.labels(r.table).inc(r.files)
                 self.last_success.labels(r.table).set(tick.at.timestamp())
+        for report in tick.reconciled:
+            for f in report.folders:
+                if f.late_rows:
+                    self.late_rows.labels(report.table, f.status).inc(f.late_rows)
         for rep in tick.replicated:
             self.replicated.labels(rep.replication, rep.table).inc(rep.copied)
             if not rep.ok:

@@ -37,6 +37,7 @@ import pyarrow as pa
 
 from dpexport.config.spec import Repair, ResolvedConfig, TableSpec
 from dpexport.engines.base import Engine, Slice
+from dpexport.errors import DpexportError
 from dpexport.flow.context import ExportResult, RunOptions
 from dpexport.flow.runner import export_policy, run_exports
 from dpexport.planning import folder_scan
@@ -94,18 +95,27 @@ class TableReport:
     folders: list[FolderCount] = field(default_factory=list)
     #: the cursor bound the folders were compared at (``window["through"]`` decoded)
     through: Any = None
+    #: why the table could not be compared (its source gone, its state unreadable)
+    error: str | None = None
 
     @property
     def late_rows(self) -> int:
         return sum(f.late_rows for f in self.folders)
 
     @property
+    def folders_changed(self) -> bool:
+        """A folder had late rows, fewer rows, or a failed repair."""
+        return self.error is not None or any(f.status != "ok" for f in self.folders)
+
+    @property
     def failed(self) -> bool:
-        return any(f.status == "failed" for f in self.folders)
+        return self.error is not None or any(f.status == "failed" for f in self.folders)
 
     def line(self) -> str:
         if self.skipped:
             return f"{self.table}: skipped: {self.skipped}"
+        if self.error:
+            return f"{self.table}: FAILED {self.error}"
         late = sum(1 for f in self.folders if f.status in ("late", "repaired", "failed"))
         return (
             f"{self.table}: {len(self.folders)} folder(s) compared, {late} with late rows, "
@@ -116,6 +126,7 @@ class TableReport:
         return {
             "table": self.table,
             "skipped": self.skipped,
+            "error": self.error,
             "window": self.window,
             "late_rows": self.late_rows,
             "folders": [f.to_json() for f in self.folders if f.status != "ok"],
@@ -143,13 +154,23 @@ def reconcile(
     reports = []
     for spec in specs:
         window = timedelta(days=days) if days is not None else spec.reconcile
-        report = _compare(config, engine, stores, spec, at, window)
+        try:
+            report = _compare(config, engine, stores, spec, at, window)
+        except DpexportError as exc:  # this table cannot be compared; the others can
+            log.error("reconcile %s: %s", spec.qualified_name, exc)
+            reports.append(TableReport(spec.qualified_name, error=str(exc)))
+            continue
         if not dry_run:
             for count in report.folders:
                 if count.status == "late":
                     _repair(config, engine, spec, count, report, at, local_root, trigger)
         reports.append(report)
     return reports
+
+
+def can_reconcile(spec: TableSpec) -> bool:
+    """Whether the table can have late rows ``reconcile`` finds in its window."""
+    return _skip_reason(spec, spec.reconcile) is None
 
 
 def _skip_reason(spec: TableSpec, window: timedelta) -> str | None:

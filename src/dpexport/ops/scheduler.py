@@ -32,7 +32,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from dpexport.config import schedules
@@ -207,11 +207,16 @@ class Tick:
     skipped: int = 0
     #: what the replication items due at this time copied (``replicate.TableReport``)
     replicated: list[Any] = field(default_factory=list)
+    #: what the day's reconcile pass found, at its first fire time (``reconcile.TableReport``;
+    #: a record each only for a table with late rows, fewer rows or a failure)
+    reconciled: list[Any] = field(default_factory=list)
 
     @property
     def failed(self) -> bool:
-        return any(r.status == "FAILURE" for r in self.results) or any(
-            not r.ok for r in self.replicated
+        return (
+            any(r.status == "FAILURE" for r in self.results)
+            or any(not r.ok for r in self.replicated)
+            or any(r.failed for r in self.reconciled)
         )
 
     def records(self) -> list[dict[str, Any]]:
@@ -223,10 +228,19 @@ class Tick:
             "seconds": round(self.seconds, 4),
             "skipped_ticks": self.skipped,
         }
-        return [{**r.to_json(), **common} for r in self.results] + [
-            {**r.to_json(), "status": "SUCCESS" if r.ok else "FAILURE", **common}
-            for r in self.replicated
-        ]
+        return (
+            [{**r.to_json(), **common} for r in self.results]
+            + [
+                {**r.to_json(), "status": "SUCCESS" if r.ok else "FAILURE", **common}
+                for r in self.replicated
+            ]
+            + [
+                {**r.to_json(), "reconcile": True, **common}
+                | {"status": "FAILURE" if r.failed else "SUCCESS"}
+                for r in self.reconciled
+                if r.folders_changed
+            ]
+        )
 
 
 @dataclass
@@ -246,6 +260,8 @@ class Scheduler:
     dlq_every: timedelta = timedelta(minutes=5)
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     _engine: Engine | None = field(default=None, init=False)
+    #: the UTC day of the last daily reconcile pass
+    _reconciled: date | None = field(default=None, init=False)
 
     def close(self) -> None:
         if self._engine is not None:
@@ -392,6 +408,39 @@ class Scheduler:
                 changes[r.table].remember(at, r.export_id)
         return results
 
+    def _reconcile(self, at: datetime, skip: set[str]) -> list[Any]:
+        """Once a UTC day, at its first fire time, after its exports: the late rows of
+        the scheduled tables found and exported (``reconcile``); not of the tables in
+        ``skip``, whose export just failed (its record says why)."""
+        from dpexport.ops.reconcile import can_reconcile, reconcile
+
+        if self._reconciled is not None and at.astimezone(UTC).date() <= self._reconciled:
+            return []
+        tables = [
+            j.table
+            for j in self.jobs
+            if j.replication is None
+            and j.table not in skip
+            and can_reconcile(self.config.table(j.table))
+        ]
+        if not tables:
+            return []
+        self._reconciled = at.astimezone(UTC).date()
+        try:
+            engine = self._engine or self.open_engine()
+        except DpexportError as exc:
+            log.error("reconcile at %s postponed: cannot open the warehouse: %s", at, exc)
+            return []
+        try:
+            reports = reconcile(
+                self.config, engine, tables=tables, at=at, local_root=self.options.local_root
+            )
+        finally:
+            self._release(engine)
+        for report in reports:
+            log.info("reconcile at %s: %s", at.isoformat(), report.line())
+        return reports
+
     def _change(self, engine: Engine, table: str) -> Change:
         """Whether ``table`` changed since its last committed export. A marker or state
         that cannot be read counts as a change: the export then runs (and a failure is
@@ -421,8 +470,11 @@ class Scheduler:
             from dpexport.ops.replicate import replicate
 
             replicated = replicate(self.config, local_root=self.options.local_root, items=items)
+        failed = {r.table for r in results if r.status == "FAILURE"}
+        reconciled = self._reconcile(at, skip=failed)
         trigger = ",".join(sorted({j.trigger for j in jobs}))
-        tick = Tick(at, trigger, results, time.perf_counter() - started, skipped, replicated)
+        seconds = time.perf_counter() - started
+        tick = Tick(at, trigger, results, seconds, skipped, replicated, reconciled)
         for r in results:
             log.info("%s %s at %s: %s rows", r.status, r.table, at.isoformat(), r.rows)
         for report in replicated:
