@@ -348,6 +348,15 @@ def test_run_with_the_bigquery_engine_passes_verify(
         the_slice = Slice(column, None, upper if column == "created_at" else upper.date())
         expected = ScanRequest(DEMO_DATASET, e["table"], slice=the_slice if column else Slice())
         assert e["rows"] == duck.count(expected), e
+    # reconcile's per-folder counts, asked of BigQuery, agree with what was published
+    args = ["-c", config, "--local-root", root, "reconcile", "--dry-run", "--json"]
+    args += ["--table", "reddit_diagnostic_posts", "--table", "sensor_telemetry"]
+    result = dpexport(*args, "--at", "2025-09-17T14:30:22Z", env={"BIGQUERY_EMULATOR_HOST": ""})
+    assert result.code == 0, result.err
+    reports = json.loads(result.out)
+    assert [(r["folders_compared"] > 0, r["folders"], r["error"]) for r in reports] == [
+        (True, [], None)
+    ] * 2, reports
 
 
 # -- export logs -------------------------------------------------------------------
