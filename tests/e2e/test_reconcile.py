@@ -4,11 +4,14 @@ exported into their own day's folder exactly once (issue 18)."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import pytest
 
 from tests.e2e.cli import dpexport, warehouse_sql
 
@@ -310,3 +313,38 @@ def test_a_table_that_cannot_be_compared_fails_alone(demo_dir: Path) -> None:
     audit, api = json.loads(result.out)
     assert "does not exist" in audit["error"] and api["error"] is None
     assert "Traceback" not in result.err
+
+
+#: (commit step, occurrence) to kill a repair at: before staging ends, at the journal (the
+#: commit point), after one move, after the first retirement (the folder's old files)
+KILLS = [("batch", 1), ("journal", 1), ("move", 1), ("retire", 1)]
+
+
+BY_KEY = '    deduplication: "by event_id"\n'
+#: a repair by key adds files beside the folder's: it retires none
+CASES = [("", s, n) for s, n in KILLS] + [(BY_KEY, s, n) for s, n in KILLS if s != "retire"]
+
+
+@pytest.mark.parametrize(("key", "step", "nth"), CASES)
+def test_a_repair_killed_at_any_step_is_finished_by_the_next_pass(
+    demo_dir: Path, key: str, step: str, nth: int
+) -> None:
+    config = _setup(demo_dir, key)
+    warehouse_sql(demo_dir, LATE)
+    repo = Path(__file__).resolve().parents[2]
+    child = [sys.executable, "-m", "tests.e2e.reconcile_crash_child", str(config)]
+    proc = subprocess.run(
+        [*child, str(demo_dir / "out"), T2, step, str(nth)],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == -9, (proc.stdout, proc.stderr)
+    [report] = _reconcile(demo_dir, config)
+    assert [f["status"] for f in report["folders"]] in (["repaired"], [])
+    assert _published(demo_dir) == _source(demo_dir)  # every row, exactly once
+    [report] = _reconcile(demo_dir, config)
+    assert report["folders"] == []
+    verify = dpexport("--local-root", demo_dir / "out", "verify", f"gs://{AUDIT.relative_to('gs')}")
+    assert verify.code == 0, verify.out + verify.err

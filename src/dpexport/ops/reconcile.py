@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -37,13 +37,14 @@ import pyarrow as pa
 
 from dpexport.config.spec import Repair, ResolvedConfig, TableSpec
 from dpexport.engines.base import Engine, Slice
-from dpexport.errors import DpexportError
+from dpexport.errors import DpexportError, ExportError
 from dpexport.flow.context import ExportResult, RunOptions
 from dpexport.flow.runner import export_policy, run_exports
 from dpexport.planning import folder_scan
 from dpexport.planning.plan import ExportPlan, bind_for, dedupe_key, destination_of, make_plan
-from dpexport.publish import committed, state
+from dpexport.publish import commit, committed, state
 from dpexport.storage import layout
+from dpexport.storage.base import Store
 from dpexport.storage.uri import StoreResolver
 
 log = logging.getLogger(__name__)
@@ -144,10 +145,11 @@ def reconcile(
     dry_run: bool = False,
     local_root: Path | None = None,
     trigger: str = "reconcile",
+    on_step: Callable[[str], None] | None = None,
 ) -> list[TableReport]:
     """Compare (and, unless ``dry_run``, repair) each selected table's folders over the
     window ending at ``at``; tables without a time partition or in FULL_REFRESH mode
-    are reported as skipped."""
+    are reported as skipped. ``on_step`` is each repair's ``RunOptions.on_step``."""
     at = (at or datetime.now(UTC)).astimezone(UTC)
     stores = StoreResolver(local_root, export_policy(config))
     specs = [config.table(t) for t in tables] if tables else list(config.tables)
@@ -155,7 +157,7 @@ def reconcile(
     for spec in specs:
         window = timedelta(days=days) if days is not None else spec.reconcile
         try:
-            report = _compare(config, engine, stores, spec, at, window)
+            report = _compare(config, engine, stores, spec, at, window, finish=not dry_run)
         except DpexportError as exc:  # this table cannot be compared; the others can
             log.error("reconcile %s: %s", spec.qualified_name, exc)
             reports.append(TableReport(spec.qualified_name, error=str(exc)))
@@ -163,7 +165,14 @@ def reconcile(
         if not dry_run:
             for count in report.folders:
                 if count.status == "late":
-                    _repair(config, engine, spec, count, report, at, local_root, trigger)
+                    options = RunOptions(
+                        tables=(spec.table,),
+                        at=at,
+                        trigger=trigger,
+                        local_root=local_root,
+                        on_step=on_step,
+                    )
+                    _repair(config, engine, spec, count, report, options)
         reports.append(report)
     return reports
 
@@ -190,11 +199,17 @@ def _compare(
     spec: TableSpec,
     at: datetime,
     window: timedelta,
+    *,
+    finish: bool,
 ) -> TableReport:
+    """The table's folders compared; with ``finish``, after what stopped exports left
+    in its store is finished or rolled back (a folder is compared as committed)."""
     report = TableReport(spec.qualified_name, _skip_reason(spec, window))
     if report.skipped:
         return report
     store, dest_key = destination_of(stores, spec.destination)
+    if finish:
+        _finish_stopped(store, spec)
     schema = engine.schema(spec.dataset, spec.table)
     plan = make_plan(spec, logical_time=at, schema=schema, store=store, dest_key=dest_key)
     through = _settled(plan)
@@ -220,6 +235,20 @@ def _compare(
             count.status = "fewer"
         report.folders.append(count)
     return report
+
+
+def _finish_stopped(store: Store, spec: TableSpec) -> None:
+    """``commit.recover``, as every export runs it first; a committed export of this
+    table that cannot be finished stops its comparison (its folders are half-published)."""
+    for item in commit.recover(store):
+        log.warning("export %s left by a stopped run was %s", item.export_id, item.outcome)
+        if item.table == spec.qualified_name and item.outcome in ("not finished", "damaged"):
+            raise ExportError(
+                f"export {item.export_id} of this table committed but cannot be finished: "
+                f"{item.error}",
+                table=spec.qualified_name,
+                code="FAILED_PRECONDITION",
+            )
 
 
 def _settled(plan: ExportPlan) -> Any:
@@ -290,16 +319,13 @@ def _repair(
     spec: TableSpec,
     count: FolderCount,
     report: TableReport,
-    at: datetime,
-    local_root: Path | None,
-    trigger: str,
+    options: RunOptions,
 ) -> None:
     """Export the folder's late rows through the export's own protocol."""
     keys = dedupe_key(spec) if spec.mode == "APPEND" else spec.merge_key
     repair = Repair(count.folder, report.through, count.source_rows, tuple(keys))
     fixing = dataclasses.replace(spec, repair=repair)
     one = dataclasses.replace(config, tables=(fixing,))
-    options = RunOptions(tables=(spec.table,), at=at, trigger=trigger, local_root=local_root)
     [result] = run_exports(one, engine, options)
     _record(count, result)
 
