@@ -348,3 +348,18 @@ def test_a_repair_killed_at_any_step_is_finished_by_the_next_pass(
     assert report["folders"] == []
     verify = dpexport("--local-root", demo_dir / "out", "verify", f"gs://{AUDIT.relative_to('gs')}")
     assert verify.code == 0, verify.out + verify.err
+
+
+def test_the_python_call_is_the_command(demo_dir: Path) -> None:
+    from datetime import UTC, datetime
+
+    import dpexport as api
+    from dpexport.errors import UsageError
+
+    config = _setup(demo_dir)
+    warehouse_sql(demo_dir, LATE)
+    at = datetime(2025, 9, 17, 14, 30, 22, tzinfo=UTC)
+    [report] = api.reconcile(config, at=at, dry_run=True, local_root=demo_dir / "out")
+    assert [(f.folder, f.late_rows) for f in report.folders if f.status == "late"] == [(DAY, 3)]
+    with pytest.raises(UsageError, match="--days -1"):
+        api.reconcile(config, at=at, days=-1, local_root=demo_dir / "out")
