@@ -216,11 +216,14 @@ def count_csv(
 ) -> int:
     """Rows in decompressed CSV bytes: parses quoting and checks that every row has as
     many fields as the first, but converts only the first column (3x faster than all).
-    ``schema`` is accepted for symmetry with :func:`read_csv` and not needed."""
+    ``schema`` is accepted for symmetry with :func:`read_csv` and not needed.
+
+    The header is parsed as a record and then not counted: Arrow's ``skip_rows`` skips
+    physical lines, so a quoted column name holding a newline (``"a\\nb"``) would
+    leave the rest of the header to be counted as a row."""
     kwargs = _csv_options(options, None)
     read = kwargs["read_options"]
     read.block_size = block_size
-    read.skip_rows = 1 if options.header else 0
     read.column_names = []
     read.autogenerate_column_names = True
     kwargs["convert_options"].include_columns = ["f0"]
@@ -229,9 +232,9 @@ def count_csv(
     try:
         reader = pcsv.open_csv(stream, **kwargs)
     except pa.ArrowInvalid as exc:
-        if "Empty CSV" in str(exc):  # a header and no row
+        if "Empty CSV" in str(exc):  # no record at all
             return 0
         raise
     for batch in reader:
         rows += batch.num_rows
-    return rows
+    return max(rows - 1, 0) if options.header else rows

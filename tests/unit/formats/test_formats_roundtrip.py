@@ -218,3 +218,20 @@ def test_csv_rows_longer_than_the_counting_block_are_counted(tmp_path: Path) -> 
     assert count_rows(path, "CSV", "GZIP", csv=CsvOptions()) == 3
     back = read_file(path, "CSV", "GZIP", csv=CsvOptions(), schema=table.schema)
     assert back.column("s").to_pylist() == ["x", long_text, "y"]
+
+
+@pytest.mark.parametrize("options", [CsvOptions(), CsvOptions(delimiter=";", null_marker="NULL")])
+@pytest.mark.parametrize("rows", [0, 1, 3])
+def test_csv_column_names_holding_newlines_are_one_header(
+    tmp_path: Path, options: CsvOptions, rows: int
+) -> None:
+    """The header is one CSV record however many lines its quoted names span (issue 18,
+    case 11b: counting skipped one physical line, so a name with a newline made a row)."""
+    names = ["a\nb", "c\r\nd\ne", 'f"\n', "plain"]
+    table = pa.table({n: pa.array(range(rows), pa.int64()) for n in names})
+    path = tmp_path / "names.csv"
+    write(path, table, "CSV", "NONE", csv=options)
+    assert path.read_bytes().count(b"\n") == 5 + rows
+    assert count_rows(path, "CSV", "NONE", csv=options) == rows
+    back = read_file(path, "CSV", "NONE", csv=options, schema=table.schema)
+    assert back.column_names == names and back.num_rows == rows
