@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -29,6 +30,14 @@ NULL_SEGMENT = "_null_"
 EMPTY_SEGMENT = "_empty_"
 #: What :func:`safe_segment` leaves unencoded: letters, digits and ``-_.~@+=,``
 _SEGMENT_SAFE = "-_.~@+=,"
+#: The longest folder name :func:`safe_segment` makes, in bytes: one path component of
+#: ext4, XFS, APFS, NTFS (object stores allow longer keys, but a bucket is often synced to
+#: or mounted as a file system)
+MAX_SEGMENT = 255
+#: what stands between a cut name's kept text and its hash; never in an encoded name
+_CUT_MARK = "!"
+#: the encoded text a cut name keeps: the rest is the mark and 64 hex digits
+_KEPT = MAX_SEGMENT - len(_CUT_MARK) - 64
 
 _MANIFEST_RE = re.compile(r"^manifest_\d{8}_\d{6}(?:_[0-9a-f]{8})?\.json$")
 
@@ -100,14 +109,20 @@ def safe_segment(value: object) -> str:
     - the empty string -> ``_empty_`` (:data:`EMPTY_SEGMENT`);
     - any other value, as text: its UTF-8 bytes percent-encoded (``%XX``, upper-case
       hex) except ASCII letters, digits and ``-_.~@+=,``, which stay as they are, so
-      ``engine``, ``us-east-1`` and ``42`` are their own folder names. Two more bytes
-      are encoded to keep names apart from the markers and from path syntax: a
-      leading ``_`` (``_null_`` -> ``%5Fnull_``), and the dots of ``.`` and ``..``
-      (``%2E``, ``%2E%2E``).
+      ``engine``, ``us-east-1`` and ``42`` are their own folder names. More bytes are
+      encoded to keep names apart from the markers, from path syntax and from hidden
+      names (which ``ls``, shell globs and dpexport's local store listing skip): a
+      leading ``_`` (``_null_`` -> ``%5Fnull_``), a leading ``.`` (``.x`` -> ``%2Ex``,
+      ``../x`` -> ``%2E.%2Fx``), and both dots of ``..`` (``%2E%2E``);
+    - a name that would be longer than :data:`MAX_SEGMENT` (255) bytes, the limit of
+      common file systems (ext4, XFS, APFS, NTFS) for one path component, is cut to
+      its first :data:`_KEPT` bytes (never inside a ``%XX`` or a character) and ends
+      with ``!`` and the sha256 of the value's UTF-8 text (64 hex digits):
+      deterministic, the same on every write path, within the limit. The rows keep
+      the value itself.
 
-    Safe: a name has no ``/``, ``\\``, control or non-ASCII character and is never
-    ``.`` or ``..``, so a value cannot leave its folder. (Long values make long
-    names; file systems limit a name to 255 bytes, object stores do not.)
+    Safe: a name has no ``/``, ``\\``, control or non-ASCII character and never starts
+    with ``.``, so a value cannot leave its folder nor hide in it.
 
     Injective, because:
 
@@ -117,6 +132,8 @@ def safe_segment(value: object) -> str:
     2. An encoded name never starts with ``_`` (a leading ``_`` is encoded) and is
        never empty, while both markers start with ``_`` and differ from each other.
        So NULL, the empty string and non-empty texts never share a name.
+    3. A cut name holds ``!``, which an encoded name never does (it is encoded), and
+       two cut names share a name only if their values' sha256 do.
 
     The top-level time folder of a NULL time is ``_null_`` too (:func:`time_segment`);
     it cannot collide either, as a time folder (``strftime``) never starts with ``_``.
@@ -129,7 +146,23 @@ def safe_segment(value: object) -> str:
     if text in (".", ".."):
         return "%2E" * len(text)
     encoded = quote(text, safe=_SEGMENT_SAFE)
-    return "%5F" + encoded[1:] if encoded.startswith("_") else encoded
+    if encoded[0] in "_.":
+        encoded = ("%5F" if encoded[0] == "_" else "%2E") + encoded[1:]
+    if len(encoded) <= MAX_SEGMENT:  # ASCII: as many bytes as characters
+        return encoded
+    return _cut(encoded) + _CUT_MARK + hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _cut(encoded: str) -> str:
+    """The first :data:`_KEPT` bytes of an encoded name, or fewer: never half a
+    ``%XX``, nor half a character (a ``%XX`` of a UTF-8 continuation byte, 80-BF, is
+    not where a character starts), so the kept start decodes to the value's start."""
+    end = _KEPT
+    if "%" in encoded[end - 2 : end]:  # a "%XX" the cut would split
+        end = encoded.rindex("%", 0, end)
+    while encoded[end : end + 1] == "%" and encoded[end + 1 : end + 2] in "89AB":
+        end -= 3  # a continuation byte's "%XX": its character starts before it
+    return encoded[:end]
 
 
 def time_segment(value: object) -> str:
