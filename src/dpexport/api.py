@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from dpexport.ops.replicate import TableReport
     from dpexport.ops.status import TableStatus
     from dpexport.ops.sweep import SweepItem
-    from dpexport.publish.verification import Report
+    from dpexport.publish.audit import Report
     from dpexport.reliability.dlq import DlqEntry, RetryOutcome
 
 log = logging.getLogger("dpexport")
@@ -154,7 +154,7 @@ def run(
 
     ws = Workspace.of(config, local_root=local_root)
     names = tuple(spec.qualified_name for spec in ws.select(tables)) if tables else ()
-    with ws.engine() as engine:
+    with ws.engine(unavailable_ok=True) as engine:
         options = RunOptions(
             tables=names,
             at=at,
@@ -175,9 +175,10 @@ def _checked(results: list[ExportResult], raise_on_failure: bool) -> list[Export
 
 def verify(uri: str, *, local_root: PathLike | None = None) -> Report:
     """Re-check a published export (a manifest, or every manifest under a folder): each
-    file's sha256, row counts, readability. ``report.ok`` says whether all held; a
-    malformed URI is a ``UsageError``."""
-    from dpexport.publish.verification import verify_uri
+    file's sha256, row counts, readability, its sidecar; each folder's SUCCESS marker and
+    data files no manifest lists. ``report.ok`` says whether all held; a malformed URI is
+    a ``UsageError``; a damaged manifest, marker or sidecar is a problem in the report."""
+    from dpexport.publish.audit import verify_uri
     from dpexport.storage.uri import uri_problem
 
     problem = uri_problem(uri)

@@ -1,42 +1,31 @@
-"""Verification: staged files before they are published, and published exports later.
+"""Verification of staged files before they are published.
 
 ``verify_staged`` re-reads each file the export wrote (sha256, size, rows, readable)
-before the commit; ``verify_uri`` re-checks published manifests against the bytes in
-the store: every listed file present with its size, checksum and row count, no data
-file in the folder that no manifest lists, and SUCCESS naming only existing manifests.
+before the commit. Published exports are re-checked later by :mod:`.audit` (``verify``).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
-import tempfile
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
 from dpexport.config.spec import TableSpec
-from dpexport.errors import DpexportError, ExportError, Mismatch, NotFound
+from dpexport.errors import DpexportError, ExportError, Mismatch
 from dpexport.formats import count_rows
 from dpexport.formats.base import WrittenFile
 from dpexport.formats.encodings import TextEncoding
 from dpexport.formats.parallel import workers
 from dpexport.formats.streams import Inflater
 from dpexport.publish.commit import run_all
-from dpexport.publish.manifest import text_options
 from dpexport.security.crypto import MAGIC, is_encrypted
-from dpexport.storage import layout
-from dpexport.storage.base import Store
-from dpexport.storage.local import local_copy
-from dpexport.storage.uri import StoreResolver
 
 if TYPE_CHECKING:
-    from dpexport.security.crypto import KeyProvider
     from dpexport.transforms.pipeline import Transforms
 
 log = logging.getLogger(__name__)
@@ -209,157 +198,3 @@ def verify_staged(files: Sequence[WrittenFile], spec: TableSpec, transforms: Tra
             band[0] * 100,
             band[1] * 100,
         )
-
-
-@dataclass
-class Report:
-    """What ``verify`` found: manifests checked and every mismatch."""
-
-    uri: str
-    manifests: list[str] = field(default_factory=list)
-    files: int = 0
-    rows: int = 0
-    problems: list[Mismatch] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return bool(self.manifests) and not self.problems
-
-    def lines(self) -> Iterable[str]:
-        for p in self.problems:
-            yield f"FAIL {p.file}: {p.problem}"
-        if not self.manifests:
-            yield f"FAIL {self.uri}: no manifest found"
-        status = "OK" if self.ok else "FAILED"
-        yield (
-            f"{status} {self.uri}: {len(self.manifests)} manifest(s), {self.files} file(s), "
-            f"{self.rows} row(s), {len(self.problems)} problem(s)"
-        )
-
-
-def _key_provider(local_root: Path | None) -> KeyProvider | None:
-    if local_root is None:
-        return None
-    from dpexport.security.crypto import LocalKeyProvider
-
-    return LocalKeyProvider(local_root / "kms")
-
-
-def verify_uri(uri: str, *, local_root: Path | None = None) -> Report:
-    """Verify a manifest, or every manifest under a folder (recursively)."""
-    path = Path(uri)
-    if "://" not in uri and path.is_file():
-        uri, only = str(path.parent), path.name
-    else:
-        only = None
-    store, key = StoreResolver(local_root).resolve(uri)
-    report = Report(uri)
-    provider = _key_provider(local_root)
-    if key and not key.endswith("/") and layout.is_manifest(layout.key_name(key)):
-        manifests = [key] if store.head(key) else []
-        if not manifests:
-            report.problems.append(Mismatch(key, "manifest not found"))
-    else:
-        prefix = key if not key or key.endswith("/") else key + "/"
-        manifests = [
-            o.key
-            for o in store.list(prefix)
-            if layout.is_manifest(layout.key_name(o.key))
-            and not o.key.startswith(layout.STAGING_PREFIX)
-            and (only is None or o.key == only)
-        ]
-    folders: dict[str, set[str]] = {}
-    named: dict[str, set[layout.FileNames]] = {}
-    with tempfile.TemporaryDirectory(prefix="dpexport-verify-") as scratch:
-        for mkey in manifests:
-            listed, names = _verify_manifest(store, mkey, report, provider, Path(scratch))
-            folder = layout.key_folder(mkey)
-            folders.setdefault(folder, set()).update(listed)
-            named.setdefault(folder, set()).add(names)
-    every_listed = set().union(*folders.values()) if folders else set()
-    for folder in folders:
-        _check_folder(store, folder, every_listed, named[folder], report)
-    return report
-
-
-def _verify_manifest(
-    store: Store, mkey: str, report: Report, provider: KeyProvider | None, scratch: Path
-) -> tuple[set[str], layout.FileNames]:
-    """Check one manifest's files; returns the keys it accounts for (its files and
-    their sidecars) and the name patterns its files were written with."""
-    report.manifests.append(mkey)
-    folder = layout.key_folder(mkey)
-    try:
-        doc = json.loads(store.get(mkey))
-        fmt = doc["destination"]["format"]
-        codec = doc["destination"]["compression"]
-        entries = doc["files"]
-        jsonl, csv = text_options(doc)
-    except (ValueError, KeyError, TypeError, NotFound) as exc:
-        report.problems.append(Mismatch(mkey, f"unreadable manifest: {exc}"))
-        return set(), layout.DEFAULT_NAMES
-    names = layout.FileNames.of_manifest(doc)
-    enc = doc.get("encryption") or {}
-    if provider is None and enc.get("client_side") and enc.get("kms_key"):
-        # client-side files on a cloud store: their data keys are wrapped by its KMS
-        from dpexport.security.kms import key_provider_for
-
-        provider = key_provider_for(enc["kms_key"])
-    listed: set[str] = set()
-    total = 0
-    for entry in entries:
-        fkey = folder + entry["name"]
-        listed.update((fkey, names.sidecar_of(fkey)))
-        info = store.head(fkey)
-        if info is None:
-            report.problems.append(Mismatch(fkey, "missing (listed in " + mkey + ")"))
-            continue
-        report.files += 1
-        if info.size != entry["bytes"]:
-            report.problems.append(
-                Mismatch(
-                    fkey, f"size {info.size} != manifest {entry['bytes']} (truncated or replaced)"
-                )
-            )
-        path, downloaded = local_copy(store, fkey, scratch)  # one read of the object
-        try:
-            digest, _ = sha256_of_file(path)
-            if "sha256:" + digest != entry["checksum"]:
-                report.problems.append(Mismatch(fkey, "sha256 does not match the manifest"))
-                continue
-            rows = count_rows(path, fmt, codec, csv=csv, jsonl=jsonl, decryptor=provider)
-        except (DpexportError, OSError, ValueError) as exc:
-            report.problems.append(Mismatch(fkey, f"unreadable as {fmt}/{codec}: {exc}"))
-            continue
-        finally:
-            if downloaded:
-                path.unlink(missing_ok=True)
-        if rows != entry["rows"]:
-            report.problems.append(Mismatch(fkey, f"{rows} rows, manifest says {entry['rows']}"))
-        total += rows
-    stated = doc.get("statistics", {}).get("row_count")
-    if stated is not None and stated != sum(e["rows"] for e in entries):
-        report.problems.append(Mismatch(mkey, "statistics.row_count differs from its files"))
-    report.rows += total
-    return listed, names
-
-
-def _check_folder(
-    store: Store, folder: str, listed: set[str], named: set[layout.FileNames], report: Report
-) -> None:
-    """No unlisted data file under a manifest's folder (a name any of its manifests'
-    patterns makes, or one with a format's extension); SUCCESS names existing manifests."""
-    for obj in store.list(folder):
-        name = layout.key_name(obj.key)
-        if obj.key not in listed and any(n.is_data_file(name) for n in named):
-            report.problems.append(Mismatch(obj.key, "data file not listed in any manifest"))
-    success = folder + layout.SUCCESS
-    if store.head(success) is not None:
-        try:
-            marker = json.loads(store.get(success))
-        except ValueError:
-            report.problems.append(Mismatch(success, "unreadable SUCCESS marker"))
-            return
-        for name in marker.get("manifests", [marker.get("manifest")]):
-            if name and store.head(folder + name) is None:
-                report.problems.append(Mismatch(success, f"names missing manifest {name}"))

@@ -19,7 +19,7 @@ from dpexport.config import load_config_text
 from dpexport.config.spec import ResolvedConfig
 from dpexport.errors import UsageError
 from dpexport.ops.replicate import replicate
-from dpexport.publish.verification import verify_uri
+from dpexport.publish.audit import verify_uri
 from dpexport.storage import layout
 from dpexport.storage.base import ObjectInfo, Store
 from dpexport.storage.local import LocalStore
@@ -68,10 +68,17 @@ def write_export(
         checksum = "sha256:" + hashlib.sha256(data).hexdigest()
         entries.append({"name": rel, "rows": rows, "bytes": len(data), "checksum": checksum})
         store.put_bytes(folder + rel, data)
-        sidecar = {"name": rel.rsplit("/", 1)[-1], "rows": rows, "checksum": checksum}
+        sidecar = {
+            **entries[-1],
+            "name": rel.rsplit("/", 1)[-1],
+            "export_id": f"exp_{stamp}",
+            "format": "PARQUET",
+            "compression": "SNAPPY",
+        }
         store.put_bytes(folder + rel + layout.SIDECAR_SUFFIX, json.dumps(sidecar).encode())
     manifest = f"manifest_{stamp}.json"
     doc = {
+        "export_id": f"exp_{stamp}",
         "destination": {"format": "PARQUET", "compression": "SNAPPY"},
         "statistics": {"row_count": sum(e["rows"] for e in entries)},
         "files": entries,
