@@ -58,7 +58,6 @@ class CrossRunDedup:
         lookback: timedelta,
         dest_key: str,
     ) -> None:
-        self.store = store
         self.key_columns = list(key)
         self.cursor = cursor
         self.lookback = lookback
@@ -67,7 +66,7 @@ class CrossRunDedup:
         # where the keys were kept before state was kept per export: read once, when the
         # export's own state does not exist yet
         self._legacy_key = layout.legacy_dedup_key(dataset, table)
-        self._old = self._load()
+        self._old = self._load(store)
         self._known = self._old.column("key") if self._old.num_rows else pa.array([], pa.string())
         self._new: list[pa.Table] = []
         self.dropped = 0
@@ -77,18 +76,18 @@ class CrossRunDedup:
         """Drops the rows whose key is among ``keys`` (one folder's published keys, for
         ``reconcile``) and keeps no state: ``write_state`` gives nothing to move."""
         self = cls.__new__(cls)
-        self.store, self.key_columns, self.cursor = None, list(key), cursor
+        self.key_columns, self.cursor = list(key), cursor
         self.lookback, self.state_key, self.dataset_table = timedelta(0), "", ""
         self._old = pa.table({"key": keys})
         self._known, self._new, self.dropped = keys, [], 0
         return self
 
-    def _load(self) -> pa.Table:
+    def _load(self, store: Store) -> pa.Table:
         import pyarrow.parquet as pq
 
         for key in (self.state_key, self._legacy_key):
             try:
-                data = self.store.get(key)
+                data = store.get(key)
             except NotFound:
                 continue
             try:
@@ -97,7 +96,7 @@ class CrossRunDedup:
                     raise ValueError("it has no 'key' column")
                 return table
             except (pa.ArrowException, ValueError) as exc:
-                raise _damaged(self.store, key, self.dataset_table, exc) from exc
+                raise _damaged(store, key, self.dataset_table, exc) from exc
         return pa.table({"key": pa.array([], pa.string())})
 
     def filter(self, batch: pa.RecordBatch) -> pa.RecordBatch:
