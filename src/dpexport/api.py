@@ -154,7 +154,7 @@ def run(
 
     ws = Workspace.of(config, local_root=local_root)
     names = tuple(spec.qualified_name for spec in ws.select(tables)) if tables else ()
-    with ws.engine() as engine:
+    with ws.engine(unavailable_ok=True) as engine:
         options = RunOptions(
             tables=names,
             at=at,

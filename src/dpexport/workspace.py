@@ -10,6 +10,7 @@ through it, so both make the same checks before they touch anything.
 from __future__ import annotations
 
 import difflib
+import logging
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -22,6 +23,7 @@ from dpexport.errors import (
     ConfigIssue,
     DpexportError,
     ExportError,
+    TransientError,
     UnknownTable,
     UsageError,
 )
@@ -31,6 +33,8 @@ if TYPE_CHECKING:
     from dpexport.engines.base import Engine
     from dpexport.storage.base import Store
     from dpexport.storage.uri import StoreResolver
+
+log = logging.getLogger(__name__)
 
 #: What the public functions take as their config: a file, a loaded config, a workspace.
 ConfigSource: TypeAlias = "Workspace | ResolvedConfig | str | os.PathLike[str]"
@@ -119,9 +123,21 @@ class Workspace:
             raise ConfigError(issues, source=self.config.source_path)
 
     @contextmanager
-    def engine(self) -> Iterator[Engine]:
-        """The warehouse, opened and checked against the config, closed on exit."""
-        engine = self.open_engine()
+    def engine(self, *, unavailable_ok: bool = False) -> Iterator[Engine]:
+        """The warehouse, opened and checked against the config, closed on exit. With
+        ``unavailable_ok``, one that is unavailable for now (locked by another writer,
+        down) is :class:`~dpexport.engines.unavailable.Unavailable`: each export fails
+        with why, marked and queued like any failed export."""
+        try:
+            engine = self.open_engine()
+        except TransientError as exc:
+            if not unavailable_ok:
+                raise
+            from dpexport.engines.unavailable import Unavailable
+
+            log.error("warehouse unavailable, every export of this run fails: %s", exc)
+            yield Unavailable(exc)
+            return
         try:
             self.check_schemas(engine)
             yield engine

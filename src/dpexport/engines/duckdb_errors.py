@@ -6,6 +6,7 @@ DuckDB exception                                dpexport error (code)
 OutOfMemoryException                            TransientError INTERNAL_ERROR
 InterruptException                              TransientError TIMEOUT
 IOException                                     TransientError SERVICE_UNAVAILABLE
+IOException, the file locked by another writer  the same, naming the lock holder
 CatalogException, the table missing             NotFound
 Parser/Binder/Catalog/Conversion/InvalidInput   InvalidArgument, naming the expression
 DataError, ProgrammingError                     InvalidArgument
@@ -18,6 +19,7 @@ is at fault when it can (the engine probes each, see ``duckdb_sql.expression_pro
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import duckdb
@@ -31,7 +33,7 @@ from dpexport.errors import (
     TransientError,
 )
 
-__all__ = ["first_line", "translate_plain", "translate_read"]
+__all__ = ["first_line", "locked_by", "translate_plain", "translate_read"]
 
 #: (role, expression, DuckDB's reason) of the config expression a read failed on
 Culprit = tuple[str, str, str]
@@ -78,8 +80,33 @@ def translate_read(
     return translate_plain(exc, f"read of {table}", table=table)
 
 
+#: DuckDB's words when another process holds the database file open for writing
+_LOCK_HELD = re.compile(r"Conflicting lock is held in (?P<program>.+?) \(PID (?P<pid>\d+)\)")
+
+
+def locked_by(exc: duckdb.Error) -> str | None:
+    """``program (PID n)`` of the process holding the database file's lock, when
+    ``exc`` says another process holds it (DuckDB allows one writer per file)."""
+    if not isinstance(exc, duckdb.IOException):
+        return None
+    found = _LOCK_HELD.search(str(exc))
+    if found is None:
+        return "another process" if "Could not set lock" in str(exc) else None
+    program = found.group("program").rsplit("/", 1)[-1]
+    return f"{program} (PID {found.group('pid')})"
+
+
 def translate_plain(exc: duckdb.Error, what: str, *, table: str | None = None) -> ExportError:
     """Map a DuckDB error that no expression explains: transient or terminal by type."""
+    holder = locked_by(exc)
+    if holder is not None:  # unavailable for now: retryable, and the way out is named
+        return TransientError(
+            f"{what}: it is locked by {holder}, which has it open for writing; wait "
+            "for that process to finish (or stop it), then run again or `dpexport dlq "
+            "retry`",
+            table=table,
+            code="SERVICE_UNAVAILABLE",
+        )
     message = f"{what}: {first_line(str(exc))}"
     if isinstance(exc, duckdb.OutOfMemoryException):
         return TransientError(message, table=table, code="INTERNAL_ERROR")

@@ -94,17 +94,24 @@ def export_table(ctx: RunContext, spec: TableSpec) -> ExportResult:
     # every store call of the export, tokens and lease included, follows spec 7.1
     retrier = (ctx.options.retrier or (lambda: Retrier(export_policy(ctx.config))))()
     store = RetryingStore(store, retrier)
-    tokens_at = places.tokens_place(ctx.config, store, ctx.stores.resolve, _wrapper(ctx, retrier))
     token_name = tokens.token_name(spec, ctx.logical_time)
-    done = _done(tokens_at, token_name, spec.table)
-    if done is not None:
-        return done
-    renew, expires = _lease_timing(ctx.config)
-    lease_key = tokens.lease_key(spec, tokens_at.root)
-    lease = tokens.Lease(
-        tokens_at.store, lease_key, export_id, renew_every=renew, expires_after=expires
-    )
-    acquired, holder = lease.acquire()
+    try:
+        tokens_at = places.tokens_place(
+            ctx.config, store, ctx.stores.resolve, _wrapper(ctx, retrier)
+        )
+        done = _done(tokens_at, token_name, spec.table)
+        if done is not None:
+            return done
+        renew, expires = _lease_timing(ctx.config)
+        lease_key = tokens.lease_key(spec, tokens_at.root)
+        lease = tokens.Lease(
+            tokens_at.store, lease_key, export_id, renew_every=renew, expires_after=expires
+        )
+        acquired, holder = lease.acquire()
+    except DpexportError as exc:  # the token place cannot be read or written
+        started = Export(ctx, spec, store, dest_key, export_id, start, uuid8)
+        started.retrier = retrier
+        return _not_started(started, exc, f"idempotency token {token_name} or the table's lease")
     if not acquired:
         return ExportResult(spec.table, holder, "SKIPPED", reason="in progress elsewhere")
     try:
@@ -175,7 +182,9 @@ def _recover(
                 message += "; fix that, and the next run finishes it first"
             log.error("export of %s: %s", spec.qualified_name, message)
             error = ExportError(message, table=spec.qualified_name, code="FAILED_PRECONDITION")
-            _to_dlq(ctx, spec, store, export_id, error, message, retrier, datetime.now(UTC))
+            message += _to_dlq(
+                ctx, spec, store, export_id, error, message, retrier, datetime.now(UTC)
+            )
             return ExportResult(spec.table, export_id, "FAILURE", error=message)
     return None
 
@@ -189,8 +198,10 @@ def _to_dlq(
     message: str,
     retrier: Retrier,
     now: datetime,
-) -> None:
-    """A failed export's request, error and retry history go to the DLQ (spec 7.2)."""
+) -> str:
+    """A failed export's request, error and retry history go to the DLQ (spec 7.2).
+    Returns what to add to the export's error when the entry could not be written
+    (the place is unwritable): the failure is then reported only by its result and log."""
     try:
         place = places.dlq_place(ctx.config, store, ctx.stores.resolve)
         dlq.record_failure(
@@ -212,6 +223,8 @@ def _to_dlq(
         )
     except DpexportError as err:
         log.error("could not record the DLQ entry of %s: %s", export_id, err)
+        return f"; its DLQ entry could not be written: {err}"
+    return ""
 
 
 def _done(tokens_at: Place, token_name: str, table: str) -> ExportResult | None:
@@ -251,17 +264,20 @@ def _export_under_lease(
     lease: tokens.Lease,
     retrier: Retrier,
 ) -> ExportResult:
+    exporter = Export(ctx, spec, store, dest_key, export_id, start, uuid8, lease)
+    exporter.token_name = token.name
+    exporter.retrier = retrier
     try:
         tokens.create_token(tokens_at.store, token, tokens_at.root)
     except AlreadyExists:
         done = _done(tokens_at, token.name, spec.table)
+        exporter.close()
         if done is not None:
             return done
         raise
+    except DpexportError as exc:
+        return _not_started(exporter, exc, f"idempotency token {token.name}")
     clock = time.monotonic()
-    exporter = Export(ctx, spec, store, dest_key, export_id, start, uuid8, lease)
-    exporter.token_name = token.name
-    exporter.retrier = retrier
     try:
         result = exporter.run()
         result.reason = None
@@ -293,7 +309,9 @@ def _export_under_lease(
         elif exporter.committed:
             result = _committed(exporter, message)
             log.error("export of %s: %s", spec.qualified_name, result.error)
-            _to_dlq(ctx, spec, exporter.store, export_id, exc, str(result.error), retrier, now)
+            result.error = str(result.error) + _to_dlq(
+                ctx, spec, exporter.store, export_id, exc, str(result.error), retrier, now
+            )
         else:
             log.error("export of %s failed: %s", spec.qualified_name, message)
             records.mark_failure(
@@ -302,11 +320,56 @@ def _export_under_lease(
                 retrier.retry_count,
                 dlq.DlqSettings.from_config(ctx.config).next_retry(now),
             )
-            _to_dlq(ctx, spec, exporter.store, export_id, exc, message, retrier, now)
+            message += _to_dlq(ctx, spec, exporter.store, export_id, exc, message, retrier, now)
             result = ExportResult(spec.table, export_id, "FAILURE", error=message)
     finally:
         exporter.close()
     _finish(exporter, tokens_at, token, result, clock)
+    if result.status == "SUCCESS":
+        _resolve_dlq(ctx, spec, exporter.store, export_id)
+    return result
+
+
+def _resolve_dlq(ctx: RunContext, spec: TableSpec, store: Store, export_id: str) -> None:
+    """The DLQ entries this export makes good (the same table and logical time) are
+    resolved, as ``dlq retry`` resolves them: a rerun by ``run`` settles them too."""
+    try:
+        place = places.dlq_place(ctx.config, store, ctx.stores.resolve)
+        dlq.resolve_exported(
+            place.store,
+            spec.qualified_name,
+            ctx.logical_time,
+            export_id,
+            now=datetime.now(UTC),
+            root=place.root,
+        )
+    except DpexportError as exc:
+        log.error("could not resolve the DLQ entries %s made good: %s", export_id, exc)
+
+
+def _not_started(exporter: Export, exc: DpexportError, what: str) -> ExportResult:
+    """An export that failed before it read a row, because ``what`` (its token or lease)
+    could not be read or written: a FAILURE marker where the destination takes one, a
+    DLQ entry where the DLQ can be written, and an export-log record; nothing else."""
+    spec, ctx = exporter.spec, exporter.ctx
+    message = f"cannot read or write {what}: {exc}"
+    log.error("export of %s failed: %s", spec.qualified_name, message)
+    retrier = exporter.retrier or Retrier(export_policy(ctx.config))
+    now = datetime.now(UTC)
+    try:
+        records.mark_failure(
+            exporter,
+            message,
+            retrier.retry_count,
+            dlq.DlqSettings.from_config(ctx.config).next_retry(now),
+        )
+        message += _to_dlq(
+            ctx, spec, exporter.store, exporter.export_id, exc, message, retrier, now
+        )
+        result = ExportResult(spec.table, exporter.export_id, "FAILURE", error=message)
+        records.log_record(exporter, result, 0)
+    finally:
+        exporter.close()
     return result
 
 

@@ -183,6 +183,13 @@ def _time(text: object, default: datetime) -> datetime:
         return default
 
 
+def _is_time(text: object, at: datetime) -> bool:
+    try:
+        return isinstance(text, str) and parse_rfc3339(text) == at
+    except ValueError:
+        return False
+
+
 def _read_json(store: Store, key: str, default: Any) -> Any:
     info = store.head(key)
     if info is None:
@@ -229,6 +236,33 @@ def remove(store: Store, export_id: str, *, root: str = layout.DLQ_PREFIX) -> No
         store.delete(obj.key)
     store.delete(layout.dlq_poisoned_key(export_id, root))
     store.delete(layout.dlq_poisoned_reason_key(export_id, root))
+
+
+def resolve_exported(
+    store: Store,
+    table: str,
+    at: datetime,
+    export_id: str,
+    *,
+    now: datetime,
+    root: str = layout.DLQ_PREFIX,
+) -> list[str]:
+    """Remove the open entries of ``table`` at logical time ``at``, as ``dlq retry``
+    does on success, once export ``export_id`` of that very table and time committed
+    (a plain rerun, not ``dlq retry``): they are no longer owed. Returns their ids.
+    Poisoned entries stay: they record that retrying gave up, for someone to read."""
+    resolved = []
+    for entry in list_entries(store, now, root=root):
+        if entry.state != "open" or entry.table != table or entry.export_id == export_id:
+            continue
+        if not _is_time(entry.request.get("at"), at):
+            continue
+        remove(store, entry.export_id, root=root)
+        log.info(
+            "DLQ entry %s resolved: export %s of %s committed", entry.export_id, export_id, table
+        )
+        resolved.append(entry.export_id)
+    return resolved
 
 
 def poison(

@@ -10,18 +10,27 @@ the local store is for laptops and tests; the cloud stores are the durable ones)
 from __future__ import annotations
 
 import fcntl
+import getpass
 import hashlib
 import os
 import re
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import wraps
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, ParamSpec, TypeVar
 
-from dpexport.errors import AlreadyExists, InvalidArgument, NotFound, PreconditionFailed
+from dpexport.errors import (
+    AlreadyExists,
+    ExportError,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    PreconditionFailed,
+)
 from dpexport.storage import layout
 from dpexport.storage.base import ObjectInfo, Store, innermost
 
@@ -30,8 +39,65 @@ _LOCKS = ".dpexport-locks"
 _DOT_PART = re.compile(r"(?:^|/)\.\.?(?:/|$)")
 
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
 def _is_hidden(name: str) -> bool:
     return name.startswith(".")
+
+
+def _in_the_way(path: str) -> str:
+    """The first existing ancestor of ``path`` (or itself) that is not a folder."""
+    current = path
+    while current and current != os.path.dirname(current):
+        if os.path.lexists(current) and not os.path.isdir(current):
+            return current
+        current = os.path.dirname(current)
+    return path
+
+
+def os_error(exc: OSError, uri: str) -> ExportError:
+    """The project's error for an operating-system error on a local store: the path it
+    names, what went wrong, and what to do; never a bare ``PermissionError``."""
+    path = str(exc.filename or uri)
+    if isinstance(exc, PermissionError):
+        return PermissionDenied(
+            f"permission denied on {path} ({exc.strerror}): make the folder writable "
+            f"by local user {_user()}",
+            uri=uri,
+        )
+    if isinstance(exc, NotADirectoryError):
+        blocker = _in_the_way(path)
+        return InvalidArgument(
+            f"{blocker} is a file where dpexport needs a folder: move it aside", uri=uri
+        )
+    if isinstance(exc, FileNotFoundError):
+        return NotFound(f"cannot create {path}: a folder above it is missing", uri=uri)
+    return ExportError(f"{path}: {exc.strerror or exc}", uri=uri)
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.geteuid())
+
+
+def _translated(method: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Raise an ``OSError`` of a store method as the project's error (``os_error``)."""
+
+    @wraps(method)
+    def call(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return method(*args, **kwargs)
+        except OSError as exc:
+            store = args[0]
+            key = args[1] if len(args) > 1 else ""
+            assert isinstance(store, LocalStore)
+            raise os_error(exc, store.uri(str(key))) from exc
+
+    return call
 
 
 class LocalStore:
@@ -78,6 +144,7 @@ class LocalStore:
         return path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:12]}"
 
     # -- writes ------------------------------------------------------------------------
+    @_translated
     def put_file(self, key: str, source: Path) -> ObjectInfo:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -90,6 +157,7 @@ class LocalStore:
             os.unlink(source)
         return self._info(key, path)
 
+    @_translated
     def put_bytes(self, key: str, data: bytes) -> ObjectInfo:
         path = self._path(key)
         tmp = self._temp_beside(path)
@@ -97,6 +165,7 @@ class LocalStore:
         os.replace(tmp, path)
         return self._info(key, path)
 
+    @_translated
     def put_if_absent(self, key: str, data: bytes) -> ObjectInfo:
         path = self._path(key)
         tmp = self._temp_beside(path)
@@ -122,6 +191,7 @@ class LocalStore:
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
 
+    @_translated
     def replace_if_match(self, key: str, data: bytes, version: str | None) -> ObjectInfo:
         self._path(key)  # validates the key before taking the lock
         with self._locked(key):
@@ -136,18 +206,21 @@ class LocalStore:
             return self.put_bytes(key, data)
 
     # -- reads -------------------------------------------------------------------------
+    @_translated
     def get(self, key: str) -> bytes:
         try:
             return self._path(key).read_bytes()
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise NotFound(f"no such object: {key}", uri=self.uri(key)) from None
 
+    @_translated
     def open_read(self, key: str) -> BinaryIO:
         try:
             return open(self._path(key), "rb")
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise NotFound(f"no such object: {key}", uri=self.uri(key)) from None
 
+    @_translated
     def head(self, key: str) -> ObjectInfo | None:
         path = self._path(key)
         try:
@@ -177,6 +250,7 @@ class LocalStore:
                         continue
 
     # -- removal and copies ------------------------------------------------------------
+    @_translated
     def delete(self, key: str) -> None:
         path = self._path(key)
         try:
@@ -199,6 +273,7 @@ class LocalStore:
                 return
             current = os.path.dirname(current)
 
+    @_translated
     def copy(self, source_key: str, dest_key: str) -> ObjectInfo:
         src, dst = self._path(source_key), self._path(dest_key)
         if not src.is_file():
@@ -208,6 +283,7 @@ class LocalStore:
         os.replace(tmp, dst)
         return self._info(dest_key, dst)
 
+    @_translated
     def move(self, source_key: str, dest_key: str) -> ObjectInfo:
         src, dst = self._os_path(source_key), self._os_path(dest_key)
         try:
