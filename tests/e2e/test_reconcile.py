@@ -363,3 +363,28 @@ def test_the_python_call_is_the_command(demo_dir: Path) -> None:
     assert [(f.folder, f.late_rows) for f in report.folders if f.status == "late"] == [(DAY, 3)]
     with pytest.raises(UsageError, match="--days -1"):
         api.reconcile(config, at=at, days=-1, local_root=demo_dir / "out")
+
+
+def test_a_failed_repair_goes_to_the_dlq_and_dlq_retry_repairs_it(demo_dir: Path) -> None:
+    config = _setup(demo_dir, BY_KEY, "JSONL", "GZIP")
+    warehouse_sql(demo_dir, LATE)
+    [published] = (demo_dir / "out" / AUDIT / DAY).glob("*.jsonl.gz")
+    good = published.read_bytes()
+    published.write_bytes(b"not gzip")  # the folder's keys cannot be read: the repair fails
+    result = dpexport(
+        "-c", config, "--local-root", demo_dir / "out", "reconcile", "--at", T2, "--json"
+    )
+    assert result.code == 1, result.err
+    [folder] = json.loads(result.out)[0]["folders"]
+    assert folder["status"] == "failed" and published.name in folder["error"]
+    common = ("-c", config, "--local-root", demo_dir / "out", "dlq")
+    [entry] = json.loads(dpexport(*common, "list", "--json").out)
+    assert (demo_dir / "out" / AUDIT / DAY / "FAILURE").exists()
+    published.write_bytes(good)  # restored from the bucket's versions, say
+    retried = dpexport(*common, "retry", "--json")
+    assert retried.code == 0, retried.out + retried.err
+    assert [o["outcome"] for o in json.loads(retried.out)] == ["resolved"], entry
+    assert _published_jsonl(demo_dir / "out" / AUDIT / DAY) == sorted(
+        (r[0],) for r in _source(demo_dir, "2025-09-12")
+    )
+    assert not (demo_dir / "out" / AUDIT / DAY / "FAILURE").exists()

@@ -422,12 +422,16 @@ def rerun_request(
     if not table or at is None:
         return ExportResult(table, None, "FAILURE", error="export_request lacks table/at")
     trigger = request.get("trigger")
-    if trigger not in TRIGGERS:
-        trigger = "manual"
     try:
         config.table(table)
     except KeyError:
         return ExportResult(table, None, "FAILURE", error="table no longer in the config")
+    if trigger == "reconcile":  # a failed repair of late rows: the pass again, at its time
+        from dpexport.ops.reconcile import rerun
+
+        return rerun(config, engine, table, at, local_root)
+    if trigger not in TRIGGERS:
+        trigger = "manual"
     options = RunOptions(
         tables=(table,),
         at=at,

@@ -336,3 +336,20 @@ def _record(count: FolderCount, result: ExportResult) -> None:
         count.status, count.exported_rows = "repaired", result.rows
     else:
         count.status, count.error = "failed", result.error or result.reason
+
+
+def rerun(
+    config: ResolvedConfig, engine: Engine, table: str, at: datetime, local_root: Path | None
+) -> ExportResult:
+    """A DLQ entry of a failed repair run again (``dlq retry``): the table's reconcile
+    pass at the entry's logical time, as one result (SUCCESS when every late folder
+    was repaired, or none is late any more)."""
+    [report] = reconcile(config, engine, tables=(table,), at=at, local_root=local_root)
+    name = config.table(table).table
+    if report.failed:
+        errors = [report.error] if report.error else []
+        errors += [f"{f.folder}: {f.error}" for f in report.folders if f.status == "failed"]
+        return ExportResult(name, None, "FAILURE", error="; ".join(e or "" for e in errors))
+    repaired = [f for f in report.folders if f.status == "repaired"]
+    export_id = repaired[-1].export_id if repaired else None
+    return ExportResult(name, export_id, "SUCCESS", rows=sum(f.exported_rows for f in repaired))

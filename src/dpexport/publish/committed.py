@@ -12,7 +12,7 @@ from typing import Any
 import pyarrow as pa
 
 from dpexport.config.spec import CsvOptions, JsonlOptions
-from dpexport.errors import ExportError, NotFound
+from dpexport.errors import DecryptionError, ExportError, NotFound
 from dpexport.publish.manifest import text_options
 from dpexport.storage import layout
 from dpexport.storage.base import Store
@@ -88,9 +88,19 @@ def published_keys(
 
     chunks: list[pa.Array] = []
     for f in folder_files(store, folder_key):
-        with store.open_read(f.key) as fh:
-            table = read_file(fh, f.format, f.codec, csv=f.csv, jsonl=f.jsonl, decryptor=decryptor)
-        table = table.select(schema.names).cast(schema)
+        try:
+            with store.open_read(f.key) as fh:
+                table = read_file(
+                    fh, f.format, f.codec, csv=f.csv, jsonl=f.jsonl, decryptor=decryptor
+                )
+            table = table.select(schema.names).cast(schema)
+        except (OSError, ValueError, KeyError, pa.ArrowException, DecryptionError) as exc:
+            raise ExportError(
+                f"{store.uri(f.key)} cannot be read ({type(exc).__name__}: {exc}), so the keys "
+                "its folder published are unknown; restore it from the bucket's object "
+                "versions (`dpexport verify` lists what else is damaged)",
+                code="FAILED_PRECONDITION",
+            ) from exc
         for batch in table.to_batches():
             chunks.append(row_keys(batch, schema.names))
     if not chunks:
