@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from dpexport.config.spec import ResolvedConfig
     from dpexport.errors import ConfigIssue
     from dpexport.flow.context import ExportResult, Progress
+    from dpexport.ops.archive import ArchiveReport
     from dpexport.ops.lifecycle import ApplyResult
     from dpexport.ops.reconcile import TableReport as ReconcileReport
     from dpexport.ops.replicate import TableReport
@@ -420,3 +421,28 @@ def lifecycle_sweep(
 
     ws = Workspace.of(config, local_root=local_root)
     return sweep(ws.config, now=now or datetime.now(UTC), dry_run=dry_run, local_root=ws.local_root)
+
+
+def lifecycle_archive(
+    config: ConfigSource,
+    *,
+    tables: str | Sequence[str] = (),
+    dry_run: bool = False,
+    local_root: PathLike | None = None,
+    now: datetime | None = None,
+) -> list[ArchiveReport]:
+    """Move the committed folders older than their table's ``archive_after`` to
+    ``buckets.cold_storage`` (copied and verified, then removed from the source), or with
+    ``dry_run`` list them; one report per table with ``archive_after``, ``report.ok``
+    false on any failure. A table without a cold bucket to go to is a ``ConfigError``."""
+    from dpexport.ops.archive import archive
+
+    ws = Workspace.of(config, local_root=local_root)
+    names = tuple(s.qualified_name for s in ws.select(tables)) if tables else ()
+    return archive(
+        ws.config,
+        now=now or datetime.now(UTC),
+        dry_run=dry_run,
+        tables=names,
+        local_root=ws.local_root,
+    )

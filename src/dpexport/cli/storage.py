@@ -1,8 +1,9 @@
-"""Storage commands (CONTRACT §2): ``replicate`` and ``lifecycle apply|sweep``.
+"""Storage commands (CONTRACT §2): ``replicate`` and ``lifecycle apply|sweep|archive``.
 
 Thin click commands over :func:`dpexport.api.replicate`, :func:`~dpexport.api.
-lifecycle_apply` and :func:`~dpexport.api.lifecycle_sweep`. ``sweep`` takes the hidden
-``--now`` (or ``$DPEXPORT_NOW``) of the operations commands, so tests see fixed ages.
+lifecycle_apply`, :func:`~dpexport.api.lifecycle_sweep` and :func:`~dpexport.api.
+lifecycle_archive`. ``sweep`` and ``archive`` take the hidden ``--now`` (or
+``$DPEXPORT_NOW``) of the operations commands, so tests see fixed ages.
 """
 
 from __future__ import annotations
@@ -105,6 +106,40 @@ def lifecycle_sweep(
     for error in errors:
         click.echo(f"error: {error}", err=True)
     ctx.exit(1 if errors else 0)
+
+
+@lifecycle_group.command("archive")
+@common_options
+@click.option("--table", "tables", multiple=True, help="only this table (repeatable)")
+@click.option("--dry-run", is_flag=True, help="list what is due; copy and delete nothing")
+@click.option("--json", "as_json", is_flag=True, help="print a JSON array, one object a table")
+@now_option
+@click.pass_context
+def lifecycle_archive(
+    ctx: click.Context,
+    config_path: str | None,
+    local_root: str | None,
+    tables: tuple[str, ...],
+    dry_run: bool,
+    as_json: bool,
+    now: str | None,
+) -> None:
+    """Move committed folders older than archive_after to buckets.cold_storage: copied,
+    every sha256 verified there, SUCCESS last, then removed from the source (never what
+    a retention still holds); exit 1 on any failure."""
+    settings = settings_of(ctx, config_path, local_root)
+    reports = api.lifecycle_archive(
+        settings.workspace(), tables=tables, dry_run=dry_run, now=parse_now(now)
+    )
+    if as_json:
+        click.echo(json.dumps([r.to_json() for r in reports], indent=2))
+    else:
+        for r in reports:
+            for line in r.lines():
+                click.echo(line)
+        if not reports:
+            click.echo("nothing to archive (no table sets archive_after)")
+    ctx.exit(0 if all(r.ok for r in reports) else 1)
 
 
 COMMANDS = (replicate_command, lifecycle_group)

@@ -72,8 +72,6 @@ NOT_ENFORCED_YET: Mapping[str, int] = {
     "encryption.cross_cloud.azure_blob.key_vault": 21,
     # issue 19: retention, archive, cost
     "append_only.*.retention": 19,
-    "append_only.*.archive_after": 19,
-    "buckets.cold_storage": 19,
 }
 
 #: every other key -> ``path::test`` that changes it and asserts its effect
@@ -85,6 +83,8 @@ EFFECTS: Mapping[str, str] = {
     "test_defaults_follow_environment_bucket_and_dataset",
     "buckets.azure": "tests/e2e/test_replication.py::test_replicate_to_s3_and_azure",
     "buckets.cross_cloud": "tests/e2e/test_replication.py::test_replicate_to_s3_and_azure",
+    "buckets.cold_storage": "tests/e2e/test_archive.py::"
+    "test_a_table_with_archive_after_and_no_cold_bucket_is_a_config_error",
     "warehouse.engine": "tests/e2e/test_bigquery.py::test_every_type_round_trips",
     "warehouse.path": _FMT + "test_csv_utf16_gzip",
     "filenames.pattern": "tests/e2e/test_filenames.py::test_files_and_sidecars_follow_the_patterns",
@@ -179,6 +179,8 @@ EFFECTS: Mapping[str, str] = {
     "append_only.*.partition_by": "tests/unit/config/test_config_blocks.py::"
     "test_defaults_follow_environment_bucket_and_dataset",
     "append_only.*.deduplication": _MODES + "test_dedup_across_the_lookback_overlap",
+    "append_only.*.archive_after": "tests/e2e/test_archive.py::"
+    "test_archive_moves_folders_older_than_archive_after",
     "full_refresh.*.frequency": "tests/e2e/test_exactly_once.py::"
     "test_same_logical_time_twice_is_skipped",
     "full_refresh.*.frequency=on_change": _TZ

@@ -182,25 +182,37 @@ def replicate_table(
 
 
 class _Folder:
-    """One committed folder's replication."""
+    """One committed folder's replication (``lifecycle archive`` copies with it too:
+    ``on_object`` is called with each object's path once the target holds it, and
+    ``planned`` is what the folder's SUCCESS named, in publication order)."""
 
     def __init__(
-        self, src: Store, folder: str, tgt: Store, tgt_folder: str, scratch: Path, verify: bool
+        self,
+        src: Store,
+        folder: str,
+        tgt: Store,
+        tgt_folder: str,
+        scratch: Path,
+        verify: bool,
+        on_object: Callable[[str], None] = lambda rel: None,
     ) -> None:
         self.src, self.folder, self.tgt, self.tgt_folder = src, folder, tgt, tgt_folder
-        self.scratch, self.verify = scratch, verify
+        self.scratch, self.verify, self.on_object = scratch, verify, on_object
         self.state_key = layout.replication_state_key(tgt_folder)
         self.state: dict[str, dict[str, Any]] = {}
+        self.planned: list[_Object] = []
 
-    def run(self, report: TableReport) -> None:
+    def run(self, report: TableReport) -> bool:
+        """Copy the folder; True when the target holds all of it, SUCCESS included."""
         try:
             success = self.src.get(self.folder + layout.SUCCESS)
         except NotFound:
-            return  # retired since it was listed
+            return False  # retired since it was listed
         objects = self._plan(success)
         if objects is None:
             report.errors.append(f"{self.src.uri(self.folder)}: unreadable SUCCESS or manifest")
-            return
+            return False
+        self.planned = objects
         report.folders += 1
         self._load_state()
         failed = False
@@ -210,8 +222,11 @@ class _Folder:
                     break  # never commit a target folder that misses a file
                 if not self._sync(obj, report):
                     failed = True
+                else:
+                    self.on_object(obj.rel)
         finally:
             self._save_state()
+        return not failed
 
     # -- what to copy ------------------------------------------------------------------
     def _plan(self, success: bytes) -> list[_Object] | None:

@@ -210,6 +210,9 @@ class Tick:
     #: what the day's reconcile pass found, at its first fire time (``reconcile.TableReport``;
     #: a record each only for a table with late rows, fewer rows or a failure)
     reconciled: list[Any] = field(default_factory=list)
+    #: what the day's archive pass did (``archive.ArchiveReport``; a record each only for a
+    #: table with a folder moved or a failure)
+    archived: list[Any] = field(default_factory=list)
 
     @property
     def failed(self) -> bool:
@@ -217,6 +220,7 @@ class Tick:
             any(r.status == "FAILURE" for r in self.results)
             or any(not r.ok for r in self.replicated)
             or any(r.failed for r in self.reconciled)
+            or any(not r.ok for r in self.archived)
         )
 
     def records(self) -> list[dict[str, Any]]:
@@ -240,6 +244,12 @@ class Tick:
                 for r in self.reconciled
                 if r.folders_changed
             ]
+            + [
+                {**r.to_json(), "archive": True, **common}
+                | {"status": "SUCCESS" if r.ok else "FAILURE"}
+                for r in self.archived
+                if r.acted
+            ]
         )
 
 
@@ -262,6 +272,8 @@ class Scheduler:
     _engine: Engine | None = field(default=None, init=False)
     #: the UTC day of the last daily reconcile pass
     _reconciled: date | None = field(default=None, init=False)
+    #: the UTC day of the last daily archive pass
+    _archived: date | None = field(default=None, init=False)
 
     def close(self) -> None:
         if self._engine is not None:
@@ -441,6 +453,17 @@ class Scheduler:
             log.info("reconcile at %s: %s", at.isoformat(), report.line())
         return reports
 
+    def _archive(self, at: datetime) -> list[Any]:
+        """Once a UTC day, at its first fire time, after its exports and reconcile:
+        ``lifecycle archive`` of the scheduled tables, aged by the fire time."""
+        from dpexport.ops.archive import daily_pass
+
+        if self._archived is not None and at.astimezone(UTC).date() <= self._archived:
+            return []
+        self._archived = at.astimezone(UTC).date()
+        tables = [j.table for j in self.jobs if j.replication is None]
+        return daily_pass(self.config, at, tables, self.options.local_root)
+
     def _change(self, engine: Engine, table: str) -> Change:
         """Whether ``table`` changed since its last committed export. A marker or state
         that cannot be read counts as a change: the export then runs (and a failure is
@@ -472,9 +495,10 @@ class Scheduler:
             replicated = replicate(self.config, local_root=self.options.local_root, items=items)
         failed = {r.table for r in results if r.status == "FAILURE"}
         reconciled = self._reconcile(at, skip=failed)
+        archived = self._archive(at)
         trigger = ",".join(sorted({j.trigger for j in jobs}))
         seconds = time.perf_counter() - started
-        tick = Tick(at, trigger, results, seconds, skipped, replicated, reconciled)
+        tick = Tick(at, trigger, results, seconds, skipped, replicated, reconciled, archived)
         for r in results:
             log.info("%s %s at %s: %s rows", r.status, r.table, at.isoformat(), r.rows)
         for report in replicated:

@@ -47,6 +47,7 @@ def probe_key(token: str) -> str:
 
 # -- state -----------------------------------------------------------------------------------
 REPLICATION_STATE_PREFIX = STATE_PREFIX + "replication/"
+ARCHIVE_STATE_PREFIX = STATE_PREFIX + "archive/"
 
 
 def export_state_prefix(dataset: str, table: str, dest_key: str) -> str:
@@ -88,6 +89,12 @@ def check_stats_key(dataset: str, table: str) -> str:
 def replication_state_key(target_folder: str) -> str:
     """What replication copied into a target folder (kept on the target)."""
     return f"{REPLICATION_STATE_PREFIX}{target_folder}state.json"
+
+
+def archive_journal_key(folder: str) -> str:
+    """``_state/archive/{folder}move.json`` (on the source): the removal of a folder that
+    ``lifecycle archive`` copied to cold storage, until it is finished."""
+    return f"{ARCHIVE_STATE_PREFIX}{folder}move.json"
 
 
 # -- tokens and leases -----------------------------------------------------------------------
