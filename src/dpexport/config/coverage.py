@@ -70,8 +70,6 @@ NOT_ENFORCED_YET: Mapping[str, int] = {
     "encryption.in_transit.certificate": 21,
     "encryption.in_transit.cipher_suites[]": 21,
     "encryption.cross_cloud.azure_blob.key_vault": 21,
-    # issue 19: retention, archive, cost
-    "append_only.*.retention": 19,
 }
 
 #: every other key -> ``path::test`` that changes it and asserts its effect
@@ -158,7 +156,7 @@ EFFECTS: Mapping[str, str] = {
     "exports[].validation[]": "tests/e2e/test_cli.py::"
     "test_failing_check_exits_1_marks_failure_and_publishes_nothing",
     "exports[].compliance[]": "tests/unit/ops/test_lifecycle.py::"
-    "test_retention_wins_over_every_age",
+    "test_retention_holds_until_it_ends",
     "exports[].gdpr_compliance.anonymization[].*": "tests/e2e/test_demo.py::"
     "test_users_export_holds_no_raw_personal_data",
     "exports[].gdpr_compliance.excluded_fields[]": "tests/e2e/test_demo.py::"
@@ -174,6 +172,8 @@ EFFECTS: Mapping[str, str] = {
     "high_volume.*.secondary_partition": _LAYOUT + "test_diagnostic_sessions_day_and_region",
     "high_volume.*.tertiary_partition": _LAYOUT + "test_sensor_telemetry_hour_shard_and_type",
     "append_only.*.export_mode": _SET + "test_a_section_entrys_export_mode_is_the_tables_mode",
+    "append_only.*.retention": "tests/e2e/test_retention.py::"
+    "test_sweep_keeps_until_the_retention_ends_then_deletes",
     "full_refresh.*.export_mode": _SET + "test_a_section_entrys_export_mode_is_the_tables_mode",
     "incremental.*.export_mode": _SET + "test_a_section_entrys_export_mode_is_the_tables_mode",
     "append_only.*.partition_by": "tests/unit/config/test_config_blocks.py::"

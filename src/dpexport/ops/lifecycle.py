@@ -14,26 +14,31 @@ Two halves:
   rest of the DLQ after its retention, and idempotency tokens after theirs (never one a
   live lease is working on). On Azure it also moves data files to colder tiers by age.
 
-Retention always wins: nothing under a retention rule is deleted, whatever its age —
-financial records (``financial-records/`` and tables whose ``compliance`` names SOX or
-PCI, with their replicated copies) 7 years, compliance data (``compliance-data/``,
-``compliance-archives/``, other ``compliance`` tables) 10 years; their expirations are
-left out of bucket rules too. Ages come from objects' ``updated`` times and an explicit
-``now``.
+Retention wins until it ends: nothing under a retention rule is deleted before then,
+whatever rule makes it due — a table's spec 4.1 ``retention`` (and, for tables whose
+``compliance`` names SOX or PCI, and the ``financial-records/`` folder, 7 years; other
+``compliance`` tables, ``compliance-data/`` and ``compliance-archives/``, 10 years; see
+:mod:`dpexport.ops.retention`), on its destination and its replicated copies; sweep
+reports such an item as ``kept`` with the date, and expirations over them are left out
+of bucket rules. ``apply`` also sets the server's own hold where the store has one: on
+GCS a bucket retention policy, on S3 it checks that Object Lock is enabled (exports put
+their objects with a governance-mode retention). Ages come from objects' ``updated``
+times and an explicit ``now``.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from dpexport.config.spec import ResolvedConfig
 from dpexport.errors import ExportError
 from dpexport.ops.replicate import Opener
+from dpexport.ops.retention import COMPLIANCE_YEARS, compliance_kind, table_retention, years
 from dpexport.reliability.places import StateRoots
 from dpexport.storage import layout
 from dpexport.storage.base import Store, innermost
@@ -46,21 +51,21 @@ _ACTION = re.compile(r"^(?:transition\s+to\s+|setstorageclass:)\s*(\w+)$", re.IG
 
 #: root folders spec 1.2/1.4 name for records under retention, anywhere in a path
 RETAINED_FOLDERS = {
-    "financial-records": ("financial", 7),
-    "compliance-data": ("compliance", 10),
-    "compliance-archives": ("compliance", 10),
+    "financial-records": "financial",
+    "compliance-data": "compliance",
+    "compliance-archives": "compliance",
 }
 
 
 # -- policy --------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Retained:
-    """A retention rule: nothing under ``prefix`` of the store ``store`` is deleted."""
+    """A retention rule: nothing under ``prefix`` of the store ``store`` is deleted
+    before it is ``keep`` old."""
 
     store: str
     prefix: str
-    kind: str  # financial | compliance
-    years: int
+    keep: timedelta
     why: str
 
 
@@ -78,7 +83,8 @@ class Policy:
     bucket_transitions: dict[str, tuple[tuple[int, str], ...]] = field(default_factory=dict)
     bucket_versioning: dict[str, bool] = field(default_factory=dict)
     retained: tuple[Retained, ...] = ()
-    retained_entities: frozenset[str] = frozenset()
+    #: table name -> its retention (quarantined rows in the DLQ are kept as long)
+    retained_entities: dict[str, timedelta] = field(default_factory=dict)
     #: where the DLQ and the tokens are (their configured locations, or the defaults)
     roots: StateRoots = field(default_factory=StateRoots)
 
@@ -99,9 +105,9 @@ class Policy:
             bucket_transitions={k: v for k, v in buckets.items() if v},
             bucket_versioning={k: p.versioning for k, p in config.bucket_policies.items()},
             retained=tuple(_retained(config, resolve)),
-            retained_entities=frozenset(
-                t.table for t in config.tables if _retention_of(t.compliance) is not None
-            ),
+            retained_entities={
+                t.table: keep for t in config.tables if (keep := table_retention(t)) is not None
+            },
             roots=StateRoots.from_config(config, resolve),
         )
 
@@ -109,34 +115,38 @@ class Policy:
         """Spec 6.2's rules of this bucket when it has some, else spec 10.2's tiers."""
         return self.bucket_transitions.get(bucket, self.transitions)
 
-    def retention(self, store: Store, key: str) -> str | None:
-        """Why ``key`` must be kept (a retention rule), or ``None``."""
+    def retention(
+        self, store: Store, key: str, written: datetime | None, now: datetime
+    ) -> str | None:
+        """Why ``key`` (written at ``written``; unknown: held) must still be kept at
+        ``now``: ``retention until YYYY-MM-DD (rule)``, or ``None``."""
+        for keep, why in self._rules(store, key):
+            until = written + keep if written is not None else None
+            if until is None or now < until:
+                date = f"{until:%Y-%m-%d}" if until is not None else "unknown (no write time)"
+                return f"retention until {date} ({why})"
+        return None
+
+    def _rules(self, store: Store, key: str) -> Iterator[tuple[timedelta, str]]:
         for rule in self.retained:
             if rule.store == store.url and key.startswith(rule.prefix):
-                return f"{rule.kind} retention {rule.years} years ({rule.why})"
+                yield rule.keep, rule.why
         segments = key.split("/")[:-1]
-        for folder, (kind, years) in RETAINED_FOLDERS.items():
+        for folder, kind in RETAINED_FOLDERS.items():
             if folder in segments:
-                return f"{kind} retention {years} years ({folder}/)"
+                n = COMPLIANCE_YEARS[kind]
+                yield years(n), f"{kind} retention {n} years, {folder}/"
         root = self.roots.dlq_root(store)
         dlq = layout.parse_dlq_key(key, root) if root is not None else None
-        if dlq is not None and dlq.kind == "quarantined" and dlq.entity in self.retained_entities:
-            return f"quarantined rows of {dlq.entity}, a table under retention"
-        return None
+        if dlq is not None and dlq.kind == "quarantined":
+            keep = self.retained_entities.get(dlq.entity)
+            if keep is not None:
+                yield keep, f"quarantined rows of {dlq.entity}, retention {keep.days} days"
 
 
 def _transition(age: int, action: str) -> tuple[int, str] | None:
     match = _ACTION.match(action.strip())
     return (int(age), match.group(1).upper()) if match else None
-
-
-def _retention_of(compliance: Sequence[str]) -> tuple[str, int] | None:
-    if not compliance:
-        return None
-    names = " ".join(compliance).upper()
-    if "SOX" in names or "PCI" in names:
-        return "financial", 7
-    return "compliance", 10
 
 
 def _retained(config: ResolvedConfig, resolve: Opener) -> Iterator[Retained]:
@@ -151,13 +161,16 @@ def _retained(config: ResolvedConfig, resolve: Opener) -> Iterator[Retained]:
                 layout.replica_destination(item.target, spec.dataset, spec.table)
             )
     for spec in config.tables:
-        rule = _retention_of(spec.compliance)
-        if rule is None:
+        keep = table_retention(spec)
+        if keep is None:
             continue
-        why = f"{spec.qualified_name}: {', '.join(spec.compliance)}"
+        kind = compliance_kind(spec.compliance)
+        why = f"retention {keep.days} days of {spec.qualified_name}"
+        if kind is not None:
+            why += f"; {kind} {COMPLIANCE_YEARS[kind]} years: {', '.join(spec.compliance)}"
         for uri in [spec.destination, *targets.get(spec.qualified_name, [])]:
             store, key = resolve(uri)
-            yield Retained(store.url, key, rule[0], rule[1], why)
+            yield Retained(store.url, key, keep, why)
 
 
 def lifecycle_stores(config: ResolvedConfig, resolve: Opener) -> list[Store]:
@@ -236,9 +249,48 @@ def apply_rules(
         results.append(result)
         try:
             _apply_one(innermost(store), policy, result)
+            _apply_retention(innermost(store), policy, result)
         except ExportError as exc:
             result.error = str(exc)
     return results
+
+
+def _apply_retention(store: Any, policy: Policy, result: ApplyResult) -> None:
+    """The server's hold on objects under retention, where the store has one that fits
+    dpexport's writes (CONTRACT §12)."""
+    from dpexport.storage.local import LocalStore
+
+    rules = [r for r in policy.retained if r.store == store.url]
+    if not rules or isinstance(store, LocalStore):
+        return
+    longest = max(r.keep for r in rules).days
+    scheme = store.url.split("://", 1)[0]
+    held = ", ".join(sorted({r.prefix or "(bucket root)" for r in rules}))
+    if scheme == "s3":
+        if store.object_lock_enabled():
+            result.applied.append(
+                f"Object Lock enabled: exports put {held} under governance retention "
+                f"(up to {longest} days)"
+            )
+        else:
+            result.not_applied.append(
+                f"Object Lock is not enabled on bucket {store.bucket_name}: objects under "
+                f"{held} ({longest} days of retention) are written unlocked, and only "
+                "dpexport's own checks keep them; S3 enables Object Lock only on a new "
+                "bucket (create one with ObjectLockEnabledForBucket and export there)"
+            )
+        return
+    server = (
+        "a GCS bucket retention policy would hold every object of the bucket, the "
+        "staging, markers and tokens that each export replaces or deletes too, so it is "
+        "not set"
+        if scheme == "gs"
+        else "Azure immutability policies are a management-plane (container) setting"
+    )
+    result.not_applied.append(
+        f"retention of {held} ({longest} days): {server}; 'dpexport lifecycle sweep', "
+        "FULL_REFRESH and archive never delete those objects earlier"
+    )
 
 
 def _apply_one(store: Any, policy: Policy, result: ApplyResult) -> None:

@@ -21,9 +21,11 @@ from dpexport.ops.lifecycle import (
     opener_for,
 )
 from dpexport.ops.replicate import Opener
+from dpexport.ops.retention import RetentionHeld
 from dpexport.publish.commit import Owner
 from dpexport.storage import layout
-from dpexport.storage.base import ObjectInfo, Store, innermost
+from dpexport.storage.base import ObjectInfo, Store, innermost, retained_until
+from dpexport.storage.s3 import ObjectLocked
 from dpexport.timestamps import parse_rfc3339
 
 
@@ -31,8 +33,9 @@ from dpexport.timestamps import parse_rfc3339
 @dataclass
 class SweepItem:
     """One thing sweep found due: an export folder, a staging area, a DLQ entry, a token
-    (its keys go together). ``status``: deleted | would delete | retained | kept |
-    tiered | would tier."""
+    (its keys go together). ``status``: deleted | would delete | kept | tiered | would
+    tier; a ``kept`` item's ``reason`` says why (``retention until YYYY-MM-DD (...)``,
+    a live owner, a journal)."""
 
     store: str
     rule: str
@@ -41,6 +44,8 @@ class SweepItem:
     age_days: float
     status: str
     reason: str | None = None
+    #: the server's refusal of a deletion (Object Lock), when there was one
+    refused: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -51,6 +56,7 @@ class SweepItem:
             "age_days": round(self.age_days, 2),
             "status": self.status,
             "reason": self.reason,
+            "refused": self.refused,
         }
 
     def line(self) -> str:
@@ -88,9 +94,14 @@ def sweep(
     errors: list[str] = []
     for store in lifecycle_stores(config, resolve):
         try:
-            items += sweep_store(store, policy, now=now, dry_run=dry_run)
+            found = sweep_store(store, policy, now=now, dry_run=dry_run)
         except ExportError as exc:
             errors.append(f"{store.url}: {exc}")
+            continue
+        items += found
+        # a deletion the server refused (its Object Lock holds what sweep's clock says is
+        # free) is an error as well as a kept item: the two disagree on a date
+        errors += [f"{i.store}/{i.what}: {i.refused}" for i in found if i.refused]
     return items, errors
 
 
@@ -105,22 +116,50 @@ def sweep_store(store: Store, policy: Policy, *, now: datetime, dry_run: bool) -
             continue
         keys = sorted((o.key for o in group.objects), key=_delete_order)
         item = SweepItem(store.url, group.rule, group.what, keys, age / timedelta(days=1), "")
-        reason = next((r for k in keys if (r := policy.retention(store, k))), None)
-        if reason is None:
-            reason = _keep_reason(store, group, live, tokens_root)
-            item.status = "kept" if reason else ""
+        written = {o.key: o.updated for o in group.objects}
+        reason = next((r for k in keys if (r := policy.retention(store, k, written[k], now))), None)
+        item.reason = reason or _keep_reason(store, group, live, tokens_root)
+        if item.reason:
+            item.status = "kept"
+        elif _server_lock(store, item):
+            pass
+        elif dry_run:
+            item.status = "would delete"
         else:
-            item.status = "retained"
-        item.reason = reason
-        if not item.status:
-            item.status = "would delete" if dry_run else "deleted"
-            if not dry_run:
-                for key in keys:
-                    store.delete(key)
+            _delete(store, item)
         items.append(item)
     deleted = {k for i in items if i.status in ("deleted", "would delete") for k in i.keys}
     items += _tier(store, policy, now, dry_run, deleted)
     return items
+
+
+def _server_lock(store: Store, item: SweepItem) -> bool:
+    """Whether the server's own lock (S3 Object Lock) still holds a key of the item that
+    sweep's clock says is free: then nothing of it is deleted, and the item says so."""
+    held = [(k, u) for k in item.keys if (u := retained_until(store, k)) is not None]
+    if not held:
+        return False
+    key, until = max(held, key=lambda h: h[1])
+    item.status, item.reason = "kept", f"retention until {until:%Y-%m-%d}"
+    item.refused = (
+        f"{store.uri(key)} is kept until {until:%Y-%m-%d} by the server's object lock "
+        f"({len(held)} of {len(item.keys)} object(s) locked); not deleted"
+    )
+    return True
+
+
+def _delete(store: Store, item: SweepItem) -> None:
+    """Delete the item's keys in order; a key the server's lock holds (taken since it
+    was asked) stops it there and keeps the item."""
+    item.status = "deleted"
+    for key in item.keys:
+        try:
+            store.delete(key)
+        except (ObjectLocked, RetentionHeld) as exc:
+            until = getattr(exc, "until", None)
+            date = f"{until:%Y-%m-%d}" if until is not None else "unknown"
+            item.status, item.reason, item.refused = "kept", f"retention until {date}", str(exc)
+            return
 
 
 def _groups(

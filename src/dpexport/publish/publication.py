@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import defaultdict
+from datetime import datetime
 from typing import Any
 
 from dpexport.config.spec import TableSpec
@@ -100,14 +101,26 @@ def build(
         pub.markers.append(commit.MarkerUpdate(folder_key, name, sum(e.rows for e, _ in items)))
         manifest_uris.append(store.uri(folder_key + name))
     if pub.replace:
-        pub.retire = previous_snapshot(store, spec, dest_key, {k for k, _ in pub.manifests})
+        new = {k for k, _ in pub.manifests}
+        pub.retire = previous_snapshot(store, spec, dest_key, new, now=start)
     return pub, manifest_uris
 
 
 def previous_snapshot(
-    store: Store, spec: TableSpec, dest_key: str, new_manifests: set[str]
+    store: Store,
+    spec: TableSpec,
+    dest_key: str,
+    new_manifests: set[str],
+    *,
+    now: datetime | None = None,
 ) -> list[str]:
     """Keys of the previous snapshot under the destination, markers first.
+
+    With ``now``, a snapshot that the table's retention still holds (CONTRACT §12)
+    stops the export before its commit point with :class:`~dpexport.ops.retention.
+    RetentionHeld`: nothing is published and nothing deleted, and the error names the
+    object, the date and the way out. Keeping the old files beside the new snapshot
+    would make every reader of the destination count their rows twice.
 
     Only the table's own objects: a manifest whose source is another table (a
     destination nested in this one, which ``check`` refuses) is left with its files and
@@ -136,6 +149,8 @@ def previous_snapshot(
                 source.get("table"),
             )
             continue
+        if now is not None:
+            _check_retention(store, spec, obj.key, obj.updated or now, now)
         manifests.append(obj.key)
         names = layout.FileNames.of_manifest(doc)  # as they were written, not as configured
         for f in doc.get("files", []):
@@ -144,6 +159,23 @@ def previous_snapshot(
         if folder not in live_folders:
             markers += [folder + layout.SUCCESS, folder + layout.FAILURE]
     return sorted(set(markers)) + manifests + files
+
+
+def _check_retention(
+    store: Store, spec: TableSpec, key: str, written: datetime, now: datetime
+) -> None:
+    from dpexport.ops.retention import RetentionHeld, describe, kept_until
+
+    until = kept_until(spec, written)
+    if until is not None and now < until:
+        what = "reconcile's new copy of the folder" if spec.repair else spec.mode
+        way = "" if spec.repair else "export it with mode APPEND (or overwrite: partitions), or "
+        raise RetentionHeld(
+            f"{what} would retire the previous snapshot, but {store.uri(key)} is kept until "
+            f"{until:%Y-%m-%d} ({describe(spec)}); nothing was published. While the table "
+            f"is under retention, {way}run again after {until:%Y-%m-%d}",
+            table=spec.qualified_name,
+        )
 
 
 def _manifest(store: Store, key: str, spec: TableSpec) -> dict[str, Any]:

@@ -86,3 +86,13 @@ def innermost(store: Store) -> Store:
     while hasattr(store, "inner"):
         store = store.inner
     return store
+
+
+def retained_until(store: Store, key: str) -> datetime | None:
+    """Until when the server's own lock keeps ``key`` from deletion (S3 Object Lock), or
+    None: nothing holds it now, or the store has no such lock. An optional method of a
+    backend (``retained_until``), asked before deleting what dpexport's clock says is
+    free."""
+    method = getattr(innermost(store), "retained_until", None)
+    until: datetime | None = method(key) if method is not None else None
+    return until

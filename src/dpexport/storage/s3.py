@@ -5,6 +5,14 @@ Endpoint and credentials come from the AWS chain (``AWS_ENDPOINT_URL``,
 needs no code. Versions are ETags; conditional writes use ``If-None-Match: *`` and
 ``If-Match: ETAG``. Large files go up by the SDK's managed multipart transfer.
 
+A table with retention (spec 4.1, CONTRACT §12) writes through :meth:`S3Store.
+with_retention`: its data files, sidecars and manifests (never markers, staging or state,
+which exports replace and delete) are put under S3 Object Lock in GOVERNANCE mode until
+now + retention, when the bucket has Object Lock enabled (``lifecycle apply`` says when
+it has not). A delete of an object whose lock still holds is sent for its version, so
+the server decides, and its refusal is :class:`ObjectLocked`, naming the date; a plain
+delete would only hide it behind a delete marker.
+
 The client makes one attempt per request (``total_max_attempts=1``): spec 7.1's policy
 (:mod:`dpexport.reliability.retry`) is the only layer that retries, so its attempts and
 waits are what happens. Every error botocore used to absorb therefore reaches
@@ -14,12 +22,21 @@ waits are what happens. Every error botocore used to absorb therefore reaches
 from __future__ import annotations
 
 import builtins
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
-from dpexport.errors import ExportError, InvalidArgument, PermissionDenied, TransientError
+from dpexport.errors import (
+    ExportError,
+    InvalidArgument,
+    PermissionDenied,
+    TerminalError,
+    TransientError,
+)
+from dpexport.storage import layout
 from dpexport.storage.base import ObjectInfo
 from dpexport.storage.cloud import (
     CONCURRENCY,
@@ -61,6 +78,23 @@ _SPEC_CODES = {
 _NOT_FOUND = {"NoSuchKey", "NoSuchBucket", "NotFound", "404"}
 #: threads of one managed transfer (the parts of a multipart upload or copy)
 TRANSFER_THREADS = 4
+log = logging.getLogger(__name__)
+
+
+class ObjectLocked(TerminalError):
+    """The server refused to delete an object its Object Lock retention still holds
+    (never retried: only time ends it)."""
+
+    code = "FAILED_PRECONDITION"
+
+    def __init__(self, uri: str, until: datetime | None) -> None:
+        self.until = until
+        date = f"{until:%Y-%m-%d}" if until is not None else "a date the server did not say"
+        super().__init__(
+            f"{uri} is kept until {date} (S3 Object Lock, governance mode); not deleted. "
+            "It can be deleted once that date has passed",
+            uri=uri,
+        )
 
 
 class S3Store:
@@ -75,6 +109,7 @@ class S3Store:
         client: Any = None,
         encryption: ServerSideEncryption | None = None,
         timeout: float = TIMEOUT,
+        retention: tuple[timedelta, tuple[str, ...]] | None = None,
     ) -> None:
         self._boto3 = require("boto3", EXTRA)
         self._bexc = require("botocore.exceptions", EXTRA)
@@ -91,6 +126,9 @@ class S3Store:
             max_concurrency=TRANSFER_THREADS,
         )
         self._principal: str | None = None
+        #: (how long, key prefixes): what a table with retention locks (with_retention)
+        self.retention = retention
+        self._lock_enabled: bool | None = None
 
     def _default_client(self) -> Any:
         config = require("botocore.config", EXTRA).Config(
@@ -112,7 +150,45 @@ class S3Store:
             client=self.client,
             encryption=encryption,
             timeout=self.timeout,
+            retention=self.retention,
         )
+
+    def with_retention(self, keep: timedelta, prefixes: tuple[str, ...]) -> S3Store:
+        """The same bucket and client (and encryption), putting the data files, sidecars
+        and manifests under ``prefixes`` with a governance-mode Object Lock of ``keep``."""
+        return S3Store(
+            self.bucket_name,
+            client=self.client,
+            encryption=self.encryption,
+            timeout=self.timeout,
+            retention=(keep, prefixes),
+        )
+
+    def object_lock_enabled(self) -> bool:
+        """Whether the bucket has Object Lock enabled (asked once)."""
+        if self._lock_enabled is None:
+            try:
+                resp = self._call(
+                    "",
+                    lambda: self.client.get_object_lock_configuration(Bucket=self.bucket_name),
+                )
+                conf = resp.get("ObjectLockConfiguration", {})
+                self._lock_enabled = conf.get("ObjectLockEnabled") == "Enabled"
+            except ExportError as exc:
+                if "ObjectLockConfigurationNotFound" not in str(exc):
+                    log.warning("%s: Object Lock state unknown (%s)", self.url, exc)
+                self._lock_enabled = False
+        return self._lock_enabled
+
+    def _lock(self, key: str) -> dict[str, Any]:
+        """The Object Lock arguments of a write of ``key`` ({} when nothing locks it)."""
+        if self.retention is None or layout.is_marker(layout.key_name(key)):
+            return {}
+        keep, prefixes = self.retention
+        if not key.startswith(prefixes) or not self.object_lock_enabled():
+            return {}
+        until = datetime.now(UTC) + keep
+        return {"ObjectLockMode": "GOVERNANCE", "ObjectLockRetainUntilDate": until}
 
     def encryption_info(self) -> dict[str, Any] | None:
         return self.encryption.describe("s3") if self.encryption else None
@@ -201,7 +277,11 @@ class S3Store:
         self._call(
             key,
             lambda: self.client.upload_file(
-                str(source), self.bucket_name, key, ExtraArgs=self._sse(), Config=self._transfer
+                str(source),
+                self.bucket_name,
+                key,
+                ExtraArgs={**self._sse(), **self._lock(key)},
+                Config=self._transfer,
             ),
         )
         info = self.head(key)
@@ -211,10 +291,11 @@ class S3Store:
         return info
 
     def _put(self, key: str, data: bytes, extra: dict[str, str], **flags: bool) -> ObjectInfo:
+        lock = self._lock(key)
         resp = self._call(
             key,
             lambda: self.client.put_object(
-                Bucket=self.bucket_name, Key=key, Body=data, **extra, **self._sse()
+                Bucket=self.bucket_name, Key=key, Body=data, **extra, **self._sse(), **lock
             ),
             **flags,
         )
@@ -286,11 +367,46 @@ class S3Store:
 
     # -- removal and copies ------------------------------------------------------------
     def delete(self, key: str) -> None:
-        """S3 deletes of a missing key succeed."""
-        self._call(key, lambda: self.client.delete_object(Bucket=self.bucket_name, Key=key))
+        """S3 deletes of a missing key succeed. On a bucket with Object Lock, an object
+        whose retention still holds is deleted by its version, which the server refuses
+        (:class:`ObjectLocked`) rather than hide it behind a delete marker."""
+        held = self._held(key) if self.object_lock_enabled() else None
+        if held is None:
+            self._call(key, lambda: self.client.delete_object(Bucket=self.bucket_name, Key=key))
+            return
+        version, until = held
+        try:
+            self._call(
+                key,
+                lambda: self.client.delete_object(
+                    Bucket=self.bucket_name, Key=key, VersionId=version
+                ),
+            )
+        except PermissionDenied as exc:
+            raise ObjectLocked(self.uri(key), until) from exc
+
+    def retained_until(self, key: str) -> datetime | None:
+        """Until when Object Lock keeps ``key`` (None: not locked now, or no lock here)."""
+        held = self._held(key) if self.object_lock_enabled() else None
+        return held[1] if held is not None else None
+
+    def _held(self, key: str) -> tuple[str, datetime] | None:
+        """(version, retain-until) of ``key`` when its Object Lock holds it now."""
+        try:
+            resp = self.head_raw(key)
+        except ExportError as exc:
+            if exc.code == "NOT_FOUND":
+                return None
+            raise
+        until = resp.get("ObjectLockRetainUntilDate")
+        version = resp.get("VersionId")
+        if until is None or version is None or until <= datetime.now(UTC):
+            return None
+        return str(version), until
 
     def copy(self, source_key: str, dest_key: str) -> ObjectInfo:
-        """Server-side (managed: multipart copy past 5 GB), with this store's SSE."""
+        """Server-side (managed: multipart copy past 5 GB), with this store's SSE; a
+        locked destination gets its retention right after (one more request)."""
         self._call(
             source_key,
             lambda: self.client.copy(
@@ -301,6 +417,18 @@ class S3Store:
                 Config=self._transfer,
             ),
         )
+        lock = self._lock(dest_key)
+        if lock:
+            retention = {
+                "Mode": lock["ObjectLockMode"],
+                "RetainUntilDate": lock["ObjectLockRetainUntilDate"],
+            }
+            self._call(
+                dest_key,
+                lambda: self.client.put_object_retention(
+                    Bucket=self.bucket_name, Key=dest_key, Retention=retention
+                ),
+            )
         info = self.head(dest_key)
         if info is None:
             raise TransientError("copy left no object", uri=self.uri(dest_key))

@@ -37,6 +37,42 @@ def stats_key(spec: TableSpec) -> str:
 
 
 def server_side_store(store: Store, spec: TableSpec, config: ResolvedConfig) -> Store:
+    """The store a table writes through: its server-side encryption (CMEK) and, on a
+    store that locks objects (S3 Object Lock), its retention."""
+    return _retained_store(_encrypted_store(store, spec, config), spec, config)
+
+
+def _retained_store(store: Store, spec: TableSpec, config: ResolvedConfig) -> Store:
+    """On S3, the same bucket putting the table's objects (under its destination and its
+    replicas' folders on this bucket) under a governance-mode Object Lock for the
+    table's retention (CONTRACT §12). Other stores have no per-object lock that
+    dpexport sets; ``lifecycle`` says so, and dpexport's own deletions check
+    :mod:`dpexport.ops.retention` everywhere."""
+    from dpexport.ops.retention import table_retention
+
+    keep = table_retention(spec)
+    with_retention = getattr(innermost(store), "with_retention", None)
+    if keep is None or with_retention is None:
+        return store
+    uris = [spec.destination] + [
+        layout.replica_destination(item.target, spec.dataset, spec.table)
+        for item in config.replication
+        if {spec.table, spec.qualified_name} & set(item.tables)
+    ]
+    root = store.url.rstrip("/") + "/"
+    prefixes = tuple(u[len(root) :] for u in uris if u.startswith(root))
+    if not prefixes:
+        return store
+    locked: Store = with_retention(keep, prefixes)
+    retrier = getattr(store, "retrier", None)
+    if retrier is not None and hasattr(store, "inner"):
+        from dpexport.reliability.retry import RetryingStore
+
+        locked = RetryingStore(locked, retrier)
+    return locked
+
+
+def _encrypted_store(store: Store, spec: TableSpec, config: ResolvedConfig) -> Store:
     """The store a CMEK table writes through: on a cloud store, the same bucket writing
     with the server-side encryption spec 6.3 names (GCS kms_key_name, S3 SSE, Azure
     encryption scope). A CMEK table is never written unencrypted: if the cloud has

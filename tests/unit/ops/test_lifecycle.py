@@ -1,6 +1,7 @@
 """``lifecycle sweep`` and ``apply`` on local stores: back-dated objects (os.utime) and an
-injected ``now``. Due objects are deleted; anything under a retention rule stays, however
-old; live owners, commit journals and live leases keep what they protect."""
+injected ``now``. Due objects are deleted; anything under a retention rule stays until
+the retention ends (then it goes like the rest); live owners, commit journals and live
+leases keep what they protect."""
 
 from __future__ import annotations
 
@@ -91,7 +92,8 @@ OBJECTS: dict[str, tuple[float, bytes | None]] = {
     FEAT + "2025/07/02/FAILURE": (31, None),
     FEAT + "2025/07/02/SUCCESS": (31, None),
     FEAT + "2025/09/10/FAILURE": (6, None),
-    FIN + "2018/01/FAILURE": (2800, None),  # a financial table's folder: retained
+    FIN + "2020/01/FAILURE": (2000, None),  # a financial table's folder: 7 years kept
+    FIN + "2018/01/FAILURE": (2800, None),  # past the 7 years: due like any other
     DLQ + "failed_exports/exp_f1/export_request.json": (31, None),
     DLQ + "failed_exports/exp_f1/error_details.json": (31, None),
     DLQ + "failed_exports/exp_f2/error_details.json": (10, None),
@@ -125,6 +127,7 @@ DELETED = {
     "_staging/exp_dead/part-00001.parquet",
     "_staging/exp_dead/_owner.json",
     FEAT + "2025/07/01/FAILURE",
+    FIN + "2018/01/FAILURE",
     DLQ + "failed_exports/exp_f1/export_request.json",
     DLQ + "failed_exports/exp_f1/error_details.json",
     DLQ + "poison_messages/exp_p1.json",
@@ -166,19 +169,30 @@ def test_sweep_deletes_what_is_due_and_keeps_the_rest(bucket: Any) -> None:
     assert "lease" in str(by_what[TOK + "feature_store_20250902_2_bbbb.json"].reason)
 
 
-def test_retention_wins_over_every_age(bucket: Any) -> None:
+def test_retention_holds_until_it_ends(bucket: Any) -> None:
     config, root, store = bucket
     items, _ = sweep(config, now=NOW, local_root=root)
-    retained = {i.what: i.reason for i in items if i.status == "retained"}
+    retained = {
+        i.what: i.reason
+        for i in items
+        if i.status == "kept" and str(i.reason).startswith("retention until ")
+    }
     assert set(retained) == {
-        FIN + "2018/01/",  # FAILURE-only, 7.7 years old, but billing is SOX/PCI
+        FIN + "2020/01/",  # FAILURE-only, 5.5 years old, but billing is SOX/PCI
         DLQ + "quarantined_rows/exp_q2/",  # billing rows
         "test/diagnosticpro_prod/audit_logs/2025/09/01/",  # a compliance table
         "test/financial-records/2019/",
     }
-    assert "financial retention 7 years" in str(retained[FIN + "2018/01/"])
-    assert "compliance retention 10 years" in str(
-        retained["test/diagnosticpro_prod/audit_logs/2025/09/01/"]
+    # written 2000 days before NOW, kept 7 years (2557 days): 557 days after NOW
+    until = NOW - timedelta(days=2000) + timedelta(days=2557)
+    assert retained[FIN + "2020/01/"] == (
+        f"retention until {until:%Y-%m-%d} (retention 2557 days of "
+        "diagnosticpro_prod.billing_transactions; financial 7 years: PCI_DSS_compliant, "
+        "SOX_compliant)"
+    )
+    assert "compliance 10 years" in str(retained["test/diagnosticpro_prod/audit_logs/2025/09/01/"])
+    assert "financial retention 7 years, financial-records/" in str(
+        retained["test/financial-records/2019/"]
     )
     for what in retained:
         assert any(k.startswith(what) for k in _keys(store))
