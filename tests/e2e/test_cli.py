@@ -81,8 +81,10 @@ def test_run_json_and_table_selection(demo_dir: Path) -> None:
             "manifests",
             "error",
             "reason",
+            "cost_usd",
         }
         assert record["status"] == "SUCCESS" and record["error"] is None
+        assert record["cost_usd"]["operations"]["class_a"] > 0
         assert record["export_id"].startswith("exp_")
         for uri in record["manifests"]:
             assert uri.startswith("gs://diagnosticpro-exports/prod/diagnosticpro_prod/")

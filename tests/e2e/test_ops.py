@@ -153,6 +153,7 @@ def test_status_json(site: tuple[Path, Path, LocalStore]) -> None:
         "freshness": "FRESH",
         "success_rate_7d": 75.0,
         "dlq_open": 0,
+        "cost_usd": None,  # the crafted records carry none
     }
     assert by_table["sensor_telemetry"] == {
         "table": "sensor_telemetry",
@@ -163,6 +164,7 @@ def test_status_json(site: tuple[Path, Path, LocalStore]) -> None:
         "freshness": "STALE",
         "success_rate_7d": 50.0,
         "dlq_open": 1,
+        "cost_usd": None,
     }
     assert by_table["youtube_repair_videos"]["freshness"] == "FRESH"
     assert by_table["youtube_repair_videos"]["hours_since_export"] == 12.0

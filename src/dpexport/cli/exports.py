@@ -87,15 +87,25 @@ def plan(
     at: str | None,
     as_json: bool,
 ) -> None:
-    """Show what a run would do: slices, windows, folders, tokens, sizes. Writes nothing."""
+    """Show what a run would do: slices, windows, folders, tokens, sizes, cost in USD.
+    Writes nothing."""
+    from dpexport.ops import cost
+    from dpexport.ops.prices import AS_OF
+
     settings = settings_of(ctx, config_path, local_root)
     logical = parse_at(at)
-    plans = api.plan(settings.workspace(), tables=tables, at=logical)
+    workspace = settings.workspace()
+    plans = api.plan(workspace, tables=tables, at=logical)
+    prices = cost.price_table(workspace.config.pricing)
+    for p in plans:  # at the config's prices (``pricing:``)
+        p["cost_usd"] = cost.reprice(p["cost_usd"], prices)
     if as_json:
         click.echo(json.dumps(plans, indent=2, default=str))
         return
     for p in plans:
         _echo_plan(p)
+    total = cost.total_usd([p["cost_usd"] for p in plans])
+    click.echo(f"total cost  ${total:.6f} for {len(plans)} table(s), prices of {AS_OF}")
 
 
 def _echo_plan(p: dict[str, Any]) -> None:
@@ -113,6 +123,13 @@ def _echo_plan(p: dict[str, Any]) -> None:
     click.echo(
         f"  estimate     {p['estimated_rows']} rows, ~{p['estimated_bytes']} bytes "
         f"in memory, {p['folders']} folder(s)"
+    )
+    c = p["cost_usd"]
+    click.echo(
+        f"  cost         ${c['total']:.6f}: warehouse ${c['warehouse']['usd']:.6f} "
+        f"({c['warehouse']['bytes']} bytes), storage ${c['storage']['usd_per_month']:.6f}/month, "
+        f"{c['operations']['class_a']} writes + {c['operations']['class_b']} reads "
+        f"${c['operations']['usd']:.6f}"
     )
     for folder in p["folder_list"]:
         click.echo(f"  folder       {folder}")

@@ -29,6 +29,8 @@ _WH = "tests/e2e/test_check_warehouse.py::"
 _TZ = "tests/e2e/test_schedule_tz.py::"
 _SET = "tests/e2e/test_setting_effects.py::"
 _ENC = "tests/e2e/test_encryption_settings.py::"
+_COST = "tests/unit/ops/test_cost.py::"
+_COST_E2E = "tests/e2e/test_cost.py::"
 
 #: keys that are documentation by nature: nothing in the code reads them
 DOCUMENTATION: frozenset[str] = frozenset(
@@ -244,6 +246,14 @@ EFFECTS: Mapping[str, str] = {
     "test_replication_items_run_on_their_schedule_after_the_exports",
     "replication[].tables[]": "tests/e2e/test_replication.py::test_replicate_to_s3_and_azure",
     "replication[].target": "tests/e2e/test_replication.py::test_replicate_to_s3_and_azure",
+    # cost (spec 10.1): lines of the price table overridden
+    "pricing.warehouse.*.*": _COST
+    + "test_an_override_in_the_config_changes_its_line_by_the_exact_amount",
+    "pricing.storage.*.*": _COST
+    + "test_an_override_in_the_config_changes_its_line_by_the_exact_amount",
+    "pricing.operations.*.*": _COST_E2E
+    + "test_a_price_override_changes_the_estimate_by_the_exact_amount",
+    "pricing.egress.*.*": _COST_E2E + "test_replicate_reports_the_egress_between_clouds",
 }
 
 #: the three tables by name, for :func:`tables_of`

@@ -14,6 +14,7 @@ import dataclasses
 import os
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path as FsPath
 from typing import Any, TypeVar, cast
 
@@ -222,10 +223,33 @@ def resolve(
         bucket_policies=dict(model.bucket_policies),
         replication=tuple(model.replication),
         steps=steps,
+        pricing=_pricing(model, issues),
         unenforced=(*not_enforced_notes(issues.doc.data), *step_notes(model.validation_checks)),
         source_path=source_path,
         lines=lines,
     )
+
+
+def _pricing(model: DpexportConfig, issues: Issues) -> dict[str, Decimal]:
+    """``pricing:`` as price-table keys (``storage.gs.STANDARD``); a key naming no line of
+    the shipped table is an issue at its path, with the nearest line."""
+    from dpexport.ops.prices import PRICES
+
+    by_upper = {key.upper(): key for key in PRICES}
+    out: dict[str, Decimal] = {}
+    for (section, store, line), amount in model.pricing.lines().items():
+        key = by_upper.get(f"{section}.{store}.{line}".upper())
+        if key is not None:
+            out[key] = amount.amount
+            continue
+        lines = [k.split(".", 1)[1] for k in PRICES if k.startswith(section + ".")]
+        mine = [k.split(".", 1)[1] for k in lines if k.startswith(store.lower() + ".")]
+        path = ("pricing", section, store, line)
+        if mine:
+            issues.choice(path, line, mine, f"{section} price of {store}")
+        else:
+            issues.choice(path, f"{store}.{line}", lines, f"{section} price")
+    return out
 
 
 def _table_spec(

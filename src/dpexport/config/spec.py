@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING, Literal
 
 from dpexport.config.steps import Steps
@@ -295,6 +296,9 @@ class ResolvedConfig:
     replication: tuple[Replication, ...]
     #: spec 5.2 ``validation_checks``: the steps an export runs
     steps: Steps = field(default_factory=Steps)
+    #: spec 10.1 ``pricing:``: price-table lines overridden, by ``section.store.line``
+    #: (``storage.gs.STANDARD``), in USD (:mod:`dpexport.ops.prices`'s units)
+    pricing: dict[str, Decimal] = field(default_factory=dict)
     #: settings accepted but not enforced (yet): ``check`` names them on stderr
     unenforced: tuple[str, ...] = ()
     source_path: str | None = None

@@ -35,6 +35,7 @@ import pyarrow as pa
 from dpexport.engines import bigquery_sql as bsql
 from dpexport.engines.base import ScanRequest
 from dpexport.engines.bigquery_errors import translate
+from dpexport.engines.bigquery_meter import JobMeter
 from dpexport.engines.bigquery_types import (
     arrow_field,
     arrow_schema,
@@ -127,6 +128,7 @@ class BigQueryEngine:
         self._schema_ttl = schema_ttl
         self._tables: dict[tuple[str, str], tuple[float, bigquery.Table]] = {}
         self._closed = False
+        self.meter = JobMeter()  # bytes billed per table, for the export's cost
 
     # -- plumbing -------------------------------------------------------------------
 
@@ -294,9 +296,14 @@ class BigQueryEngine:
                 retry=self.retry(self.query_deadline),
                 page_size=page_size,
             )
+            self.meter.record(table, job)
             return job, rows
 
         return self.call(what, go, table=table)
+
+    def take_billed(self, table: str) -> tuple[int, int]:
+        """Bytes billed and jobs run for ``dataset.table`` since last taken (:class:`JobMeter`)."""
+        return self.meter.take(table)
 
     def dry_run_bytes(self, sql: str, *, table: str | None = None) -> int | None:
         """Bytes BigQuery would scan for ``sql`` (a dry run; nothing runs, nothing billed)."""

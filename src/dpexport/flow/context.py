@@ -41,6 +41,8 @@ class ExportResult:
     #: SKIPPED because its token says this export was already committed (not printed:
     #: ``reason`` says it to people; this says it to code such as ``dlq retry``)
     already_done: bool = False
+    #: what it cost, ``dpexport.ops.cost``'s breakdown (None: unknown, or nothing done)
+    cost_usd: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -52,6 +54,7 @@ class ExportResult:
             "manifests": self.manifests,
             "error": self.error,
             "reason": self.reason,
+            "cost_usd": self.cost_usd,
         }
 
 

@@ -29,6 +29,7 @@ from dpexport.flow.preflight import check_freshness
 from dpexport.flow.stages import Counted, Output, Prepared
 from dpexport.formats.base import WrittenFile
 from dpexport.formats.router import Folder, Router, split_by_keys
+from dpexport.ops import cost
 from dpexport.planning import folder_scan, serverside, slice_stats
 from dpexport.planning.plan import ExportPlan, make_plan
 from dpexport.publish import commit, committed, publication, state, tokens
@@ -83,6 +84,8 @@ class Export:
         self.null_cursor_rows = 0
         #: what the export commits, set just before the commit point
         self.result: ExportResult | None = None
+        #: its cost (``dpexport.ops.cost``), known once its publication is built
+        self.cost_usd: dict[str, Any] | None = None
 
     # -- the steps -----------------------------------------------------------------
     def run(self) -> ExportResult:
@@ -99,7 +102,13 @@ class Export:
         if self.lease is not None:
             self.lease.check()  # only the lease holder may pass the commit point
         self.result = ExportResult(
-            self.spec.table, self.export_id, "SUCCESS", out.rows, len(out.written), manifests
+            self.spec.table,
+            self.export_id,
+            "SUCCESS",
+            out.rows,
+            len(out.written),
+            manifests,
+            cost_usd=self.cost_usd,
         )
         self._commit(pub)
         self._record(prep)
@@ -322,7 +331,9 @@ class Export:
             bigquery_job_id=",".join(out.job_ids) or None,
             jsonl=spec.jsonl,
             csv=spec.csv,
+            cost_usd=self._cost(out),
         )
+        self.cost_usd = facts.cost_usd
         pub, manifests = publication.build(
             spec=spec,
             store=self.store,
@@ -346,6 +357,24 @@ class Export:
             if state_file is not None:
                 pub.moves.append((self.staging.put(state_file), prep.dedup.state_key))
         return pub, manifests
+
+    def _cost(self, out: Output) -> dict[str, Any]:
+        """What this export cost (``dpexport.ops.cost``): the warehouse jobs run for the
+        table since its last export took them, the data files kept, and the objects
+        written (each file and sidecar, each top folder's manifest and marker) and read
+        (each marker merged with, each warehouse-written file read back)."""
+        spec, ctx = self.spec, self.ctx
+        tops = len({f.top for f, _ in out.written})
+        usage = cost.export_usage(
+            engine=ctx.engine.name,
+            billed=cost.warehouse_billed(ctx.engine, spec.qualified_name),
+            destination=spec.destination,
+            stored_bytes=sum(w.stored_bytes for _, w in out.written),
+            files=len(out.written),
+            folders=tops,
+            reads=tops + sum(1 for _, w in out.written if w.read_back),
+        )
+        return cost.estimate(usage, cost.price_table(ctx.config.pricing))
 
     def _record(self, prep: Prepared) -> None:
         """After the publication: the quarantined rows and the checks' statistics."""

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from dpexport.ops.logs import COLUMNS, TABLE
+from dpexport.ops.logs import COLUMNS, TABLE, usd_total
 from dpexport.timestamps import parse_rfc3339
 
 if TYPE_CHECKING:
@@ -26,7 +26,7 @@ __all__ = ["DEFAULT_DATASET", "ensure_table", "query_logs", "schema", "write_log
 #: Where ``export_logs`` lives unless told otherwise.
 DEFAULT_DATASET = "dpexport_ops"
 
-_TYPES = {"VARCHAR": "STRING", "TIMESTAMP": "DATETIME", "BIGINT": "INT64"}
+_TYPES = {"VARCHAR": "STRING", "TIMESTAMP": "DATETIME", "BIGINT": "INT64", "DOUBLE": "FLOAT64"}
 
 
 def schema() -> list[Any]:
@@ -60,6 +60,8 @@ def to_row(record: Mapping[str, Any]) -> dict[str, Any]:
             value = _datetime_text(value)
         elif kind == "BIGINT" and value is not None:
             value = int(value)
+        elif kind == "DOUBLE":
+            value = usd_total(value)
         elif value is not None:
             value = str(value)
         row[name] = value
@@ -81,7 +83,7 @@ def ensure_table(engine: BigQueryEngine, dataset: str = DEFAULT_DATASET) -> str:
         f"cannot create dataset {dataset}",
         lambda: client.create_dataset(ds, exists_ok=True, retry=retry, timeout=engine.api_deadline),
     )
-    engine.call(
+    table = engine.call(
         f"cannot create table {dataset}.{TABLE}",
         lambda: client.create_table(
             bigquery.Table(table_id, schema=schema()),
@@ -90,6 +92,16 @@ def ensure_table(engine: BigQueryEngine, dataset: str = DEFAULT_DATASET) -> str:
             timeout=engine.api_deadline,
         ),
     )
+    have = {f.name for f in table.schema}
+    added = [f for f in schema() if f.name not in have]
+    if added:  # a table made by an older dpexport (before ``cost_usd``): columns appended
+        table.schema = [*table.schema, *added]
+        engine.call(
+            f"cannot add {', '.join(f.name for f in added)} to {dataset}.{TABLE}",
+            lambda: client.update_table(
+                table, ["schema"], retry=retry, timeout=engine.api_deadline
+            ),
+        )
     return table_id
 
 

@@ -62,6 +62,8 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("trigger", "VARCHAR"),
     ("error", "VARCHAR"),
     ("retry_count", "BIGINT"),
+    #: the record's ``cost_usd.total`` (``dpexport.ops.cost``); NULL in older records
+    ("cost_usd", "DOUBLE"),
 )
 
 Result = tuple[list[str], list[tuple[Any, ...]]]
@@ -129,7 +131,16 @@ def _cell(value: object, kind: str) -> object:
         return (
             int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
         )
+    if kind == "DOUBLE":
+        return usd_total(value)
     return None if value is None else str(value)
+
+
+def usd_total(value: object) -> float | None:
+    """A record's ``cost_usd`` as one number: its breakdown's ``total`` (or a number)."""
+    if isinstance(value, dict):
+        value = value.get("total")
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def _retry_count(record: Mapping[str, Any]) -> object:

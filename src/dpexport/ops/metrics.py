@@ -68,6 +68,12 @@ class SchedulerMetrics:
             ["table", "outcome"],
             registry=r,
         )
+        self.cost = Gauge(
+            "dpexport_export_cost_usd",
+            "Estimated cost in USD of the table's last successful export (dpexport.ops.cost)",
+            ["table"],
+            registry=r,
+        )
         self.next_fire = Gauge(
             "dpexport_next_fire_timestamp_seconds", "The next fire time", registry=r
         )
@@ -82,6 +88,8 @@ class SchedulerMetrics:
                 self.rows.labels(r.table).inc(r.rows)
                 self.files.labels(r.table).inc(r.files)
                 self.last_success.labels(r.table).set(tick.at.timestamp())
+                if r.cost_usd is not None:
+                    self.cost.labels(r.table).set(r.cost_usd["total"])
         for report in tick.reconciled:
             for f in report.folders:
                 if f.late_rows:

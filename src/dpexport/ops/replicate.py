@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from dpexport.config.spec import ResolvedConfig
 from dpexport.errors import ExportError, NotFound
+from dpexport.ops.cost import price_table, replication_cost
 from dpexport.publish.manifest import dumps
 from dpexport.publish.verification import sha256_of
 from dpexport.storage import layout
@@ -62,6 +63,9 @@ class TableReport:
     bytes: int = 0  # bytes copied this run
     mismatches: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    #: this run's copies priced (``dpexport.ops.cost.replication_cost``): reads at the
+    #: source, writes and a month of storage at the target, egress between clouds
+    cost_usd: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -79,6 +83,7 @@ class TableReport:
             "bytes": self.bytes,
             "mismatches": self.mismatches,
             "errors": self.errors,
+            "cost_usd": self.cost_usd,
         }
 
     def line(self) -> str:
@@ -143,6 +148,9 @@ def replicate(
                 )
             except ExportError as exc:
                 report.errors.append(str(exc))
+            report.cost_usd = replication_cost(
+                spec.destination, dest, report.bytes, report.copied, price_table(config.pricing)
+            )
     return reports
 
 

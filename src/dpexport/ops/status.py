@@ -11,7 +11,9 @@ From the export logs and the DLQ of the config's buckets, for each configured ta
   the last 7 × 24 hours (SKIPPED runs did no work and are not counted), two decimals,
   ``null`` without attempts (spec 9.2's ``success_rate`` shape);
 - ``dlq_open``: DLQ entries for the table not yet resolved or purged (open and
-  poisoned both wait for someone).
+  poisoned both wait for someone);
+- ``cost_usd``: what that last successful export cost (its log record's breakdown,
+  :mod:`dpexport.ops.cost`; ``null`` when it never succeeded or its record has none).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ class TableStatus:
     freshness: str
     success_rate_7d: float | None
     dlq_open: int
+    cost_usd: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -53,6 +56,7 @@ class TableStatus:
             "freshness": self.freshness,
             "success_rate_7d": self.success_rate_7d,
             "dlq_open": self.dlq_open,
+            "cost_usd": self.cost_usd,
         }
 
 
@@ -74,6 +78,7 @@ def table_statuses(
         mine = [r for r in records if _belongs(r.get("table_name"), r.get("dataset"), spec)]
         last: datetime | None = None
         rows: int | None = None
+        spent: dict[str, Any] | None = None
         ok = failed = 0
         for r in mine:
             when = parse_time(r.get("export_timestamp"))
@@ -82,6 +87,7 @@ def table_statuses(
             status = r.get("status")
             if status == "SUCCESS" and (last is None or when >= last):
                 last, rows = when, int(r.get("rows") or 0)
+                spent = r.get("cost_usd") if isinstance(r.get("cost_usd"), dict) else None
             if now - when <= WINDOW:
                 ok += status == "SUCCESS"
                 failed += status == "FAILURE"
@@ -105,6 +111,7 @@ def table_statuses(
                 "STALE" if stale else "FRESH",
                 rate,
                 open_items,
+                spent,
             )
         )
     return out

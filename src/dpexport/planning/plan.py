@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -239,10 +241,11 @@ def describe(
     dest_key: str,
     logical_time: datetime,
     tokens_at: Place | None = None,
+    prices: Mapping[str, Decimal] | None = None,
 ) -> dict[str, Any]:
     """What a run would do for one table, read-only: the slice, window, folders, token
-    (read from ``tokens_at``, by default the destination's store), and estimated rows
-    and bytes (``dpexport plan``)."""
+    (read from ``tokens_at``, by default the destination's store), estimated rows and
+    bytes, and its cost at ``prices`` (``dpexport plan``)."""
     from dpexport.publish import tokens
     from dpexport.transforms.gdpr import gdpr_plan
 
@@ -295,6 +298,7 @@ def describe(
         "estimated_bytes": int(rows * _row_bytes(engine, request)),
         "warnings": [],
     }
+    out["cost_usd"] = _cost(engine, spec, request, stats, out["estimated_bytes"], prices)
     if folders and rows and rows / folders < TINY_FILE_ROWS and folders > 1:
         days = int(stats.get("days") or 1)
         out["warnings"].append(
@@ -303,6 +307,43 @@ def describe(
             "partitioning"
         )
     return out
+
+
+def _cost(
+    engine: Engine,
+    spec: TableSpec,
+    request: ScanRequest,
+    stats: dict[str, Any],
+    memory_bytes: int,
+    prices: Mapping[str, Decimal] | None,
+) -> dict[str, Any]:
+    """The run's estimated cost (``dpexport.ops.cost``): BigQuery's dry-run bytes of the
+    slice; the bytes stored, from the in-memory estimate less the middle of the codec's
+    expected saving (``compression_matrix``; none known: as in memory); a file per
+    folder (more past ``max_file_size``), each with its sidecar, and per top-level
+    folder a manifest and a SUCCESS marker written and the marker read. The queries
+    ``plan`` itself ran are not the export's: they are taken off the meter here."""
+    from dpexport.ops import cost
+
+    rows = int(stats.get("rows") or 0)
+    folders = int(stats.get("folders") or (1 if rows else 0))
+    tops = int(stats.get("tops") or stats.get("days") or (1 if rows else 0))
+    band = spec.ratio_band
+    stored = int(memory_bytes * (1 - (band[0] + band[1]) / 2)) if band else memory_bytes
+    files = max(folders, -(-stored // spec.max_file_size)) if rows else 0
+    estimate = getattr(engine, "estimate", None)
+    scanned = (estimate(request).bytes_processed or 0) if callable(estimate) else 0
+    cost.warehouse_billed(engine, spec.qualified_name)
+    usage = cost.export_usage(
+        engine=engine.name,
+        billed=(scanned, 1 if callable(estimate) else 0),
+        destination=spec.destination,
+        stored_bytes=stored,
+        files=files,
+        folders=tops,
+        reads=tops,
+    )
+    return cost.estimate(usage, cost.price_table(prices))
 
 
 def _folder_list(engine: Engine, spec: TableSpec, plan: ExportPlan, rows: int) -> list[str]:

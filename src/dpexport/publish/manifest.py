@@ -76,6 +76,8 @@ class ExportFacts:
     #: that differ from CONTRACT §4's, so readers and ``verify`` read them right)
     jsonl: JsonlOptions = field(default_factory=JsonlOptions)
     csv: CsvOptions = field(default_factory=CsvOptions)
+    #: the export's cost (``dpexport.ops.cost``'s breakdown), ``metadata.cost_usd``
+    cost_usd: dict[str, Any] | None = None
 
     @cached_property
     def schema_digest(self) -> str:
@@ -205,6 +207,7 @@ def manifest_document(
             "export_duration_ms": duration_ms,
             "bigquery_job_id": facts.bigquery_job_id,
             "operator": facts.operator,
+            "cost_usd": facts.cost_usd,
         },
         "mode": facts.mode,
         "window": facts.window,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from dpexport.errors import DpexportError
 from dpexport.publish.manifest import dumps, failure_marker, rfc3339
@@ -41,6 +41,17 @@ def mark_failure(export: Export, message: str, retry_count: int, next_retry: dat
             log.error("could not write %s: %s", key, exc)
 
 
+def _attempt_cost(export: Export) -> dict[str, Any]:
+    """The cost of an attempt that published nothing: the warehouse jobs it ran (taken
+    off the meter, so the next attempt is not charged them)."""
+    from dpexport.ops import cost
+
+    spec, ctx = export.spec, export.ctx
+    billed, jobs = cost.warehouse_billed(ctx.engine, spec.qualified_name)
+    usage = cost.Usage(ctx.engine.name, billed, jobs, cost.store_of(spec.destination))
+    return cost.estimate(usage, cost.price_table(ctx.config.pricing))
+
+
 def log_record(export: Export, result: ExportResult, duration_ms: int) -> None:
     """One export-log record per attempt: in the bucket, and in the warehouse where it
     keeps one. A failure to write it is logged; it never changes the result."""
@@ -66,6 +77,7 @@ def log_record(export: Export, result: ExportResult, duration_ms: int) -> None:
         "path": export.path,
         "retry_count": export.retrier.retry_count if export.retrier else 0,
         "retries": export.retrier.history_json() if export.retrier else [],
+        "cost_usd": result.cost_usd or export.cost_usd or _attempt_cost(export),
     }
     if spec.repair is not None:  # ``reconcile``: the late rows exported into one folder
         record["reconciled_folder"] = spec.repair.folder

@@ -63,6 +63,7 @@ def test_status_values(tmp_path: Path) -> None:
         "freshness": "FRESH",
         "success_rate_7d": 75.0,
         "dlq_open": 0,
+        "cost_usd": None,  # the crafted records carry none
     }
     # 12 h old is past the table's own 6-hour freshness
     youtube = got["youtube_repair_videos"]
@@ -84,6 +85,7 @@ def test_status_values(tmp_path: Path) -> None:
         "freshness": "STALE",
         "success_rate_7d": None,
         "dlq_open": 0,
+        "cost_usd": None,
     }
 
 

@@ -31,6 +31,7 @@ from dpexport.config.models.operations import (
     RetryConfiguration,
     ValidationChecks,
 )
+from dpexport.config.models.pricing import Pricing
 from dpexport.config.models.security import BucketPolicy, EncryptionBlock, ServiceAccount
 from dpexport.config.models.tables import (
     AppendOnlyEntry,
@@ -91,6 +92,8 @@ class DpexportConfig(Block):
     )
     lifecycle_policies: LifecyclePolicies = Field(default_factory=LifecyclePolicies)
     replication: list[Replication] = Field(default_factory=empty_list)
+    #: spec 10.1: lines of the shipped price table overridden (``dpexport.ops.prices``)
+    pricing: Pricing = Field(default_factory=Pricing.model_construct)
     exports: list[ExportItem] = Field(default_factory=empty_list)
 
 
@@ -118,6 +121,7 @@ __all__ = [
     "OptimizationStrategies",
     "ParquetFormat",
     "PartitioningBlock",
+    "Pricing",
     "Replication",
     "RetryConfiguration",
     "SchemaEvolutionBlock",

@@ -1,0 +1,34 @@
+"""What BigQuery jobs bill, per table: the warehouse part of an export's cost.
+
+Every query job the engine runs for a table (counting, folder listing, scan,
+``EXPORT DATA``) is counted against it when it finishes: its bytes billed, else its
+bytes processed (bqemulator reports only that, as 0). An export takes its table's
+figures once, at its publication (``dpexport.ops.cost.warehouse_billed``), and a failed
+attempt's export-log record takes what it used, so no job is counted twice.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+
+class JobMeter:
+    """Bytes billed and jobs run per ``dataset.table``, since last taken."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._billed: dict[str | None, tuple[int, int]] = {}
+
+    def record(self, table: str | None, job: Any) -> None:
+        billed = job.total_bytes_billed
+        if billed is None:
+            billed = job.total_bytes_processed
+        with self._lock:
+            size, jobs = self._billed.get(table, (0, 0))
+            self._billed[table] = (size + int(billed or 0), jobs + 1)
+
+    def take(self, table: str) -> tuple[int, int]:
+        """(bytes, jobs) of ``table`` since the last take; counting starts again."""
+        with self._lock:
+            return self._billed.pop(table, (0, 0))
