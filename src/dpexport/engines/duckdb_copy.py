@@ -43,10 +43,12 @@ against 0.7 ms at the full layout's 17 rows a file), so small-file layouts strea
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import os
 import re
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
@@ -135,20 +137,58 @@ def copy_reason(
     return None
 
 
+#: the longest hex text a key's folder is named by; a longer value's folder is named by
+#: its sha256 (a folder name holds at most 255 bytes, and hex doubles the value's)
+MAX_HEX = 200
+
+
 def _encoded(expression: str) -> str:
-    """A partition key as a folder-name-safe text: ``n`` for NULL, else ``v`` + hex."""
-    return f"CASE WHEN ({expression}) IS NULL THEN 'n' ELSE 'v' || hex({expression}) END"
+    """A partition key as a folder-name-safe text: ``n`` for NULL, ``v`` + hex, or for a
+    value past :data:`MAX_HEX` ``h`` + its sha256 (:func:`_long_values` maps it back)."""
+    return (
+        f"CASE WHEN ({expression}) IS NULL THEN 'n' "
+        f"WHEN length(hex({expression})) <= {MAX_HEX} THEN 'v' || hex({expression}) "
+        f"ELSE 'h' || sha256({expression}) END"
+    )
 
 
-def _decoded(segment: str) -> tuple[str, str | None]:
+def _decoded(segment: str, long_values: Callable[[str], dict[str, str]]) -> tuple[str, str | None]:
     """``__dp_p1=v74`` -> (``__dp_k1``, ``t``): the inverse of :func:`_encoded`. The
     value is the key's exact text (or None), not yet a folder name: the caller names
-    the folder with ``layout.folder_for``, as the streamed path does."""
+    the folder with ``layout.folder_for``, as the streamed path does. ``long_values``
+    gives a key's values past :data:`MAX_HEX` by their sha256."""
     name, _, value = segment.partition("=")
-    if not name.startswith(PART_PREFIX) or not value or value[0] not in "nv":
+    if not name.startswith(PART_PREFIX) or not value or value[0] not in "nvh":
         raise ValueError(f"unexpected folder {segment!r} in DuckDB's partitioned output")
     key = layout.KEY_COLUMN_PREFIX + name[len(PART_PREFIX) :]
+    if value[0] == "h":
+        return key, long_values(key)[value[1:]]
     return key, None if value == "n" else bytes.fromhex(value[1:]).decode("utf-8")
+
+
+def _lookup(
+    engine: DuckDBEngine, request: ScanRequest, keys: dict[str, str]
+) -> Callable[[str], dict[str, str]]:
+    """:func:`_long_values` of one key column of ``request``, asked once, when needed."""
+
+    @functools.cache
+    def of(key: str) -> dict[str, str]:
+        return _long_values(engine, request, keys[key])
+
+    return of
+
+
+def _long_values(engine: DuckDBEngine, request: ScanRequest, expression: str) -> dict[str, str]:
+    """sha256 -> value of the request's key values past :data:`MAX_HEX` (rare: one more
+    query, only when DuckDB named a folder by a hash)."""
+    where = f"length(hex({expression})) > {MAX_HEX}"
+    lookup = dataclasses.replace(
+        request,
+        extra={"__dp_h": f"sha256({expression})", "__dp_v": expression},
+        filter=f"({request.filter}) AND {where}" if request.filter else where,
+        order_by=(),
+    )
+    return {str(h): str(v) for h, v in engine.distinct(lookup, ("__dp_h", "__dp_v"), 10**9)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -339,10 +379,11 @@ def copy_parquet(
         for i, (keys, req) in enumerate(slices):
             target = directory / f"files-{i}"
             engine.copy(dataclasses.replace(req, extra=parts), target, options)
+            long_values = _lookup(engine, req, request.extra)
             for path in sorted(target.rglob("*.parquet"), key=lambda p: (p.parent, _number(p))):
                 values = dict(keys)
                 for segment in path.parent.relative_to(target).parts:
-                    key, value = _decoded(segment)
+                    key, value = _decoded(segment, long_values)
                     values[key] = value
                 pending.append((path, values, hasher.submit(sha256_of_file, path)))
         return [Copied(path, values, *done.result()) for path, values, done in pending]
