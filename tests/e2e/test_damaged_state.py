@@ -256,3 +256,28 @@ def test_token_with_null_result_reports_the_table(base: Path) -> None:
     result = _run(base, T1)
     assert result.code == 0, result.err
     assert set(_results(result)) == {"events", "other"}
+
+
+def test_journal_naming_a_key_too_long_for_the_store_says_to_set_it_aside(base: Path) -> None:
+    """A journal an older version wrote with a partition folder over 255 bytes can never
+    be finished: the error says so and how to go on (issue 18, case 11a)."""
+    _both_run(base)
+    export_id = "20250101T000000Z_0badf00d"
+    staged = f"_staging/{export_id}/part-00001.parquet"
+    doc = {
+        "export_id": export_id,
+        "timestamp": "2025-01-01T00:00:00Z",
+        "table": "ds.events",
+        "destination": "prod/ds/events/",
+        "moves": [[staged, "prod/ds/events/2025/01/01/" + "x" * 300 + "/events_x.parquet"]],
+        "manifests": [],
+        "markers": [],
+        "replace": False,
+        "retire": [],
+        "watermark": None,
+    }
+    _journal(base, export_id, doc)
+    (base / "out" / OUT / staged).write_bytes(b"PAR1")
+    result = _run(base, T2)
+    _failed_with_way_out(base, result, "_commit.json", "cannot hold", "aside")
+    assert "Traceback" not in result.err

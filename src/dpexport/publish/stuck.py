@@ -33,6 +33,13 @@ def unfinished_message(store: Store, export_id: str, exc: Exception) -> str:
     file that is gone, the way out)."""
     error = str(exc) if isinstance(exc, DpexportError) else f"{type(exc).__name__}: {exc}"
     key = store.uri(layout.staging_prefix(export_id) + layout.STAGING_JOURNAL)
+    if "name too long" in error.lower():  # written by a version that named folders so
+        return (
+            f"{error}: the commit journal {key} names a key the store cannot hold (a "
+            "partition value's folder written before names were cut at 255 bytes); "
+            "nothing under that name was published, so " + _SET_ASIDE + ", and the "
+            "export is made again"
+        )
     if not isinstance(exc, StagedFileGone):
         return f"{error} (commit journal {key})"
     return (
