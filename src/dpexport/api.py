@@ -113,14 +113,22 @@ def plan(
 ) -> list[dict[str, Any]]:
     """What a run would do per table (slice, window, folders, token, size estimate), as
     ``plan --json`` prints it; reads the warehouse and the stores, writes nothing."""
+    from dpexport.ops.cost import price_table
     from dpexport.planning.plan import describe
 
     ws = Workspace.of(config, local_root=local_root)
     specs = ws.select(tables)
     logical = at or datetime.now(UTC)
+    prices = price_table(ws.config.pricing)  # the shipped table under the config's
     with ws.engine() as engine:
         return [
-            describe(spec, engine=engine, logical_time=logical, **_destination(ws, spec))
+            describe(
+                spec,
+                engine=engine,
+                logical_time=logical,
+                prices=prices,
+                **_destination(ws, spec),
+            )
             for spec in specs
         ]
 

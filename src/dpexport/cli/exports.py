@@ -95,10 +95,7 @@ def plan(
     settings = settings_of(ctx, config_path, local_root)
     logical = parse_at(at)
     workspace = settings.workspace()
-    plans = api.plan(workspace, tables=tables, at=logical)
-    prices = cost.price_table(workspace.config.pricing)
-    for p in plans:  # at the config's prices (``pricing:``)
-        p["cost_usd"] = cost.reprice(p["cost_usd"], prices)
+    plans = api.plan(workspace, tables=tables, at=logical)  # at the config's prices
     if as_json:
         click.echo(json.dumps(plans, indent=2, default=str))
         return

@@ -181,21 +181,6 @@ def warehouse_billed(engine: object, table: str) -> tuple[int, int]:
     return take(table) if callable(take) else (0, 0)
 
 
-def reprice(breakdown: dict[str, Any], prices: Mapping[str, Decimal]) -> dict[str, Any]:
-    """An export's breakdown (:func:`estimate`'s, egress-free) priced again at ``prices``."""
-    storage = breakdown["storage"]["by_class"]
-    usage = Usage(
-        engine=breakdown["warehouse"]["engine"],
-        bytes_billed=breakdown["warehouse"]["bytes"],
-        jobs=breakdown["warehouse"]["jobs"],
-        store=breakdown["store"],
-        stored={cls: part["bytes"] for cls, part in storage.items()},
-        writes=breakdown["operations"]["class_a"],
-        reads=breakdown["operations"]["class_b"],
-    )
-    return estimate(usage, prices)
-
-
 def total_usd(breakdowns: list[dict[str, Any]]) -> float:
     """The sum of breakdowns' totals, added exactly."""
     return _usd(sum((Decimal(str(b["total"])) for b in breakdowns), Decimal(0)))

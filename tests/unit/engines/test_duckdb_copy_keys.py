@@ -28,7 +28,7 @@ def test_partition_folders_decode_to_their_values(tmp_path: Path) -> None:
     segments: dict[str, object] = {}
     for path in (tmp_path / "out").rglob("*.parquet"):
         [folder] = path.parent.relative_to(tmp_path / "out").parts
-        key, value = _decoded(folder)
+        key, value = _decoded(folder, lambda key: {})
         assert key == "__dp_k1"
         assert pq.read_table(path, columns=["kind"])["kind"].to_pylist() == [value]
         segments[layout.safe_segment(value)] = value
