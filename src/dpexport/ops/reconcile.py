@@ -353,3 +353,13 @@ def rerun(
     repaired = [f for f in report.folders if f.status == "repaired"]
     export_id = repaired[-1].export_id if repaired else None
     return ExportResult(name, export_id, "SUCCESS", rows=sum(f.exported_rows for f in repaired))
+
+
+def daily_pass(
+    config: ResolvedConfig, engine: Engine, at: datetime, tables: list[str], options: RunOptions
+) -> list[TableReport]:
+    """The scheduler's daily pass over ``tables`` (logged; each report for its tick)."""
+    reports = reconcile(config, engine, tables=tables, at=at, local_root=options.local_root)
+    for report in reports:
+        log.info("reconcile at %s: %s", at.isoformat(), report.line())
+    return reports

@@ -270,10 +270,8 @@ class Scheduler:
     dlq_every: timedelta = timedelta(minutes=5)
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     _engine: Engine | None = field(default=None, init=False)
-    #: the UTC day of the last daily reconcile pass
-    _reconciled: date | None = field(default=None, init=False)
-    #: the UTC day of the last daily archive pass
-    _archived: date | None = field(default=None, init=False)
+    #: the UTC day of the last daily pass (reconcile, archive)
+    _day: date | None = field(default=None, init=False)
 
     def close(self) -> None:
         if self._engine is not None:
@@ -420,49 +418,33 @@ class Scheduler:
                 changes[r.table].remember(at, r.export_id)
         return results
 
-    def _reconcile(self, at: datetime, skip: set[str]) -> list[Any]:
-        """Once a UTC day, at its first fire time, after its exports: the late rows of
-        the scheduled tables found and exported (``reconcile``); not of the tables in
-        ``skip``, whose export just failed (its record says why)."""
-        from dpexport.ops.reconcile import can_reconcile, reconcile
+    def _daily(self, at: datetime, failed: set[str]) -> tuple[list[Any], list[Any]]:
+        """Once a UTC day, at its first fire time, after its exports: the scheduled
+        tables' late rows found and exported (``reconcile``; not of the tables whose
+        export just failed: its record says why), then ``lifecycle archive``, aged by the
+        fire time. The reports of both."""
+        from dpexport.ops import archive, reconcile
 
-        if self._reconciled is not None and at.astimezone(UTC).date() <= self._reconciled:
-            return []
-        tables = [
-            j.table
-            for j in self.jobs
-            if j.replication is None
-            and j.table not in skip
-            and can_reconcile(self.config.table(j.table))
-        ]
-        if not tables:
-            return []
-        self._reconciled = at.astimezone(UTC).date()
-        try:
-            engine = self._engine or self.open_engine()
-        except DpexportError as exc:
-            log.error("reconcile at %s postponed: cannot open the warehouse: %s", at, exc)
-            return []
-        try:
-            reports = reconcile(
-                self.config, engine, tables=tables, at=at, local_root=self.options.local_root
-            )
-        finally:
-            self._release(engine)
-        for report in reports:
-            log.info("reconcile at %s: %s", at.isoformat(), report.line())
-        return reports
-
-    def _archive(self, at: datetime) -> list[Any]:
-        """Once a UTC day, at its first fire time, after its exports and reconcile:
-        ``lifecycle archive`` of the scheduled tables, aged by the fire time."""
-        from dpexport.ops.archive import daily_pass
-
-        if self._archived is not None and at.astimezone(UTC).date() <= self._archived:
-            return []
-        self._archived = at.astimezone(UTC).date()
+        day = at.astimezone(UTC).date()
+        if self._day is not None and day <= self._day:
+            return [], []
+        self._day = day
         tables = [j.table for j in self.jobs if j.replication is None]
-        return daily_pass(self.config, at, tables, self.options.local_root)
+        late = [
+            t for t in tables if t not in failed and reconcile.can_reconcile(self.config.table(t))
+        ]
+        reconciled: list[Any] = []
+        if late:
+            try:
+                engine = self._engine or self.open_engine()
+            except DpexportError as exc:
+                log.error("reconcile at %s postponed: cannot open the warehouse: %s", at, exc)
+            else:
+                try:
+                    reconciled = reconcile.daily_pass(self.config, engine, at, late, self.options)
+                finally:
+                    self._release(engine)
+        return reconciled, archive.daily_pass(self.config, at, tables, self.options.local_root)
 
     def _change(self, engine: Engine, table: str) -> Change:
         """Whether ``table`` changed since its last committed export. A marker or state
@@ -494,8 +476,7 @@ class Scheduler:
 
             replicated = replicate(self.config, local_root=self.options.local_root, items=items)
         failed = {r.table for r in results if r.status == "FAILURE"}
-        reconciled = self._reconcile(at, skip=failed)
-        archived = self._archive(at)
+        reconciled, archived = self._daily(at, failed)
         trigger = ",".join(sorted({j.trigger for j in jobs}))
         seconds = time.perf_counter() - started
         tick = Tick(at, trigger, results, seconds, skipped, replicated, reconciled, archived)
