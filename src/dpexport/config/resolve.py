@@ -14,7 +14,6 @@ import dataclasses
 import os
 from dataclasses import dataclass, replace
 from datetime import timedelta
-from decimal import Decimal
 from pathlib import Path as FsPath
 from typing import Any, TypeVar, cast
 
@@ -47,6 +46,7 @@ from dpexport.config.models import (
     SchemaEvolutionBlock,
 )
 from dpexport.config.partitioning import resolve_partitioning
+from dpexport.config.pricing import resolve_pricing
 from dpexport.config.prune import checkable_model, entangled
 from dpexport.config.schedules import table_schedule
 from dpexport.config.spec import (
@@ -223,33 +223,11 @@ def resolve(
         bucket_policies=dict(model.bucket_policies),
         replication=tuple(model.replication),
         steps=steps,
-        pricing=_pricing(model, issues),
+        pricing=resolve_pricing(model, issues),
         unenforced=(*not_enforced_notes(issues.doc.data), *step_notes(model.validation_checks)),
         source_path=source_path,
         lines=lines,
     )
-
-
-def _pricing(model: DpexportConfig, issues: Issues) -> dict[str, Decimal]:
-    """``pricing:`` as price-table keys (``storage.gs.STANDARD``); a key naming no line of
-    the shipped table is an issue at its path, with the nearest line."""
-    from dpexport.ops.prices import PRICES
-
-    by_upper = {key.upper(): key for key in PRICES}
-    out: dict[str, Decimal] = {}
-    for (section, store, line), amount in model.pricing.lines().items():
-        key = by_upper.get(f"{section}.{store}.{line}".upper())
-        if key is not None:
-            out[key] = amount.amount
-            continue
-        lines = [k.split(".", 1)[1] for k in PRICES if k.startswith(section + ".")]
-        mine = [k.split(".", 1)[1] for k in lines if k.startswith(store.lower() + ".")]
-        path = ("pricing", section, store, line)
-        if mine:
-            issues.choice(path, line, mine, f"{section} price of {store}")
-        else:
-            issues.choice(path, f"{store}.{line}", lines, f"{section} price")
-    return out
 
 
 def _table_spec(
@@ -260,11 +238,8 @@ def _table_spec(
     full = cast(FullRefreshEntry | None, src.entries.get("full_refresh"))
     incr = cast(IncrementalEntry | None, src.entries.get("incremental"))
     hv = cast(HighVolumeEntry | None, src.entries.get("high_volume"))
-    origins: dict[str, Path] = {
-        "source": (*ip, "source") if item else src.path,
-        "table": src.path,
-        **column_paths(item, ip),
-    }
+    origins: dict[str, Path] = {"source": (*ip, "source") if item else src.path, "table": src.path}
+    origins.update(column_paths(item, ip))
 
     def pick(key: str, *holders: tuple[Any, Path]) -> Any:
         # First holder that sets `key` wins; remember where it was set.
