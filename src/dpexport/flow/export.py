@@ -146,7 +146,9 @@ class Export:
         dedup = None
         if spec.repair is not None and spec.repair.published_keys and plan.cursor:
             dedup = CrossRunDedup.published(
-                self._published_keys(source_schema, transforms),
+                committed.repair_keys(
+                    self.store, self.dest_key, spec.repair, source_schema, transforms.key_provider
+                ),
                 spec.repair.published_keys,
                 plan.cursor,
             )
@@ -169,14 +171,6 @@ class Export:
         return Prepared(
             source_schema, transforms, plan, checks, request, dedup, reasons, data_schema
         )
-
-    def _published_keys(self, source_schema: pa.Schema, transforms: Transforms) -> pa.Array:
-        """The keys the repaired folder's committed files hold (``reconcile``)."""
-        repair = self.spec.repair
-        assert repair is not None
-        folder_key = layout.folder_key(self.dest_key, repair.folder)
-        schema = pa.schema([source_schema.field(c) for c in repair.published_keys])
-        return committed.published_keys(self.store, folder_key, schema, transforms.key_provider)
 
     def _count(self, prep: Prepared) -> tuple[Counted, serverside.Outcome | None]:
         """The slice's statistics, and staging opened. Where ``slice_stats.copy_first``
@@ -331,7 +325,7 @@ class Export:
             bigquery_job_id=",".join(out.job_ids) or None,
             jsonl=spec.jsonl,
             csv=spec.csv,
-            cost_usd=self._cost(out),
+            cost_usd=cost.of_export(ctx.engine, spec, ctx.config.pricing, out.written),
         )
         self.cost_usd = facts.cost_usd
         pub, manifests = publication.build(
@@ -357,24 +351,6 @@ class Export:
             if state_file is not None:
                 pub.moves.append((self.staging.put(state_file), prep.dedup.state_key))
         return pub, manifests
-
-    def _cost(self, out: Output) -> dict[str, Any]:
-        """What this export cost (``dpexport.ops.cost``): the warehouse jobs run for the
-        table since its last export took them, the data files kept, and the objects
-        written (each file and sidecar, each top folder's manifest and marker) and read
-        (each marker merged with, each warehouse-written file read back)."""
-        spec, ctx = self.spec, self.ctx
-        tops = len({f.top for f, _ in out.written})
-        usage = cost.export_usage(
-            engine=ctx.engine.name,
-            billed=cost.warehouse_billed(ctx.engine, spec.qualified_name),
-            destination=spec.destination,
-            stored_bytes=sum(w.stored_bytes for _, w in out.written),
-            files=len(out.written),
-            folders=tops,
-            reads=tops + sum(1 for _, w in out.written if w.read_back),
-        )
-        return cost.estimate(usage, cost.price_table(ctx.config.pricing))
 
     def _record(self, prep: Prepared) -> None:
         """After the publication: the quarantined rows and the checks' statistics."""

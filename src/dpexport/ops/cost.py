@@ -184,3 +184,23 @@ def warehouse_billed(engine: object, table: str) -> tuple[int, int]:
 def total_usd(breakdowns: list[dict[str, Any]]) -> float:
     """The sum of breakdowns' totals, added exactly."""
     return _usd(sum((Decimal(str(b["total"])) for b in breakdowns), Decimal(0)))
+
+
+def of_export(
+    engine: Any, spec: Any, pricing: Mapping[str, Decimal], written: list[tuple[Any, Any]]
+) -> dict[str, Any]:
+    """What one export cost: the warehouse jobs run for its table since its last export
+    took them, the data files kept, and the objects written (each file and sidecar, each
+    top folder's manifest and marker) and read (each marker merged with, each
+    warehouse-written file read back). ``written``: its (folder, file) pairs."""
+    tops = len({f.top for f, _ in written})
+    usage = export_usage(
+        engine=engine.name,
+        billed=warehouse_billed(engine, spec.qualified_name),
+        destination=spec.destination,
+        stored_bytes=sum(w.stored_bytes for _, w in written),
+        files=len(written),
+        folders=tops,
+        reads=tops + sum(1 for _, w in written if w.read_back),
+    )
+    return estimate(usage, price_table(pricing))

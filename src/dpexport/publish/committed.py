@@ -11,7 +11,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from dpexport.config.spec import CsvOptions, JsonlOptions
+from dpexport.config.spec import CsvOptions, JsonlOptions, Repair
 from dpexport.errors import DecryptionError, ExportError, NotFound
 from dpexport.publish.manifest import text_options
 from dpexport.storage import layout
@@ -106,6 +106,15 @@ def published_keys(
     if not chunks:
         return pa.array([], pa.string())
     return pa.concat_arrays(chunks)
+
+
+def repair_keys(
+    store: Store, dest_key: str, repair: Repair, source_schema: pa.Schema, decryptor: Any
+) -> pa.Array:
+    """The keys the folder a ``reconcile`` repair exports into already published (its
+    ``published_keys`` columns, typed as the source's)."""
+    schema = pa.schema([source_schema.field(c) for c in repair.published_keys])
+    return published_keys(store, layout.folder_key(dest_key, repair.folder), schema, decryptor)
 
 
 def _document(store: Store, key: str) -> dict[str, Any]:
