@@ -35,7 +35,7 @@ import pyarrow as pa
 from dpexport.engines import bigquery_sql as bsql
 from dpexport.engines.base import ScanRequest
 from dpexport.engines.bigquery_errors import translate
-from dpexport.engines.bigquery_meter import JobMeter
+from dpexport.engines.bigquery_meter import JobMeter, SizeEstimate
 from dpexport.engines.bigquery_types import (
     arrow_field,
     arrow_schema,
@@ -64,15 +64,6 @@ class ReadPath:
 
     kind: Literal["storage", "query"]
     reason: str
-
-
-@dataclass(frozen=True)
-class SizeEstimate:
-    """What ``plan`` shows: bytes a query would scan (dry run) and the table's size."""
-
-    bytes_processed: int | None
-    table_bytes: int | None
-    table_rows: int | None
 
 
 class BigQueryEngine:
@@ -301,10 +292,6 @@ class BigQueryEngine:
 
         return self.call(what, go, table=table)
 
-    def take_billed(self, table: str) -> tuple[int, int]:
-        """Bytes billed and jobs run for ``dataset.table`` since last taken (:class:`JobMeter`)."""
-        return self.meter.take(table)
-
     def dry_run_bytes(self, sql: str, *, table: str | None = None) -> int | None:
         """Bytes BigQuery would scan for ``sql`` (a dry run; nothing runs, nothing billed)."""
         job = self.call(
@@ -319,8 +306,7 @@ class BigQueryEngine:
             ),
             table=table,
         )
-        value = job.total_bytes_processed
-        return int(value) if value is not None else None
+        return None if job.total_bytes_processed is None else int(job.total_bytes_processed)
 
     def estimate(self, request: ScanRequest) -> SizeEstimate:
         """The request's scan size (dry run) and the table's stored size and rows."""
@@ -343,10 +329,7 @@ class BigQueryEngine:
             return {}
         self._check_request(request)
         sql = bsql.render_aggregate(request, expressions, project=self.project)
-        table = f"{request.dataset}.{request.table}"
-        _, rows = self.run_query(sql, f"aggregate over {table} failed", table=table)
-        result = self.call("reading the aggregate failed", lambda: list(rows), table=table)
-        row = result[0]
+        row = self._fetch(sql, "aggregate", request)[0]
         return {name: row[name] for name in expressions}
 
     def distinct(
@@ -354,10 +337,14 @@ class BigQueryEngine:
     ) -> list[tuple[Any, ...]]:
         self._check_request(request)
         sql = bsql.render_distinct(request, columns, limit, project=self.project)
+        return [tuple(row[c] for c in columns) for row in self._fetch(sql, "distinct", request)]
+
+    def _fetch(self, sql: str, what: str, request: ScanRequest) -> list[Any]:
+        """The rows of a small query over the request's table (an aggregate, distinct
+        values), read whole."""
         table = f"{request.dataset}.{request.table}"
-        _, rows = self.run_query(sql, f"distinct values of {table} failed", table=table)
-        result = self.call("reading distinct values failed", lambda: list(rows), table=table)
-        return [tuple(row[c] for c in columns) for row in result]
+        _, rows = self.run_query(sql, f"{what} over {table} failed", table=table)
+        return self.call(f"reading the {what} failed", lambda: list(rows), table=table)
 
     # -- scans ----------------------------------------------------------------------
 

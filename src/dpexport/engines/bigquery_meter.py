@@ -10,6 +10,7 @@ attempt's export-log record takes what it used, so no job is counted twice.
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -32,3 +33,12 @@ class JobMeter:
         """(bytes, jobs) of ``table`` since the last take; counting starts again."""
         with self._lock:
             return self._billed.pop(table, (0, 0))
+
+
+@dataclass(frozen=True)
+class SizeEstimate:
+    """What ``plan`` shows: bytes a query would scan (dry run) and the table's size."""
+
+    bytes_processed: int | None
+    table_bytes: int | None
+    table_rows: int | None

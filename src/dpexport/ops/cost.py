@@ -177,8 +177,8 @@ def replication_cost(
 def warehouse_billed(engine: object, table: str) -> tuple[int, int]:
     """The bytes billed and jobs run for ``table`` (``dataset.table``) since last asked,
     taken from the engine (BigQuery meters its jobs; DuckDB bills nothing)."""
-    take = getattr(engine, "take_billed", None)
-    return take(table) if callable(take) else (0, 0)
+    meter = getattr(engine, "meter", None)  # engines.bigquery_meter.JobMeter
+    return meter.take(table) if meter is not None else (0, 0)
 
 
 def total_usd(breakdowns: list[dict[str, Any]]) -> float:
