@@ -32,7 +32,7 @@ def schema_hash(schema: pa.Schema) -> str:
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 
-def dumps(doc: dict[str, Any]) -> bytes:
+def dumps(doc: dict[str, Any] | list[Any]) -> bytes:
     """The byte form of every JSON document we store."""
     return (json.dumps(doc, indent=2, ensure_ascii=False, default=str) + "\n").encode("utf-8")
 

@@ -222,9 +222,7 @@ def record_failure(
     err.setdefault("failed_at", rfc3339(when.astimezone(UTC)))
     err.setdefault("dlq_retries", 0)
     store.put_bytes(folder + layout.DLQ_REQUEST, dumps(dict(request)))
-    store.put_bytes(
-        folder + layout.DLQ_HISTORY, (json.dumps(_history(history), indent=2) + "\n").encode()
-    )
+    store.put_bytes(folder + layout.DLQ_HISTORY, dumps(_history(history)))
     # error_details last: list_entries skips a folder without it (a half-written entry)
     store.put_bytes(folder + layout.DLQ_ERROR, dumps(err))
     return store.uri(folder)
@@ -247,22 +245,20 @@ def resolve_exported(
     now: datetime,
     root: str = layout.DLQ_PREFIX,
 ) -> list[str]:
-    """Remove the open entries of ``table`` at logical time ``at``, as ``dlq retry``
-    does on success, once export ``export_id`` of that very table and time committed
-    (a plain rerun, not ``dlq retry``): they are no longer owed. Returns their ids.
+    """Remove (and return) the open entries of ``table`` at logical time ``at`` once its
+    export ``export_id`` committed (a plain rerun, as ``dlq retry`` does on success).
     Poisoned entries stay: they record that retrying gave up, for someone to read."""
-    resolved = []
-    for entry in list_entries(store, now, root=root):
-        if entry.state != "open" or entry.table != table or entry.export_id == export_id:
-            continue
-        if not _is_time(entry.request.get("at"), at):
-            continue
-        remove(store, entry.export_id, root=root)
-        log.info(
-            "DLQ entry %s resolved: export %s of %s committed", entry.export_id, export_id, table
-        )
-        resolved.append(entry.export_id)
-    return resolved
+    owed = [
+        e.export_id
+        for e in list_entries(store, now, root=root)
+        if (e.state, e.table) == ("open", table)
+        and e.export_id != export_id
+        and _is_time(e.request.get("at"), at)
+    ]
+    for done in owed:
+        remove(store, done, root=root)
+        log.info("DLQ entry %s resolved: export %s of %s committed", done, export_id, table)
+    return owed
 
 
 def poison(
@@ -275,10 +271,9 @@ def poison(
 ) -> str:
     """Move an open entry to ``poison_messages/`` (attempts exhausted); returns its URI."""
     folder = layout.dlq_failed_prefix(export_id, root)
-    when = now or datetime.now(UTC)
     doc = {
         "export_id": export_id,
-        "poisoned_at": rfc3339(when.astimezone(UTC)),
+        "poisoned_at": rfc3339((now or datetime.now(UTC)).astimezone(UTC)),
         "reason": reason,
         "export_request": _read_json(store, folder + layout.DLQ_REQUEST, {}),
         "error_details": _read_json(store, folder + layout.DLQ_ERROR, {}),
