@@ -19,7 +19,7 @@ from the objects' own write times (no wall-clock asserts).
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +47,6 @@ exports:
     destination: {bucket}/prod/ds/ref/
     format: PARQUET
     mode: FULL_REFRESH
-    compliance: [SOC2_audit_trail]
 append_only:
   api_access_log:
     reason: "Security audit trail"
@@ -206,20 +205,45 @@ def test_sweep_keeps_until_the_retention_ends_then_deletes(tmp_path: Path) -> No
 
 
 def test_full_refresh_of_a_held_snapshot_fails_before_its_commit(tmp_path: Path) -> None:
-    config = _setup(tmp_path, "gs://bk")
+    """``check`` refuses a FULL_REFRESH table kept for compliance; a spec built in Python
+    past it still cannot retire a held snapshot: the export fails before its commit."""
+    import dataclasses
+
+    from dpexport.config import load_config
+    from dpexport.engines import open_engine
+    from dpexport.flow.context import RunOptions
+    from dpexport.flow.runner import run_exports
+
+    config_path = _setup(tmp_path, "gs://bk")
     root = ("--local-root", tmp_path / "out")
-    first = dpexport("-c", config, *root, "run", "--at", AT, "--table", "ref", cwd=tmp_path)
+    first = dpexport("-c", config_path, *root, "run", "--at", AT, "--table", "ref", cwd=tmp_path)
     assert first.code == 0, first.err + first.out
     bucket = tmp_path / "out" / "gs" / "bk"
     before = sorted(p.relative_to(bucket) for p in (bucket / "prod/ds/ref").rglob("*"))
     manifest = next(p for p in before if p.name.startswith("manifest_"))
-    second = dpexport(
-        "-c", config, *root, "run", "--at", "2025-09-17T12:00:00Z", "--table", "ref", cwd=tmp_path
+    text = config_path.read_text().replace(
+        "    mode: FULL_REFRESH\n", "    mode: FULL_REFRESH\n    compliance: [SOC2_audit_trail]\n"
     )
-    assert second.code == 1
-    assert f"gs://bk/{manifest} is kept until " in second.err
-    assert "(retention 3652 days of ds.ref, compliance: SOC2_audit_trail)" in second.err
-    assert "nothing was published" in second.err and "mode APPEND" in second.err
+    config_path.with_name("kept.yaml").write_text(text, encoding="utf-8")
+    refused = dpexport("-c", config_path.with_name("kept.yaml"), *root, "check", cwd=tmp_path)
+    assert refused.code == 2 and "exports[1].compliance: FULL_REFRESH retires" in refused.err
+
+    config = load_config(config_path)
+    kept = dataclasses.replace(config.table("ref"), compliance=("SOC2_audit_trail",))
+    engine = open_engine(config.warehouse, base_dir=tmp_path)
+    options = RunOptions(
+        tables=("ref",),
+        at=datetime(2025, 9, 17, 12, tzinfo=UTC),
+        local_root=tmp_path / "out",
+    )
+    try:
+        [second] = run_exports(dataclasses.replace(config, tables=(kept,)), engine, options)
+    finally:
+        engine.close()
+    assert second.status == "FAILURE" and second.error is not None
+    assert f"gs://bk/{manifest} is kept until " in second.error
+    assert "(retention 3652 days of ds.ref, compliance: SOC2_audit_trail)" in second.error
+    assert "nothing was published" in second.error and "mode APPEND" in second.error
     after = sorted(p.relative_to(bucket) for p in (bucket / "prod/ds/ref").rglob("*"))
     # the held snapshot is whole; the new day has only its FAILURE marker
     assert [p for p in after if "2025/09/17" not in str(p)] == before

@@ -187,6 +187,7 @@ def resolve(
         replace(_table_spec(model, src, issues, steps), filenames=names) for src in tables.values()
     )
     check_replication(model, issues, tables)
+    _check_held_snapshots(tables, specs, issues)
     published = [_published(src, spec) for src, spec in zip(tables.values(), specs, strict=True)]
     check_destinations(published, issues)
     check_state_locations(published, state_locations(model), issues)
@@ -195,18 +196,8 @@ def resolve(
     wh_path = wh.path
     if wh_path and base_dir is not None and "://" not in wh_path:
         wh_path = str(FsPath(base_dir, wh_path))
-    warehouse = WarehouseSpec(
-        engine=wh.engine,
-        path=wh_path,
-        project=wh.project,
-        location=wh.location,
-        api_endpoint=wh.api_endpoint,
-        storage_api_endpoint=wh.storage_api_endpoint,
-        memory_limit=wh.memory_limit,
-        threads=wh.threads,
-        dataset=wh.dataset,
-        credentials_env=wh.credentials_env,
-    )
+    settings = {f.name: getattr(wh, f.name) for f in dataclasses.fields(WarehouseSpec)}
+    warehouse = WarehouseSpec(**{**settings, "path": wh_path})
     lines = {format_path(p): line for p, line in issues.doc.lines.items()}
     return ResolvedConfig(
         project=model.project or wh.project or "local",
@@ -228,6 +219,23 @@ def resolve(
         source_path=source_path,
         lines=lines,
     )
+
+
+def _check_held_snapshots(
+    tables: dict[Any, TableSources], specs: tuple[TableSpec, ...], issues: Issues
+) -> None:
+    """A FULL_REFRESH retires each snapshot at its next export, which a ``compliance``
+    list forbids for years (``ops.retention``): every export after the first would fail."""
+    from dpexport.ops.retention import describe, table_retention
+
+    for src, spec in zip(tables.values(), specs, strict=True):
+        if spec.mode == "FULL_REFRESH" and spec.compliance and table_retention(spec):
+            issues.add(
+                (*src.item_path, "compliance"),
+                f"FULL_REFRESH retires the previous snapshot, but {describe(spec)} keeps it: "
+                "every export after the first would fail",
+                expected="mode APPEND or INCREMENTAL for a table kept for compliance",
+            )
 
 
 def _table_spec(

@@ -174,3 +174,16 @@ def test_pinned_parquet_sizes_are_known() -> None:
         BUCKETS + "formats: {PARQUET: {page_size: 1MB}}\nexports:\n  - source: ds.t\n"
     )
     assert cfg.table("t").parquet.pinned is True
+
+
+def test_a_full_refresh_table_kept_for_compliance_is_refused() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config_text(
+            BUCKETS + "exports:\n  - {source: ds.t, mode: FULL_REFRESH, compliance: [SOX]}\n"
+        )
+    [issue] = caught.value.issues
+    assert issue.path == "exports[0].compliance"
+    assert "every export after the first would fail" in issue.message
+    assert "retention 2557 days of ds.t, financial: SOX" in issue.message
+    # the same list on an APPEND table is what it is for
+    load_config_text(BUCKETS + "exports:\n  - {source: ds.t, mode: APPEND, compliance: [SOX]}\n")
