@@ -32,6 +32,8 @@ import types
 from dpexport.api import (
     CheckReport,
     DemoRun,
+    alerts_list,
+    alerts_test,
     check,
     compact,
     decrypt,
@@ -76,6 +78,8 @@ __all__ = [
     "UsageError",
     "VerificationError",
     "Workspace",
+    "alerts_list",
+    "alerts_test",
     "check",
     "compact",
     "decrypt",

@@ -24,6 +24,7 @@ from dpexport.errors import ConfigError, ExportFailed, UsageError
 from dpexport.workspace import ConfigSource, Workspace
 
 if TYPE_CHECKING:
+    from dpexport.alerts.model import Delivery
     from dpexport.config.spec import ResolvedConfig
     from dpexport.errors import ConfigIssue
     from dpexport.flow.context import ExportResult, Progress
@@ -454,3 +455,29 @@ def lifecycle_archive(
         tables=names,
         local_root=ws.local_root,
     )
+
+
+def alerts_test(
+    config: ConfigSource,
+    *,
+    channel: str | None = None,
+    local_root: PathLike | None = None,
+    deliver: Any = None,
+) -> list[Delivery]:
+    """Send a test alert (rule ``test``) to every channel under ``metrics.channels``, or
+    to ``channel``; one ``Delivery`` per channel (``outcome`` sent or failed)."""
+    from dpexport.alerts.rules import send_test
+
+    ws = Workspace.of(config, local_root=local_root)
+    return send_test(ws.config, channel, deliver)
+
+
+def alerts_list(
+    config: ConfigSource, *, local_root: PathLike | None = None
+) -> list[dict[str, Any]]:
+    """The open alert incidents (CONTRACT §10), one per rule and table, from
+    ``_state/alerts/`` of the config's buckets."""
+    from dpexport.alerts.incidents import open_incidents
+
+    ws = Workspace.of(config, local_root=local_root)
+    return [doc for store in ws.config_stores() for doc in open_incidents(store)]

@@ -31,6 +31,7 @@ _SET = "tests/e2e/test_setting_effects.py::"
 _ENC = "tests/e2e/test_encryption_settings.py::"
 _COST = "tests/unit/ops/test_cost.py::"
 _COST_E2E = "tests/e2e/test_cost.py::"
+_ALERTS = "tests/e2e/test_alerts.py::"
 
 #: keys that are documentation by nature: nothing in the code reads them
 DOCUMENTATION: frozenset[str] = frozenset(
@@ -56,12 +57,6 @@ DOCUMENTATION: frozenset[str] = frozenset(
 
 #: keys accepted without effect yet -> the issue that makes them real
 NOT_ENFORCED_YET: Mapping[str, int] = {
-    # issue 20: alert thresholds and channels
-    "metrics.*.threshold": 20,
-    "metrics.*.alert": 20,
-    "validation_checks.*[]=trigger_alert": 20,
-    "dlq_configuration.processing.escalation_after": 20,
-    "dlq_configuration.processing.manual_review_sla": 20,
     # issue 21: principals, bucket policies, keys, in-transit TLS
     "service_accounts.*.roles[]": 21,
     "bucket_policies.*.iam_bindings[].members[]": 21,
@@ -135,6 +130,15 @@ EFFECTS: Mapping[str, str] = {
     "validation_checks.*[]=create_failure_marker": _PIPE
     + "test_no_create_failure_marker_no_failure_marker",
     "validation_checks.*[]=initiate_retry": _PIPE + "test_without_initiate_retry_one_attempt",
+    "validation_checks.*[]=trigger_alert": _ALERTS
+    + "test_without_trigger_alert_a_failure_sends_nothing",
+    # alerts (issue 20)
+    "metrics.*.threshold": _ALERTS + "test_export_size_and_cost_over_their_thresholds_fire",
+    "metrics.*.alert": _ALERTS + "test_export_size_and_cost_over_their_thresholds_fire",
+    "dlq_configuration.processing.escalation_after": _ALERTS
+    + "test_dlq_entries_past_the_review_sla_and_escalation_page",
+    "dlq_configuration.processing.manual_review_sla": _ALERTS
+    + "test_dlq_entries_past_the_review_sla_and_escalation_page",
     # exports items
     "exports[].source": _FMT + "test_csv_utf16_gzip",
     "exports[].destination": "tests/unit/config/test_config_blocks.py::"

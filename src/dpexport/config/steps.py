@@ -13,7 +13,8 @@ phase runs only what it lists. Steps are of four kinds:
   without them (:func:`dpexport.config.value_checks.check_steps`).
 - *always*: part of a required step or of a record CONTRACT §9 keeps; leaving one out is
   accepted and ``check`` says it still runs (:func:`step_notes`).
-- *later*: ``trigger_alert`` is issue 20's (``config.coverage`` names it on ``check``).
+- *alerts*: ``trigger_alert`` sends the ``export_failure`` alert (:mod:`dpexport.alerts.rules`);
+  leaving it out turns that alert off.
 """
 
 from __future__ import annotations

@@ -43,6 +43,8 @@ class ExportResult:
     already_done: bool = False
     #: what it cost, ``dpexport.ops.cost``'s breakdown (None: unknown, or nothing done)
     cost_usd: dict[str, Any] | None = None
+    #: the alerts this export sent (``alerts.model.Delivery``; None: none evaluated yet)
+    alerts: list[Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -72,6 +74,11 @@ class RunOptions:
     retrier: Callable[[], Retrier] | None = None
     #: wraps each destination store (tests inject faults under the retries)
     wrap_store: Callable[[Store], Store] | None = None
+    #: delivers alerts (``alerts.rules.Deliver``; None: ``alerts.deliver.deliver``;
+    #: tests inject a recorder)
+    deliver: Callable[..., list[Any]] | None = None
+    #: seconds the alerts of one export may take together (None: ``alerts.rules``' default)
+    alert_timeout: float | None = None
 
 
 @dataclass

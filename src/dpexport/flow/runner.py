@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from dpexport import TRIGGERS
+from dpexport.alerts import rules as alert_rules
 from dpexport.config.spec import ResolvedConfig, TableSpec
 from dpexport.engines.base import Engine
 from dpexport.errors import AlreadyExists, DpexportError, ExportError
@@ -74,6 +75,16 @@ def run_exports(config: ResolvedConfig, engine: Engine, options: RunOptions) -> 
 
 
 def export_table(ctx: RunContext, spec: TableSpec) -> ExportResult:
+    """One table at the run's logical time, exactly once (CONTRACT §5, §8), then its
+    alert rules (CONTRACT §10: those of an export that failed before its log record
+    here; the others' before their record, which lists what was sent)."""
+    result = _export_table(ctx, spec)
+    if result.alerts is None:
+        result.alerts = alert_rules.after_export(ctx, spec, result)
+    return result
+
+
+def _export_table(ctx: RunContext, spec: TableSpec) -> ExportResult:
     """One table at the run's logical time, exactly once (CONTRACT §5, §8).
 
     The token says whether this (table, logical time, config) was already exported;
@@ -277,6 +288,7 @@ def _export_under_lease(
         raise
     except DpexportError as exc:
         return _not_started(exporter, exc, f"idempotency token {token.name}")
+    watchdog = alert_rules.watch(ctx, spec)  # export_duration, while it runs
     clock = time.monotonic()
     try:
         result = exporter.run()
@@ -324,6 +336,8 @@ def _export_under_lease(
             result = ExportResult(spec.table, export_id, "FAILURE", error=message)
     finally:
         exporter.close()
+        sent = watchdog.stop()
+    result.alerts = sent + alert_rules.after_export(ctx, spec, result)
     _finish(exporter, tokens_at, token, result, clock)
     if result.status == "SUCCESS":
         _resolve_dlq(ctx, spec, exporter.store, export_id)
@@ -367,6 +381,7 @@ def _not_started(exporter: Export, exc: DpexportError, what: str) -> ExportResul
             ctx, spec, exporter.store, exporter.export_id, exc, message, retrier, now
         )
         result = ExportResult(spec.table, exporter.export_id, "FAILURE", error=message)
+        result.alerts = alert_rules.after_export(ctx, spec, result)
         records.log_record(exporter, result, 0)
     finally:
         exporter.close()

@@ -74,6 +74,12 @@ class SchedulerMetrics:
             ["table"],
             registry=r,
         )
+        self.alerts = Counter(
+            "dpexport_alerts",
+            "Alerts sent to a channel, by rule and outcome (sent, failed, skipped)",
+            ["rule", "channel", "outcome"],
+            registry=r,
+        )
         self.next_fire = Gauge(
             "dpexport_next_fire_timestamp_seconds", "The next fire time", registry=r
         )
@@ -90,6 +96,8 @@ class SchedulerMetrics:
                 self.last_success.labels(r.table).set(tick.at.timestamp())
                 if r.cost_usd is not None:
                     self.cost.labels(r.table).set(r.cost_usd["total"])
+        for d in [d for r in tick.results for d in r.alerts or []] + tick.alerts:
+            self.alerts.labels(d.rule, d.channel, d.outcome).inc()
         for report in tick.reconciled:
             for f in report.folders:
                 if f.late_rows:

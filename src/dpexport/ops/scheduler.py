@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from dpexport.alerts.rules import scheduled as scheduled_alerts
 from dpexport.config import schedules
 from dpexport.config.schedules import DEFAULT_POLL, Schedule
 from dpexport.config.spec import ResolvedConfig, TableSpec
@@ -213,6 +214,8 @@ class Tick:
     #: what the day's archive pass did (``archive.ArchiveReport``; a record each only for a
     #: table with a folder moved or a failure)
     archived: list[Any] = field(default_factory=list)
+    #: the alerts the tick's rules sent (failure_rate, the DLQ's; ``alerts.model.Delivery``)
+    alerts: list[Any] = field(default_factory=list)
 
     @property
     def failed(self) -> bool:
@@ -371,6 +374,9 @@ class Scheduler:
         self.on_retry(outcomes)
         return outcomes
 
+    def _tables(self) -> list[str]:
+        return list(dict.fromkeys(j.table for j in self.jobs if j.replication is None))
+
     def _table_of(self, request: dict[str, Any]) -> str | None:
         try:
             return self.config.table(str(request.get("table") or "")).table
@@ -409,6 +415,8 @@ class Scheduler:
                     principal=self.options.principal,
                     local_root=self.options.local_root,
                     progress=self.options.progress,
+                    deliver=self.options.deliver,
+                    alert_timeout=self.options.alert_timeout,
                 )
                 results += self.run(self.config, engine, opts)
         finally:
@@ -480,6 +488,7 @@ class Scheduler:
         trigger = ",".join(sorted({j.trigger for j in jobs}))
         seconds = time.perf_counter() - started
         tick = Tick(at, trigger, results, seconds, skipped, replicated, reconciled, archived)
+        tick.alerts = scheduled_alerts(self.config, self._tables(), self.options, self.clock())
         for r in results:
             log.info("%s %s at %s: %s rows", r.status, r.table, at.isoformat(), r.rows)
         for report in replicated:

@@ -78,6 +78,8 @@ def log_record(export: Export, result: ExportResult, duration_ms: int) -> None:
         "retry_count": export.retrier.retry_count if export.retrier else 0,
         "retries": export.retrier.history_json() if export.retrier else [],
         "cost_usd": result.cost_usd or export.cost_usd or _attempt_cost(export),
+        #: every alert this export sent, and how (CONTRACT §10)
+        "alerts": [d.to_json() for d in result.alerts or []],
     }
     if spec.repair is not None:  # ``reconcile``: the late rows exported into one folder
         record["reconciled_folder"] = spec.repair.folder

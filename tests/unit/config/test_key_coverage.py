@@ -52,5 +52,5 @@ def test_export_config_is_read_as_the_item_and_a_value_pattern_wins() -> None:
     nested = {"exports": [{"export_config": {"format": "CSV"}}]}
     assert [p for p, _ in leaf_keys(nested)] == [("exports[]", "format")]
     steps = ("validation_checks", "failure_handling[]")
-    assert [t for t, _ in tables_of(steps, "trigger_alert")] == ["NOT_ENFORCED_YET"]
+    assert [t for t, _ in tables_of(steps, "trigger_alert")] == ["EFFECTS"]
     assert [t for t, _ in tables_of(steps, "create_failure_marker")] == ["EFFECTS"]

@@ -48,6 +48,7 @@ def probe_key(token: str) -> str:
 # -- state -----------------------------------------------------------------------------------
 REPLICATION_STATE_PREFIX = STATE_PREFIX + "replication/"
 ARCHIVE_STATE_PREFIX = STATE_PREFIX + "archive/"
+ALERTS_STATE_PREFIX = STATE_PREFIX + "alerts/"
 
 
 def export_state_prefix(dataset: str, table: str, dest_key: str) -> str:
@@ -95,6 +96,12 @@ def archive_journal_key(folder: str) -> str:
     """``_state/archive/{folder}move.json`` (on the source): the removal of a folder that
     ``lifecycle archive`` copied to cold storage, until it is finished."""
     return f"{ARCHIVE_STATE_PREFIX}{folder}move.json"
+
+
+def alert_incident_key(rule: str, table: str) -> str:
+    """``_state/alerts/{rule}/{table}.json``: the open incident of one alert rule and
+    table (CONTRACT §10); absent when none is open."""
+    return f"{ALERTS_STATE_PREFIX}{rule}/{table}.json"
 
 
 # -- tokens and leases -----------------------------------------------------------------------
