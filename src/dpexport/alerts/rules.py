@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -234,6 +235,9 @@ def attempts(
     day = start.astimezone(UTC).date()
     while day <= end.astimezone(UTC).date():
         for obj in store.list(f"{layout.LOGS_PREFIX}{day:%Y/%m/%d}/"):
+            started = _started(obj.key)
+            if started is not None and not start - _SLACK <= started <= end:
+                continue  # the record's export started outside the window: not read
             record = _record(store, obj.key)
             when = parse_time(record.get("export_timestamp"))
             status = record.get("status")
@@ -243,6 +247,21 @@ def attempts(
                 found[str(record.get("export_id") or obj.key)] = (str(status), when)
         day += timedelta(days=1)
     return found
+
+
+#: an export id's start (``layout.export_id``: ``exp_{yyyymmdd_HHMMSS}_{uuid8}``)
+_EXPORT_ID = re.compile(r"exp_(\d{8}_\d{6})_[0-9a-f]+\.json$")
+_SLACK = timedelta(seconds=1)  # the id's time is whole seconds
+
+
+def _started(key: str) -> datetime | None:
+    match = _EXPORT_ID.search(key)
+    if match is None:
+        return None
+    try:
+        return datetime.strptime(match.group(1), "%Y%m%d_%H%M%S").replace(tzinfo=UTC)
+    except ValueError:
+        return None
 
 
 def _record(store: Store, key: str) -> dict[str, Any]:
