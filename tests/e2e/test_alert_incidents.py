@@ -77,3 +77,23 @@ def test_two_runners_fire_and_resolve_one_incident_once(stores: Callable[[], Sto
     assert resolved == 1
     assert incidents.open_incidents(stores()) == []
     assert incidents.clear(stores(), "export_failure", "ds.t", TARGETS, _send, "x") == []
+
+
+def test_a_resolve_no_channel_took_is_sent_again(tmp_path: Path) -> None:
+    store = StoreResolver(tmp_path).resolve("gs://b")[0]
+    alert = Alert("export_size", "ds.t", "trigger", "too big")
+    assert len(incidents.fire(store, alert, TARGETS, _send, datetime.now(UTC))) == 1
+
+    def down(alert: Alert, targets: Sequence[Target]) -> list[Delivery]:
+        return [
+            Delivery(t.channel, alert.rule, alert.action, "failed", 3, "HTTP 500") for t in targets
+        ]
+
+    assert [
+        d.outcome for d in incidents.clear(store, "export_size", "ds.t", TARGETS, down, "ok")
+    ] == ["failed"]
+    [still] = incidents.open_incidents(store)
+    assert still["state"] == "open"
+    [again] = incidents.clear(store, "export_size", "ds.t", TARGETS, _send, "ok")
+    assert (again.action, again.outcome) == ("resolve", "sent")
+    assert incidents.open_incidents(store) == []

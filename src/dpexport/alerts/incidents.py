@@ -5,8 +5,9 @@ An incident is opened by a conditional create (``put_if_absent``), so of two run
 that see the same condition only one sends the trigger, and a second failure while it
 is open sends nothing. It is closed by a compare-and-swap that marks it ``resolving``
 (the runner that wins sends the resolve, then deletes it), so a resolve is sent once
-too. Store errors propagate: the rules that call this catch them (an alert never
-changes an export's outcome).
+too. An event no channel took is tried again at the next evaluation. Store errors
+propagate: the rules that call this catch them (an alert never changes an export's
+outcome).
 """
 
 from __future__ import annotations
@@ -48,7 +49,8 @@ def fire(
     store: Store, alert: Alert, targets: Sequence[Target], send: Send, now: datetime
 ) -> list[Delivery]:
     """Open the incident of ``alert`` and send its trigger; nothing when it is open
-    already (this runner's or another's)."""
+    already (this runner's or another's). When no channel took the trigger (down,
+    failing), the incident is not kept: the next evaluation sends it again."""
     key = layout.alert_incident_key(alert.rule, alert.table)
     doc = _document(alert, now)
     try:
@@ -57,10 +59,17 @@ def fire(
         log.debug("incident %s is open already: not sent again", alert.dedup_key)
         return []
     deliveries = send(alert, targets)
+    if not _reached(deliveries):  # no channel took it: the next evaluation tries again
+        store.delete(key)
+        return deliveries
     doc["deliveries"] = [d.to_json() for d in deliveries]
     with contextlib.suppress(PreconditionFailed):  # for `alerts list`; it stands anyway
         store.replace_if_match(key, dumps(doc), info.version)
     return deliveries
+
+
+def _reached(deliveries: Sequence[Delivery]) -> bool:
+    return any(d.outcome == "sent" for d in deliveries)
 
 
 def clear(
@@ -72,7 +81,8 @@ def clear(
     why: str,
 ) -> list[Delivery]:
     """Resolve the open incident of ``rule`` and ``table``: its resolve is sent and the
-    incident removed; nothing when none is open or another runner is resolving it."""
+    incident removed (kept open when no channel took the resolve, so the next
+    evaluation resends it); nothing when none is open or another runner resolves it."""
     key = layout.alert_incident_key(rule, table)
     info = store.head(key)
     if info is None:
@@ -82,7 +92,7 @@ def clear(
         return []
     doc["state"] = "resolving"
     try:
-        store.replace_if_match(key, dumps(doc), info.version)
+        claimed = store.replace_if_match(key, dumps(doc), info.version)
     except (PreconditionFailed, NotFound):
         return []  # another runner changed or resolved it first
     alert = Alert(
@@ -94,7 +104,12 @@ def clear(
         details=dict(doc.get("details") or {}),
     )
     deliveries = send(alert, targets)
-    store.delete(key)
+    if _reached(deliveries):
+        store.delete(key)
+    else:  # no channel took the resolve: open again, so the next evaluation resends it
+        doc["state"] = "open"
+        with contextlib.suppress(PreconditionFailed, NotFound):
+            store.replace_if_match(key, dumps(doc), claimed.version)
     return deliveries
 
 
