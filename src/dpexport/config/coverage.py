@@ -258,6 +258,29 @@ EFFECTS: Mapping[str, str] = {
     "pricing.operations.*.*": _COST_E2E
     + "test_a_price_override_changes_the_estimate_by_the_exact_amount",
     "pricing.egress.*.*": _COST_E2E + "test_replicate_reports_the_egress_between_clouds",
+    # alert channels (issue 20, CONTRACT §10): each delivers to a local server
+    "metrics.channels.*.routing_key_env": "tests/alerts/test_channels.py::"
+    "test_pagerduty_trigger_then_resolve_are_valid_events_v2",
+    "metrics.channels.*.events_url": "tests/alerts/test_channels.py::"
+    "test_pagerduty_trigger_then_resolve_are_valid_events_v2",
+    "metrics.channels.*.url_env": "tests/alerts/test_channels.py::"
+    "test_slack_gets_one_text_and_a_resolve_says_resolved",
+    "metrics.channels.*.smtp_host": "tests/alerts/test_channels.py::"
+    "test_email_goes_to_the_to_list_and_email_to_finance_to_its_list",
+    "metrics.channels.*.smtp_port": "tests/alerts/test_channels.py::"
+    "test_email_goes_to_the_to_list_and_email_to_finance_to_its_list",
+    "metrics.channels.*.sender": "tests/alerts/test_channels.py::"
+    "test_email_goes_to_the_to_list_and_email_to_finance_to_its_list",
+    "metrics.channels.*.to[]": "tests/alerts/test_channels.py::"
+    "test_email_goes_to_the_to_list_and_email_to_finance_to_its_list",
+    "metrics.channels.*.recipients.*[]": "tests/alerts/test_channels.py::"
+    "test_email_goes_to_the_to_list_and_email_to_finance_to_its_list",
+    "metrics.channels.*.starttls": "tests/alerts/test_channels.py::"
+    "test_email_with_starttls_logs_in_with_the_environments_credentials",
+    "metrics.channels.*.username_env": "tests/alerts/test_channels.py::"
+    "test_email_with_starttls_logs_in_with_the_environments_credentials",
+    "metrics.channels.*.smtp_password_env": "tests/alerts/test_channels.py::"
+    "test_email_with_starttls_logs_in_with_the_environments_credentials",
 }
 
 #: the three tables by name, for :func:`tables_of`

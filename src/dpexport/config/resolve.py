@@ -19,6 +19,7 @@ from typing import Any, TypeVar, cast
 
 from pydantic import ValidationError
 
+from dpexport.alerts.routing import channel_notes
 from dpexport.config.compression import DEFAULT_CODEC, ratio_bands, table_codec
 from dpexport.config.coverage import not_enforced_notes
 from dpexport.config.destinations import (
@@ -215,7 +216,11 @@ def resolve(
         replication=tuple(model.replication),
         steps=steps,
         pricing=resolve_pricing(model, issues),
-        unenforced=(*not_enforced_notes(issues.doc.data), *step_notes(model.validation_checks)),
+        unenforced=(
+            *not_enforced_notes(issues.doc.data),
+            *step_notes(model.validation_checks),
+            *channel_notes(model.metrics),
+        ),
         source_path=source_path,
         lines=lines,
     )

@@ -36,18 +36,43 @@ def check_secrets(data: object, issues: Issues, path: Path = ()) -> None:
             if isinstance(value, dict | list):
                 check_secrets(value, issues, child)
             elif isinstance(key, str) and key.endswith("_env"):
-                if value is not None and not (isinstance(value, str) and ENV_NAME.match(value)):
-                    issues.add(
-                        child,
-                        "not an environment variable name",
-                        value=value,
-                        expected="a name such as MY_SECRET (letters, digits, _)",
-                    )
+                _check_env_name(child, value, issues)
             elif is_secret_key(key) and value not in (None, ""):
                 _check_secret_value(child, key, value, issues)
     elif isinstance(data, list):
         for index, item in enumerate(data):
             check_secrets(item, issues, (*path, index))
+
+
+def looks_like_secret(value: str) -> bool:
+    """A valid variable name that reads like key material: 20 or more characters mixing
+    letters and digits with no ``_`` (a PagerDuty routing key is 32 hex digits), unlike
+    names such as ``PD_ROUTING_KEY``."""
+    return (
+        len(value) >= 20
+        and "_" not in value
+        and any(c.isdigit() for c in value)
+        and any(c.isalpha() for c in value)
+    )
+
+
+def _check_env_name(path: Path, value: object, issues: Issues) -> None:
+    """A ``*_env`` value must name a variable. Its value is never shown: what was pasted
+    where a name belongs (a webhook URL, a routing key) is often the secret itself."""
+    if value is None:
+        return
+    if not (isinstance(value, str) and ENV_NAME.match(value)):
+        problem = "not an environment variable name"
+    elif looks_like_secret(value):
+        problem = "looks like a secret, not an environment variable name"
+    else:
+        return
+    issues.add(
+        path,
+        f"{problem} (value not shown: it may be the secret itself)",
+        expected="the name of the environment variable holding it, such as MY_SECRET "
+        "(letters, digits, _)",
+    )
 
 
 def _check_secret_value(path: Path, key: str, value: object, issues: Issues) -> None:

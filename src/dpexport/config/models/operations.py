@@ -129,14 +129,20 @@ class MoneyMetric(Block):
 
 
 class AlertChannel(Block):
-    """Where an alert name (``PagerDuty``, ``Slack``, ``Email``) is delivered. Secrets
-    (webhook URLs, routing keys, SMTP passwords) are named by environment variable."""
+    """Where an alert name (``PagerDuty``, ``Slack``, ``Email``) is delivered
+    (``dpexport.alerts.channels``). Secrets (webhook URLs, routing keys, SMTP user and
+    password) are named by environment variable. ``events_url``: PagerDuty's Events API
+    v2 endpoint; ``recipients``: named lists (``Email to finance``) beside ``to``."""
 
     url_env: str | None = None
     routing_key_env: str | None = None
+    events_url: str | None = None
     to: list[str] = Field(default_factory=empty_list)
+    recipients: dict[str, list[str]] = Field(default_factory=empty_dict)
     smtp_host: str | None = None
     smtp_port: int | None = None
+    starttls: bool = False
+    username_env: str | None = None
     smtp_password_env: str | None = None
     sender: str | None = None
 
