@@ -97,6 +97,8 @@ def _normalize(doc: dict[str, Any], bucket: str, *, cmek: bool) -> dict[str, Any
     for key in ("export_id", "export_timestamp"):
         doc.pop(key)
     doc["metadata"].pop("export_duration_ms")
+    # priced at each store's own prices (a local folder costs nothing to keep)
+    assert doc["metadata"].pop("cost_usd")["total"] >= 0
     doc["statistics"].pop("schema_version")
     # the token's hash covers the destination, which is another bucket here
     doc["idempotency_token"] = doc["idempotency_token"].rsplit("_", 1)[0]

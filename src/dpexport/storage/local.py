@@ -73,8 +73,11 @@ def os_error(exc: OSError, uri: str) -> ExportError:
             f"{blocker} is a file where dpexport needs a folder: move it aside", uri=uri
         )
     if isinstance(exc, FileNotFoundError):
+        if os.path.isdir(os.path.dirname(path)):  # its folder is there: the file is not
+            return NotFound(f"no such file: {path}", uri=uri)
         return NotFound(f"cannot create {path}: a folder above it is missing", uri=uri)
-    return ExportError(f"{path}: {exc.strerror or exc}", uri=uri)
+    where = f"{path} -> {exc.filename2}" if exc.filename2 is not None else path
+    return ExportError(f"{where}: {exc.strerror or exc}", uri=uri)
 
 
 def _user() -> str:
