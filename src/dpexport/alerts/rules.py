@@ -55,7 +55,7 @@ Deliver = Callable[..., list[Delivery]]
 def _default_deliver(
     alert: Alert, targets: Sequence[Target], config: ResolvedConfig, *, timeout: float
 ) -> list[Delivery]:
-    from dpexport.alerts.deliver import deliver  # type: ignore[import-not-found,unused-ignore]
+    from dpexport.alerts.deliver import deliver
 
     result: list[Delivery] = deliver(alert, list(targets), config, timeout=timeout)
     return result
