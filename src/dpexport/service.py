@@ -8,6 +8,7 @@ import logging
 import os
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dpexport.errors import UsageError
@@ -63,7 +64,7 @@ def schedule(
     outcome = _Outcome(on_tick)
     port = metrics_port if metrics_port is not None else _metrics_port(ws.config)
     if port and not (once or replay):
-        outcome.serve_metrics(port, metrics_host)
+        outcome.serve_metrics(port, metrics_host, ws.config, ws.local_root)
     scheduler = Scheduler(
         ws.config,
         jobs,
@@ -122,10 +123,12 @@ class _Outcome:
         self.metrics: SchedulerMetrics | None = None
         self.server: Any = None
 
-    def serve_metrics(self, port: int, host: str) -> None:
+    def serve_metrics(
+        self, port: int, host: str, config: ResolvedConfig, local_root: Path | None
+    ) -> None:
         from dpexport.ops.metrics import SchedulerMetrics
 
-        self.metrics = SchedulerMetrics()
+        self.metrics = SchedulerMetrics(config, local_root)
         try:
             self.server = self.metrics.serve(port, host)
         except OSError as exc:

@@ -42,6 +42,12 @@ def check(ctx: click.Context, config_path: str | None, local_root: str | None) -
 @click.option("--trigger", type=click.Choice(TRIGGERS), default="manual")
 @click.option("--as", "principal", default=None, help="principal the export runs as")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON array on stdout")
+@click.option(
+    "--metrics-file",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    default=None,
+    help="write spec 9.1's figures for node_exporter's textfile collector",
+)
 @click.pass_context
 def run(
     ctx: click.Context,
@@ -52,9 +58,11 @@ def run(
     trigger: str,
     principal: str | None,
     as_json: bool,
+    metrics_file: Path | None,
 ) -> None:
     """Run the exports (all, or the named tables)."""
     from dpexport.flow.progress import make_progress
+    from dpexport.ops.figures import write_textfile
 
     settings = settings_of(ctx, config_path, local_root)
     logical = parse_at(at)
@@ -69,6 +77,8 @@ def run(
             raise_on_failure=False,
             progress=progress,
         )
+    if metrics_file is not None:
+        write_textfile(metrics_file, workspace.config, results, workspace.local_root)
     report_results(results, as_json)
     ctx.exit(exit_code(results))
 

@@ -45,6 +45,8 @@ class ExportResult:
     cost_usd: dict[str, Any] | None = None
     #: the alerts this export sent (``alerts.model.Delivery``; None: none evaluated yet)
     alerts: list[Any] | None = None
+    #: wall time of the attempt, from taking its lease to its log record (None: not run)
+    duration_seconds: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {

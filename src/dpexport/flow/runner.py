@@ -417,7 +417,8 @@ def _finish(
         "manifests": result.manifests,
     }
     _write_token(tokens_at, token)
-    records.log_record(exporter, result, int((time.monotonic() - clock) * 1000))
+    result.duration_seconds = time.monotonic() - clock
+    records.log_record(exporter, result, int(result.duration_seconds * 1000))
 
 
 def _write_token(tokens_at: Place, token: tokens.Token) -> None:

@@ -7,10 +7,13 @@ share counters. Every name starts with ``dpexport_``.
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
+from dpexport.config.spec import ResolvedConfig
+from dpexport.ops.figures import Figures
 from dpexport.ops.scheduler import Tick
 
 #: export wall times span a few milliseconds (nothing new) to hours (a first full export)
@@ -18,7 +21,13 @@ DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 1800,
 
 
 class SchedulerMetrics:
-    def __init__(self) -> None:
+    """``config`` (and ``local_root``): where the failure-rate figure reads the export
+    logs; without it that figure is not kept."""
+
+    def __init__(
+        self, config: ResolvedConfig | None = None, local_root: Path | None = None
+    ) -> None:
+        self.config, self.local_root = config, local_root
         self.registry = CollectorRegistry()
         r = self.registry
         self.exports = Counter(
@@ -68,12 +77,8 @@ class SchedulerMetrics:
             ["table", "outcome"],
             registry=r,
         )
-        self.cost = Gauge(
-            "dpexport_export_cost_usd",
-            "Estimated cost in USD of the table's last successful export (dpexport.ops.cost)",
-            ["table"],
-            registry=r,
-        )
+        #: spec 9.1's figures: duration, bytes, cost, failure rate (``ops.figures``)
+        self.figures = Figures(r)
         self.alerts = Counter(
             "dpexport_alerts",
             "Alerts sent to a channel, by rule and outcome (sent, failed, skipped)",
@@ -94,8 +99,7 @@ class SchedulerMetrics:
                 self.rows.labels(r.table).inc(r.rows)
                 self.files.labels(r.table).inc(r.files)
                 self.last_success.labels(r.table).set(tick.at.timestamp())
-                if r.cost_usd is not None:
-                    self.cost.labels(r.table).set(r.cost_usd["total"])
+        self.figures.observe(tick.results, self.config, local_root=self.local_root)
         for d in [d for r in tick.results for d in r.alerts or []] + tick.alerts:
             self.alerts.labels(d.rule, d.channel, d.outcome).inc()
         for report in tick.reconciled:
