@@ -5,25 +5,18 @@ Usage: python -m tests.e2e.archive_child CONFIG LOCAL_ROOT|- NOW STEP N
 
 from __future__ import annotations
 
-import os
-import signal
 import sys
-from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
 from dpexport.config import load_config
 from dpexport.ops.archive import archive
+from tests.e2e.crash_child import killer
 
 
 def main() -> None:
     config_path, local_root, now, step, nth = sys.argv[1:6]
-    seen: Counter[str] = Counter()
-
-    def on_step(name: str) -> None:
-        seen[name] += 1
-        if name == step and seen[name] == int(nth):
-            os.kill(os.getpid(), signal.SIGKILL)
+    on_step, seen = killer(step, nth)
 
     reports = archive(
         load_config(config_path),

@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -19,15 +20,23 @@ from dpexport.flow.context import RunOptions
 from dpexport.flow.runner import run_exports
 
 
-def main(wrap_store: Any = None) -> None:
-    """``wrap_store``: wraps the destination store (``RunOptions.wrap_store``)."""
-    config_path, local_root, table, at, step, nth = sys.argv[1:7]
+def killer(step: str, nth: str) -> tuple[Callable[[str], None], Counter[str]]:
+    """An ``on_step`` hook that SIGKILLs this process at the ``nth`` occurrence of
+    ``step``, and the count of every step seen so far (printed if it never fires)."""
     seen: Counter[str] = Counter()
 
     def on_step(name: str) -> None:
         seen[name] += 1
         if name == step and seen[name] == int(nth):
             os.kill(os.getpid(), signal.SIGKILL)
+
+    return on_step, seen
+
+
+def main(wrap_store: Any = None) -> None:
+    """``wrap_store``: wraps the destination store (``RunOptions.wrap_store``)."""
+    config_path, local_root, table, at, step, nth = sys.argv[1:7]
+    on_step, seen = killer(step, nth)
 
     config = load_config(config_path)
     engine = open_engine(config.warehouse, base_dir=Path(config_path).parent)

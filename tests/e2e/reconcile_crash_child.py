@@ -5,26 +5,19 @@ Usage: python -m tests.e2e.reconcile_crash_child CONFIG LOCAL_ROOT AT STEP N
 
 from __future__ import annotations
 
-import os
-import signal
 import sys
-from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
 from dpexport.config import load_config
 from dpexport.engines import open_engine
 from dpexport.ops.reconcile import reconcile
+from tests.e2e.crash_child import killer
 
 
 def main() -> None:
     config_path, local_root, at, step, nth = sys.argv[1:6]
-    seen: Counter[str] = Counter()
-
-    def on_step(name: str) -> None:
-        seen[name] += 1
-        if name == step and seen[name] == int(nth):
-            os.kill(os.getpid(), signal.SIGKILL)
+    on_step, seen = killer(step, nth)
 
     config = load_config(config_path)
     engine = open_engine(config.warehouse, base_dir=Path(config_path).parent)
