@@ -417,6 +417,16 @@ def lifecycle_apply(
     return apply_rules(ws.config, local_root=ws.local_root)
 
 
+def iam_render(config: ConfigSource, *, local_root: PathLike | None = None) -> list[dict[str, Any]]:
+    """Spec 6.2's ``uniform_access`` and ``iam_bindings``, one document per bucket: the
+    IAM policy for ``gcloud storage buckets set-iam-policy`` and Terraform
+    ``google_storage_bucket_iam_binding`` resources (for what ``lifecycle apply`` cannot
+    set on the store)."""
+    from dpexport.ops.bucket_access import render
+
+    return render(Workspace.of(config, local_root=local_root).config.bucket_policies)
+
+
 def lifecycle_sweep(
     config: ConfigSource,
     *,

@@ -4,7 +4,8 @@ Each command parses its options, calls the library function of the same name and
 prints what it returns; ``main`` maps errors to exit codes. The commands live by
 family in :mod:`.exports` (check, plan, run, compact, verify, decrypt, init, demo),
 :mod:`.ops` (logs, status, dlq), :mod:`.storage` (replicate, lifecycle),
-:mod:`.schedule` and :mod:`.alerts` (test, list); :mod:`.common` holds what they share.
+:mod:`.schedule`, :mod:`.alerts` (test, list) and :mod:`.iam` (render); :mod:`.common`
+holds what they share.
 Heavy modules load inside the commands.
 """
 
@@ -17,7 +18,7 @@ from types import FrameType
 
 import click
 
-from dpexport.cli import alerts, exports, ops, schedule, storage
+from dpexport.cli import alerts, exports, iam, ops, schedule, storage
 from dpexport.cli.common import common_options, settings_of
 from dpexport.errors import DpexportError
 
@@ -37,7 +38,12 @@ def cli(ctx: click.Context, config_path: str | None, local_root: str | None, deb
 
 
 for _command in (
-    exports.COMMANDS + ops.COMMANDS + storage.COMMANDS + schedule.COMMANDS + alerts.COMMANDS
+    exports.COMMANDS
+    + ops.COMMANDS
+    + storage.COMMANDS
+    + schedule.COMMANDS
+    + alerts.COMMANDS
+    + iam.COMMANDS
 ):
     cli.add_command(_command)
 

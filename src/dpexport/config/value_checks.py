@@ -20,6 +20,7 @@ from dpexport.config import steps as spec_steps
 from dpexport.config import units
 from dpexport.config.issues import Issues, closest
 from dpexport.config.loader import Path, format_path
+from dpexport.config.security_check import check_access
 from dpexport.errors import ConfigIssue
 from dpexport.storage.layout import names
 
@@ -66,6 +67,7 @@ def check_values(data: object, issues: Issues) -> None:
     _check_filenames(data.get("filenames"), issues)
     check_pipeline(data, issues)
     check_encryption(data.get("encryption"), issues)
+    check_access(data, issues)
 
 
 def _list(value: object) -> list[Any]:

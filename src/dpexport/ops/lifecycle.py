@@ -20,7 +20,8 @@ whatever rule makes it due — a table's spec 4.1 ``retention`` (and, for tables
 ``compliance`` tables, ``compliance-data/`` and ``compliance-archives/``, 10 years; see
 :mod:`dpexport.ops.retention`), on its destination and its replicated copies; sweep
 reports such an item as ``kept`` with the date, and expirations over them are left out
-of bucket rules. ``apply`` also sets the server's own hold where the store has one: on
+of bucket rules. ``apply`` also writes spec 6.2's ``uniform_access`` and ``iam_bindings``
+(:mod:`dpexport.ops.bucket_access`) and sets the server's own hold where the store has one: on
 GCS a bucket retention policy, on S3 it checks that Object Lock is enabled (exports put
 their objects with a governance-mode retention). Ages come from objects' ``updated``
 times and an explicit ``now``.
@@ -37,6 +38,7 @@ from typing import Any
 
 from dpexport.config.spec import ResolvedConfig
 from dpexport.errors import ExportError
+from dpexport.ops.bucket_access import apply_access
 from dpexport.ops.replicate import Opener
 from dpexport.ops.retention import COMPLIANCE_YEARS, compliance_kind, table_retention, years
 from dpexport.reliability.places import StateRoots
@@ -250,6 +252,7 @@ def apply_rules(
         try:
             _apply_one(innermost(store), policy, result)
             _apply_retention(innermost(store), policy, result)
+            apply_access(innermost(store), config.bucket_policies, result)
         except ExportError as exc:
             result.error = str(exc)
     return results

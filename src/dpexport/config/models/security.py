@@ -19,8 +19,12 @@ class LifecycleRule(Block):
 
 
 class IamBinding(Block):
+    """One role granted to members; ``allow_public`` must say so before ``allUsers`` or
+    ``allAuthenticatedUsers`` is accepted (``check`` refuses them otherwise)."""
+
     role: str
     members: list[str] = Field(default_factory=empty_list)
+    allow_public: bool = False
 
 
 class BucketPolicy(Block):
