@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         Replication,
         RetryConfiguration,
     )
+    from dpexport.config.models.security import ServiceAccount
 
 Format = Literal["PARQUET", "JSONL", "CSV"]
 Codec = Literal["SNAPPY", "ZSTD", "GZIP", "BROTLI", "NONE"]
@@ -299,6 +300,8 @@ class ResolvedConfig:
     #: spec 10.1 ``pricing:``: price-table lines overridden, by ``section.store.line``
     #: (``storage.gs.STANDARD``), in USD (:mod:`dpexport.ops.prices`'s units)
     pricing: dict[str, Decimal] = field(default_factory=dict)
+    #: spec 6.1 principals by name, with their roles and cloud identities (CONTRACT §11)
+    service_accounts: dict[str, ServiceAccount] = field(default_factory=dict)
     #: settings accepted but not enforced (yet): ``check`` names them on stderr
     unenforced: tuple[str, ...] = ()
     source_path: str | None = None

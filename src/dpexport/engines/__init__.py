@@ -7,12 +7,16 @@ from pathlib import Path
 from dpexport.config.spec import WarehouseSpec
 from dpexport.engines.base import Engine, ScanRequest, Slice
 from dpexport.errors import ConfigError, ConfigIssue, UsageError
+from dpexport.security.identity import Identity, gcp_credentials
 
 __all__ = ["Engine", "ScanRequest", "Slice", "open_engine"]
 
 
-def open_engine(spec: WarehouseSpec, *, base_dir: Path | None = None) -> Engine:
-    """The engine the config names; relative DuckDB paths resolve against ``base_dir``."""
+def open_engine(
+    spec: WarehouseSpec, *, base_dir: Path | None = None, identity: Identity | None = None
+) -> Engine:
+    """The engine the config names; relative DuckDB paths resolve against ``base_dir``;
+    BigQuery impersonates ``identity``'s service account when it has one (CONTRACT §11)."""
     if spec.engine == "duckdb":
         from dpexport.engines.duckdb import DuckDBEngine
 
@@ -22,7 +26,7 @@ def open_engine(spec: WarehouseSpec, *, base_dir: Path | None = None) -> Engine:
         _check_duckdb_file(path)
         return DuckDBEngine(path, memory_limit=spec.memory_limit, threads=spec.threads)
     if spec.engine == "bigquery":
-        return _open_bigquery(spec)
+        return _open_bigquery(spec, identity)
     raise UsageError(
         f"warehouse.engine: {spec.engine!r} is not available in this build yet; use 'duckdb'"
     )
@@ -44,7 +48,7 @@ def _check_duckdb_file(path: Path) -> None:
         raise ConfigError([ConfigIssue("warehouse.path", what, value=shown)])
 
 
-def _open_bigquery(spec: WarehouseSpec) -> Engine:
+def _open_bigquery(spec: WarehouseSpec, identity: Identity | None = None) -> Engine:
     """The BigQuery engine; ``credentials_env`` names a variable holding a key file's path."""
     import os
 
@@ -69,6 +73,9 @@ def _open_bigquery(spec: WarehouseSpec) -> Engine:
         credentials = service_account.Credentials.from_service_account_file(
             key_file, scopes=["https://www.googleapis.com/auth/cloud-platform"]
         )
+    endpoint = spec.api_endpoint or os.environ.get("BIGQUERY_EMULATOR_HOST") or ""
+    if identity is not None and identity.gcp_service_account and "http://" not in endpoint:
+        credentials, _ = gcp_credentials(identity, source=credentials)  # None: ADC
     return BigQueryEngine(
         spec.project,
         spec.location,

@@ -32,6 +32,7 @@ from dpexport.publish.manifest import rfc3339
 from dpexport.reliability import dlq, places
 from dpexport.reliability.places import Place
 from dpexport.reliability.retry import Retrier, RetryingStore, RetryPolicy
+from dpexport.security.identity import identity_of
 from dpexport.storage import layout
 from dpexport.storage.base import Store
 from dpexport.storage.uri import StoreResolver
@@ -61,13 +62,9 @@ def select_tables(config: ResolvedConfig, names: Sequence[str]) -> list[TableSpe
 def run_exports(config: ResolvedConfig, engine: Engine, options: RunOptions) -> list[ExportResult]:
     """Export the selected tables one after another; one failure does not stop the rest."""
     at = options.at or datetime.now(UTC)
-    ctx = RunContext(
-        config,
-        engine,
-        StoreResolver(options.local_root, export_policy(config)),
-        options,
-        at.astimezone(UTC),
-    )
+    identity = identity_of(config.service_accounts, options.principal)  # CONTRACT §11
+    stores = StoreResolver(options.local_root, export_policy(config), identity)
+    ctx = RunContext(config, engine, stores, options, at.astimezone(UTC))
     results = []
     for spec in select_tables(config, options.tables):
         results.append(export_table(ctx, spec))

@@ -5,7 +5,8 @@ well-known ``devstoreaccount1`` in tests), else ``AZURE_STORAGE_ACCOUNT_URL`` (o
 ``AZURE_STORAGE_ACCOUNT``) with azure-identity's DefaultAzureCredential. A spec 1.3 URL
 (``https://ACCOUNT.blob.core.windows.net/C/...``) names the account itself: credentials
 that name another account are refused (:func:`account_problem`), and without any the
-account's own endpoint is used with DefaultAzureCredential. Versions are
+account's own endpoint is used with DefaultAzureCredential (or, for a principal with an
+``azure_client_id``, that client's credential: :mod:`dpexport.security.identity`). Versions are
 ETags; conditional writes use ``If-None-Match: *`` and ``If-Match: ETAG``. Files past
 the threshold go up as staged blocks committed by one block list.
 
@@ -28,6 +29,7 @@ from typing import Any, BinaryIO, TypeVar
 from urllib.parse import urlsplit
 
 from dpexport.errors import NotFound, TransientError, UsageError
+from dpexport.security.identity import Identity, azure_credential
 from dpexport.storage.base import ObjectInfo
 from dpexport.storage.cloud import (
     CONCURRENCY,
@@ -112,6 +114,7 @@ class AzureStore:
         encryption: ServerSideEncryption | None = None,
         timeout: float = TIMEOUT,
         account: str | None = None,
+        identity: Identity | None = None,
     ) -> None:
         self._blob = require("azure.storage.blob", EXTRA)
         self._aexc = require("azure.core.exceptions", EXTRA)
@@ -121,6 +124,7 @@ class AzureStore:
         self.timeout = timeout
         #: the account a spec 1.3 URL names (None: the credentials' account)
         self.account = account
+        self.identity = identity
         self._owns_client = service is None
         self.service = service if service is not None else self._default_service()
         self.container = self.service.get_container_client(container)
@@ -151,7 +155,10 @@ class AzureStore:
                 "AZURE_STORAGE_CONNECTION_STRING or AZURE_STORAGE_ACCOUNT_URL, or use "
                 "https://ACCOUNT.blob.core.windows.net/CONTAINER/..."
             )
-        credential = require("azure.identity", EXTRA).DefaultAzureCredential()
+        if self.identity is not None and self.identity.azure_client_id:
+            credential = azure_credential(self.identity)  # the principal's (CONTRACT §11)
+        else:
+            credential = require("azure.identity", EXTRA).DefaultAzureCredential()
         return self._blob.BlobServiceClient(
             account_url, credential=credential, session=self._session(), **options
         )

@@ -1,7 +1,9 @@
 """Google Cloud Storage through google-cloud-storage (``gs://BUCKET/key``).
 
-Credentials are Application Default Credentials; with ``STORAGE_EMULATOR_HOST`` set
-the client talks to that server anonymously (fake-gcs-server in tests). Versions are
+Credentials are Application Default Credentials, or the service account of the
+principal impersonated with them (:mod:`dpexport.security.identity`); with
+``STORAGE_EMULATOR_HOST`` set the client talks to that server anonymously
+(fake-gcs-server in tests). Versions are
 object generations. Conditional writes use ``if_generation_match`` (0: must not
 exist); real GCS checks it on every upload, fake-gcs-server only on single-request
 uploads (EMULATORS.md), which is what small documents use.
@@ -23,6 +25,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
 from dpexport.errors import ExportError, NotFound, PermissionDenied, TransientError
+from dpexport.security.identity import Identity, gcp_credentials
 from dpexport.storage.base import ObjectInfo
 from dpexport.storage.cloud import (
     CONCURRENCY,
@@ -52,11 +55,13 @@ class GCSStore:
         client: Any = None,
         encryption: ServerSideEncryption | None = None,
         timeout: float = TIMEOUT,
+        identity: Identity | None = None,
     ) -> None:
         self._storage = require("google.cloud.storage", EXTRA)
         self._gexc = require("google.api_core.exceptions", EXTRA)
         self.bucket_name = bucket
         self.url = f"gs://{bucket}"
+        self.identity = identity
         self._owns_client = client is None
         self.client = client if client is not None else self._default_client()
         if self._owns_client:
@@ -75,6 +80,10 @@ class GCSStore:
             project = os.environ.get("GOOGLE_CLOUD_PROJECT", "dpexport-emulator")
             return self._storage.Client(project=project, credentials=creds)
         with self._errors(""):
+            if self.identity is not None and self.identity.gcp_service_account:
+                # CONTRACT §11: the principal's service account, impersonated with ADC
+                acting, home = gcp_credentials(self.identity)
+                return self._storage.Client(project=home, credentials=acting)
             return self._storage.Client()
 
     def with_encryption(self, encryption: ServerSideEncryption | None) -> GCSStore:

@@ -36,6 +36,7 @@ from dpexport.errors import (
     TerminalError,
     TransientError,
 )
+from dpexport.security.identity import Identity, aws_session
 from dpexport.storage import layout
 from dpexport.storage.base import ObjectInfo
 from dpexport.storage.cloud import (
@@ -110,6 +111,7 @@ class S3Store:
         encryption: ServerSideEncryption | None = None,
         timeout: float = TIMEOUT,
         retention: tuple[timedelta, tuple[str, ...]] | None = None,
+        identity: Identity | None = None,
     ) -> None:
         self._boto3 = require("boto3", EXTRA)
         self._bexc = require("botocore.exceptions", EXTRA)
@@ -117,6 +119,7 @@ class S3Store:
         self.bucket_name = bucket
         self.url = f"s3://{bucket}"
         self.timeout = timeout
+        self.identity = identity if identity is not None and identity.aws_role_arn else None
         self._owns_client = client is None
         self.client = client if client is not None else self._default_client()
         self.encryption = encryption
@@ -141,7 +144,8 @@ class S3Store:
             # up to TRANSFER_THREADS requests; botocore keeps 10 connections by default
             max_pool_connections=CONCURRENCY * TRANSFER_THREADS,
         )
-        return self._boto3.session.Session().client("s3", config=config)
+        session = aws_session(self.identity) if self.identity else self._boto3.session.Session()
+        return session.client("s3", config=config)
 
     def with_encryption(self, encryption: ServerSideEncryption | None) -> S3Store:
         """The same bucket and client, writing with ``encryption``."""
@@ -151,6 +155,7 @@ class S3Store:
             encryption=encryption,
             timeout=self.timeout,
             retention=self.retention,
+            identity=self.identity,
         )
 
     def with_retention(self, keep: timedelta, prefixes: tuple[str, ...]) -> S3Store:
@@ -162,6 +167,7 @@ class S3Store:
             encryption=self.encryption,
             timeout=self.timeout,
             retention=(keep, prefixes),
+            identity=self.identity,
         )
 
     def object_lock_enabled(self) -> bool:
@@ -195,7 +201,9 @@ class S3Store:
 
     @property
     def principal(self) -> str | None:
-        """The caller's ARN (STS), looked up once, only when a call was denied."""
+        """The principal and its role, else the caller's ARN (STS) looked up once."""
+        if self.identity is not None:
+            return f"{self.identity.principal} (role {self.identity.aws_role_arn})"
         if self._principal is None:
             try:
                 sts = self._boto3.session.Session().client(

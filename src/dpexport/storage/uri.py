@@ -36,6 +36,7 @@ from dpexport.storage.local import LocalStore
 
 if TYPE_CHECKING:
     from dpexport.reliability.retry import RetryPolicy
+    from dpexport.security.identity import Identity
 
 CLOUD_SCHEMES = ("gs", "s3", "az")
 #: Spec 1.3's Azure Blob endpoint: ``https://ACCOUNT`` + this + ``/CONTAINER/...``
@@ -310,29 +311,39 @@ def azure_account_problem(uri: str) -> str | None:
     return account_problem(loc.account)
 
 
-def open_cloud_store(scheme: str, bucket: str, account: str | None = None) -> Store:
+def open_cloud_store(
+    scheme: str, bucket: str, account: str | None = None, identity: Identity | None = None
+) -> Store:
     """The cloud backend for ``scheme``, its SDK imported only now (a missing SDK is a
-    UsageError naming the extra to install); ``account`` is an Azure URL's account."""
+    UsageError naming the extra to install); ``account`` is an Azure URL's account;
+    ``identity`` the principal whose credentials it uses (:mod:`dpexport.security.identity`)."""
     if scheme == "gs":
         from dpexport.storage.gcs import GCSStore
 
-        return GCSStore(bucket)
+        return GCSStore(bucket, identity=identity)
     if scheme == "s3":
         from dpexport.storage.s3 import S3Store
 
-        return S3Store(bucket)
+        return S3Store(bucket, identity=identity)
     if scheme == "az":
         from dpexport.storage.azure import AzureStore
 
-        return AzureStore(bucket, account=account)
+        return AzureStore(bucket, account=account, identity=identity)
     raise UsageError(f"no store for scheme {scheme!r}")
 
 
 class StoreResolver:
-    """Opens (and caches) the store behind each URI."""
+    """Opens (and caches) the store behind each URI; a cloud store with the credentials
+    of ``identity``'s principal when it names them for that cloud (CONTRACT §11)."""
 
-    def __init__(self, local_root: Path | None = None, policy: RetryPolicy | None = None) -> None:
+    def __init__(
+        self,
+        local_root: Path | None = None,
+        policy: RetryPolicy | None = None,
+        identity: Identity | None = None,
+    ) -> None:
         self.local_root = Path(local_root) if local_root else None
+        self.identity = identity
         #: spec 7.1's policy, the only retry layer of every cloud store call (the SDKs'
         #: own retries are off); the spec's defaults unless the config's is given
         self.policy = policy
@@ -363,7 +374,8 @@ class StoreResolver:
         from dpexport.reliability.retry import Retrier, RetryingStore, RetryPolicy
 
         retrier = Retrier(self.policy or RetryPolicy(), keep_history=False)
-        return RetryingStore(open_cloud_store(loc.scheme, loc.bucket, loc.account), retrier)
+        store = open_cloud_store(loc.scheme, loc.bucket, loc.account, self.identity)
+        return RetryingStore(store, retrier)
 
     def resolve(self, uri: str) -> tuple[Store, str]:
         """The store and the key inside it for a URI."""

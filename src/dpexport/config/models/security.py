@@ -11,6 +11,10 @@ from dpexport.config.models.common import Block, Duration, empty_list
 
 class ServiceAccount(Block):
     roles: list[str] = Field(default_factory=empty_list)
+    #: CONTRACT §11: the role S3 assumes and the client id Azure signs in as for this
+    #: principal (GCS and BigQuery impersonate the principal's own name)
+    aws_role_arn: str | None = None
+    azure_client_id: str | None = None
 
 
 class LifecycleRule(Block):
