@@ -216,6 +216,7 @@ def resolve(
         replication=tuple(model.replication),
         steps=steps,
         pricing=resolve_pricing(model, issues),
+        service_accounts=dict(model.service_accounts),
         unenforced=(
             *not_enforced_notes(issues.doc.data),
             *step_notes(model.validation_checks),
