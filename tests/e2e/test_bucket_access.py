@@ -121,8 +121,8 @@ def test_s3_allow_public_opens_only_the_policy_flags(tmp_path: Path, s3: tuple[A
 
 def test_gcs_says_what_the_emulator_did_not_keep(tmp_path: Path) -> None:
     server_env("STORAGE_EMULATOR_HOST", "the GCS server (fake-gcs-server)")
+    import google.cloud.storage as storage
     from google.auth.credentials import AnonymousCredentials
-    from google.cloud import storage
 
     client = storage.Client(project="dpexport-test", credentials=AnonymousCredentials())
     name = unique_bucket("acl")
@@ -179,3 +179,13 @@ def test_iam_render_prints_one_policy_per_bucket(tmp_path: Path) -> None:
     }
     text = dpexport("-c", config, "iam", "render")
     assert text.code == 0 and json.loads(text.out.split("\n", 1)[1]) == doc["iam_policy"]
+
+
+def test_a_local_folder_says_the_bindings_were_not_applied(tmp_path: Path) -> None:
+    config = _config(tmp_path, "gs://exports-bucket")
+    result = dpexport(
+        "-c", config, "--local-root", tmp_path / "out", "lifecycle", "apply", "--json"
+    )
+    assert result.code == 0, result.err
+    (doc,) = json.loads(result.out)
+    assert any("a local folder has no access policy" in x for x in doc["not_applied"]), doc

@@ -117,11 +117,17 @@ def s3_statements(
 def apply_access(store: Any, policies: Mapping[str, BucketPolicy], result: Any) -> None:
     """Apply the ``bucket_policies`` entry of ``store``'s bucket (if any) and read it
     back; what is done goes to ``result.applied``, the rest to ``result.not_applied``."""
-    policy = policies.get(getattr(store, "bucket_name", ""))
+    scheme, _, rest = store.url.partition("://")
+    local = not hasattr(store, "bucket_name")  # a folder (--local-root), no server
+    policy = policies.get(rest.split("/", 1)[0] if local else store.bucket_name)
     if policy is None:
         return
-    scheme = store.url.split("://", 1)[0]
-    if scheme == "s3":
+    if local:
+        result.not_applied.append(
+            "uniform_access and iam_bindings: a local folder has no access policy; "
+            f"run without --local-root to apply them to the bucket, or {RENDER_HINT}"
+        )
+    elif scheme == "s3":
         _apply_s3(store, policy, result)
     elif scheme == "gs":
         _apply_gcs(store, policy, result)
