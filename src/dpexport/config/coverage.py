@@ -61,9 +61,7 @@ DOCUMENTATION: frozenset[str] = frozenset(
 NOT_ENFORCED_YET: Mapping[str, int] = {
     # issue 21: principals, bucket policies, keys, in-transit TLS
     "service_accounts.*.roles[]": 21,
-    "encryption.at_rest.key_rotation": 21,
     "encryption.in_transit.certificate": 21,
-    "encryption.cross_cloud.azure_blob.key_vault": 21,
 }
 
 #: every other key -> ``path::test`` that changes it and asserts its effect
@@ -238,6 +236,10 @@ EFFECTS: Mapping[str, str] = {
     + "test_check_refuses_what_dpexport_does_not_do",
     "encryption.cross_cloud.aws_s3.kms_master_key": _ENC
     + "test_kms_master_key_is_the_sse_kms_key_of_cmek_objects_on_s3",
+    "encryption.at_rest.key_rotation": "tests/e2e/test_key_rotation.py::"
+    "test_key_rotation_is_set_on_aws_kms_and_rendered_for_cloud_kms",
+    "encryption.cross_cloud.azure_blob.key_vault": "tests/e2e/test_key_vault.py::"
+    "test_client_side_export_with_a_key_vault_key_decrypts",
     "lifecycle_policies.*.action": _LIFE + "test_apply",
     "lifecycle_policies.auto_delete.*": _LIFE + "test_sweep_with_retention",
     "bucket_policies.*.lifecycle_rules[].action": _LIFE + "test_apply",

@@ -437,7 +437,27 @@ def _encryption(
             "CMEK needs a key",
             expected="encryption.at_rest.sensitive_data.kms_key or the item's kms_key",
         )
+    elif (vault_key := _vault_key(model, key, ip, issues)) is not None:
+        key = vault_key
     return Encryption(mode="CMEK", kms_key=key, client_side=bool(item.client_side))
+
+
+def _vault_key(model: DpexportConfig, key: str, ip: Path, issues: Issues) -> str | None:
+    """``azure-kv://NAME``: the key in ``cross_cloud.azure_blob.key_vault`` (issue 21)."""
+    from dpexport.security.keyvault import vault_key_id
+
+    cross = model.encryption.cross_cloud
+    vault = cross.azure_blob.key_vault if cross and cross.azure_blob else None
+    resolved = vault_key_id(key, vault)
+    if resolved is None:
+        issues.add(
+            (*ip, "kms_key"),
+            "names a Key Vault key but no vault is configured",
+            value=key,
+            expected="encryption.cross_cloud.azure_blob.key_vault: VAULT_NAME, or the key id "
+            "https://VAULT.vault.azure.net/keys/NAME",
+        )
+    return resolved
 
 
 def _parquet(model: DpexportConfig, item: ExportItem | None) -> ParquetOptions:

@@ -255,7 +255,9 @@ def apply_rules(
             apply_access(innermost(store), config.bucket_policies, result)
         except ExportError as exc:
             result.error = str(exc)
-    return results
+    from dpexport.security.rotation import apply_key_rotation
+
+    return results + apply_key_rotation(config, ApplyResult)
 
 
 def _apply_retention(store: Any, policy: Policy, result: ApplyResult) -> None:

@@ -11,6 +11,8 @@ wrapped key cannot be replayed into another KMS use.
   private or local endpoint.
 - :class:`AwsKmsKeyProvider` (boto3): key ids, ARNs or ``alias/NAME``; the AWS
   credential chain and ``AWS_ENDPOINT_URL`` as every AWS client.
+- Azure Key Vault keys (``https://VAULT.vault.azure.net/keys/NAME``):
+  :class:`dpexport.security.keyvault.AzureKeyVaultKeyProvider`.
 
 Errors never contain key material: a failed unwrap is a :class:`DecryptionError`
 naming the key; a failed wrap is our usual error type (retryable or not).
@@ -18,7 +20,7 @@ naming the key; a failed wrap is our usual error type (retryable or not).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dpexport.errors import (
     DecryptionError,
@@ -30,6 +32,9 @@ from dpexport.errors import (
     UsageError,
 )
 from dpexport.storage.cloud import TIMEOUT, require
+
+if TYPE_CHECKING:
+    from dpexport.security.keyvault import AzureKeyVaultKeyProvider
 
 AAD = b"dpexport-data-key-v1"
 _CONTEXT = {"purpose": AAD.decode()}
@@ -102,7 +107,7 @@ class GcpKmsKeyProvider:
                 timeout=self.timeout,
             )
         except self._gexc.GoogleAPICallError as exc:
-            raise _wrap_error(key_name, exc.code, exc.message) from exc
+            raise wrap_error(key_name, exc.code, exc.message) from exc
         return bytes(resp.ciphertext)
 
     def unwrap(self, key_name: str, wrapped: bytes) -> bytes:
@@ -150,15 +155,12 @@ class AwsKmsKeyProvider:
             resp = self.client.encrypt(
                 KeyId=key_name, Plaintext=data_key, EncryptionContext=_CONTEXT
             )
-        except self._bexc.ClientError as exc:
-            err = exc.response.get("Error", {})
-            code = str(err.get("Code"))
-            status = _AWS_STATUS.get(code) or exc.response.get("ResponseMetadata", {}).get(
-                "HTTPStatusCode"
-            )
-            raise _wrap_error(key_name, status, f"{code}: {err.get('Message')}") from exc
-        except (self._bexc.HTTPClientError, self._bexc.ConnectionError) as exc:
-            raise TransientError(f"AWS KMS unreachable: {type(exc).__name__}") from exc
+        except (
+            self._bexc.ClientError,
+            self._bexc.HTTPClientError,
+            self._bexc.ConnectionError,
+        ) as exc:
+            raise aws_error(key_name, exc) from exc
         return bytes(resp["CiphertextBlob"])
 
     def unwrap(self, key_name: str, wrapped: bytes) -> bytes:
@@ -177,8 +179,24 @@ class AwsKmsKeyProvider:
         self.client.close()
 
 
-def _wrap_error(key_name: str, status: int | None, detail: str | None) -> ExportError:
-    message = f"KMS key {key_name!r} could not wrap a data key: {detail}"
+def aws_error(
+    key_name: str, exc: Exception, what: str = "could not wrap a data key"
+) -> ExportError:
+    """Our error for a botocore error on ``key_name``: a ``ClientError`` by its code, a
+    connection failure transient."""
+    response = getattr(exc, "response", None)
+    if not isinstance(response, dict):
+        return TransientError(f"AWS KMS unreachable: {type(exc).__name__}")
+    err = response.get("Error", {})
+    code = str(err.get("Code"))
+    status = _AWS_STATUS.get(code) or response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return wrap_error(key_name, status, f"{code}: {err.get('Message')}", what)
+
+
+def wrap_error(
+    key_name: str, status: int | None, detail: str | None, what: str = "could not wrap a data key"
+) -> ExportError:
+    message = f"KMS key {key_name!r} {what}: {detail}"
     if status in (401, 403):
         return PermissionDenied(message)
     if status in (429, 500, 502, 503, 504):
@@ -189,14 +207,20 @@ def _wrap_error(key_name: str, status: int | None, detail: str | None) -> Export
 
 def key_provider_for(
     key_name: str, *, kind: str = "auto", endpoint: str | None = None
-) -> GcpKmsKeyProvider | AwsKmsKeyProvider:
+) -> GcpKmsKeyProvider | AwsKmsKeyProvider | AzureKeyVaultKeyProvider:
     """The cloud provider for a key name: ``projects/...`` is Cloud KMS, ``arn:aws:kms:``
-    or ``alias/`` AWS KMS (``kind`` forces one: ``gcp_kms`` | ``aws_kms``)."""
+    or ``alias/`` AWS KMS, ``https://VAULT.vault.azure.net/keys/NAME`` Azure Key Vault
+    (``kind`` forces one: ``gcp_kms`` | ``aws_kms`` | ``azure_key_vault``)."""
+    from dpexport.security.keyvault import AzureKeyVaultKeyProvider, is_key_vault_key
+
     if kind == "gcp_kms" or (kind == "auto" and key_name.startswith("projects/")):
         return GcpKmsKeyProvider(endpoint=endpoint)
     if kind == "aws_kms" or (kind == "auto" and key_name.startswith(("arn:aws:kms:", "alias/"))):
         return AwsKmsKeyProvider()
+    if kind == "azure_key_vault" or (kind == "auto" and is_key_vault_key(key_name)):
+        return AzureKeyVaultKeyProvider()
     raise UsageError(
-        f"no cloud KMS for key {key_name!r}: expected projects/.../cryptoKeys/K (Cloud KMS) "
-        "or arn:aws:kms:... / alias/NAME (AWS KMS)"
+        f"no cloud KMS for key {key_name!r}: expected projects/.../cryptoKeys/K (Cloud KMS), "
+        "arn:aws:kms:... / alias/NAME (AWS KMS) or https://VAULT.vault.azure.net/keys/NAME "
+        "(Azure Key Vault)"
     )
