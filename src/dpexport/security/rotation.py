@@ -16,7 +16,7 @@ the setting is rendered, ready to run, where it cannot:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from dpexport.errors import ExportError
@@ -30,7 +30,13 @@ if TYPE_CHECKING:
 #: what AWS KMS accepts for RotationPeriodInDays
 AWS_ROTATION_DAYS = (90, 2560)
 
-__all__ = ["AWS_ROTATION_DAYS", "apply_key_rotation", "configured_keys", "render_rotation"]
+__all__ = [
+    "AWS_ROTATION_DAYS",
+    "apply_key_rotation",
+    "configured_keys",
+    "render_rotation",
+    "rotation_documents",
+]
 
 
 def configured_keys(config: ResolvedConfig) -> list[str]:
@@ -66,9 +72,9 @@ def render_rotation(key: str, period: timedelta) -> str:
     days = max(1, period.days)
     kind = _kind(key)
     if kind == "gcp":
+        first = (datetime.now(UTC) + period).strftime("%Y-%m-%dT%H:%M:%SZ")
         return (
-            f"gcloud kms keys update {key} --rotation-period={days}d "
-            "--next-rotation-time=<RFC 3339 time>"
+            f"gcloud kms keys update {key} --rotation-period={days}d --next-rotation-time={first}"
         )
     if kind == "aws":
         return f"aws kms enable-key-rotation --key-id {key} --rotation-period-in-days {days}"
@@ -79,6 +85,24 @@ def render_rotation(key: str, period: timedelta) -> str:
             f'"action": {{"type": "Rotate"}}}}]}}\''
         )
     return f"key file {key!r} under --local-root: not rotated by dpexport"
+
+
+def rotation_documents(config: ResolvedConfig) -> list[dict[str, Any]]:
+    """For ``iam render``: one document per configured key, its rotation and the command
+    that sets it (none when ``key_rotation`` is not set)."""
+    at_rest = config.encryption.at_rest
+    period = at_rest.key_rotation if at_rest is not None else None
+    if period is None:
+        return []
+    return [
+        {
+            "kms_key": key,
+            "key_rotation_days": period.days,
+            "applied_by_lifecycle_apply": _kind(key) == "aws",
+            "command": render_rotation(key, period),
+        }
+        for key in configured_keys(config)
+    ]
 
 
 def apply_key_rotation(
