@@ -54,6 +54,9 @@ class KeyVaultStandIn:
     cert: Path | None = None
     keys: dict[str, list[tuple[str, rsa.RSAPrivateKey]]] = field(default_factory=dict)
     calls: list[str] = field(default_factory=list)
+    #: answer ``GET`` of a key 403, as for a principal without keys/get: the SDK then
+    #: asks the vault to wrap too
+    forbid_get: bool = False
     url: str = ""
     server: ThreadingHTTPServer | None = None
 
@@ -84,6 +87,8 @@ class KeyVaultStandIn:
                 "error": {"code": "KeyNotFound", "message": f"version {version} not found"}
             }
         private, kid = versions[version], self.kid(parts[1], version)
+        if method == "GET" and self.forbid_get:
+            return 403, {"error": {"code": "Forbidden", "message": "no keys/get permission"}}
         if method == "GET" and len(parts) <= 3:
             numbers = private.public_key().public_numbers()
             key = {

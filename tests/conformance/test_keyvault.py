@@ -54,6 +54,15 @@ def test_key_vault_envelope_round_trip_survives_rotation(vault: KeyVaultStandIn)
     assert repr(provider) == "AzureKeyVaultKeyProvider()"
 
 
+def test_without_keys_get_the_vault_wraps_and_unwraps(vault: KeyVaultStandIn) -> None:
+    vault.forbid_get = True
+    key = vault.create_key("exports")
+    with closing(AzureKeyVaultKeyProvider()) as provider:
+        _round_trip(provider, key)
+    verbs = [c.rsplit("/", 1)[1] for c in vault.calls if c.startswith("POST")]
+    assert verbs == ["wrapkey", "unwrapkey"]
+
+
 def test_a_wrong_token_is_refused_by_the_vault(
     vault: KeyVaultStandIn, monkeypatch: pytest.MonkeyPatch
 ) -> None:

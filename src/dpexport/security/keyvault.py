@@ -3,7 +3,9 @@
 A data key is wrapped with RSA-OAEP-256 by an RSA key in Key Vault
 (azure-keyvault-keys' ``CryptographyClient``). Key names are Key Vault key ids,
 ``https://VAULT.vault.azure.net/keys/NAME[/VERSION]``. The key's version that wrapped
-is kept beside the wrapped bytes, so a file still opens after the key rotates.
+is kept beside the wrapped bytes, so a file still opens after the key rotates. (The SDK
+learns the version from ``keys/get``; without that permission and with a versionless key
+id it is unknown, and files open only while the wrapping version is the current one.)
 
 Credentials: ``$DPEXPORT_AZURE_KEY_VAULT_TOKEN`` (an access token for
 ``https://vault.azure.net``, e.g. from ``az account get-access-token --resource
@@ -134,16 +136,19 @@ class AzureKeyVaultKeyProvider:
             result = self._client(key_name).wrap_key(algorithm, data_key)
         except self._aexc.AzureError as exc:
             raise self._error(key_name, exc) from exc
-        # the version that wrapped, so the file opens after the key rotates
-        version = _parts(result.key_id or key_name)[-1].encode()
+        # the version that wrapped, so the file opens after the key rotates; unknown (empty)
+        # when the SDK asked the vault to wrap with a versionless id (no keys/get)
+        parts = _parts(result.key_id or key_name)
+        version = (parts[2] if len(parts) == 3 else "").encode()
         return len(version).to_bytes(2, "big") + version + bytes(result.encrypted_key)
 
     def unwrap(self, key_name: str, wrapped: bytes) -> bytes:
         size = int.from_bytes(wrapped[:2], "big")
         version = wrapped[2 : 2 + size].decode(errors="replace")
-        if size == 0 or len(wrapped) <= 2 + size or "/" in version:
+        if len(wrapped) <= 2 + size or "/" in version:
             raise DecryptionError(f"the data key wrapped by Key Vault key {key_name!r} is damaged")
-        key_id = f"https://{urlparse(key_name).netloc}/keys/{_parts(key_name)[1]}/{version}"
+        key_id = f"https://{urlparse(key_name).netloc}/keys/{_parts(key_name)[1]}"
+        key_id += f"/{version}" if version else ""
         algorithm = self._crypto.KeyWrapAlgorithm.rsa_oaep_256
         try:
             result = self._client(key_id).unwrap_key(algorithm, wrapped[2 + size :])
