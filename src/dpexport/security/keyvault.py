@@ -30,6 +30,7 @@ from dpexport.errors import (
     TransientError,
     UsageError,
 )
+from dpexport.security.kms_errors import wrap_error
 from dpexport.storage.cloud import TIMEOUT, require
 
 TOKEN_ENV = "DPEXPORT_AZURE_KEY_VAULT_TOKEN"
@@ -160,8 +161,6 @@ class AzureKeyVaultKeyProvider:
         return bytes(result.key)
 
     def _error(self, key_name: str, exc: Any) -> ExportError:
-        from dpexport.security.kms import wrap_error
-
         if isinstance(exc, self._aexc.ClientAuthenticationError) and exc.status_code is None:
             return PermissionDenied(
                 f"no Azure credentials for Key Vault key {key_name!r}: set {TOKEN_ENV} or "

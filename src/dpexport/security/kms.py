@@ -20,21 +20,18 @@ naming the key; a failed wrap is our usual error type (retryable or not).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from dpexport.errors import (
     DecryptionError,
     ExportError,
-    InvalidArgument,
-    NotFound,
     PermissionDenied,
     TransientError,
     UsageError,
 )
+from dpexport.security.keyvault import AzureKeyVaultKeyProvider, is_key_vault_key
+from dpexport.security.kms_errors import wrap_error
 from dpexport.storage.cloud import TIMEOUT, require
-
-if TYPE_CHECKING:
-    from dpexport.security.keyvault import AzureKeyVaultKeyProvider
 
 AAD = b"dpexport-data-key-v1"
 _CONTEXT = {"purpose": AAD.decode()}
@@ -193,26 +190,12 @@ def aws_error(
     return wrap_error(key_name, status, f"{code}: {err.get('Message')}", what)
 
 
-def wrap_error(
-    key_name: str, status: int | None, detail: str | None, what: str = "could not wrap a data key"
-) -> ExportError:
-    message = f"KMS key {key_name!r} {what}: {detail}"
-    if status in (401, 403):
-        return PermissionDenied(message)
-    if status in (429, 500, 502, 503, 504):
-        code = "RATE_LIMIT_EXCEEDED" if status == 429 else "SERVICE_UNAVAILABLE"
-        return TransientError(message, code=code)
-    return NotFound(message) if status == 404 else InvalidArgument(message)
-
-
 def key_provider_for(
     key_name: str, *, kind: str = "auto", endpoint: str | None = None
 ) -> GcpKmsKeyProvider | AwsKmsKeyProvider | AzureKeyVaultKeyProvider:
     """The cloud provider for a key name: ``projects/...`` is Cloud KMS, ``arn:aws:kms:``
     or ``alias/`` AWS KMS, ``https://VAULT.vault.azure.net/keys/NAME`` Azure Key Vault
     (``kind`` forces one: ``gcp_kms`` | ``aws_kms`` | ``azure_key_vault``)."""
-    from dpexport.security.keyvault import AzureKeyVaultKeyProvider, is_key_vault_key
-
     if kind == "gcp_kms" or (kind == "auto" and key_name.startswith("projects/")):
         return GcpKmsKeyProvider(endpoint=endpoint)
     if kind == "aws_kms" or (kind == "auto" and key_name.startswith(("arn:aws:kms:", "alias/"))):
