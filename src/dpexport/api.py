@@ -161,9 +161,13 @@ def run(
     every result) when an export fails, unless ``raise_on_failure`` is false."""
     from dpexport.flow.context import RunOptions
     from dpexport.flow.runner import run_exports
+    from dpexport.security.principals import export_action, principal_for
 
     ws = Workspace.of(config, local_root=local_root)
-    names = tuple(spec.qualified_name for spec in ws.select(tables)) if tables else ()
+    specs = ws.select(tables)
+    names = tuple(spec.qualified_name for spec in specs) if tables else ()
+    whole = export_action("run", ws.config.tables)
+    principal = principal_for(ws.config, export_action("run", specs), principal, whole)
     with ws.engine(unavailable_ok=True) as engine:
         options = RunOptions(
             tables=names,
@@ -205,14 +209,18 @@ def compact(
     at: datetime | None = None,
     local_root: PathLike | None = None,
     raise_on_failure: bool = True,
+    principal: str | None = None,
 ) -> ExportResult:
     """Fold an INCREMENTAL table's exports into one snapshot by its merge key (under
-    ``{destination}/snapshot/``); ``ExportFailed`` if it fails, unless told not to."""
+    ``{destination}/snapshot/``), as ``principal`` (CONTRACT §11); ``ExportFailed`` if it
+    fails, unless told not to."""
     from dpexport.ops.compact import compact as fold
+    from dpexport.security.principals import compact_action, principal_for
 
     ws = Workspace.of(config, local_root=local_root)
     spec = ws.table(table)
-    result = fold(ws.config, spec.qualified_name, at=at, local_root=ws.local_root)
+    who = principal_for(ws.config, compact_action(spec), principal)
+    result = fold(ws.config, spec.qualified_name, at=at, local_root=ws.local_root, principal=who)
     return _checked([result], raise_on_failure)[0]
 
 
@@ -224,16 +232,22 @@ def reconcile(
     days: int | None = None,
     dry_run: bool = False,
     local_root: PathLike | None = None,
+    principal: str | None = None,
 ) -> list[ReconcileReport]:
     """Compare each APPEND and INCREMENTAL table's folders over its reconcile window
     (``days`` overrides it; it ends at ``at``, default now) with the warehouse, and
-    export late rows into their folders unless ``dry_run``; one report per table."""
+    export late rows into their folders unless ``dry_run``, as ``principal`` (CONTRACT
+    §11, like ``run``); one report per table."""
     from dpexport.ops.reconcile import reconcile as compare
+    from dpexport.security.principals import export_action, principal_for
 
     if days is not None and days < 0:
         raise UsageError(f"--days {days}: expected 0 or more days")
     ws = Workspace.of(config, local_root=local_root)
-    names = tuple(spec.qualified_name for spec in ws.select(tables)) if tables else ()
+    specs = ws.select(tables)
+    names = tuple(spec.qualified_name for spec in specs) if tables else ()
+    whole = export_action("reconcile", ws.config.tables)
+    who = principal_for(ws.config, export_action("reconcile", specs), principal, whole)
     with ws.engine() as engine:
         return compare(
             ws.config,
@@ -243,6 +257,7 @@ def reconcile(
             days=days,
             dry_run=dry_run,
             local_root=ws.local_root,
+            principal=who,
         )
 
 
@@ -302,14 +317,21 @@ def demo(
 
 
 def status(
-    config: ConfigSource, *, local_root: PathLike | None = None, now: datetime | None = None
+    config: ConfigSource,
+    *,
+    local_root: PathLike | None = None,
+    now: datetime | None = None,
+    principal: str | None = None,
 ) -> list[TableStatus]:
     """Per table: last export, rows, hours since, FRESH/STALE, 7-day success rate, open
-    DLQ entries, as of ``now`` (default now)."""
+    DLQ entries, as of ``now`` (default now); only the exports that acted as
+    ``principal`` when given."""
     from dpexport.ops.status import status as table_statuses
 
     ws = Workspace.of(config, local_root=local_root)
-    return table_statuses(ws.config, local_root=ws.local_root, now=now or datetime.now(UTC))
+    return table_statuses(
+        ws.config, local_root=ws.local_root, now=now or datetime.now(UTC), principal=principal
+    )
 
 
 def logs_query(
@@ -345,6 +367,7 @@ def dlq_retry(
     due: bool = False,
     local_root: PathLike | None = None,
     now: datetime | None = None,
+    principal: str | None = None,
 ) -> list[RetryOutcome]:
     """Run failed exports again: the entry ``export_id`` (``UsageError`` if there is
     none), or every open entry (only those due for auto-retry with ``due``). Success
@@ -364,11 +387,28 @@ def dlq_retry(
         entries = [(s, e) for s, e in entries if e.due_for_auto_retry]
     if not entries:
         return []
+    _retry_principal(ws, entries, principal)
     engine = ws.open_engine()
     try:
         return retry_dlq(ws.config, engine, entries, local_root=ws.local_root, now=at_now)
     finally:
         engine.close()
+
+
+def _retry_principal(
+    ws: Workspace, entries: Sequence[tuple[Any, DlqEntry]], named: str | None
+) -> str | None:
+    """The principal ``dlq retry`` runs as: one allowed to export every entry's table."""
+    from dpexport.security.principals import export_action, principal_for
+
+    specs = []
+    for _, entry in entries:
+        try:
+            specs.append(ws.config.table(entry.table or ""))
+        except KeyError:  # the retry reports it; it exports nothing
+            continue
+    whole = export_action("dlq retry", ws.config.tables)
+    return principal_for(ws.config, export_action("dlq retry", specs), named, whole)
 
 
 def dlq_purge(
@@ -395,26 +435,43 @@ def replicate(
     *,
     tables: str | Sequence[str] = (),
     local_root: PathLike | None = None,
+    principal: str | None = None,
 ) -> list[TableReport]:
     """Copy committed exports to the replication targets, every sha256 verified at the
-    target; one report per (item, table), ``report.ok`` false on any mismatch."""
+    target, as ``principal`` (CONTRACT §11); one report per (item, table),
+    ``report.ok`` false on any mismatch."""
     from dpexport.ops.replicate import replicate as copy
+    from dpexport.security.principals import principal_for, replicate_action
 
     ws = Workspace.of(config, local_root=local_root)
     names = (tables,) if isinstance(tables, str) else tuple(tables)
-    ws.select(names)
+    wanted = {s.qualified_name for s in ws.select(names)}
+    targets = [
+        item.target
+        for item in ws.config.replication
+        if any(ws.config.table(t).qualified_name in wanted for t in item.tables)
+    ]
+    whole = replicate_action(item.target for item in ws.config.replication)
+    principal_for(ws.config, replicate_action(targets), principal, whole)
     return copy(ws.config, local_root=ws.local_root, tables=names)
 
 
 def lifecycle_apply(
-    config: ConfigSource, *, local_root: PathLike | None = None
+    config: ConfigSource, *, local_root: PathLike | None = None, principal: str | None = None
 ) -> list[ApplyResult]:
     """Write the bucket rules (storage classes, expirations) each store supports; one
     result per store, saying what could not be applied."""
     from dpexport.ops.lifecycle import apply_rules
 
     ws = Workspace.of(config, local_root=local_root)
+    _lifecycle_principal(ws, "apply", principal)
     return apply_rules(ws.config, local_root=ws.local_root)
+
+
+def _lifecycle_principal(ws: Workspace, verb: str, named: str | None) -> str | None:
+    from dpexport.security.principals import lifecycle_action, principal_for
+
+    return principal_for(ws.config, lifecycle_action(verb), named)
 
 
 def iam_render(config: ConfigSource, *, local_root: PathLike | None = None) -> list[dict[str, Any]]:
@@ -433,12 +490,14 @@ def lifecycle_sweep(
     dry_run: bool = False,
     local_root: PathLike | None = None,
     now: datetime | None = None,
+    principal: str | None = None,
 ) -> tuple[list[SweepItem], list[str]]:
     """Delete what the auto_delete rules make due (or with ``dry_run`` list it), never
     anything under a retention rule; the items and one error per store not swept."""
     from dpexport.ops.sweep import sweep
 
     ws = Workspace.of(config, local_root=local_root)
+    _lifecycle_principal(ws, "sweep", principal)
     return sweep(ws.config, now=now or datetime.now(UTC), dry_run=dry_run, local_root=ws.local_root)
 
 
@@ -449,6 +508,7 @@ def lifecycle_archive(
     dry_run: bool = False,
     local_root: PathLike | None = None,
     now: datetime | None = None,
+    principal: str | None = None,
 ) -> list[ArchiveReport]:
     """Move the committed folders older than their table's ``archive_after`` to
     ``buckets.cold_storage`` (copied and verified, then removed from the source), or with
@@ -458,6 +518,7 @@ def lifecycle_archive(
 
     ws = Workspace.of(config, local_root=local_root)
     names = tuple(s.qualified_name for s in ws.select(tables)) if tables else ()
+    _lifecycle_principal(ws, "archive", principal)
     return archive(
         ws.config,
         now=now or datetime.now(UTC),

@@ -151,6 +151,7 @@ def _echo_plan(p: dict[str, Any]) -> None:
 @click.option("--table", "table", required=True, help="an INCREMENTAL table")
 @click.option("--at", "at", default=None, help="logical time of the snapshot (default now)")
 @click.option("--json", "as_json", is_flag=True)
+@click.option("--as", "principal", default=None, help="principal it acts as (CONTRACT §11)")
 @click.pass_context
 def compact(
     ctx: click.Context,
@@ -159,11 +160,14 @@ def compact(
     table: str,
     at: str | None,
     as_json: bool,
+    principal: str | None,
 ) -> None:
     """Fold an INCREMENTAL table's exports into one snapshot by its merge key."""
     settings = settings_of(ctx, config_path, local_root)
     logical = parse_at(at)
-    result = api.compact(settings.workspace(), table, at=logical, raise_on_failure=False)
+    result = api.compact(
+        settings.workspace(), table, at=logical, raise_on_failure=False, principal=principal
+    )
     report_results([result], as_json)
     ctx.exit(exit_code([result]))
 
@@ -175,6 +179,7 @@ def compact(
 @click.option("--at", "at", default=None, help="the window's end, RFC 3339 (default now, UTC)")
 @click.option("--dry-run", is_flag=True, help="compare only; export nothing")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON array on stdout")
+@click.option("--as", "principal", default=None, help="principal it acts as (CONTRACT §11)")
 @click.pass_context
 def reconcile(
     ctx: click.Context,
@@ -185,12 +190,18 @@ def reconcile(
     at: str | None,
     dry_run: bool,
     as_json: bool,
+    principal: str | None,
 ) -> None:
     """Find rows that reached the warehouse after their folder was exported, and export
     them into it (APPEND and INCREMENTAL tables with a time partition)."""
     settings = settings_of(ctx, config_path, local_root)
     reports = api.reconcile(
-        settings.workspace(), tables=tables, at=parse_at(at), days=days, dry_run=dry_run
+        settings.workspace(),
+        tables=tables,
+        at=parse_at(at),
+        days=days,
+        dry_run=dry_run,
+        principal=principal,
     )
     if as_json:
         click.echo(json.dumps([r.to_json() for r in reports]))

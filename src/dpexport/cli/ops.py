@@ -61,6 +61,7 @@ def logs_query(
 @click.command("status")
 @common_options
 @click.option("--json", "as_json", is_flag=True, help="print a JSON array, one object a table")
+@click.option("--principal", default=None, help="only the exports that acted as this principal")
 @now_option
 @click.pass_context
 def status_command(
@@ -68,13 +69,14 @@ def status_command(
     config_path: str | None,
     local_root: str | None,
     as_json: bool,
+    principal: str | None,
     now: str | None,
 ) -> None:
     """Per table: last export, rows, hours since, FRESH/STALE, 7-day success rate, open DLQ."""
     from dpexport.ops.status import render
 
     settings = settings_of(ctx, config_path, local_root)
-    statuses = api.status(settings.workspace(), now=parse_now(now))
+    statuses = api.status(settings.workspace(), now=parse_now(now), principal=principal)
     if as_json:
         click.echo(json.dumps([s.to_json() for s in statuses], indent=2))
     else:
@@ -128,6 +130,7 @@ def dlq_list(
 @click.option("--due", is_flag=True, help="only entries due for auto-retry")
 @click.option("--json", "as_json", is_flag=True, help="print a JSON array of outcomes")
 @now_option
+@click.option("--as", "principal", default=None, help="principal it acts as (CONTRACT §11)")
 @click.pass_context
 def dlq_retry(
     ctx: click.Context,
@@ -137,12 +140,15 @@ def dlq_retry(
     due: bool,
     as_json: bool,
     now: str | None,
+    principal: str | None,
 ) -> None:
     """Run failed exports again (one by id, or every open entry); success removes the
     entry, failure counts a retry, and max_attempts retries poison it."""
     settings = settings_of(ctx, config_path, local_root)
     at_now = parse_now(now)
-    outcomes = api.dlq_retry(settings.workspace(), export_id, due=due, now=at_now)
+    outcomes = api.dlq_retry(
+        settings.workspace(), export_id, due=due, now=at_now, principal=principal
+    )
     if as_json:
         click.echo(json.dumps([o.to_json() for o in outcomes], indent=2))
     else:

@@ -20,6 +20,7 @@ from dpexport.cli.common import common_options, now_option, parse_now, settings_
 @common_options
 @click.option("--table", "tables", multiple=True, help="only this table (repeatable)")
 @click.option("--json", "as_json", is_flag=True, help="print a JSON array, one object a table")
+@click.option("--as", "principal", default=None, help="principal it acts as (CONTRACT §11)")
 @click.pass_context
 def replicate_command(
     ctx: click.Context,
@@ -27,11 +28,12 @@ def replicate_command(
     local_root: str | None,
     tables: tuple[str, ...],
     as_json: bool,
+    principal: str | None,
 ) -> None:
     """Copy committed exports to the replication targets (data, sidecars, manifests,
     SUCCESS last), every sha256 verified at the target; exit 1 on any mismatch."""
     settings = settings_of(ctx, config_path, local_root)
-    reports = api.replicate(settings.workspace(), tables=tables)
+    reports = api.replicate(settings.workspace(), tables=tables, principal=principal)
     if as_json:
         click.echo(json.dumps([r.to_json() for r in reports], indent=2))
     else:
@@ -55,13 +57,18 @@ def lifecycle_group(ctx: click.Context, config_path: str | None, local_root: str
 @lifecycle_group.command("apply")
 @common_options
 @click.option("--json", "as_json", is_flag=True, help="print a JSON array, one object a store")
+@click.option("--as", "principal", default=None, help="principal it acts as (CONTRACT §11)")
 @click.pass_context
 def lifecycle_apply(
-    ctx: click.Context, config_path: str | None, local_root: str | None, as_json: bool
+    ctx: click.Context,
+    config_path: str | None,
+    local_root: str | None,
+    as_json: bool,
+    principal: str | None,
 ) -> None:
     """Write the bucket rules each store supports; say what could not be applied."""
     settings = settings_of(ctx, config_path, local_root)
-    results = api.lifecycle_apply(settings.workspace())
+    results = api.lifecycle_apply(settings.workspace(), principal=principal)
     if as_json:
         click.echo(json.dumps([r.to_json() for r in results], indent=2))
     else:
@@ -81,6 +88,7 @@ def lifecycle_apply(
 @click.option("--dry-run", is_flag=True, help="list what is due; delete nothing")
 @click.option("--json", "as_json", is_flag=True, help="print a JSON array, one object an item")
 @now_option
+@click.option("--as", "principal", default=None, help="principal it acts as (CONTRACT §11)")
 @click.pass_context
 def lifecycle_sweep(
     ctx: click.Context,
@@ -89,12 +97,15 @@ def lifecycle_sweep(
     dry_run: bool,
     as_json: bool,
     now: str | None,
+    principal: str | None,
 ) -> None:
     """Delete what the auto_delete rules make due (temp 7 days, failed 30, test 1, DLQ 90,
     tokens 7), never anything under a retention rule; tier Azure blobs by age."""
     settings = settings_of(ctx, config_path, local_root)
     workspace = settings.workspace()
-    items, errors = api.lifecycle_sweep(workspace, now=parse_now(now), dry_run=dry_run)
+    items, errors = api.lifecycle_sweep(
+        workspace, now=parse_now(now), dry_run=dry_run, principal=principal
+    )
     if as_json:
         click.echo(json.dumps([i.to_json() for i in items], indent=2))
     else:
@@ -114,6 +125,7 @@ def lifecycle_sweep(
 @click.option("--dry-run", is_flag=True, help="list what is due; copy and delete nothing")
 @click.option("--json", "as_json", is_flag=True, help="print a JSON array, one object a table")
 @now_option
+@click.option("--as", "principal", default=None, help="principal it acts as (CONTRACT §11)")
 @click.pass_context
 def lifecycle_archive(
     ctx: click.Context,
@@ -123,13 +135,18 @@ def lifecycle_archive(
     dry_run: bool,
     as_json: bool,
     now: str | None,
+    principal: str | None,
 ) -> None:
     """Move committed folders older than archive_after to buckets.cold_storage: copied,
     every sha256 verified there, SUCCESS last, then removed from the source (never what
     a retention still holds); exit 1 on any failure."""
     settings = settings_of(ctx, config_path, local_root)
     reports = api.lifecycle_archive(
-        settings.workspace(), tables=tables, dry_run=dry_run, now=parse_now(now)
+        settings.workspace(),
+        tables=tables,
+        dry_run=dry_run,
+        now=parse_now(now),
+        principal=principal,
     )
     if as_json:
         click.echo(json.dumps([r.to_json() for r in reports], indent=2))

@@ -60,7 +60,6 @@ DOCUMENTATION: frozenset[str] = frozenset(
 #: keys accepted without effect yet -> the issue that makes them real
 NOT_ENFORCED_YET: Mapping[str, int] = {
     # issue 21: principals, bucket policies, keys, in-transit TLS
-    "service_accounts.*.roles[]": 21,
     "encryption.in_transit.certificate": 21,
 }
 
@@ -258,6 +257,9 @@ EFFECTS: Mapping[str, str] = {
     "test_replication_items_run_on_their_schedule_after_the_exports",
     "replication[].tables[]": "tests/e2e/test_replication.py::test_replicate_to_s3_and_azure",
     "replication[].target": "tests/e2e/test_replication.py::test_replicate_to_s3_and_azure",
+    # principals (CONTRACT §11): the roles decide what each may do
+    "service_accounts.*.roles[]": "tests/e2e/test_principals.py::"
+    "test_each_spec_principal_does_what_its_roles_allow",
     # cost (spec 10.1): lines of the price table overridden
     "pricing.warehouse.*.*": _COST
     + "test_an_override_in_the_config_changes_its_line_by_the_exact_amount",
@@ -289,14 +291,14 @@ EFFECTS: Mapping[str, str] = {
     "test_email_with_starttls_logs_in_with_the_environments_credentials",
     "metrics.channels.*.smtp_password_env": "tests/alerts/test_channels.py::"
     "test_email_with_starttls_logs_in_with_the_environments_credentials",
-}
-
-#: the three tables by name, for :func:`tables_of`
-TABLES: Mapping[str, Mapping[str, object]] = {
     "service_accounts.*.aws_role_arn": "tests/e2e/test_credentials.py::"
     "test_a_principal_writes_through_its_assumed_role",
     "service_accounts.*.azure_client_id": "tests/e2e/test_credentials.py::"
     "test_azure_signs_in_as_the_principals_client_id",
+}
+
+#: the three tables by name, for :func:`tables_of`
+TABLES: Mapping[str, Mapping[str, object]] = {
     "DOCUMENTATION": dict.fromkeys(DOCUMENTATION),
     "NOT_ENFORCED_YET": NOT_ENFORCED_YET,
     "EFFECTS": EFFECTS,

@@ -34,9 +34,15 @@ from dpexport.storage.uri import StoreResolver
 
 
 def compact(
-    config: ResolvedConfig, table: str, *, at: datetime | None, local_root: Path | None
+    config: ResolvedConfig,
+    table: str,
+    *,
+    at: datetime | None,
+    local_root: Path | None,
+    principal: str | None = None,
 ) -> ExportResult:
-    """Fold ``table``'s increments into a snapshot; returns the snapshot's export result."""
+    """Fold ``table``'s increments into a snapshot, as ``principal`` (its export-log
+    record says so); returns the snapshot's export result."""
     spec = config.table(table)
     if spec.mode != "INCREMENTAL" or not spec.merge_key:
         raise UsageError(  # a usage error (exit 2), found before anything is read or written
@@ -90,7 +96,11 @@ def compact(
                 folded,
                 engine,
                 RunOptions(
-                    tables=(snapshot.table,), at=at, trigger="manual", local_root=local_root
+                    tables=(snapshot.table,),
+                    at=at,
+                    trigger="manual",
+                    principal=principal,
+                    local_root=local_root,
                 ),
             )
         finally:

@@ -64,6 +64,8 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("retry_count", "BIGINT"),
     #: the record's ``cost_usd.total`` (``dpexport.ops.cost``); NULL in older records
     ("cost_usd", "DOUBLE"),
+    #: the principal the export acted as (CONTRACT §11); NULL in older records
+    ("principal", "VARCHAR"),
 )
 
 Result = tuple[list[str], list[tuple[Any, ...]]]

@@ -146,6 +146,7 @@ def reconcile(
     local_root: Path | None = None,
     trigger: str = "reconcile",
     on_step: Callable[[str], None] | None = None,
+    principal: str | None = None,
 ) -> list[TableReport]:
     """Compare (and, unless ``dry_run``, repair) each selected table's folders over the
     window ending at ``at``; tables without a time partition or in FULL_REFRESH mode
@@ -169,6 +170,7 @@ def reconcile(
                         tables=(spec.table,),
                         at=at,
                         trigger=trigger,
+                        principal=principal,
                         local_root=local_root,
                         on_step=on_step,
                     )

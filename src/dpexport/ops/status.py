@@ -14,6 +14,9 @@ From the export logs and the DLQ of the config's buckets, for each configured ta
   poisoned both wait for someone);
 - ``cost_usd``: what that last successful export cost (its log record's breakdown,
   :mod:`dpexport.ops.cost`; ``null`` when it never succeeded or its record has none).
+
+With ``principal`` (``status --principal P``) only the exports that acted as ``P`` count
+(their log records' and DLQ requests' ``principal``, CONTRACT §11).
 """
 
 from __future__ import annotations
@@ -117,8 +120,11 @@ def table_statuses(
     return out
 
 
-def status(config: Any, *, local_root: Path | None, now: datetime) -> list[TableStatus]:
-    """``dpexport status`` from Python: every configured table, from its buckets."""
+def status(
+    config: Any, *, local_root: Path | None, now: datetime, principal: str | None = None
+) -> list[TableStatus]:
+    """``dpexport status`` from Python: every configured table, from its buckets (only
+    the exports that acted as ``principal`` when given)."""
     from dpexport.reliability.places import dlq_places
     from dpexport.storage.uri import StoreResolver
 
@@ -126,7 +132,11 @@ def status(config: Any, *, local_root: Path | None, now: datetime) -> list[Table
     settings = DlqSettings.from_config(config)
     found = dlq_places(config, stores, StoreResolver(local_root).resolve)
     entries = [e for p in found for e in list_entries(p.store, now, settings, root=p.root)]
-    return table_statuses(config.tables, load_records(stores), entries, now)
+    records = load_records(stores)
+    if principal is not None:
+        records = [r for r in records if r.get("principal") == principal]
+        entries = [e for e in entries if e.request.get("principal") == principal]
+    return table_statuses(config.tables, records, entries, now)
 
 
 def render(statuses: Sequence[TableStatus]) -> str:

@@ -72,6 +72,8 @@ def log_record(export: Export, result: ExportResult, duration_ms: int) -> None:
         "manifests": result.manifests,
         "duration_ms": duration_ms,
         "trigger": export.ctx.options.trigger,
+        #: who the export acted as (CONTRACT §11; ``dpexport`` without service_accounts)
+        "principal": export.ctx.options.principal or "dpexport",
         "error": result.error,
         "null_cursor_rows": export.null_cursor_rows,
         "path": export.path,
