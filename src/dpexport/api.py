@@ -387,10 +387,12 @@ def dlq_retry(
         entries = [(s, e) for s, e in entries if e.due_for_auto_retry]
     if not entries:
         return []
-    _retry_principal(ws, entries, principal)
+    who = _retry_principal(ws, entries, principal)
     engine = ws.open_engine()
     try:
-        return retry_dlq(ws.config, engine, entries, local_root=ws.local_root, now=at_now)
+        return retry_dlq(
+            ws.config, engine, entries, local_root=ws.local_root, now=at_now, principal=who
+        )
     finally:
         engine.close()
 

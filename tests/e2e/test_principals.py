@@ -163,3 +163,24 @@ def test_the_python_api_refuses_before_any_work(demo_dir: Path) -> None:
     with pytest.raises(PermissionRefused, match=r"lifecycle apply"):
         api.lifecycle_apply(config, principal=COMPLIANCE, local_root=root)
     assert not root.exists()
+
+
+def test_dlq_retry_acts_as_a_principal_allowed_to_export_the_entry(demo_dir: Path) -> None:
+    from datetime import UTC, datetime
+
+    from dpexport.errors import NotFound
+    from dpexport.reliability import dlq
+    from dpexport.storage.local import LocalStore
+
+    failed_at = datetime(2025, 9, 16, 12, tzinfo=UTC)
+    request = dlq.export_request(
+        table="diagnosticpro_prod.feature_store", at=failed_at, trigger="cron", export_id="e1"
+    )
+    error = dlq.error_details(NotFound("gone", table="feature_store"), now=failed_at)
+    dlq.record_failure(LocalStore(demo_dir / EXPORTS), "e1", request, error, [])
+    retry = ("dlq", "retry", "e1", "--now", "2025-09-16T13:00:00Z")
+    _refused(demo_dir, CROSS, ("may not dlq retry", "roles/bigquery.dataViewer"), *retry)
+    _ok(demo_dir, *retry, "--as", BQ)
+    assert [(r["table_name"], r["principal"]) for r in _records(demo_dir)] == [
+        ("feature_store", BQ)
+    ]

@@ -426,10 +426,15 @@ def _write_token(tokens_at: Place, token: tokens.Token) -> None:
 
 
 def rerun_request(
-    config: ResolvedConfig, engine: Engine, request: dict[str, Any], local_root: Path | None
+    config: ResolvedConfig,
+    engine: Engine,
+    request: dict[str, Any],
+    local_root: Path | None,
+    principal: str | None = None,
 ) -> ExportResult:
     """Run a DLQ entry's export request (spec 7.2 ``export_request.json``) again: its
-    table at its logical time, trigger and principal."""
+    table at its logical time and trigger, as ``principal`` (``dlq retry``'s, CONTRACT
+    §11) or else the request's."""
     table = str(request.get("table") or "")
     at = parse_time(request.get("at"))
     if not table or at is None:
@@ -449,7 +454,7 @@ def rerun_request(
         tables=(table,),
         at=at,
         trigger=str(trigger),
-        principal=request.get("principal"),
+        principal=principal or request.get("principal"),
         local_root=local_root,
     )
     return run_exports(config, engine, options)[0]
@@ -479,14 +484,16 @@ def retry_dlq(
     *,
     local_root: Path | None,
     now: datetime,
+    principal: str | None = None,
 ) -> list[dlq.RetryOutcome]:
-    """Re-run each DLQ entry's export (``dlq.retry_entry`` resolves, counts or poisons it)."""
+    """Re-run each DLQ entry's export as ``principal`` (``dlq.retry_entry`` resolves,
+    counts or poisons it)."""
     policy = RetryPolicy.from_config(config)
     return [
         dlq.retry_entry(
             place.store,
             entry,
-            lambda request: rerun_request(config, engine, request, local_root),
+            lambda request: rerun_request(config, engine, request, local_root, principal),
             now=now,
             policy=policy,
             root=place.root,
