@@ -168,7 +168,7 @@ def run(
     names = tuple(spec.qualified_name for spec in specs) if tables else ()
     whole = export_action("run", ws.config.tables)
     principal = principal_for(ws.config, export_action("run", specs), principal, whole)
-    with ws.engine(unavailable_ok=True) as engine:
+    with ws.engine(unavailable_ok=True, principal=principal) as engine:
         options = RunOptions(
             tables=names,
             at=at,
@@ -480,10 +480,13 @@ def iam_render(config: ConfigSource, *, local_root: PathLike | None = None) -> l
     """Spec 6.2's ``uniform_access`` and ``iam_bindings``, one document per bucket: the
     IAM policy for ``gcloud storage buckets set-iam-policy`` and Terraform
     ``google_storage_bucket_iam_binding`` resources (for what ``lifecycle apply`` cannot
-    set on the store)."""
+    set on the store); then one per KMS key with its ``key_rotation`` and the command
+    that sets it."""
     from dpexport.ops.bucket_access import render
+    from dpexport.security.rotation import rotation_documents
 
-    return render(Workspace.of(config, local_root=local_root).config.bucket_policies)
+    resolved = Workspace.of(config, local_root=local_root).config
+    return render(resolved.bucket_policies) + rotation_documents(resolved)
 
 
 def lifecycle_sweep(

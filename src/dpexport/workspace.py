@@ -99,15 +99,19 @@ class Workspace:
         return [self.table(n) for n in names]
 
     # -- the warehouse -----------------------------------------------------------------
-    def open_engine(self) -> Engine:
+    def open_engine(self, principal: str | None = None) -> Engine:
         """The config's warehouse, opened (a relative DuckDB path is taken from the
-        config file's folder); the caller closes it."""
+        config file's folder) as ``principal`` where the warehouse takes an identity
+        (BigQuery impersonates its service account); the caller closes it."""
         from dpexport.engines import open_engine
+        from dpexport.security.identity import identity_of
 
         source = self.config.source_path
         try:
             return open_engine(
-                self.config.warehouse, base_dir=Path(source).parent if source else None
+                self.config.warehouse,
+                base_dir=Path(source).parent if source else None,
+                identity=identity_of(self.config.service_accounts, principal),
             )
         except ConfigError as exc:  # named with the config file
             raise ConfigError(exc.issues, source) from None
@@ -123,13 +127,15 @@ class Workspace:
             raise ConfigError(issues, source=self.config.source_path)
 
     @contextmanager
-    def engine(self, *, unavailable_ok: bool = False) -> Iterator[Engine]:
+    def engine(
+        self, *, unavailable_ok: bool = False, principal: str | None = None
+    ) -> Iterator[Engine]:
         """The warehouse, opened and checked against the config, closed on exit. With
         ``unavailable_ok``, one that is unavailable for now (locked by another writer,
         down) is :class:`~dpexport.engines.unavailable.Unavailable`: each export fails
         with why, marked and queued like any failed export."""
         try:
-            engine = self.open_engine()
+            engine = self.open_engine(principal)
         except TransientError as exc:
             if not unavailable_ok:
                 raise

@@ -120,3 +120,13 @@ def test_no_key_rotation_no_kms_results(tmp_path: Path, kms: Kms) -> None:
     assert result.code == 0, result.err
     assert [d["store"] for d in json.loads(result.out)] == [f"s3://{kms.bucket}"]
     assert kms.client.get_key_rotation_status(KeyId=arn)["KeyRotationEnabled"] is False
+
+
+def test_iam_render_names_each_keys_rotation_and_its_command(tmp_path: Path, kms: Kms) -> None:
+    config = _config(tmp_path, kms, "alias/exports", 'key_rotation: "90 days"')
+    result = dpexport("-c", config, "iam", "render", "--json")
+    assert result.code == 0, result.err
+    keys = {d["kms_key"]: d for d in json.loads(result.out) if "kms_key" in d}
+    assert keys["alias/exports"]["applied_by_lifecycle_apply"] is True
+    assert keys[GCP_KEY]["key_rotation_days"] == 90
+    assert f"gcloud kms keys update {GCP_KEY} --rotation-period=90d" in keys[GCP_KEY]["command"]
