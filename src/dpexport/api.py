@@ -24,16 +24,11 @@ from dpexport.errors import ConfigError, ExportFailed, UsageError
 from dpexport.workspace import ConfigSource, Workspace
 
 if TYPE_CHECKING:
-    from dpexport.alerts.model import Delivery
     from dpexport.config.spec import ResolvedConfig
     from dpexport.errors import ConfigIssue
     from dpexport.flow.context import ExportResult, Progress
-    from dpexport.ops.archive import ArchiveReport
-    from dpexport.ops.lifecycle import ApplyResult
     from dpexport.ops.reconcile import TableReport as ReconcileReport
-    from dpexport.ops.replicate import TableReport
     from dpexport.ops.status import TableStatus
-    from dpexport.ops.sweep import SweepItem
     from dpexport.publish.audit import Report
     from dpexport.reliability.dlq import DlqEntry, RetryOutcome
 
@@ -354,7 +349,7 @@ def dlq_list(
 ) -> list[DlqEntry]:
     """Every dead-letter queue entry (spec 7.2): age, attempts, whether it is due for
     auto-retry or escalated."""
-    from dpexport.flow.runner import dlq_entries
+    from dpexport.flow.rerun import dlq_entries
 
     ws = Workspace.of(config, local_root=local_root)
     return [e for _, e in dlq_entries(ws.config, ws.local_root, now or datetime.now(UTC))]
@@ -372,7 +367,7 @@ def dlq_retry(
     """Run failed exports again: the entry ``export_id`` (``UsageError`` if there is
     none), or every open entry (only those due for auto-retry with ``due``). Success
     removes an entry, failure counts a retry, ``max_attempts`` retries poison it."""
-    from dpexport.flow.runner import dlq_entries, retry_dlq
+    from dpexport.flow.rerun import dlq_entries, retry_dlq
 
     ws = Workspace.of(config, local_root=local_root)
     at_now = now or datetime.now(UTC)
@@ -432,128 +427,40 @@ def dlq_purge(
     return [eid for p in found for eid in purge(p.store, at_now, force, settings, root=p.root)]
 
 
-def replicate(
-    config: ConfigSource,
-    *,
-    tables: str | Sequence[str] = (),
-    local_root: PathLike | None = None,
-    principal: str | None = None,
-) -> list[TableReport]:
-    """Copy committed exports to the replication targets, every sha256 verified at the
-    target, as ``principal`` (CONTRACT §11); one report per (item, table),
-    ``report.ok`` false on any mismatch."""
-    from dpexport.ops.replicate import replicate as copy
-    from dpexport.security.principals import principal_for, replicate_action
+# the storage and alert commands are in ``api_storage``; they are this module's too
+from dpexport.api_storage import (  # noqa: E402
+    alerts_list,
+    alerts_test,
+    iam_render,
+    lifecycle_apply,
+    lifecycle_archive,
+    lifecycle_sweep,
+    replicate,
+)
 
-    ws = Workspace.of(config, local_root=local_root)
-    names = (tables,) if isinstance(tables, str) else tuple(tables)
-    wanted = {s.qualified_name for s in ws.select(names)}
-    targets = [
-        item.target
-        for item in ws.config.replication
-        if any(ws.config.table(t).qualified_name in wanted for t in item.tables)
-    ]
-    whole = replicate_action(item.target for item in ws.config.replication)
-    principal_for(ws.config, replicate_action(targets), principal, whole)
-    return copy(ws.config, local_root=ws.local_root, tables=names)
-
-
-def lifecycle_apply(
-    config: ConfigSource, *, local_root: PathLike | None = None, principal: str | None = None
-) -> list[ApplyResult]:
-    """Write the bucket rules (storage classes, expirations) each store supports; one
-    result per store, saying what could not be applied."""
-    from dpexport.ops.lifecycle import apply_rules
-
-    ws = Workspace.of(config, local_root=local_root)
-    _lifecycle_principal(ws, "apply", principal)
-    return apply_rules(ws.config, local_root=ws.local_root)
-
-
-def _lifecycle_principal(ws: Workspace, verb: str, named: str | None) -> str | None:
-    from dpexport.security.principals import lifecycle_action, principal_for
-
-    return principal_for(ws.config, lifecycle_action(verb), named)
-
-
-def iam_render(config: ConfigSource, *, local_root: PathLike | None = None) -> list[dict[str, Any]]:
-    """Spec 6.2's ``uniform_access`` and ``iam_bindings``, one document per bucket: the
-    IAM policy for ``gcloud storage buckets set-iam-policy`` and Terraform
-    ``google_storage_bucket_iam_binding`` resources (for what ``lifecycle apply`` cannot
-    set on the store); then one per KMS key with its ``key_rotation`` and the command
-    that sets it."""
-    from dpexport.ops.bucket_access import render
-    from dpexport.security.rotation import rotation_documents
-
-    resolved = Workspace.of(config, local_root=local_root).config
-    return render(resolved.bucket_policies) + rotation_documents(resolved)
-
-
-def lifecycle_sweep(
-    config: ConfigSource,
-    *,
-    dry_run: bool = False,
-    local_root: PathLike | None = None,
-    now: datetime | None = None,
-    principal: str | None = None,
-) -> tuple[list[SweepItem], list[str]]:
-    """Delete what the auto_delete rules make due (or with ``dry_run`` list it), never
-    anything under a retention rule; the items and one error per store not swept."""
-    from dpexport.ops.sweep import sweep
-
-    ws = Workspace.of(config, local_root=local_root)
-    _lifecycle_principal(ws, "sweep", principal)
-    return sweep(ws.config, now=now or datetime.now(UTC), dry_run=dry_run, local_root=ws.local_root)
-
-
-def lifecycle_archive(
-    config: ConfigSource,
-    *,
-    tables: str | Sequence[str] = (),
-    dry_run: bool = False,
-    local_root: PathLike | None = None,
-    now: datetime | None = None,
-    principal: str | None = None,
-) -> list[ArchiveReport]:
-    """Move the committed folders older than their table's ``archive_after`` to
-    ``buckets.cold_storage`` (copied and verified, then removed from the source), or with
-    ``dry_run`` list them; one report per table with ``archive_after``, ``report.ok``
-    false on any failure. A table without a cold bucket to go to is a ``ConfigError``."""
-    from dpexport.ops.archive import archive
-
-    ws = Workspace.of(config, local_root=local_root)
-    names = tuple(s.qualified_name for s in ws.select(tables)) if tables else ()
-    _lifecycle_principal(ws, "archive", principal)
-    return archive(
-        ws.config,
-        now=now or datetime.now(UTC),
-        dry_run=dry_run,
-        tables=names,
-        local_root=ws.local_root,
-    )
-
-
-def alerts_test(
-    config: ConfigSource,
-    *,
-    channel: str | None = None,
-    local_root: PathLike | None = None,
-    deliver: Any = None,
-) -> list[Delivery]:
-    """Send a test alert (rule ``test``) to every channel under ``metrics.channels``, or
-    to ``channel``; one ``Delivery`` per channel (``outcome`` sent or failed)."""
-    from dpexport.alerts.rules import send_test
-
-    ws = Workspace.of(config, local_root=local_root)
-    return send_test(ws.config, channel, deliver)
-
-
-def alerts_list(
-    config: ConfigSource, *, local_root: PathLike | None = None
-) -> list[dict[str, Any]]:
-    """The open alert incidents (CONTRACT §10), one per rule and table, from
-    ``_state/alerts/`` of the config's buckets."""
-    from dpexport.alerts.incidents import open_incidents
-
-    ws = Workspace.of(config, local_root=local_root)
-    return [doc for store in ws.config_stores() for doc in open_incidents(store)]
+__all__ = [
+    "CheckReport",
+    "DemoRun",
+    "alerts_list",
+    "alerts_test",
+    "check",
+    "compact",
+    "decrypt",
+    "demo",
+    "dlq_list",
+    "dlq_purge",
+    "dlq_retry",
+    "iam_render",
+    "init",
+    "lifecycle_apply",
+    "lifecycle_archive",
+    "lifecycle_sweep",
+    "load_config",
+    "logs_query",
+    "plan",
+    "reconcile",
+    "replicate",
+    "run",
+    "status",
+    "verify",
+]

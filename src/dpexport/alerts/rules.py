@@ -353,7 +353,7 @@ def _dlq_rules(
     alerter: Alerter, specs: Sequence[TableSpec], local_root: Any, now: datetime
 ) -> list[Delivery]:
     """``dlq_escalation`` and ``manual_review_sla`` of each table, from its DLQ entries."""
-    from dpexport.flow.runner import dlq_entries
+    from dpexport.flow.rerun import dlq_entries
     from dpexport.reliability.dlq import DlqSettings
 
     settings = DlqSettings.from_config(alerter.config)

@@ -28,6 +28,7 @@ from dpexport.config.destinations import (
     check_state_locations,
     state_locations,
 )
+from dpexport.config.encryption import table_encryption
 from dpexport.config.entities import (
     TableSources,
     check_replication,
@@ -54,7 +55,6 @@ from dpexport.config.spec import (
     RECONCILE_WINDOW,
     Codec,
     CsvOptions,
-    Encryption,
     Format,
     GdprCompliance,
     JsonlOptions,
@@ -304,7 +304,7 @@ def _table_spec(
         merge_key=(merge_key,) if isinstance(merge_key, str) else tuple(merge_key or ()),
         deduplication=dedup,
         validation=tuple(item.validation) if item else (),
-        encryption=_encryption(model, item, ip, issues),
+        encryption=table_encryption(model, item, ip, issues),
         max_file_size=item.max_file_size if item and item.max_file_size else 1024**3,
         parquet=_parquet(model, item),
         jsonl=_text_options(JsonlOptions, model.formats.JSONL),
@@ -420,44 +420,6 @@ def _published(src: TableSources, spec: TableSpec) -> Published:
             src.item.destination,
         )
     return Published(spec.qualified_name, spec.destination, src.path, spec.destination)
-
-
-def _encryption(
-    model: DpexportConfig, item: ExportItem | None, ip: Path, issues: Issues
-) -> Encryption:
-    if item is None or (item.encryption or "").upper() != "CMEK":
-        return Encryption()
-    at_rest = model.encryption.at_rest
-    key = item.kms_key or (
-        at_rest.sensitive_data.kms_key if at_rest and at_rest.sensitive_data else None
-    )
-    if not key:
-        issues.add(
-            (*ip, "encryption"),
-            "CMEK needs a key",
-            expected="encryption.at_rest.sensitive_data.kms_key or the item's kms_key",
-        )
-    elif (vault_key := _vault_key(model, key, ip, issues)) is not None:
-        key = vault_key
-    return Encryption(mode="CMEK", kms_key=key, client_side=bool(item.client_side))
-
-
-def _vault_key(model: DpexportConfig, key: str, ip: Path, issues: Issues) -> str | None:
-    """``azure-kv://NAME``: the key in ``cross_cloud.azure_blob.key_vault`` (issue 21)."""
-    from dpexport.security.keyvault import vault_key_id
-
-    cross = model.encryption.cross_cloud
-    vault = cross.azure_blob.key_vault if cross and cross.azure_blob else None
-    resolved = vault_key_id(key, vault)
-    if resolved is None:
-        issues.add(
-            (*ip, "kms_key"),
-            "names a Key Vault key but no vault is configured",
-            value=key,
-            expected="encryption.cross_cloud.azure_blob.key_vault: VAULT_NAME, or the key id "
-            "https://VAULT.vault.azure.net/keys/NAME",
-        )
-    return resolved
 
 
 def _parquet(model: DpexportConfig, item: ExportItem | None) -> ParquetOptions:

@@ -16,17 +16,13 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any
 
-from dpexport import TRIGGERS
 from dpexport.alerts import rules as alert_rules
 from dpexport.config.spec import ResolvedConfig, TableSpec
 from dpexport.engines.base import Engine
 from dpexport.errors import AlreadyExists, DpexportError, ExportError
 from dpexport.flow.context import ExportResult, Progress, RunContext, RunOptions
 from dpexport.flow.export import Export
-from dpexport.ops.logs import parse_time
 from dpexport.publish import commit, records, tokens
 from dpexport.publish.manifest import rfc3339
 from dpexport.reliability import dlq, places
@@ -42,10 +38,7 @@ __all__ = [
     "ExportResult",
     "Progress",
     "RunOptions",
-    "dlq_entries",
     "export_table",
-    "rerun_request",
-    "retry_dlq",
     "run_exports",
     "select_tables",
 ]
@@ -423,80 +416,3 @@ def _write_token(tokens_at: Place, token: tokens.Token) -> None:
         tokens.write_token(tokens_at.store, token, tokens_at.root)
     except DpexportError as exc:
         log.error("could not record idempotency token %s: %s", token.name, exc)
-
-
-def rerun_request(
-    config: ResolvedConfig,
-    engine: Engine,
-    request: dict[str, Any],
-    local_root: Path | None,
-    principal: str | None = None,
-) -> ExportResult:
-    """Run a DLQ entry's export request (spec 7.2 ``export_request.json``) again: its
-    table at its logical time and trigger, as ``principal`` (``dlq retry``'s, CONTRACT
-    §11) or else the request's."""
-    table = str(request.get("table") or "")
-    at = parse_time(request.get("at"))
-    if not table or at is None:
-        return ExportResult(table, None, "FAILURE", error="export_request lacks table/at")
-    trigger = request.get("trigger")
-    try:
-        config.table(table)
-    except KeyError:
-        return ExportResult(table, None, "FAILURE", error="table no longer in the config")
-    if trigger == "reconcile":  # a failed repair of late rows: the pass again, at its time
-        from dpexport.ops.reconcile import rerun
-
-        return rerun(config, engine, table, at, local_root)
-    if trigger not in TRIGGERS:
-        trigger = "manual"
-    options = RunOptions(
-        tables=(table,),
-        at=at,
-        trigger=str(trigger),
-        principal=principal or request.get("principal"),
-        local_root=local_root,
-    )
-    return run_exports(config, engine, options)[0]
-
-
-def dlq_entries(
-    config: ResolvedConfig, local_root: Path | None, now: datetime
-) -> list[tuple[Place, dlq.DlqEntry]]:
-    """Every DLQ entry, with the place it was found: the configured ``storage_location``,
-    or the default prefix of each of the config's stores (``ops.logs.config_stores``)."""
-    from dpexport.ops.logs import config_stores
-
-    settings = dlq.DlqSettings.from_config(config)
-    resolver = StoreResolver(local_root)
-    found = places.dlq_places(config, config_stores(config, local_root), resolver.resolve)
-    return [
-        (place, entry)
-        for place in found
-        for entry in dlq.list_entries(place.store, now, settings, root=place.root)
-    ]
-
-
-def retry_dlq(
-    config: ResolvedConfig,
-    engine: Engine,
-    entries: Sequence[tuple[Place, dlq.DlqEntry]],
-    *,
-    local_root: Path | None,
-    now: datetime,
-    principal: str | None = None,
-) -> list[dlq.RetryOutcome]:
-    """Re-run each DLQ entry's export as ``principal`` (``dlq.retry_entry`` resolves,
-    counts or poisons it)."""
-    policy = RetryPolicy.from_config(config)
-    return [
-        dlq.retry_entry(
-            place.store,
-            entry,
-            lambda request: rerun_request(config, engine, request, local_root, principal),
-            now=now,
-            policy=policy,
-            root=place.root,
-        )
-        for place, entry in entries
-    ]

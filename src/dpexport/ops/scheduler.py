@@ -343,7 +343,7 @@ class Scheduler:
     def retry_dlq(self, now: datetime) -> list[Any]:
         """Re-run the DLQ entries of the scheduled tables that are due for auto-retry
         (spec 7.2 ``auto_retry_after``); the outcomes, as ``dlq.RetryOutcome``."""
-        from dpexport.flow.runner import dlq_entries, retry_dlq
+        from dpexport.flow.rerun import dlq_entries, retry_dlq
 
         mine = {j.table for j in self.jobs if j.replication is None}
         try:
