@@ -32,8 +32,6 @@ import types
 from dpexport.api import (
     CheckReport,
     DemoRun,
-    alerts_list,
-    alerts_test,
     check,
     compact,
     decrypt,
@@ -41,19 +39,23 @@ from dpexport.api import (
     dlq_list,
     dlq_purge,
     dlq_retry,
-    iam_render,
     init,
-    lifecycle_apply,
-    lifecycle_archive,
-    lifecycle_sweep,
     load_config,
     logs_query,
     plan,
     reconcile,
-    replicate,
     run,
     status,
     verify,
+)
+from dpexport.api_storage import (
+    alerts_list,
+    alerts_test,
+    iam_render,
+    lifecycle_apply,
+    lifecycle_archive,
+    lifecycle_sweep,
+    replicate,
 )
 from dpexport.errors import (
     ConfigError,

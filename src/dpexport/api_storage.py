@@ -1,6 +1,6 @@
 """The Python API of the storage and alert commands (CONTRACT §2): ``replicate``,
 ``lifecycle apply|sweep|archive``, ``iam render``, ``alerts test|list``. Each makes the
-CLI's checks, as :mod:`dpexport.api`'s functions do, and is re-exported there."""
+CLI's checks, as :mod:`dpexport.api`'s functions do; the package exports them too."""
 
 from __future__ import annotations
 

@@ -151,7 +151,7 @@ def test_without_service_accounts_nothing_is_enforced(demo_dir: Path) -> None:
 
 
 def test_the_python_api_refuses_before_any_work(demo_dir: Path) -> None:
-    from dpexport import api
+    import dpexport as api
     from dpexport.security.principals import PermissionRefused
 
     config, root = demo_dir / "dpexport.yaml", demo_dir / "local"

@@ -1,5 +1,5 @@
 """``dpexport alerts test|list`` (CONTRACT §10): thin commands over
-:func:`dpexport.api.alerts_test` and :func:`dpexport.api.alerts_list`."""
+:func:`dpexport.api_storage.alerts_test` and :func:`dpexport.api_storage.alerts_list`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 
 import click
 
-from dpexport import api
+from dpexport import api_storage as api
 from dpexport.cli.common import common_options, settings_of
 
 

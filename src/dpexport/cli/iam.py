@@ -1,4 +1,5 @@
-"""``dpexport iam render`` (CONTRACT §11): a thin command over :func:`dpexport.api.iam_render`."""
+"""``dpexport iam render`` (CONTRACT §11): a thin command over
+:func:`dpexport.api_storage.iam_render`."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import json
 
 import click
 
-from dpexport import api
+from dpexport import api_storage as api
 from dpexport.cli.common import common_options, settings_of
 
 

@@ -1,7 +1,7 @@
 """Storage commands (CONTRACT §2): ``replicate`` and ``lifecycle apply|sweep|archive``.
 
-Thin click commands over :func:`dpexport.api.replicate`, :func:`~dpexport.api.
-lifecycle_apply`, :func:`~dpexport.api.lifecycle_sweep` and :func:`~dpexport.api.
+Thin click commands over :func:`dpexport.api_storage.replicate`, :func:`~dpexport.api_storage.
+lifecycle_apply`, :func:`~dpexport.api_storage.lifecycle_sweep` and :func:`~dpexport.api_storage.
 lifecycle_archive`. ``sweep`` and ``archive`` take the hidden ``--now`` (or
 ``$DPEXPORT_NOW``) of the operations commands, so tests see fixed ages.
 """
@@ -12,7 +12,7 @@ import json
 
 import click
 
-from dpexport import api
+from dpexport import api_storage as api
 from dpexport.cli.common import common_options, now_option, parse_now, settings_of
 
 
