@@ -44,7 +44,6 @@ from dpexport.planning import folder_scan
 from dpexport.planning.plan import ExportPlan, bind_for, dedupe_key, destination_of, make_plan
 from dpexport.publish import commit, committed, state
 from dpexport.storage import layout
-from dpexport.storage.base import Store
 from dpexport.storage.uri import StoreResolver
 
 log = logging.getLogger(__name__)
@@ -155,10 +154,12 @@ def reconcile(
     stores = StoreResolver(local_root, export_policy(config))
     specs = [config.table(t) for t in tables] if tables else list(config.tables)
     reports = []
+    #: store URI -> what its recovery found (``None``: a dry run, which changes nothing)
+    recovered: dict[str, list[commit.Recovered]] | None = None if dry_run else {}
     for spec in specs:
         window = timedelta(days=days) if days is not None else spec.reconcile
         try:
-            report = _compare(config, engine, stores, spec, at, window, finish=not dry_run)
+            report = _compare(config, engine, stores, spec, at, window, recovered)
         except DpexportError as exc:  # this table cannot be compared; the others can
             log.error("reconcile %s: %s", spec.qualified_name, exc)
             reports.append(TableReport(spec.qualified_name, error=str(exc)))
@@ -201,17 +202,21 @@ def _compare(
     spec: TableSpec,
     at: datetime,
     window: timedelta,
-    *,
-    finish: bool,
+    recovered: dict[str, list[commit.Recovered]] | None,
 ) -> TableReport:
-    """The table's folders compared; with ``finish``, after what stopped exports left
-    in its store is finished or rolled back (a folder is compared as committed)."""
+    """The table's folders compared; unless ``recovered`` is None, after what stopped
+    exports left in its store is finished or rolled back, once per store and pass (a
+    folder is compared as committed)."""
     report = TableReport(spec.qualified_name, _skip_reason(spec, window))
     if report.skipped:
         return report
     store, dest_key = destination_of(stores, spec.destination)
-    if finish:
-        _finish_stopped(store, spec)
+    if recovered is not None:
+        if store.uri("") not in recovered:
+            recovered[store.uri("")] = commit.recover(store)
+            for item in recovered[store.uri("")]:
+                log.warning("export %s left by a stopped run was %s", item.export_id, item.outcome)
+        _finish_stopped(recovered[store.uri("")], spec)
     schema = engine.schema(spec.dataset, spec.table)
     plan = make_plan(spec, logical_time=at, schema=schema, store=store, dest_key=dest_key)
     through = _settled(plan)
@@ -239,11 +244,11 @@ def _compare(
     return report
 
 
-def _finish_stopped(store: Store, spec: TableSpec) -> None:
-    """``commit.recover``, as every export runs it first; a committed export of this
-    table that cannot be finished stops its comparison (its folders are half-published)."""
-    for item in commit.recover(store):
-        log.warning("export %s left by a stopped run was %s", item.export_id, item.outcome)
+def _finish_stopped(items: list[commit.Recovered], spec: TableSpec) -> None:
+    """What ``commit.recover`` found, as every export runs it first: a committed export of
+    this table that cannot be finished stops its comparison (its folders are
+    half-published)."""
+    for item in items:
         if item.table == spec.qualified_name and item.outcome in ("not finished", "damaged"):
             raise ExportError(
                 f"export {item.export_id} of this table committed but cannot be finished: "
