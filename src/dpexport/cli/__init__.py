@@ -4,7 +4,8 @@ Each command parses its options, calls the library function of the same name and
 prints what it returns; ``main`` maps errors to exit codes. The commands live by
 family in :mod:`.exports` (check, plan, run, compact, verify, decrypt, init, demo),
 :mod:`.ops` (logs, status, dlq), :mod:`.storage` (replicate, lifecycle),
-:mod:`.schedule`, :mod:`.alerts` (test, list) and :mod:`.iam` (render); :mod:`.common`
+:mod:`.schedule`, :mod:`.alerts` (test, list), :mod:`.iam` (render), :mod:`.files`
+and :mod:`.dashboard`; :mod:`.common`
 holds what they share.
 Heavy modules load inside the commands.
 """
@@ -18,7 +19,7 @@ from types import FrameType
 
 import click
 
-from dpexport.cli import alerts, exports, iam, ops, schedule, storage
+from dpexport.cli import alerts, dashboard, exports, files, iam, ops, schedule, storage
 from dpexport.cli.common import common_options, settings_of
 from dpexport.errors import DpexportError
 
@@ -44,6 +45,8 @@ for _command in (
     + schedule.COMMANDS
     + alerts.COMMANDS
     + iam.COMMANDS
+    + files.COMMANDS
+    + dashboard.COMMANDS
 ):
     cli.add_command(_command)
 

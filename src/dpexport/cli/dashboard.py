@@ -1,0 +1,7 @@
+"""``dpexport dashboard``: see the module's command (CONTRACT §2)."""
+
+from __future__ import annotations
+
+import click
+
+COMMANDS: list[click.Command] = []
