@@ -4,4 +4,4 @@ from __future__ import annotations
 
 import click
 
-COMMANDS: list[click.Command] = []
+COMMANDS: tuple[click.Command, ...] = ()
