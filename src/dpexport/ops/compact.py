@@ -29,6 +29,7 @@ from dpexport.flow.runner import run_exports
 from dpexport.formats import read_file
 from dpexport.publish.committed import committed_files
 from dpexport.security.crypto import LocalKeyProvider
+from dpexport.security.identity import identity_of
 from dpexport.storage import layout
 from dpexport.storage.uri import StoreResolver
 
@@ -50,7 +51,7 @@ def compact(
             f"{spec.mode}" + ("" if spec.merge_key else " without a merge_key")
         )
     cursor = spec.change_column or spec.partitioning.time_expression
-    stores = StoreResolver(local_root)
+    stores = StoreResolver(local_root, identity=identity_of(config.service_accounts, principal))
     store, dest_key = stores.resolve(spec.destination)
     dest_key = dest_key if not dest_key or dest_key.endswith("/") else dest_key + "/"
     files = committed_files(store, dest_key)
