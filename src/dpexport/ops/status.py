@@ -63,10 +63,21 @@ class TableStatus:
         }
 
 
-def _belongs(record_table: object, record_dataset: object, spec: Any) -> bool:
+def belongs(record_table: object, record_dataset: object, spec: Any) -> bool:
+    """Whether a log record's (or DLQ request's) table and dataset name ``spec``."""
     if record_table == spec.qualified_name:
         return True
     return record_table == spec.table and record_dataset in (None, spec.dataset)
+
+
+def entries_of(dlq: Sequence[DlqEntry], spec: Any) -> list[DlqEntry]:
+    """The DLQ entries of the ``TableSpec`` ``spec`` (its ``dlq_open``)."""
+    return [
+        e
+        for e in dlq
+        if belongs(e.table, e.request.get("dataset"), spec)
+        or (e.table is None and e.error.get("table") == spec.qualified_name)
+    ]
 
 
 def table_statuses(
@@ -78,7 +89,7 @@ def table_statuses(
     """The status of each ``TableSpec`` in ``tables`` from log records and DLQ entries."""
     out = []
     for spec in tables:
-        mine = [r for r in records if _belongs(r.get("table_name"), r.get("dataset"), spec)]
+        mine = [r for r in records if belongs(r.get("table_name"), r.get("dataset"), spec)]
         last: datetime | None = None
         rows: int | None = None
         spent: dict[str, Any] | None = None
@@ -98,12 +109,7 @@ def table_statuses(
         limit = spec.freshness or DEFAULT_FRESHNESS
         stale = last is None or now - last > limit
         rate = round(100.0 * ok / (ok + failed), 2) if ok + failed else None
-        open_items = sum(
-            1
-            for e in dlq
-            if _belongs(e.table, e.request.get("dataset"), spec)
-            or (e.table is None and e.error.get("table") == spec.qualified_name)
-        )
+        open_items = len(entries_of(dlq, spec))
         out.append(
             TableStatus(
                 spec.table,
@@ -125,6 +131,16 @@ def status(
 ) -> list[TableStatus]:
     """``dpexport status`` from Python: every configured table, from its buckets (only
     the exports that acted as ``principal`` when given)."""
+    records, entries = sources(config, local_root=local_root, now=now, principal=principal)
+    return table_statuses(config.tables, records, entries, now)
+
+
+def sources(
+    config: Any, *, local_root: Path | None, now: datetime, principal: str | None = None
+) -> tuple[list[dict[str, Any]], list[DlqEntry]]:
+    """What :func:`status` reads: the export-log records and the DLQ entries of the
+    config's buckets (only ``principal``'s when given); the dashboard reads them once
+    and derives the status and its charts from the same records."""
     from dpexport.reliability.places import dlq_places
     from dpexport.storage.uri import StoreResolver
 
@@ -136,7 +152,7 @@ def status(
     if principal is not None:
         records = [r for r in records if r.get("principal") == principal]
         entries = [e for e in entries if e.request.get("principal") == principal]
-    return table_statuses(config.tables, records, entries, now)
+    return records, entries
 
 
 def render(statuses: Sequence[TableStatus]) -> str:
