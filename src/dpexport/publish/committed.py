@@ -29,6 +29,12 @@ class CommittedFile:
     jsonl: JsonlOptions
     csv: CsvOptions
     rows: int
+    #: the export that wrote it, and when that export started (its manifest's
+    #: ``export_id`` and ``export_timestamp``), so a reader can tell exports apart
+    export_id: str = ""
+    exported_at: str = ""
+    #: the key of the manifest that lists it
+    manifest: str = ""
 
 
 def committed_files(store: Store, prefix: str, *, snapshots: bool = False) -> list[CommittedFile]:
@@ -59,9 +65,17 @@ def folder_files(store: Store, folder_key: str) -> list[CommittedFile]:
             fmt = manifest["destination"]["format"]
             codec = manifest["destination"]["compression"]
             jsonl, csv = text_options(manifest)
+            export = (str(manifest.get("export_id", "")), str(manifest.get("export_timestamp", "")))
             out += [
                 CommittedFile(
-                    folder_key + f["name"], fmt, codec, jsonl, csv, int(f.get("rows") or 0)
+                    folder_key + f["name"],
+                    fmt,
+                    codec,
+                    jsonl,
+                    csv,
+                    int(f.get("rows") or 0),
+                    *export,
+                    folder_key + str(name),
                 )
                 for f in manifest["files"]
             ]
