@@ -1,7 +1,110 @@
-"""``dpexport dashboard``: see the module's command (CONTRACT §2)."""
+"""``dpexport dashboard [--host H] [--port P]`` (CONTRACT §2, issue 23): serves the
+read-only dashboard (:mod:`dpexport.dashboard`) until stopped.
+
+It prints the page's address on stderr once the socket is bound (``--port 0`` takes a
+free port). Bound to a non-loopback address it needs a token: ``--token`` or
+``$DPEXPORT_DASHBOARD_TOKEN``, else one is generated and printed in that address, once.
+SIGINT stops it with exit 130, SIGTERM with 0 (a service stopped on purpose), as
+``schedule`` does.
+"""
 
 from __future__ import annotations
 
+import secrets
+import signal
+import sys
+import threading
+from datetime import UTC, datetime
+from types import FrameType
+from typing import Any
+
 import click
 
-COMMANDS: tuple[click.Command, ...] = ()
+from dpexport.cli.common import common_options, now_option, parse_now, settings_of
+from dpexport.errors import UsageError
+
+
+@click.command("dashboard")
+@common_options
+@click.option("--host", default="127.0.0.1", show_default=True, help="address to listen on")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=8050, show_default=True, help="0: a free one"
+)
+@click.option(
+    "--token",
+    default=None,
+    envvar="DPEXPORT_DASHBOARD_TOKEN",
+    help="require this token (default: generated when --host is not loopback)",
+)
+@click.option(
+    "--refresh",
+    type=click.IntRange(min=1),
+    default=30,
+    show_default=True,
+    help="seconds between the page's reloads of its figures",
+)
+@now_option
+@click.pass_context
+def dashboard_command(
+    ctx: click.Context,
+    config_path: str | None,
+    local_root: str | None,
+    host: str,
+    port: int,
+    token: str | None,
+    refresh: int,
+    now: str | None,
+) -> None:
+    """Serve a read-only web page of every table's exports, freshness, failures, DLQ
+    items and alerts, until stopped."""
+    from dpexport.dashboard.server import Dashboard, DashboardServer, is_loopback
+
+    ws = settings_of(ctx, config_path, local_root).workspace()
+    fixed = parse_now(now) if now else None
+    generated = token is None and not is_loopback(host)
+    if generated:
+        token = secrets.token_urlsafe(24)
+    if token is not None and not token.strip():
+        raise UsageError("--token: an empty token would let anyone in")
+    dashboard = Dashboard(ws, now=lambda: fixed or datetime.now(UTC), refresh=refresh, token=token)
+    try:
+        server = DashboardServer((host, port), dashboard)
+    except OSError as exc:
+        raise UsageError(f"--host {host} --port {port}: cannot listen there: {exc}") from None
+    url = f"http://{_url_host(host)}:{server.server_address[1]}/"
+    click.echo(f"dashboard: {url}{f'?token={token}' if generated else ''}", err=True)
+    if token is not None and not generated:
+        click.echo("dashboard: requests need the token given (--token)", err=True)
+    sys.stderr.flush()
+    ctx.exit(_serve(server))
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _serve(server: Any) -> int:
+    """Serve in a thread until SIGINT (130) or SIGTERM (0); then close the socket."""
+    stopped = threading.Event()
+    code = {"exit": 0}
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        code["exit"] = 130 if signum == signal.SIGINT else 0
+        stopped.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    thread = threading.Thread(target=server.serve_forever, name="dashboard", daemon=True)
+    thread.start()
+    try:
+        while not stopped.wait(0.5):
+            pass
+    finally:
+        server.shutdown()
+        server.server_close()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    click.echo("dashboard stopped", err=True)
+    return code["exit"]
+
+
+COMMANDS = (dashboard_command,)
