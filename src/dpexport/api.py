@@ -284,16 +284,21 @@ def decrypt(
     decrypt_to(source, os.fspath(output) if output is not None else None, local_root=root)
 
 
-def init(directory: PathLike = ".", *, force: bool = False) -> Path:
-    """Write a starter ``dpexport.yaml`` (the spec's blocks) into ``directory``; an
-    existing one is kept unless ``force``. Returns the file written."""
-    from dpexport.demo import example_config_text
+def init(directory: PathLike = ".", *, force: bool = False, example: str | None = None) -> Path:
+    """Write ``dpexport.yaml`` into ``directory``: a short commented starter (one DuckDB
+    warehouse, one local bucket, one table), or the shipped ``example`` config
+    (``diagnosticpro``: every spec block). An existing file is kept unless ``force``.
+    Returns the file written."""
+    from dpexport.demo import EXAMPLES, example_config_text, starter_config_text
 
+    if example is not None and example not in EXAMPLES:
+        raise UsageError(f"no example {example!r}; expected one of: {', '.join(EXAMPLES)}")
     target = Path(directory) / "dpexport.yaml"
     if target.exists() and not force:
         raise UsageError(f"{target} exists; pass --force to overwrite it")
+    text = starter_config_text() if example is None else example_config_text(example)
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(example_config_text(), encoding="utf-8")
+    target.write_text(text, encoding="utf-8")
     return target
 
 

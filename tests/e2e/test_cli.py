@@ -36,8 +36,16 @@ def _config(base: Path, table: str, body: str) -> Path:
     return path
 
 
-def test_init_writes_the_spec_config_once(tmp_path: Path) -> None:
+def test_init_writes_a_starter_once_and_the_spec_config_on_request(tmp_path: Path) -> None:
     result = dpexport("init", "--dir", tmp_path)
+    assert result.code == 0, result.err
+    starter = (tmp_path / "dpexport.yaml").read_text()
+    assert len(starter.splitlines()) < 40 and starter.count("- source:") == 1
+    assert "compression_matrix:" not in starter
+    again = dpexport("init", "--dir", tmp_path)
+    assert again.code == 2 and "--force" in again.err
+    assert dpexport("-c", tmp_path / "dpexport.yaml", "check").code == 0
+    result = dpexport("init", "--dir", tmp_path, "--example", "diagnosticpro", "--force")
     assert result.code == 0, result.err
     text = (tmp_path / "dpexport.yaml").read_text()
     for block in (
@@ -50,8 +58,6 @@ def test_init_writes_the_spec_config_once(tmp_path: Path) -> None:
         "lifecycle_policies:",
     ):
         assert block in text
-    again = dpexport("init", "--dir", tmp_path)
-    assert again.code == 2 and "--force" in again.err
     assert dpexport("-c", tmp_path / "dpexport.yaml", "check").code == 0
 
 

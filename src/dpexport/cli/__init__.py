@@ -2,25 +2,26 @@
 
 Each command parses its options, calls the library function of the same name and
 prints what it returns; ``main`` maps errors to exit codes. The commands live by
-family in :mod:`.exports` (check, plan, run, compact, verify, decrypt, init, demo),
+family in :mod:`.exports` (check, plan, run, compact, reconcile, verify, decrypt),
 :mod:`.ops` (logs, status, dlq), :mod:`.storage` (replicate, lifecycle),
-:mod:`.schedule`, :mod:`.alerts` (test, list), :mod:`.iam` (render), :mod:`.files`
-and :mod:`.dashboard`; :mod:`.common`
-holds what they share.
+:mod:`.schedule`, :mod:`.alerts` (test, list), :mod:`.iam` (render), :mod:`.start`
+(init, demo), :mod:`.files` and :mod:`.dashboard`; :mod:`.common` holds what they share,
+:mod:`.logfmt` where logs go. Every command's ``--json`` prints one JSON document on
+stdout as one line (docs/json.md).
 Heavy modules load inside the commands.
 """
 
 from __future__ import annotations
 
-import logging
 import signal
 import sys
 from types import FrameType
 
 import click
 
-from dpexport.cli import alerts, dashboard, exports, files, iam, ops, schedule, storage
+from dpexport.cli import alerts, dashboard, exports, files, iam, ops, schedule, start, storage
 from dpexport.cli.common import common_options, settings_of
+from dpexport.cli.logfmt import ENV_VAR, LOG_FORMATS, error_line, json_logs_asked, setup_logging
 from dpexport.errors import DpexportError
 
 __all__ = ["cli", "main"]
@@ -29,13 +30,31 @@ __all__ = ["cli", "main"]
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @common_options
 @click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
+@click.option(
+    "--log-format",
+    type=click.Choice(LOG_FORMATS),
+    default="text",
+    envvar=ENV_VAR,
+    show_default=True,
+    help="Logs on stderr as text, or one JSON object a line: ts, level, logger, message, "
+    f"exception (or ${ENV_VAR}).",
+)
 @click.version_option(package_name="dpexport")
 @click.pass_context
-def cli(ctx: click.Context, config_path: str | None, local_root: str | None, debug: bool) -> None:
-    """Export warehouse tables to object storage, exactly once (spec: DiagnosticPro S3)."""
+def cli(
+    ctx: click.Context,
+    config_path: str | None,
+    local_root: str | None,
+    debug: bool,
+    log_format: str,
+) -> None:
+    """Export warehouse tables to object storage, exactly once (spec: DiagnosticPro S3).
+
+    Every command takes --json: one JSON document on stdout, a line (docs/json.md)."""
     settings = settings_of(ctx, config_path, local_root)
     settings.debug = debug
-    _setup_logging(debug)
+    settings.log_format = log_format
+    setup_logging(debug, log_format)
 
 
 for _command in (
@@ -45,31 +64,11 @@ for _command in (
     + schedule.COMMANDS
     + alerts.COMMANDS
     + iam.COMMANDS
+    + start.COMMANDS
     + files.COMMANDS
     + dashboard.COMMANDS
 ):
     cli.add_command(_command)
-
-
-def _setup_logging(debug: bool) -> None:
-    level = logging.DEBUG if debug else logging.INFO
-    handler: logging.Handler
-    if sys.stderr.isatty():
-        from rich.logging import RichHandler
-
-        from dpexport.flow.progress import stderr_console
-
-        handler = RichHandler(console=stderr_console(), show_path=False, show_time=False)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-    else:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(
-            logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%dT%H:%M:%SZ")
-        )
-    root = logging.getLogger("dpexport")
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    root.propagate = False
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
@@ -77,24 +76,27 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: maps errors to exit codes (0 ok, 1 failed, 2 bad input, 130 interrupted)."""
+    """Entry point: maps errors to exit codes (0 ok, 1 failed, 2 bad input, 130 interrupted);
+    under ``--log-format json`` its error line is a JSON log line too."""
     signal.signal(signal.SIGTERM, _on_sigterm)
-    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    args = argv if argv is not None else sys.argv[1:]
+    debug = "--debug" in args
+    as_json = json_logs_asked(args)
     try:
         code = cli.main(args=argv, prog_name="dpexport", standalone_mode=False)
-    except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        sys.exit(130)
-    except click.exceptions.Abort:
-        click.echo("interrupted", err=True)
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        click.echo(error_line("interrupted", as_json, prefix=""), err=True)
         sys.exit(130)
     except click.ClickException as exc:
-        exc.show()
+        if not as_json:
+            exc.show()
+        else:
+            click.echo(error_line(exc.format_message(), as_json), err=True)
         sys.exit(2)
     except DpexportError as exc:
-        if debug:
+        if debug and not as_json:
             raise
-        click.echo(f"error: {exc}", err=True)
+        click.echo(error_line(str(exc), as_json, exc if debug else None), err=True)
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)

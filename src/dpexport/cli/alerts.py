@@ -3,12 +3,10 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from dpexport import api_storage as api
-from dpexport.cli.common import common_options, settings_of
+from dpexport.cli.common import common_options, echo_json, json_option, settings_of
 
 
 @click.group("alerts")
@@ -22,23 +20,31 @@ def alerts_group(ctx: click.Context, config_path: str | None, local_root: str | 
 @alerts_group.command("test")
 @common_options
 @click.option("--channel", default=None, help="only this channel (pagerduty, slack, email)")
+@json_option('[{"channel", "rule", "action", "outcome", "attempts", "error"}], one a channel')
 @click.pass_context
 def alerts_test(
-    ctx: click.Context, config_path: str | None, local_root: str | None, channel: str | None
+    ctx: click.Context,
+    config_path: str | None,
+    local_root: str | None,
+    channel: str | None,
+    as_json: bool,
 ) -> None:
     """Send a test alert to every configured channel (or one); exit 1 if one failed."""
     settings = settings_of(ctx, config_path, local_root)
     deliveries = api.alerts_test(settings.workspace(), channel=channel)
-    for d in deliveries:
-        tail = f": {d.error}" if d.error else ""
-        click.echo(f"{d.channel}: {d.outcome} ({d.attempts} attempt(s)){tail}")
+    if as_json:
+        echo_json([d.to_json() for d in deliveries])
+    else:
+        for d in deliveries:
+            tail = f": {d.error}" if d.error else ""
+            click.echo(f"{d.channel}: {d.outcome} ({d.attempts} attempt(s)){tail}")
     if any(d.outcome == "failed" for d in deliveries):
         ctx.exit(1)
 
 
 @alerts_group.command("list")
 @common_options
-@click.option("--json", "as_json", is_flag=True, help="print a JSON array, one object an incident")
+@json_option('[{"rule", "table", "opened_at", "summary", ...}], one an incident')
 @click.pass_context
 def alerts_list(
     ctx: click.Context, config_path: str | None, local_root: str | None, as_json: bool
@@ -47,7 +53,7 @@ def alerts_list(
     settings = settings_of(ctx, config_path, local_root)
     docs = api.alerts_list(settings.workspace())
     if as_json:
-        click.echo(json.dumps(docs, indent=2))
+        echo_json(docs)
         return
     if not docs:
         click.echo("no open incidents")

@@ -49,6 +49,7 @@ class Settings:
         self.config_path: str | None = None
         self.local_root: str | None = None
         self.debug = False
+        self.log_format = "text"
 
     def merge(self, config_path: str | None, local_root: str | None) -> None:
         self.config_path = config_path or self.config_path
@@ -122,10 +123,22 @@ def parse_at(at: str | None) -> datetime | None:
         ) from None
 
 
+def json_option(shape: str) -> Callable[[F], F]:
+    """``--json``: print ``shape`` (its help, docs/json.md its full form) on stdout, one
+    line ending in a newline, instead of the text report."""
+    return click.option("--json", "as_json", is_flag=True, help=f"print {shape} (one line)")
+
+
+def echo_json(doc: Any) -> None:
+    """Print ``doc`` on stdout as one compact JSON line and a newline (the ``--json``
+    shapes of docs/json.md); values JSON has no type for (times, paths) as text."""
+    click.echo(json.dumps(doc, default=str, separators=(",", ":")))
+
+
 def report_results(results: Sequence[ExportResult], as_json: bool) -> None:
     """Export results: a JSON array on stdout, or a line each on stderr (CONTRACT §2)."""
     if as_json:
-        click.echo(json.dumps([r.to_json() for r in results], indent=2))
+        echo_json([r.to_json() for r in results])
         return
     for r in results:
         line = f"{r.status:8} {r.table:32} rows={r.rows:<10} files={r.files:<4}"

@@ -1,11 +1,14 @@
-"""The export commands (CONTRACT §2): ``check``, ``plan``, ``run``, ``compact``, ``verify``,
-``decrypt``, ``init`` and ``demo``, each parsing its options and printing what the
-function of the same name in :mod:`dpexport.api` returns."""
+"""The export commands (CONTRACT §2): ``check``, ``plan``, ``run``, ``compact``,
+``reconcile``, ``verify`` and ``decrypt``, each parsing its options and printing what the
+function of the same name in :mod:`dpexport.api` returns (with ``--json``: the shapes of
+docs/json.md, one line each)."""
 
 from __future__ import annotations
 
-import json
-import sys
+import hashlib
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -13,26 +16,87 @@ import click
 
 from dpexport import TRIGGERS, api
 from dpexport.cli.common import (
+    Settings,
     common_options,
+    echo_json,
     exit_code,
+    json_option,
     parse_at,
     report_results,
     settings_of,
 )
+from dpexport.cli.logfmt import error_line
+from dpexport.errors import ConfigError, UsageError
 
 TABLE_HELP = "table or dataset.table (repeatable)"
 AT_HELP = "logical run time, RFC 3339 (default: now, UTC)"
 
 
+RESULTS_SHAPE = '[{"table", "export_id", "status", "rows", "files", "manifests", ...}]'
+
+
 @click.command()
 @common_options
+@json_option('{"ok", "config", "tables", "warehouse_checked", "errors": [...], "warnings"}')
 @click.pass_context
-def check(ctx: click.Context, config_path: str | None, local_root: str | None) -> None:
+def check(
+    ctx: click.Context, config_path: str | None, local_root: str | None, as_json: bool
+) -> None:
     """Validate the config and hold it against the warehouse when it opens; list every
-    error with its YAML path, all in one pass (exit 2 if any); write nothing."""
+    error with its YAML path, all in one pass (exit 2 if any); write nothing.
+
+    With --json the report is printed whatever it says, errors included."""
     settings = settings_of(ctx, config_path, local_root)
+    if as_json:
+        doc = _check_json(settings)
+        echo_json(doc)
+        ctx.exit(0 if doc["ok"] else 2)
     report = api.check(settings.existing_config(), local_root=settings.root)
     click.echo(f"{settings.config_file}: OK ({report.tables} tables)")
+
+
+def _check_json(settings: Settings) -> dict[str, Any]:
+    """``check --json``'s document: every error (YAML path and message) and every warning
+    ``check`` logged; the errors also go to stderr, as without --json."""
+    doc: dict[str, Any] = {"ok": False, "config": str(settings.config_file), "tables": None}
+    doc["warehouse_checked"], doc["errors"] = False, []
+    with _warnings() as warnings:
+        try:
+            report = api.check(settings.existing_config(), local_root=settings.root)
+        except ConfigError as exc:
+            doc["errors"] = [_issue(i) for i in exc.issues]
+            click.echo(error_line(str(exc), settings.log_format == "json"), err=True)
+        except UsageError as exc:
+            doc["errors"] = [{"path": None, "message": str(exc)}]
+            click.echo(error_line(str(exc), settings.log_format == "json"), err=True)
+        else:
+            doc.update(ok=True, tables=report.tables)
+            doc["warehouse_checked"] = report.warehouse_problem is None
+    doc["warnings"] = warnings
+    return doc
+
+
+def _issue(issue: Any) -> dict[str, Any]:
+    keys = ("path", "message", "line", "value", "expected", "suggestion")
+    return {key: getattr(issue, key) for key in keys}
+
+
+@contextmanager
+def _warnings() -> Iterator[list[str]]:
+    """The messages of the warnings logged inside the block (they are logged as well)."""
+    caught: list[str] = []
+
+    class Catch(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            caught.append(record.getMessage())
+
+    handler = Catch(logging.WARNING)
+    logger = logging.getLogger("dpexport")
+    logger.addHandler(handler)
+    try:
+        yield caught
+    finally:
+        logger.removeHandler(handler)
 
 
 @click.command()
@@ -41,7 +105,7 @@ def check(ctx: click.Context, config_path: str | None, local_root: str | None) -
 @click.option("--at", "at", default=None, help=AT_HELP)
 @click.option("--trigger", type=click.Choice(TRIGGERS), default="manual")
 @click.option("--as", "principal", default=None, help="principal the export runs as")
-@click.option("--json", "as_json", is_flag=True, help="print one JSON array on stdout")
+@json_option(RESULTS_SHAPE)
 @click.option(
     "--metrics-file",
     type=click.Path(dir_okay=False, writable=True, path_type=Path),
@@ -87,7 +151,7 @@ def run(
 @common_options
 @click.option("--table", "tables", multiple=True, help=TABLE_HELP)
 @click.option("--at", "at", default=None, help=AT_HELP)
-@click.option("--json", "as_json", is_flag=True, help="print one JSON array on stdout")
+@json_option('[{"table", "mode", "slice", "window", "path", "idempotency_token", "cost_usd", ...}]')
 @click.pass_context
 def plan(
     ctx: click.Context,
@@ -107,7 +171,7 @@ def plan(
     workspace = settings.workspace()
     plans = api.plan(workspace, tables=tables, at=logical)  # at the config's prices
     if as_json:
-        click.echo(json.dumps(plans, indent=2, default=str))
+        echo_json(plans)
         return
     for p in plans:
         _echo_plan(p)
@@ -150,7 +214,7 @@ def _echo_plan(p: dict[str, Any]) -> None:
 @common_options
 @click.option("--table", "table", required=True, help="an INCREMENTAL table")
 @click.option("--at", "at", default=None, help="logical time of the snapshot (default now)")
-@click.option("--json", "as_json", is_flag=True)
+@json_option("run's array, with one object")
 @click.option("--as", "principal", default=None, help="principal it acts as (CONTRACT §11)")
 @click.pass_context
 def compact(
@@ -178,7 +242,7 @@ def compact(
 @click.option("--days", type=click.IntRange(min=0), default=None, help="window in days")
 @click.option("--at", "at", default=None, help="the window's end, RFC 3339 (default now, UTC)")
 @click.option("--dry-run", is_flag=True, help="compare only; export nothing")
-@click.option("--json", "as_json", is_flag=True, help="print one JSON array on stdout")
+@json_option('[{"table", "late_rows", "folders": [...], "error", ...}]')
 @click.option("--as", "principal", default=None, help="principal it acts as (CONTRACT §11)")
 @click.pass_context
 def reconcile(
@@ -204,7 +268,7 @@ def reconcile(
         principal=principal,
     )
     if as_json:
-        click.echo(json.dumps([r.to_json() for r in reports]))
+        echo_json([r.to_json() for r in reports])
     else:
         for r in reports:
             click.echo(r.line())
@@ -217,13 +281,29 @@ def reconcile(
 @click.command()
 @common_options
 @click.argument("uri")
+@json_option('{"ok", "uri", "manifests": [...], "files", "rows", "problems": [...]}')
 @click.pass_context
-def verify(ctx: click.Context, config_path: str | None, local_root: str | None, uri: str) -> None:
+def verify(
+    ctx: click.Context, config_path: str | None, local_root: str | None, uri: str, as_json: bool
+) -> None:
     """Re-check an export: a manifest, or a folder holding manifests (recursively)."""
     settings = settings_of(ctx, config_path, local_root)
     report = api.verify(uri, local_root=settings.root)
-    for line in report.lines():
-        click.echo(line)
+    if as_json:
+        problems = [{"file": p.file, "problem": p.problem} for p in report.problems]
+        echo_json(
+            {
+                "ok": report.ok,
+                "uri": report.uri,
+                "manifests": report.manifests,
+                "files": report.files,
+                "rows": report.rows,
+                "problems": problems,
+            }
+        )
+    else:
+        for line in report.lines():
+            click.echo(line)
     ctx.exit(0 if report.ok else 1)
 
 
@@ -231,6 +311,7 @@ def verify(ctx: click.Context, config_path: str | None, local_root: str | None, 
 @common_options
 @click.argument("source")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None)
+@json_option('{"source", "output", "bytes", "sha256"} (needs -o)')
 @click.pass_context
 def decrypt(
     ctx: click.Context,
@@ -238,70 +319,25 @@ def decrypt(
     local_root: str | None,
     source: str,
     output: str | None,
+    as_json: bool,
 ) -> None:
-    """Restore a client-side encrypted (.enc) file to its plain bytes."""
+    """Restore a client-side encrypted (.enc) file to its plain bytes (on stdout, or -o)."""
     settings = settings_of(ctx, config_path, local_root)
+    if as_json and output is None:  # stdout holds the JSON: the bytes need a file
+        raise UsageError("decrypt --json needs -o OUT (stdout carries the JSON report)")
     api.decrypt(source, output, local_root=settings.root)
+    if as_json and output is not None:
+        echo_json({"source": source, "output": str(Path(output).resolve()), **_digest(output)})
 
 
-@click.command()
-@common_options
-@click.option("--dir", "directory", type=click.Path(file_okay=False), default=".")
-@click.option("--force", is_flag=True, help="overwrite an existing dpexport.yaml")
-@click.pass_context
-def init(
-    ctx: click.Context, config_path: str | None, local_root: str | None, directory: str, force: bool
-) -> None:
-    """Write a starter dpexport.yaml (the spec's blocks)."""
-    target = api.init(directory, force=force)
-    click.echo(f"wrote {target}")
+def _digest(path: str) -> dict[str, Any]:
+    """The size and sha256 of the file written, read in blocks."""
+    digest, size = hashlib.sha256(), 0
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+            size += len(block)
+    return {"bytes": size, "sha256": digest.hexdigest()}
 
 
-@click.command()
-@common_options
-@click.option("--dir", "directory", type=click.Path(file_okay=False), default="dpexport-demo")
-@click.option(
-    "--rows",
-    type=click.IntRange(min=1),
-    default=20_000,
-    help="rows of the largest table (sensor_telemetry); others scale with it",
-)
-@click.pass_context
-def demo(
-    ctx: click.Context, config_path: str | None, local_root: str | None, directory: str, rows: int
-) -> None:
-    """Create a demo warehouse and config, run every export, print where to look."""
-    from dpexport.flow.progress import make_progress
-
-    settings = settings_of(ctx, config_path, local_root)
-    with make_progress() as progress:
-        made = api.demo(
-            directory,
-            rows=rows,
-            local_root=settings.root,
-            raise_on_failure=False,
-            progress=progress,
-        )
-    report_results(made.results, as_json=False)
-    bucket = made.local_root / "gs" / "diagnosticpro-exports"
-    click.echo(
-        f"\nwarehouse: {made.warehouse}\nconfig:    {made.config_file}\n"
-        f"exports:   {bucket}/prod/\n"
-        f"try:       {_self_command()} --local-root {made.local_root} -c {made.config_file} "
-        f"verify gs://diagnosticpro-exports/prod/"
-    )
-    ctx.exit(exit_code(made.results))
-
-
-def _self_command() -> str:
-    """How to run dpexport again from here: the venv's script when it is not on PATH."""
-    import shutil
-
-    script = Path(sys.executable).parent / "dpexport"
-    on_path = shutil.which("dpexport")
-    if on_path and Path(on_path).resolve() == script.resolve():
-        return "dpexport"
-    return str(script) if script.exists() else f"{sys.executable} -m dpexport"
-
-
-COMMANDS = (check, plan, run, compact, reconcile, verify, decrypt, init, demo)
+COMMANDS = (check, plan, run, compact, reconcile, verify, decrypt)

@@ -8,7 +8,7 @@ import json
 import click
 
 from dpexport import api_storage as api
-from dpexport.cli.common import common_options, settings_of
+from dpexport.cli.common import common_options, echo_json, json_option, settings_of
 
 
 @click.group("iam")
@@ -21,7 +21,7 @@ def iam_group(ctx: click.Context, config_path: str | None, local_root: str | Non
 
 @iam_group.command("render")
 @common_options
-@click.option("--json", "as_json", is_flag=True, help="print one JSON array of the documents")
+@json_option('[{"bucket", "gcloud", "iam_policy", ...}, {"kms_key", "command", ...}]')
 @click.pass_context
 def iam_render(
     ctx: click.Context, config_path: str | None, local_root: str | None, as_json: bool
@@ -32,11 +32,15 @@ def iam_render(
     settings = settings_of(ctx, config_path, local_root)
     docs = api.iam_render(settings.workspace())
     if as_json:
-        click.echo(json.dumps(docs, indent=2))
+        echo_json(docs)
         return
     if not docs:
         click.echo("no bucket_policies in the config")
     for doc in docs:
+        if "kms_key" in doc:  # a key's rotation, after the buckets
+            click.echo(f"# {doc['kms_key']}: rotate every {doc['key_rotation_days']} days")
+            click.echo(doc["command"])
+            continue
         click.echo(f"# {doc['bucket']}: {doc['gcloud']}")
         click.echo(json.dumps(doc["iam_policy"], indent=2))
 

@@ -7,13 +7,19 @@ and replays get the same ages, freshness and ``CURRENT_DATE`` at any wall-clock 
 
 from __future__ import annotations
 
-import json
 import sys
 
 import click
 
 from dpexport import api
-from dpexport.cli.common import common_options, now_option, parse_now, settings_of
+from dpexport.cli.common import (
+    common_options,
+    echo_json,
+    json_option,
+    now_option,
+    parse_now,
+    settings_of,
+)
 
 
 # -- logs ----------------------------------------------------------------------------------
@@ -29,7 +35,7 @@ def logs_group(ctx: click.Context, config_path: str | None, local_root: str | No
 @logs_group.command("query", context_settings={"ignore_unknown_options": True})
 @common_options
 @click.argument("sql")
-@click.option("--json", "as_json", is_flag=True, help="print a JSON array of row objects")
+@json_option("[{COLUMN: VALUE, ...}], one object a row (several statements: [[...], ...])")
 @now_option
 @click.pass_context
 def logs_query(
@@ -52,7 +58,7 @@ def logs_query(
     results = api.logs_query(workspace, text, now=parse_now(now))
     if as_json:
         docs = [as_objects(r) for r in results]
-        click.echo(json.dumps(docs[0] if len(docs) == 1 else docs, indent=2))
+        echo_json(docs[0] if len(docs) == 1 else docs)
         return
     click.echo("\n\n".join(render_table(r) for r in results))
 
@@ -60,7 +66,7 @@ def logs_query(
 # -- status --------------------------------------------------------------------------------
 @click.command("status")
 @common_options
-@click.option("--json", "as_json", is_flag=True, help="print a JSON array, one object a table")
+@json_option('[{"table", "last_export", "rows", "freshness", "dlq_open", ...}], one a table')
 @click.option("--principal", default=None, help="only the exports that acted as this principal")
 @now_option
 @click.pass_context
@@ -78,7 +84,7 @@ def status_command(
     settings = settings_of(ctx, config_path, local_root)
     statuses = api.status(settings.workspace(), now=parse_now(now), principal=principal)
     if as_json:
-        click.echo(json.dumps([s.to_json() for s in statuses], indent=2))
+        echo_json([s.to_json() for s in statuses])
     else:
         click.echo(render(statuses))
 
@@ -94,7 +100,7 @@ def dlq_group(ctx: click.Context, config_path: str | None, local_root: str | Non
 
 @dlq_group.command("list")
 @common_options
-@click.option("--json", "as_json", is_flag=True, help="print a JSON array, one object an entry")
+@json_option('[{"export_id", "state", "table", "age_hours", "error", ...}], one an entry')
 @now_option
 @click.pass_context
 def dlq_list(
@@ -108,7 +114,7 @@ def dlq_list(
     settings = settings_of(ctx, config_path, local_root)
     docs = [e.to_json() for e in api.dlq_list(settings.workspace(), now=parse_now(now))]
     if as_json:
-        click.echo(json.dumps(docs, indent=2))
+        echo_json(docs)
         return
     if not docs:
         click.echo("the dead-letter queue is empty")
@@ -128,7 +134,7 @@ def dlq_list(
 @common_options
 @click.argument("export_id", required=False)
 @click.option("--due", is_flag=True, help="only entries due for auto-retry")
-@click.option("--json", "as_json", is_flag=True, help="print a JSON array of outcomes")
+@json_option('[{"export_id", "outcome", "new_export_id", "error"}]')
 @now_option
 @click.option("--as", "principal", default=None, help="principal it acts as (CONTRACT §11)")
 @click.pass_context
@@ -150,7 +156,7 @@ def dlq_retry(
         settings.workspace(), export_id, due=due, now=at_now, principal=principal
     )
     if as_json:
-        click.echo(json.dumps([o.to_json() for o in outcomes], indent=2))
+        echo_json([o.to_json() for o in outcomes])
     else:
         for o in outcomes:
             line = f"{o.outcome:12} {o.export_id}"
@@ -167,7 +173,7 @@ def dlq_retry(
 @dlq_group.command("purge")
 @common_options
 @click.option("--force", is_flag=True, help="delete every entry, whatever the retention says")
-@click.option("--json", "as_json", is_flag=True, help="print a JSON array of purged export ids")
+@json_option("[EXPORT_ID, ...], the entries purged")
 @now_option
 @click.pass_context
 def dlq_purge(
@@ -185,7 +191,7 @@ def dlq_purge(
     workspace = settings.workspace()
     purged = api.dlq_purge(workspace, force=force, now=parse_now(now))
     if as_json:
-        click.echo(json.dumps(purged))
+        echo_json(purged)
     else:
         days = DlqSettings.from_config(workspace.config).retention.days
         what = "every entry" if force else f"entries older than {days} days"

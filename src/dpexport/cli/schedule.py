@@ -5,7 +5,6 @@ at once."""
 
 from __future__ import annotations
 
-import json
 import signal
 import sys
 from datetime import datetime
@@ -15,7 +14,14 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from dpexport import schedule as run_schedule
-from dpexport.cli.common import common_options, now_option, parse_now, settings_of
+from dpexport.cli.common import (
+    common_options,
+    echo_json,
+    json_option,
+    now_option,
+    parse_now,
+    settings_of,
+)
 from dpexport.errors import UsageError
 
 if TYPE_CHECKING:
@@ -48,7 +54,7 @@ if TYPE_CHECKING:
 @click.option("--host", default="127.0.0.1", show_default=True, help="metrics address")
 @click.option("--hold", is_flag=True, help="keep the warehouse open between fire times")
 @click.option("--as", "principal", default=None, help="principal the exports run as")
-@click.option("--json", "as_json", is_flag=True, help="print a JSON object per export, a line each")
+@json_option('{"at", "table", "status", "rows", "seconds", "error", ...} per export, a line each')
 @now_option
 @click.pass_context
 def schedule_command(
@@ -126,7 +132,7 @@ def _on_signals(stop: Stop) -> None:
 def _echo_tick(tick: Tick, as_json: bool) -> None:
     for record in tick.records():
         if as_json:
-            click.echo(json.dumps(record), nl=True)
+            echo_json(record)
             sys.stdout.flush()
             continue
         line = f"{record['at']} {record['status']:8} {record['table']:32} "

@@ -8,18 +8,23 @@ lifecycle_archive`. ``sweep`` and ``archive`` take the hidden ``--now`` (or
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from dpexport import api_storage as api
-from dpexport.cli.common import common_options, now_option, parse_now, settings_of
+from dpexport.cli.common import (
+    common_options,
+    echo_json,
+    json_option,
+    now_option,
+    parse_now,
+    settings_of,
+)
 
 
 @click.command("replicate")
 @common_options
 @click.option("--table", "tables", multiple=True, help="only this table (repeatable)")
-@click.option("--json", "as_json", is_flag=True, help="print a JSON array, one object a table")
+@json_option('[{"replication", "table", "target", "copied", "mismatches", "errors", ...}]')
 @click.option("--as", "principal", default=None, help="principal it acts as (CONTRACT §11)")
 @click.pass_context
 def replicate_command(
@@ -35,7 +40,7 @@ def replicate_command(
     settings = settings_of(ctx, config_path, local_root)
     reports = api.replicate(settings.workspace(), tables=tables, principal=principal)
     if as_json:
-        click.echo(json.dumps([r.to_json() for r in reports], indent=2))
+        echo_json([r.to_json() for r in reports])
     else:
         for r in reports:
             for problem in r.mismatches + r.errors:
@@ -56,7 +61,7 @@ def lifecycle_group(ctx: click.Context, config_path: str | None, local_root: str
 
 @lifecycle_group.command("apply")
 @common_options
-@click.option("--json", "as_json", is_flag=True, help="print a JSON array, one object a store")
+@json_option('[{"store", "applied", "not_applied", "error"}], one a store')
 @click.option("--as", "principal", default=None, help="principal it acts as (CONTRACT §11)")
 @click.pass_context
 def lifecycle_apply(
@@ -70,7 +75,7 @@ def lifecycle_apply(
     settings = settings_of(ctx, config_path, local_root)
     results = api.lifecycle_apply(settings.workspace(), principal=principal)
     if as_json:
-        click.echo(json.dumps([r.to_json() for r in results], indent=2))
+        echo_json([r.to_json() for r in results])
     else:
         for r in results:
             click.echo(r.store)
@@ -86,7 +91,7 @@ def lifecycle_apply(
 @lifecycle_group.command("sweep")
 @common_options
 @click.option("--dry-run", is_flag=True, help="list what is due; delete nothing")
-@click.option("--json", "as_json", is_flag=True, help="print a JSON array, one object an item")
+@json_option('[{"store", "rule", "what", "keys", "status", ...}], one an item')
 @now_option
 @click.option("--as", "principal", default=None, help="principal it acts as (CONTRACT §11)")
 @click.pass_context
@@ -107,7 +112,7 @@ def lifecycle_sweep(
         workspace, now=parse_now(now), dry_run=dry_run, principal=principal
     )
     if as_json:
-        click.echo(json.dumps([i.to_json() for i in items], indent=2))
+        echo_json([i.to_json() for i in items])
     else:
         for item in items:
             click.echo(item.line())
@@ -123,7 +128,7 @@ def lifecycle_sweep(
 @common_options
 @click.option("--table", "tables", multiple=True, help="only this table (repeatable)")
 @click.option("--dry-run", is_flag=True, help="list what is due; copy and delete nothing")
-@click.option("--json", "as_json", is_flag=True, help="print a JSON array, one object a table")
+@json_option('[{"table", "moved", "folders": [...], "errors", ...}], one a table')
 @now_option
 @click.option("--as", "principal", default=None, help="principal it acts as (CONTRACT §11)")
 @click.pass_context
@@ -149,7 +154,7 @@ def lifecycle_archive(
         principal=principal,
     )
     if as_json:
-        click.echo(json.dumps([r.to_json() for r in reports], indent=2))
+        echo_json([r.to_json() for r in reports])
     else:
         for r in reports:
             for line in r.lines():

@@ -5,10 +5,20 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
+#: ``init --example NAME``: the configs shipped besides the starter
+EXAMPLES = ("diagnosticpro",)
 
-def example_config_text() -> str:
-    """The spec-built config (every spec block in its place), as shipped in the package."""
-    return resources.files("dpexport.demo").joinpath("diagnosticpro.yaml").read_text("utf-8")
+
+def example_config_text(name: str = "diagnosticpro") -> str:
+    """A shipped example config: ``diagnosticpro`` is the spec-built one (every spec block
+    in its place)."""
+    return resources.files("dpexport.demo").joinpath(f"{name}.yaml").read_text("utf-8")
+
+
+def starter_config_text() -> str:
+    """``init``'s short commented starter: one DuckDB warehouse, one local bucket, one
+    table of the demo warehouse."""
+    return resources.files("dpexport.demo").joinpath("starter.yaml").read_text("utf-8")
 
 
 def prepare_demo(directory: Path, rows: int) -> tuple[Path, Path]:
