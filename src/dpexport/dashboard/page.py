@@ -115,7 +115,7 @@ def _summary_row(t: Mapping[str, Any]) -> str:
         ("hours_since_export", _or_dash(t["hours_since_export"], lambda v: f"{v:.2f}"), "num"),
         ("freshness", escape(t["freshness"]), f"fresh-{t['freshness'].lower()}"),
         ("success_rate_7d", _or_dash(t["success_rate_7d"], lambda v: f"{v:.2f}%"), "num"),
-        ("costusd", _or_dash(t["costusd_total"], usd), "num"),
+        ("cost_usd", _or_dash(t["cost_usd_total"], usd), "num"),
         ("dlq_open", str(t["dlq_open"]), "num" + (" bad" if t["dlq_open"] else "")),
         ("alerts_open", str(len(t["alerts"])), "num" + (" bad" if t["alerts"] else "")),
     )
@@ -134,7 +134,7 @@ def _card(t: Mapping[str, Any]) -> str:
     charts = bars(history, "rows", "rows", count, export_link) + bars(
         history, "bytes", "bytes stored", human_bytes, export_link
     )
-    cost = "-" if t["costusd_total"] is None else usd(t["costusd_total"])
+    cost = "-" if t["cost_usd_total"] is None else usd(t["cost_usd_total"])
     return (
         f'<section class="card health-{t["health"]}" id="t-{escape(t["table"])}" '
         f'data-table="{escape(t["table"])}">'
