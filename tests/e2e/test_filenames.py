@@ -185,7 +185,7 @@ def test_compact_reads_and_writes_the_configured_names(tmp_path: Path) -> None:
         args = ("-c", config, "--local-root", out, "compact", "--table", "items", "--at", at)
         result = dpexport(*args, "--json")
         assert result.code == 0, result.out + result.err
-    snapshot = out / OUT / "items" / "snapshot"
+    snapshot = out / OUT / "items__snapshot"
     [folder] = {p.parent for p in snapshot.rglob("SUCCESS")}
     assert folder.relative_to(snapshot).as_posix() == "2025/09/18"
     manifest = _manifest(folder)

@@ -230,7 +230,7 @@ def test_incremental_composite_key_window_and_compact(demo_dir: Path) -> None:
     )
     assert result.code == 0, result.err
     [snap] = json.loads(result.out)
-    assert "/parts_inventory/snapshot/2025/09/17/" in snap["manifests"][0]
+    assert "/parts_inventory__snapshot/2025/09/17/" in snap["manifests"][0]
     snapshot = sorted(
         (r["part_id"], r["location_id"], r["quantity"])
         for r in _rows_of(demo_dir, snap["manifests"])
@@ -255,7 +255,7 @@ def test_incremental_composite_key_window_and_compact(demo_dir: Path) -> None:
         "--json",
     )
     assert again.code == 0, again.err
-    snaps = list((demo_dir / "out" / BUCKET / "parts_inventory" / "snapshot").rglob("manifest_*"))
+    snaps = list((demo_dir / "out" / BUCKET / "parts_inventory__snapshot").rglob("manifest_*"))
     assert [p.parent.name for p in snaps] == ["18"]
 
 

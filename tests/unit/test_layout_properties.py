@@ -291,5 +291,6 @@ def test_snapshot_sits_beside_the_time_folders(granularity: Granularity) -> None
     """A glob over the increments (``{destination}yyyy/...``) never reads the snapshot."""
     folder = layout.time_folder(datetime(2025, 9, 16, 14), granularity)
     assert not layout.in_snapshot(folder)
-    assert layout.snapshot_destination("gs://b/t/").endswith("/t/" + layout.SNAPSHOT_FOLDER)
+    assert layout.snapshot_destination("gs://b/t/") == "gs://b/t__snapshot/"
+    assert layout.is_snapshot_destination(layout.snapshot_destination("gs://b/t/"))
     assert layout.snapshot_destination("gs://b/t") == layout.snapshot_destination("gs://b/t/")

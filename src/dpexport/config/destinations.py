@@ -5,7 +5,7 @@ A destination must not lie under a prefix dpexport keeps at the bucket root (CON
 an export published there would be deleted. And no two tables may publish into the same
 folder, or one into the other's: a FULL_REFRESH of the outer one, a rollback or
 retention would delete the inner one's files, and a reader of the outer one would read
-both. A table's own sub-folders (``compact``'s ``{destination}/snapshot/``) are its own.
+both. ``compact``'s snapshot sits beside a destination (``{destination}__snapshot/``).
 
 Destinations are compared as resolved (the default ``{bucket}/{env}/{dataset}/{entity}/``
 applied), each as a folder with a trailing ``/``; a local path by its absolute form.

@@ -66,6 +66,7 @@ from dpexport.config.spec import (
     WarehouseSpec,
 )
 from dpexport.config.steps import Steps, resolve_steps, step_notes
+from dpexport.config.table_format import table_format
 from dpexport.config.validate import check_document, normalize
 from dpexport.errors import ConfigError, ConfigIssue
 from dpexport.storage.layout.names import DEFAULT_PATTERN, FileNames
@@ -290,6 +291,10 @@ def _table_spec(
     streams = table_schedule(item.schedule if item else None, frequency).export_type == "continuous"
     fmt, codec = _format_codec(model, item, hv is not None, streams, issues)
     mode = _mode(src, item, hv, change_column or part.partitioning.time_expression, issues)
+    encryption = table_encryption(model, item, ip, issues)
+    kind, origins["table_format"] = table_format(
+        model, item, ip, fmt, encryption, (append, src.paths.get("append_only", ())), issues
+    )
 
     return TableSpec(
         dataset=src.dataset,
@@ -304,7 +309,7 @@ def _table_spec(
         merge_key=(merge_key,) if isinstance(merge_key, str) else tuple(merge_key or ()),
         deduplication=dedup,
         validation=tuple(item.validation) if item else (),
-        encryption=table_encryption(model, item, ip, issues),
+        encryption=encryption,
         max_file_size=item.max_file_size if item and item.max_file_size else 1024**3,
         parquet=_parquet(model, item),
         jsonl=_text_options(JsonlOptions, model.formats.JSONL),
@@ -320,6 +325,7 @@ def _table_spec(
         retention=append.retention if append else None,
         archive_after=append.archive_after if append else None,
         ratio_band=ratio_bands(model).get(codec) if steps.compression_ratios else None,
+        table_format=kind,
         origins={k: format_path(issues.original(v)) for k, v in origins.items()},
     )
 

@@ -35,6 +35,7 @@ Format = Literal["PARQUET", "JSONL", "CSV"]
 Codec = Literal["SNAPPY", "ZSTD", "GZIP", "BROTLI", "NONE"]
 Mode = Literal["APPEND", "FULL_REFRESH", "INCREMENTAL"]
 Granularity = Literal["hourly", "daily", "monthly"]
+TableFormat = Literal["FILES", "DELTA"]
 
 #: Codecs each format allows (CONTRACT §3).
 CODECS_BY_FORMAT: dict[str, tuple[str, ...]] = {
@@ -241,6 +242,8 @@ class TableSpec:
     ratio_band: tuple[float, float] | None = None
     #: spec 3.3 ``filenames``: the data file and sidecar name patterns
     filenames: FileNames = field(default_factory=FileNames)
+    #: ``DELTA``: each commit is also a Delta Lake commit in ``{destination}_delta_log/``
+    table_format: TableFormat = "FILES"
     #: setting -> YAML path it came from (``partitioning.time``, ``merge_key``, ...), so
     #: checks made later (``check_against_schemas``) can point at the right line
     origins: dict[str, str] = field(default_factory=dict, compare=False, repr=False)

@@ -3,7 +3,8 @@
 The increments (every file of every manifest that a SUCCESS marker lists under the
 table's destination) are loaded into a scratch DuckDB database, folded to the newest
 row per merge key by the change column, and exported from there as a FULL_REFRESH
-snapshot under ``{destination}/snapshot/{yyyy}/{MM}/{dd}/`` through the same commit
+snapshot under ``{destination}__snapshot/{yyyy}/{MM}/{dd}/`` (beside the increments, so a
+glob over the destination reads each row once) through the same commit
 protocol, which retires the previous snapshot once the new one is committed
 (CONTRACT §8). The increments stay.
 """
@@ -31,7 +32,7 @@ from dpexport.publish.committed import committed_files
 from dpexport.security.crypto import LocalKeyProvider
 from dpexport.security.identity import identity_of
 from dpexport.storage import layout
-from dpexport.storage.uri import StoreResolver
+from dpexport.storage.uri import StoreResolver, parse_uri
 
 
 def compact(
@@ -49,6 +50,12 @@ def compact(
         raise UsageError(  # a usage error (exit 2), found before anything is read or written
             f"compact folds INCREMENTAL exports by their merge key; {spec.qualified_name} is "
             f"{spec.mode}" + ("" if spec.merge_key else " without a merge_key")
+        )
+    where = parse_uri(spec.destination)
+    if where.scheme != "file" and not where.key.strip("/"):
+        raise UsageError(  # its snapshot would be a sibling of the bucket: another bucket
+            f"compact writes {spec.qualified_name}'s snapshot beside its destination, but "
+            f"{spec.destination} is a bucket root; give the table a folder in the bucket"
         )
     cursor = spec.change_column or spec.partitioning.time_expression
     stores = StoreResolver(local_root, identity=identity_of(config.service_accounts, principal))

@@ -9,7 +9,7 @@ years; other compliance data 10 years). It is a minimum: when it ends the object
 whatever the other rules make it (``sweep`` deletes it only if an ``auto_delete`` rule
 is due), not deleted because of it.
 
-``compact``'s snapshot (``{destination}/snapshot/``) is a copy folded from increments
+``compact``'s snapshot (``{destination}__snapshot/``) is a copy folded from increments
 that keep every row themselves; it has no retention of its own, so the next ``compact``
 can replace it."""
 
@@ -48,8 +48,7 @@ def compliance_kind(compliance: Sequence[str]) -> str | None:
 
 def is_compact_snapshot(spec: TableSpec) -> bool:
     """Whether ``spec`` is the FULL_REFRESH copy ``compact`` writes of a table."""
-    suffix = "/" + layout.SNAPSHOT_FOLDER
-    return spec.mode == "FULL_REFRESH" and spec.destination.endswith(suffix)
+    return spec.mode == "FULL_REFRESH" and layout.is_snapshot_destination(spec.destination)
 
 
 def table_retention(spec: TableSpec) -> timedelta | None:

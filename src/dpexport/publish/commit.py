@@ -11,6 +11,7 @@ One export goes through these steps, each safe to be killed after:
 4. **manifests** - each top-level time folder gets its manifest *before* its data,
    so at no instant does a final folder hold a data file that no manifest lists.
 5. **moves** - data files and sidecars are moved to their final keys.
+   A DELTA table's log then gets its commit (:mod:`dpexport.publish.delta`).
 6. **markers** - SUCCESS is updated by compare-and-swap (it names the new manifest
    and lists the folder's manifests); FAILURE in those folders is removed.
 7. **retire** - FULL_REFRESH only: the previous snapshot's markers, manifests and
@@ -34,7 +35,6 @@ import json
 import logging
 import os
 import shutil
-import socket
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -43,8 +43,9 @@ from pathlib import Path
 from typing import Any
 
 from dpexport.errors import NotFound, PreconditionFailed
-from dpexport.publish import state
+from dpexport.publish import delta, state
 from dpexport.publish.manifest import dumps, success_marker
+from dpexport.publish.owner import Owner as Owner  # where sweep and tokens import it
 from dpexport.publish.stuck import StagedFileGone, damaged_journal_message, unfinished_message
 from dpexport.storage import layout
 from dpexport.storage.base import Store
@@ -58,45 +59,6 @@ log = logging.getLogger(__name__)
 #: An export of this process that is not in it (it stopped after its commit point with a
 #: step unfinished) is recovered like a dead process's, by the next export in this process.
 _LIVE: set[str] = set()
-
-
-def _proc_start(pid: int) -> str | None:
-    """The process's start time in clock ticks (Linux), to tell a reused PID apart."""
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return None
-
-
-@dataclass(frozen=True)
-class Owner:
-    host: str
-    pid: int
-    start: str | None
-    #: the process's local scratch folder, removed when a dead owner's work is recovered
-    scratch: str | None = None
-
-    @staticmethod
-    def me() -> Owner:
-        pid = os.getpid()
-        return Owner(socket.gethostname(), pid, _proc_start(pid))
-
-    def is_dead_here(self) -> bool:
-        """True when the owner ran on this host and that process no longer exists."""
-        if self.host != socket.gethostname():
-            return False
-        return _proc_start(self.pid) != self.start or (self.start is None and not _alive(self.pid))
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @dataclass
@@ -122,6 +84,8 @@ class Publication:
     #: ``dataset.table`` and destination key of the export (recovery names them)
     table: str | None = None
     destination: str | None = None
+    #: ``table_format: DELTA``: the Delta commit it makes (:func:`dpexport.publish.delta.plan`)
+    delta: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -135,6 +99,7 @@ class Publication:
             "replace": self.replace,
             "retire": self.retire,
             "watermark": self.watermark,
+            "delta": self.delta,
         }
 
     @staticmethod
@@ -150,6 +115,7 @@ class Publication:
             watermark=doc.get("watermark"),
             table=doc.get("table"),
             destination=doc.get("destination"),
+            delta=doc.get("delta"),
         )
 
 
@@ -303,6 +269,9 @@ def apply(store: Store, pub: Publication, *, on_step: Callable[[str], None] | No
     old_markers = phases.pop(0) if phases and _is_marker(phases[0][0]) else []
     run_all(pub.manifests, put_manifest, workers=workers, on_done=done("manifest"))
     run_all(pub.moves, move, workers=workers, on_done=done("move"))
+    if pub.delta is not None:  # every file in place, no marker yet (CONTRACT §13)
+        delta.commit(store, pub.delta)
+        step("delta")
     run_all(old_markers, store.delete, workers=workers, on_done=done("retire"))
     run_all(pub.markers, mark, workers=workers, on_done=done("marker"))
     if pub.watermark is not None:

@@ -13,7 +13,7 @@ from dpexport.config.spec import TableSpec
 from dpexport.errors import ExportError, NotFound
 from dpexport.formats.base import WrittenFile
 from dpexport.formats.router import Folder
-from dpexport.publish import commit
+from dpexport.publish import commit, delta
 from dpexport.publish.manifest import (
     ExportFacts,
     FileEntry,
@@ -54,6 +54,7 @@ def build(
         spec.format, spec.compression, encrypted=bool(facts.encryption.get("client_side"))
     )
     names = spec.filenames
+    data_files: list[delta.DataFile] = []
     # on a remote store the uploads (data files, sidecars) run concurrently; the keys,
     # the moves and the manifest entries are decided here in order, as before
     with staging.batch() as uploads:
@@ -75,6 +76,7 @@ def build(
                     uploads,
                 )
                 pub.moves.append((staged, final))
+                data_files.append(delta.DataFile(final, wf.stored_bytes, wf.rows))
                 pub.moves.append((sidecar, names.sidecar_of(final)))
     manifest_uris = []
     tops = sorted(entries.items())
@@ -103,6 +105,17 @@ def build(
     if pub.replace:
         new = {k for k, _ in pub.manifests}
         pub.retire = previous_snapshot(store, spec, dest_key, new, now=start)
+    if spec.table_format == "DELTA":
+        pub.delta = delta.plan(
+            store,
+            dest_key,
+            export_id=facts.export_id,
+            table=spec.qualified_name,
+            schema=delta.written_schema([wf for _, wf in written], facts.schema),
+            files=data_files,
+            retired=pub.retire,
+            whole=pub.replace and spec.overwrite == "table" and not spec.repair,
+        )
     return pub, manifest_uris
 
 

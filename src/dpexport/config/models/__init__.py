@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from dpexport.config.models.common import Block, empty_dict, empty_list
+from dpexport.config.models.common import Block, Word, empty_dict, empty_list
 from dpexport.config.models.formats import (
     CompressionInfo,
     CsvFormat,
@@ -95,6 +95,9 @@ class DpexportConfig(Block):
     #: spec 10.1: lines of the shipped price table overridden (``dpexport.ops.prices``)
     pricing: Pricing = Field(default_factory=Pricing.model_construct)
     exports: list[ExportItem] = Field(default_factory=empty_list)
+    #: ``DELTA``: every Parquet table's destination is also a Delta Lake table (CONTRACT
+    #: §13) unless its item says ``table_format: FILES``
+    table_format: Word | None = None
 
 
 __all__ = [

@@ -138,4 +138,6 @@ class ExportItem(Block):
     freshness: Duration | None = None
     #: how far back ``reconcile`` compares folders with the warehouse (``0 days``: never)
     reconcile: Duration | None = None
+    #: ``DELTA``: the destination is also a Delta Lake table (CONTRACT §13); ``FILES``
+    table_format: Word | None = None
     description: str | None = Field(default=None)

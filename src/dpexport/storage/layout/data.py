@@ -91,7 +91,12 @@ TIME_KEY = KEY_COLUMN_PREFIX + "0"
 
 #: a time folder's ``strftime`` format per granularity
 _TIME_FORMATS: dict[str, str] = {"hourly": "%Y/%m/%d/%H", "daily": "%Y/%m/%d", "monthly": "%Y/%m"}
-#: compact's snapshot, beside the increments in the destination (CONTRACT §8, §13)
+#: what ``compact``'s snapshot appends to the destination: a sibling prefix, beside
+#: the increments' and not inside it, so a glob over the destination never reads a row
+#: twice (CONTRACT §8, §13)
+SNAPSHOT_SUFFIX = "__snapshot/"
+#: where snapshots were before (``{destination}/snapshot/``): still never counted as
+#: increments, so a table compacted before keeps its rows once
 SNAPSHOT_FOLDER = "snapshot/"
 #: the ``test`` environment's exports (``{bucket}/test/...``), swept by lifecycle
 TEST_EXPORTS_PREFIX = "test/"
@@ -241,12 +246,20 @@ def default_destination(bucket: str, environment: str, dataset: str, table: str)
 
 
 def snapshot_destination(destination: str) -> str:
-    """Where ``compact`` writes a table's snapshot: ``{destination}/snapshot/``."""
-    return destination.rstrip("/") + "/" + SNAPSHOT_FOLDER
+    """Where ``compact`` writes a table's snapshot: ``{destination}__snapshot/``, the
+    destination's sibling (``gs://b/prod/ds/t/`` -> ``gs://b/prod/ds/t__snapshot/``).
+    A bucket root has no sibling: ``compact`` refuses such a destination."""
+    return destination.rstrip("/") + SNAPSHOT_SUFFIX
+
+
+def is_snapshot_destination(destination: str) -> bool:
+    """Whether ``destination`` is one :func:`snapshot_destination` made."""
+    return destination.rstrip("/").endswith(SNAPSHOT_SUFFIX.rstrip("/"))
 
 
 def in_snapshot(rel: str) -> bool:
-    """Whether a key relative to the destination lies in compact's snapshot."""
+    """Whether a key relative to the destination lies in a snapshot that an earlier
+    ``compact`` wrote inside it (``snapshot/``); today's sit beside it."""
     return rel.startswith(SNAPSHOT_FOLDER)
 
 
