@@ -40,7 +40,7 @@ ROWS = (
     "(1, 'café', TIMESTAMP '2025-09-16 14:30:22.123456', 2.5), "
     "(2, NULL, NULL, NULL), "
     "(3, 'plain', TIMESTAMP '1969-12-31 23:59:59.5', 0.0)"
-)
+)  # score is a DECIMAL(2,1): JSONL writes its digits as a string (issue 22)
 
 
 def _setup(base: Path, formats: str, fmt: str, codec: str, rows: str = ROWS) -> Path:
@@ -90,9 +90,9 @@ def test_jsonl_utf16_unix_epoch_and_a_null_marker(tmp_path: Path) -> None:
     assert "café".encode("utf-16-le") in raw and b"caf\xc3\xa9" not in raw
     lines = sorted(raw.decode("utf-16").splitlines())
     assert lines == [
-        '{"id":1,"name":"café","seen_at":1758033022.123456,"score":2.5}',
+        '{"id":1,"name":"café","seen_at":1758033022.123456,"score":"2.5"}',
         '{"id":2,"name":"NULL","seen_at":"NULL","score":"NULL"}',
-        '{"id":3,"name":"plain","seen_at":-0.500000,"score":0.0}',
+        '{"id":3,"name":"plain","seen_at":-0.500000,"score":"0.0"}',
     ]
     assert doc["jsonl"] == {
         "non_finite_floats": "string",
@@ -118,9 +118,9 @@ def test_jsonl_latin1_array_with_schema_nulls_left_out_iso8601(tmp_path: Path) -
     schema, *rows = json.loads(text)  # one JSON array
     assert schema == {"$schema": {"fields": doc["schema"]}}
     assert sorted(rows, key=lambda r: r["id"]) == [
-        {"id": 1, "name": "café", "seen_at": "2025-09-16T14:30:22.123456+00:00", "score": 2.5},
+        {"id": 1, "name": "café", "seen_at": "2025-09-16T14:30:22.123456+00:00", "score": "2.5"},
         {"id": 2},
-        {"id": 3, "name": "plain", "seen_at": "1969-12-31T23:59:59.500000+00:00", "score": 0.0},
+        {"id": 3, "name": "plain", "seen_at": "1969-12-31T23:59:59.500000+00:00", "score": "0.0"},
     ]
     assert doc["jsonl"] == {
         "non_finite_floats": "string",
@@ -351,7 +351,7 @@ def test_the_spec_spellings_are_accepted(tmp_path: Path) -> None:
     doc, data = _run(tmp_path)
     assert doc["jsonl"] == {"non_finite_floats": "string"}
     lines = sorted(data.read_text(encoding="utf-8").splitlines())
-    assert lines[0] == '{"id":1,"name":"café","seen_at":"2025-09-16T14:30:22.123456Z","score":2.5}'
+    assert lines[0] == '{"id":1,"name":"café","seen_at":"2025-09-16T14:30:22.123456Z","score":"2.5"}'
     assert lines[1] == '{"id":2,"name":null,"seen_at":null,"score":null}'
 
 

@@ -7,7 +7,8 @@ and inside it the escape and the quote are preceded by the escape (``\\\\``,
 instead (RFC 4180). NULL is the null marker, unquoted; an empty string is ``""``;
 a value equal to a non-empty null marker is quoted. Value text follows
 :mod:`dpexport.formats.text` (RFC 3339 ``Z`` timestamps, exact decimals,
-``NaN``/``Infinity``, base64 bytes, nested values as JSON text). The file is in the
+``NaN``/``Infinity``, base64 bytes, intervals as DuckDB's text, nested values as
+JSON text). The file is in the
 configured ``encoding`` (:mod:`dpexport.formats.encodings`: a value it cannot hold
 fails the export, naming the column and row).
 
@@ -26,6 +27,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
 from dpexport.config.spec import CsvOptions
+from dpexport.formats.intervals import interval_text, is_interval
 from dpexport.formats.parallel import TextFileWriter
 from dpexport.formats.text import (
     binary_text,
@@ -77,7 +79,9 @@ class CsvDialect:
                 text = self._quote_where(text, pc.equal(text, self.null_marker))
             return pc.fill_null(text, self.null_marker)
         if text is None:
-            if is_stringy(t):
+            if is_interval(t):
+                text = interval_text(arr)
+            elif is_stringy(t):
                 text = arr.cast(pa.string()) if t != pa.string() else arr
             elif is_binary(t):
                 text = binary_text(arr)
@@ -154,6 +158,8 @@ class CsvWriter(TextFileWriter):
 
 
 def _read_type(t: pa.DataType) -> pa.DataType:
+    if is_interval(t):
+        return pa.string()  # DuckDB's text, parsed afterwards
     if pa.types.is_timestamp(t):
         return pa.timestamp(t.unit, "UTC")  # the text carries Z
     if pa.types.is_dictionary(t):

@@ -1,9 +1,10 @@
 """JSONL: one JSON object a line, keys in column order (spec 2.2).
 
 Values follow :mod:`dpexport.formats.text`: RFC 3339 ``Z`` timestamps, exact
-decimals as JSON numbers, NaN and ±Infinity as the strings ``"NaN"``, ``"Infinity"``,
-``"-Infinity"`` (BigQuery's JSON form of FLOAT64, distinct from ``null``), bytes as
-base64 strings, ``null`` for NULL. Lines are built column-wise with pyarrow.compute;
+decimals (and UINT64) as JSON strings of their digits, intervals as DuckDB's text,
+NaN and ±Infinity as the strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"``
+(BigQuery's JSON form of FLOAT64, distinct from ``null``), bytes as base64 strings,
+``null`` for NULL. Lines are built column-wise with pyarrow.compute;
 the file is one whole-file stream in the chosen codec.
 
 The spec 2.2 settings (:class:`~dpexport.config.spec.JsonlOptions`):
@@ -34,6 +35,7 @@ import pyarrow.json as pj
 
 from dpexport.config.spec import NULL_JSON, NULL_OMIT, JsonlOptions
 from dpexport.formats.encodings import Unwritable
+from dpexport.formats.fidelity import json_quoted_number
 from dpexport.formats.parallel import TextFileWriter
 from dpexport.formats.text import (
     JsonStyle,
@@ -44,6 +46,7 @@ from dpexport.formats.text import (
     is_stringy,
     json_objects,
     restore_types,
+    scalar_text,
     with_non_finite,
 )
 
@@ -91,8 +94,10 @@ def _marker_rows(arr: pa.Array, marker: str) -> pa.Array | None:
     t = arr.type
     if pa.types.is_dictionary(t):
         return _marker_rows(arr.dictionary_decode(), marker)
-    if is_stringy(t) or is_binary(t):
+    if is_stringy(t) or is_binary(t) or json_quoted_number(t):
         text = binary_text(arr) if is_binary(t) else arr
+        if json_quoted_number(t):  # a JSON string of its digits too
+            text = scalar_text(arr, nonfinite={})
         return pc.indices_nonzero(pc.fill_null(pc.equal(text, marker), False))
     if pa.types.is_struct(t):
         found = [_marker_rows(child, marker) for child in arr.flatten()]
@@ -133,10 +138,10 @@ def _refuse_overflow(batch: pa.RecordBatch, timestamps: str) -> None:
 
 def schema_record(schema: pa.Schema) -> str:
     """The ``schema_included`` record: the manifest's ``schema`` under :data:`SCHEMA_KEY`."""
-    from dpexport.publish.manifest import canonical_schema  # the manifest's own form
+    from dpexport.publish.manifest import manifest_schema  # the manifest's own form
 
     # ASCII (``\\u`` escapes): the record fits any encoding, whatever the type names hold
-    fields = canonical_schema(schema)
+    fields = manifest_schema(schema, "JSONL")
     return json.dumps({SCHEMA_KEY: {"fields": fields}}, separators=(",", ":"))
 
 
@@ -184,6 +189,8 @@ class JsonlWriter(TextFileWriter):
 def _read_type(t: pa.DataType, timestamps: str = "RFC3339") -> pa.DataType:
     """The type Arrow's JSON reader should parse a column as (then cast back)."""
     if is_binary(t) or pa.types.is_date(t) or pa.types.is_time(t):
+        return pa.string()
+    if json_quoted_number(t) or pa.types.is_interval(t):  # strings (formats.text)
         return pa.string()
     if pa.types.is_timestamp(t):
         if timestamps == "UNIX_EPOCH":  # exact seconds with the unit's digits

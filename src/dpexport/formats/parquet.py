@@ -10,6 +10,8 @@ before compression); Arrow also ends a page at 20,000 rows, so a ``page_size`` a
 20,000 values of a column does not change that column's pages. Dictionary encoding
 is on, except for columns given an explicit encoding (pyarrow forbids both);
 statistics are on; the Arrow schema is stored so time zones and exact types read back.
+An INTERVAL column, which pyarrow cannot write, is stored as a struct of its months,
+days and nanoseconds (:mod:`dpexport.formats.intervals`) and read back as an interval.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import pyarrow.parquet as pq
 
 from dpexport.config.spec import ParquetOptions
 from dpexport.errors import InvalidArgument
+from dpexport.formats import intervals
 from dpexport.formats.base import WrittenFile
 from dpexport.formats.parallel import shared_pool
 from dpexport.formats.streams import OutputStack
@@ -221,7 +224,10 @@ class ParquetWriter:
         encryptor: Encryptor | None = None,
     ) -> None:
         self.path = Path(path)
-        self.schema = schema
+        #: the columns as stored: intervals as structs (see module doc)
+        self._intervals = intervals.has_interval(schema)
+        self.schema = intervals.parquet_schema(schema) if self._intervals else schema
+        schema = self.schema
         self.options = options or ParquetOptions()
         self._props, self._flat = _checked_properties(schema, codec, self.options)
         self._encryptor = encryptor
@@ -272,6 +278,8 @@ class ParquetWriter:
         rows = batch.num_rows
         if rows == 0:
             return
+        if self._intervals:
+            batch = intervals.batch_to_parquet(batch, self.schema)
         self._pending.append(batch)
         self._pending_rows += rows
         self._rows += rows
@@ -425,8 +433,9 @@ class ParquetWriter:
 
 
 def read_parquet(source: Any, schema: pa.Schema | None = None) -> pa.Table:
-    """Read a whole Parquet file (a path or a seekable stream)."""
-    table = pq.read_table(source)
+    """Read a whole Parquet file (a path or a seekable stream); a struct column that
+    stands for an INTERVAL comes back as one."""
+    table = intervals.restore_parquet(pq.read_table(source))
     if schema is not None and not table.schema.equals(schema, check_metadata=False):
         table = table.cast(schema)
     return table

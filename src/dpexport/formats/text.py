@@ -9,15 +9,24 @@ except for the rare cases named below):
   takes the other ``timestamp_format`` values of :data:`TIMESTAMP_FORMATS` through
   :class:`JsonStyle` (``+00:00`` for ``Z``, or Unix epoch numbers);
 - dates ``YYYY-MM-DD``; times ``HH:MM:SS[.ffffff]``;
-- integers exact; decimals exact, in plain notation (never ``1E-9``);
+- integers exact; decimals exact, in plain notation (never ``1E-9``). In JSON a
+  DECIMAL (at any depth) and a UINT64 are strings of those digits, as BigQuery's own
+  JSON export writes NUMERIC: DuckDB, pandas, polars and pyarrow read a bare
+  ``12345678901234567890.123456789`` as the double ``1.2345678901234567e+19``, and
+  pyarrow turns a column holding a UINT64 above 2**63 into doubles. INT64 stays a bare
+  number: all four read every 64-bit value of it exactly (measured: INT64 min and max,
+  2**53 + 1), and a string would cost three of them the type. The rule goes by type, so
+  every value of a column, in every file, has one JSON type (a reader meeting a number
+  and then a string in one column fails or falls back to text);
 - floats: the shortest text that reads back to the same value, with ``.0`` added
   to integral values so readers keep the type (``1.0``, ``-0.0``, ``1e+300``);
   NaN and ±Infinity are the strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"`` in
   JSON (it has no such numbers; BigQuery's JSON API writes FLOAT64 so, and a reader
   tells them from ``null``) and ``NaN``/``Infinity``/``-Infinity`` in CSV;
 - booleans ``true``/``false``; binary as standard base64 (per-value Python);
+- intervals in DuckDB's text (:mod:`dpexport.formats.intervals`), a JSON string;
 - lists and structs as nested JSON; maps as JSON objects keyed by the key's text;
-  types with no JSON form (intervals, unions, ...) via Python ``str`` per value;
+  types with no JSON form (unions, ...) via Python ``str`` per value;
 - NULL in JSON: ``null``, or what :class:`JsonStyle` says (a string, or the key left out).
 """
 
@@ -35,6 +44,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dpexport.config.spec import NULL_JSON, NULL_OMIT, TIMESTAMP_FORMATS
+from dpexport.formats.fidelity import json_quoted_number
+from dpexport.formats.intervals import interval_text, is_interval, parse_interval
 
 _JSON_CONTROL = {0x08: "\\b", 0x09: "\\t", 0x0A: "\\n", 0x0C: "\\f", 0x0D: "\\r"}
 
@@ -271,9 +282,11 @@ def json_values(arr: pa.Array, style: JsonStyle = DEFAULT_STYLE) -> pa.Array:
         return pc.fill_null(json_string(binary_text(arr)), null)
     if pa.types.is_timestamp(t):
         return pc.fill_null(json_timestamp(arr, style), null)
-    if pa.types.is_date(t) or pa.types.is_time(t):
+    if pa.types.is_date(t) or pa.types.is_time(t) or json_quoted_number(t):
         text = scalar_text(arr, nonfinite={})
         return pc.fill_null(_join('"', text, '"'), null)
+    if is_interval(t):
+        return pc.fill_null(json_string(interval_text(arr)), null)
     text = scalar_text(arr, nonfinite=_JSON_NONFINITE)
     if text is not None:
         return pc.fill_null(text, null)
@@ -354,7 +367,7 @@ def _json_pieces(arr: pa.Array, style: JsonStyle) -> list[Any]:
             return ['"', json_string_body(arr), '"']
         if pa.types.is_timestamp(t) and style.timestamps == "RFC3339":
             return ['"', _timestamp_body(arr), 'Z"']
-        if pa.types.is_date(t) or pa.types.is_time(t):
+        if pa.types.is_date(t) or pa.types.is_time(t) or json_quoted_number(t):
             return ['"', scalar_text(arr, nonfinite={}), '"']
     return [json_values(arr, style)]
 
@@ -376,14 +389,22 @@ def buffer_of(lines: pa.Array) -> pa.Buffer:
 
 
 def with_non_finite(value: Any, t: pa.DataType) -> Any:
-    """A decoded JSON value of type ``t`` with the strings of :data:`NON_FINITE_JSON`
-    turned back into floats wherever ``t`` holds a float (nested ones too)."""
+    """A decoded JSON value of type ``t`` with the strings JSON text writes for what
+    it has no number for turned back into values of ``t``, nested ones too: those of
+    :data:`NON_FINITE_JSON` where ``t`` holds a float, a decimal's or UINT64's digits,
+    an interval's text."""
     if value is None:
         return None
     if pa.types.is_dictionary(t):
         return with_non_finite(value, t.value_type)
-    if pa.types.is_floating(t):
-        return NON_FINITE_JSON.get(value, value) if isinstance(value, str) else value
+    if isinstance(value, str):
+        if pa.types.is_floating(t):
+            return NON_FINITE_JSON.get(value, value)
+        if json_quoted_number(t):
+            return decimal.Decimal(value) if pa.types.is_decimal(t) else int(value)
+        if is_interval(t):
+            return parse_interval(value)
+        return value
     if _is_list(t) and isinstance(value, list):
         return [with_non_finite(v, t.value_type) for v in value]
     if pa.types.is_struct(t) and isinstance(value, dict):
@@ -394,45 +415,44 @@ def with_non_finite(value: Any, t: pa.DataType) -> Any:
     return value
 
 
+def _per_value(col: pa.ChunkedArray, t: pa.DataType, convert: Any) -> pa.ChunkedArray:
+    """``col`` as ``t``, each non-null value through ``convert`` (what no kernel does)."""
+    chunks = [
+        pa.array([None if v is None else convert(v) for v in c.to_pylist()], t) for c in col.chunks
+    ]
+    return pa.chunked_array(chunks, t)
+
+
+def _is_nested(t: pa.DataType) -> bool:
+    return bool(_is_list(t) or pa.types.is_struct(t) or pa.types.is_map(t))
+
+
 def restore_types(table: pa.Table, schema: pa.Schema) -> pa.Table:
     """Turn columns read back as text-friendly types into ``schema``'s types.
 
     Base64 text becomes binary; UTC timestamps get their zone back; JSON text
-    (CSV's nested columns) is parsed; anything else is cast.
+    (CSV's nested columns) is parsed; interval text is parsed; anything else is cast
+    (a decimal's or UINT64's JSON string too), or, for a nested type no cast reaches
+    (intervals inside), rebuilt value by value.
     """
     columns = []
     for field in schema:
         col = table.column(field.name)
         t = field.type
-        if col.type != t:
-            if is_binary(t) and is_stringy(col.type):
-                col = pa.chunked_array(
-                    [
-                        pa.array(
-                            [None if v is None else base64.b64decode(v) for v in c.to_pylist()],
-                            t,
-                        )
-                        for c in col.chunks
-                    ],
-                    t,
-                )
-            elif (_is_list(t) or pa.types.is_struct(t) or pa.types.is_map(t)) and is_stringy(
-                col.type
-            ):
-                col = pa.chunked_array(
-                    [
-                        pa.array(
-                            [
-                                None if v is None else with_non_finite(json.loads(v), t)
-                                for v in c.to_pylist()
-                            ],
-                            t,
-                        )
-                        for c in col.chunks
-                    ],
-                    t,
-                )
-            else:
+        if col.type == t:
+            pass
+        elif is_binary(t) and is_stringy(col.type):
+            col = _per_value(col, t, base64.b64decode)
+        elif is_interval(t) and is_stringy(col.type):
+            col = _per_value(col, t, parse_interval)
+        elif _is_nested(t) and is_stringy(col.type):
+            col = _per_value(col, t, lambda v, t=t: with_non_finite(json.loads(v), t))
+        elif _is_nested(t):
+            try:
                 col = col.cast(t)
+            except (pa.ArrowNotImplementedError, pa.ArrowInvalid):
+                col = _per_value(col, t, lambda v, t=t: with_non_finite(v, t))
+        else:
+            col = col.cast(t)
         columns.append(col)
     return pa.table(columns, schema=schema)

@@ -27,6 +27,18 @@ def canonical_schema(schema: pa.Schema) -> list[dict[str, Any]]:
     return [{"name": f.name, "type": str(f.type), "nullable": f.nullable} for f in schema]
 
 
+def manifest_schema(schema: pa.Schema, format: str) -> list[dict[str, Any]]:
+    """The manifest's ``schema``: :func:`canonical_schema`, each column also saying how
+    ``format`` writes it when that is not its type's plain form (a JSONL decimal as a
+    string, an interval's text or Parquet struct: :mod:`dpexport.formats.fidelity`)."""
+    from dpexport.formats.fidelity import field_notes
+
+    return [
+        entry | field_notes(f.type, format)
+        for entry, f in zip(canonical_schema(schema), schema, strict=True)
+    ]
+
+
 def schema_hash(schema: pa.Schema) -> str:
     text = json.dumps(canonical_schema(schema), separators=(",", ":"), sort_keys=True)
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
@@ -214,7 +226,7 @@ def manifest_document(
         "watermark": facts.watermark,
         "idempotency_token": facts.idempotency_token,
         "encryption": facts.encryption,
-        "schema": canonical_schema(facts.schema),
+        "schema": manifest_schema(facts.schema, facts.format),
     }
     if facts.format == "JSONL":
         doc["jsonl"] = dict(JSONL_ENCODING) | _changed(facts.jsonl)
