@@ -1,0 +1,96 @@
+"""``dpexport dashboard`` as a user starts it: the address it prints, the token it
+generates when bound beyond loopback (and asks on every request), a given token that is
+never printed, a port in use, and how SIGINT and SIGTERM stop it."""
+
+from __future__ import annotations
+
+import os
+import re
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from tests.e2e.cli import dpexport
+from tests.unit.dashboard.site import build
+
+
+def _start(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[str], str]:
+    """The dashboard over the crafted site, and the first line it printed."""
+    build(tmp_path)
+    full = {k: v for k, v in os.environ.items() if not k.startswith("DPEXPORT_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dpexport", "-c", str(tmp_path / "dpexport.yaml"),
+         "--local-root", str(tmp_path / "out"), "dashboard", "--port", "0", *args],
+        env={**full, **(env or {})}, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stderr is not None
+    with selectors.DefaultSelector() as sel:
+        sel.register(proc.stderr, selectors.EVENT_READ)
+        assert sel.select(timeout=60), "no address printed in 60 s"
+    return proc, proc.stderr.readline().strip()
+
+
+def _stop(proc: subprocess.Popen[str], signum: int) -> tuple[int, str]:
+    proc.send_signal(signum)
+    _, rest = proc.communicate(timeout=30)
+    return proc.returncode, rest
+
+
+def _code(url: str, token: str | None = None) -> int:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=30) as r:
+            return int(r.status)
+    except urllib.error.HTTPError as exc:
+        exc.close()
+        return exc.code
+
+
+def test_bound_beyond_loopback_it_generates_a_token_and_asks_for_it(tmp_path: Path) -> None:
+    proc, line = _start(tmp_path, "--host", "0.0.0.0")
+    try:
+        found = re.fullmatch(r"dashboard: http://0\.0\.0\.0:(\d+)/\?token=([\w-]{20,})", line)
+        assert found, line
+        url = f"http://127.0.0.1:{found.group(1)}/api/status"
+        assert _code(url) == 401
+        assert _code(url, "not-it") == 401
+        assert _code(url, found.group(2)) == 200
+    finally:
+        code, rest = _stop(proc, signal.SIGTERM)
+    assert code == 0 and "dashboard stopped" in rest  # a service stopped on purpose
+    assert found.group(2) not in rest  # printed once
+
+
+def test_a_given_token_is_asked_and_never_printed(tmp_path: Path) -> None:
+    proc, line = _start(tmp_path, env={"DPEXPORT_DASHBOARD_TOKEN": "from-the-environment"})
+    try:
+        found = re.fullmatch(r"dashboard: (http://127\.0\.0\.1:\d+/)", line)
+        assert found, line
+        assert _code(found.group(1)) == 401
+        assert _code(found.group(1), "from-the-environment") == 200
+    finally:
+        code, rest = _stop(proc, signal.SIGINT)
+    assert code == 130 and "from-the-environment" not in line + rest
+
+
+def test_a_port_in_use_is_a_usage_error(tmp_path: Path) -> None:
+    build(tmp_path)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = dpexport(
+            "-c", tmp_path / "dpexport.yaml", "--local-root", tmp_path / "out",
+            "dashboard", "--port", str(port),
+        )  # fmt: skip
+    assert result.code == 2
+    assert f"--port {port}: cannot listen there" in result.err
+    empty = dpexport("-c", tmp_path / "dpexport.yaml", "dashboard", "--token", " ")
+    assert empty.code == 2 and "empty token" in empty.err
