@@ -18,9 +18,11 @@ full timestamp keeps the hour and serves as an exact APPEND cursor.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 
+from dpexport.config import path_pattern
 from dpexport.config.loader import Path
 from dpexport.config.models import AppendOnlyEntry, HighVolumeEntry, PartitioningBlock
 from dpexport.config.spec import Granularity, Partitioning, SubPartition
@@ -61,8 +63,12 @@ def sub_partitions(entry: HighVolumeEntry) -> tuple[SubPartition, ...]:
     if entry.path_pattern is None:
         # No pattern: name each sub-folder after its expression's column.
         return tuple(SubPartition(_name_of(e), e) for e in exprs)
-    names = [n for n in _PLACEHOLDER.findall(entry.path_pattern) if n not in _TIME_NAMES]
-    return tuple(SubPartition(n, e) for n, e in zip(names, exprs, strict=False))
+    try:
+        subs = path_pattern.parse(entry.path_pattern).subs
+    except path_pattern.PatternError:  # check names it; the placeholders still name folders
+        names = [n for n in _PLACEHOLDER.findall(entry.path_pattern) if n not in _TIME_NAMES]
+        return tuple(SubPartition(n, e) for n, e in zip(names, exprs, strict=False))
+    return tuple(SubPartition(p.name, e, p.key) for p, e in zip(subs, exprs, strict=False))
 
 
 def _name_of(expression: str) -> str:
@@ -126,7 +132,73 @@ def resolve_partitioning(
     out.partitioning = Partitioning(
         time_expression=time, granularity=granularity, sub_partitions=subs
     )
+    pattern, pattern_path = _pattern_of(item, item_path, high_volume, hv_path)
+    if pattern is not None:
+        _apply_pattern(
+            out, pattern, pattern_path, granularity_given=bool(item and item.granularity)
+        )
     return out
+
+
+def _pattern_of(
+    item: PartitioningBlock | None,
+    item_path: Path,
+    high_volume: HighVolumeEntry | None,
+    hv_path: Path,
+) -> tuple[str | None, Path]:
+    """The table's ``path_pattern``: its ``exports`` item's ``partitioning``, else its
+    ``high_volume`` entry's."""
+    if item is not None and item.path_pattern is not None:
+        return item.path_pattern, (*item_path, "path_pattern")
+    if high_volume is not None and high_volume.path_pattern is not None:
+        return high_volume.path_pattern, (*hv_path, "path_pattern")
+    return None, ()
+
+
+def _apply_pattern(out: Resolved, pattern: str, path: Path, *, granularity_given: bool) -> None:
+    """A hive-style pattern's folder names (``dt=%Y-%m-%d``, ``shard=...``); its time
+    placeholders set the granularity. A pattern that does not parse is ``check``'s to
+    name (:func:`dpexport.config.path_pattern.problems`)."""
+    try:
+        parsed = path_pattern.parse(pattern)
+    except path_pattern.PatternError:
+        return
+    part = out.partitioning
+    granularity: Granularity = "hourly" if parsed.hourly else "daily" if parsed.daily else "monthly"
+    if parsed.time_layout is not None and granularity != part.granularity and granularity_given:
+        out.problems.append(
+            (path, f"lays out {granularity} folders, but the granularity is {part.granularity}")
+        )
+        return
+    if parsed.time_layout is not None and part.time_expression is None:
+        out.problems.append(
+            (path, "hive-style time folders need a time column (partitioning.field)")
+        )
+        return
+    names = [(p.name, p.key) for p in parsed.subs]
+    if len(names) > len(part.sub_partitions):
+        out.problems.append(
+            (
+                path,
+                f"{len(names)} sub-folder placeholder(s) but {len(part.sub_partitions)} "
+                "sub-partition expression(s) (secondary, tertiary)",
+            )
+        )
+        return
+    subs = (
+        tuple(
+            dataclasses.replace(s, name=n, key=k)
+            for s, (n, k) in zip(part.sub_partitions, names, strict=False)
+        )
+        + part.sub_partitions[len(names) :]
+    )
+    out.partitioning = dataclasses.replace(
+        part,
+        granularity=granularity if parsed.time_layout is not None else part.granularity,
+        sub_partitions=subs,
+        time_layout=parsed.time_layout,
+    )
+    out.origins["partitioning.path_pattern"] = path
 
 
 def _item_subs(

@@ -173,6 +173,7 @@ def check_against_schemas(
                 issues.append(_missing_table(resolved, spec, found))
             continue
         issues += reserved_column_issues(spec, columns.names, resolved.lines)
+        issues += _hive_key_issues(resolved, spec, columns.names)
         for setting, names in _named_columns(spec):
             for name in names:
                 if name not in columns.names:
@@ -187,6 +188,36 @@ def check_against_schemas(
                         )
                     )
     return issues
+
+
+def _hive_key_issues(
+    resolved: ResolvedConfig, spec: TableSpec, columns: Sequence[str]
+) -> list[ConfigIssue]:
+    """A hive-style ``path_pattern`` key naming a column the files hold (see
+    :func:`dpexport.config.path_pattern.key_collisions`)."""
+    from dpexport.config.path_pattern import hive_keys, key_collisions
+
+    part = spec.partitioning
+    keys = hive_keys(part.time_layout, (s.key for s in part.sub_partitions))
+    written = list(columns)
+    if spec.schema_evolution.enabled:
+        written.append(spec.schema_evolution.version_column)
+    path = spec.origins.get("partitioning.path_pattern") or spec.qualified_name
+    return [
+        ConfigIssue(
+            path=path,
+            message=(
+                f"hive key {key!r} names the column {column!r}, which the files hold too: "
+                "DuckDB's hive_partitioning replaces its values with the folder's, pyarrow "
+                "and polars refuse the two"
+            ),
+            value=repr(key),
+            expected=f"a key that is not a column of {spec.qualified_name}",
+            suggestion=f"{key}_part",
+            line=resolved.lines.get(path),
+        )
+        for key, column in key_collisions(keys, written)
+    ]
 
 
 def _columns(given: Sequence[str] | Columns) -> Columns:

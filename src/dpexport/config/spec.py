@@ -125,6 +125,9 @@ class SubPartition:
 
     name: str
     expression: str
+    #: a hive-style folder's key (``path_pattern`` ``shard={shard_id}``): the folder is
+    #: ``{key}={value}``, which readers discovering partitions read as a column
+    key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -142,6 +145,18 @@ class Partitioning:
     time_expression: str | None = None
     granularity: Granularity = "daily"
     sub_partitions: tuple[SubPartition, ...] = ()
+    #: the time folder's ``strftime`` format when a ``path_pattern`` gives one other than
+    #: the granularity's (hive style: ``dt=%Y-%m-%d/hour=%H``); None: ``%Y/%m/%d``...
+    time_layout: str | None = None
+
+    @property
+    def hive(self) -> bool:
+        """Whether its folders are hive style (``key=value``), which readers such as
+        DuckDB's ``hive_partitioning`` and pyarrow's ``partitioning="hive"`` read as
+        columns."""
+        return bool(self.time_layout and "=" in self.time_layout) or any(
+            s.key for s in self.sub_partitions
+        )
 
 
 @dataclass(frozen=True)

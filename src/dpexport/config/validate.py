@@ -222,26 +222,23 @@ def _check_sections(data: dict[str, Any], issues: Issues) -> None:
 
 
 def check_path_pattern(path: Path, entry: dict[str, Any], issues: Issues) -> None:
-    """Spec 3.2 ``path_pattern``: ``{entity}/{yyyy}/{MM}/{dd}[/{HH}]/{sub}/...``."""
-    parts = [p for p in entry["path_pattern"].split("/") if p]
-    expected = "{entity}/{yyyy}/{MM}/{dd}[/{HH}] then one {placeholder} per sub-partition"
-    time = [p for p in parts[1:] if p in TIME_TOKENS]
-    ok_time = parts[1 : 1 + len(time)] == list(TIME_TOKENS[: len(time)]) and len(time) >= 2
-    subs = parts[1 + len(time) :]
-    if not parts or parts[0] != "{entity}" or not ok_time:
-        issues.add(path, "unexpected path pattern", value=entry["path_pattern"], expected=expected)
-        return
-    if not all(_PLACEHOLDER.match(p) for p in subs):
-        issues.add(path, "sub-folders must be {placeholders}", value=entry["path_pattern"])
-        return
-    exprs = [entry.get("secondary_partition"), entry.get("tertiary_partition")]
-    if len(subs) > len([e for e in exprs if e]):
-        issues.add(
-            path,
-            f"{len(subs)} sub-folder placeholder(s) but fewer partition expressions",
-            value=entry["path_pattern"],
-            expected="secondary_partition (and tertiary_partition) for each placeholder",
-        )
+    """Spec 3.2 ``path_pattern``: ``{entity}/{yyyy}/{MM}/{dd}[/{HH}]/{sub}/...``, a segment
+    plain or hive style (``dt={yyyy}-{MM}-{dd}``, ``shard={shard_id}``):
+    :mod:`dpexport.config.path_pattern` says what holds."""
+    from dpexport.config.path_pattern import EXPECTED, problems
+
+    exprs = [e for e in (entry.get("secondary_partition"), entry.get("tertiary_partition")) if e]
+    for problem in problems(entry["path_pattern"], len(exprs)):
+        issues.add(path, problem, value=entry["path_pattern"], expected=EXPECTED)
+
+
+def _check_item_pattern(path: Path, pattern: str, issues: Issues) -> None:
+    """An ``exports`` item's ``partitioning.path_pattern``; whether each sub-folder has
+    an expression (its own or its ``high_volume`` entry's) is resolved later."""
+    from dpexport.config.path_pattern import EXPECTED, problems
+
+    for problem in problems(pattern, expressions=None):
+        issues.add(path, problem, value=pattern, expected=EXPECTED)
 
 
 def _check_export(path: Path, item: dict[str, Any], issues: Issues) -> None:
@@ -278,6 +275,10 @@ def _check_export(path: Path, item: dict[str, Any], issues: Issues) -> None:
                 (*path, "partitioning"),
                 "partitioning needs exactly one of 'field' or 'primary'",
                 expected="{field: COLUMN, granularity: daily} or {primary: ..., secondary: ...}",
+            )
+        if isinstance(part.get("path_pattern"), str):
+            _check_item_pattern(
+                (*path, "partitioning", "path_pattern"), part["path_pattern"], issues
             )
     opt = item.get("optimization")
     if isinstance(opt, dict):

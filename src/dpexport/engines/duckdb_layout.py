@@ -19,10 +19,11 @@ from dpexport.storage import layout
 __all__ = ["partition_key_sql", "time_sql"]
 
 
-def time_sql(expression: str, granularity: Granularity) -> str:
+def time_sql(expression: str, granularity: Granularity, pattern: str | None = None) -> str:
     """SQL rendering a row's time value as its time folder (:func:`layout.time_folder`'s
-    text)."""
-    return f"strftime(CAST(({expression}) AS TIMESTAMP), '{layout.time_format(granularity)}')"
+    text; ``pattern`` a hive-style ``path_pattern``'s format, which holds no quote)."""
+    text = layout.time_format(granularity, pattern)
+    return f"strftime(CAST(({expression}) AS TIMESTAMP), '{text}')"
 
 
 def partition_key_sql(partitioning: Partitioning, columns: Collection[str] = ()) -> dict[str, str]:
@@ -32,7 +33,7 @@ def partition_key_sql(partitioning: Partitioning, columns: Collection[str] = ())
     keys: dict[str, str] = {}
     if partitioning.time_expression:
         expr = column_sql(partitioning.time_expression, columns)
-        keys[layout.TIME_KEY] = time_sql(expr, partitioning.granularity)
+        keys[layout.TIME_KEY] = time_sql(expr, partitioning.granularity, partitioning.time_layout)
     for i, sub in enumerate(partitioning.sub_partitions, start=1):
         keys[layout.key_column(i)] = f"CAST(({column_sql(sub.expression, columns)}) AS VARCHAR)"
     return keys

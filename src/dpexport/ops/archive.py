@@ -339,8 +339,9 @@ class _Table:
         part = self.spec.partitioning
         granularity = part.granularity if part.time_expression else "daily"
         try:
+            pattern = part.time_layout if part.time_expression else None
             _, end = layout.time_folder_bounds(
-                layout.top_folder(part, rel.rstrip("/")), granularity
+                layout.top_folder(part, rel.rstrip("/")), granularity, pattern
             )
         except ValueError:
             return written, written  # no time in its name (``_null_``)

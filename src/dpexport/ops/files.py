@@ -168,7 +168,7 @@ def list_files(spec: TableSpec, stores: StoreResolver, fmt: str) -> TableFiles:
     if fmt not in FORMATS:
         raise UsageError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
     files = table_files(spec, stores)
-    hive = False
+    hive = spec.partitioning.hive
     statement = None
     if fmt == "duckdb":
         statement = duckdb_statement(spec, files, hive=hive)

@@ -283,14 +283,16 @@ def _window_folders(spec: TableSpec, start: datetime, settled: datetime, whole: 
     ``settled`` (``whole``), or that begins by it: a folder the regular exports may
     still read rows of (a lookback) is compared only once it is whole, since its
     published rows could hold some past ``settled``."""
-    granularity = spec.partitioning.granularity
+    granularity, pattern = spec.partitioning.granularity, spec.partitioning.time_layout
     lo, hi = layout.time_folder_bounds(
-        layout.time_folder(_as_time(start), granularity), granularity
+        layout.time_folder(_as_time(start), granularity, pattern), granularity, pattern
     )
     out = []
     while hi <= settled or (not whole and lo <= settled):
-        out.append(layout.time_folder(lo, granularity))
-        lo, hi = layout.time_folder_bounds(layout.time_folder(hi, granularity), granularity)
+        out.append(layout.time_folder(lo, granularity, pattern))
+        lo, hi = layout.time_folder_bounds(
+            layout.time_folder(hi, granularity, pattern), granularity, pattern
+        )
     return out
 
 
@@ -304,9 +306,9 @@ def _source_counts(
 ) -> dict[str, int]:
     """The rows each folder's partition value holds in the warehouse, as the regular
     export reads them (keys de-duplicated, newest per merge key), in one aggregate."""
-    granularity = spec.partitioning.granularity
-    first, _ = layout.time_folder_bounds(folders[0], granularity)
-    _, last = layout.time_folder_bounds(folders[-1], granularity)
+    granularity, pattern = spec.partitioning.granularity, spec.partitioning.time_layout
+    first, _ = layout.time_folder_bounds(folders[0], granularity, pattern)
+    _, last = layout.time_folder_bounds(folders[-1], granularity, pattern)
     cursor = plan.cursor
     kind = schema.field(cursor).type if cursor and cursor in schema.names else None
     upper = Slice(cursor=plan.request.slice.cursor, upper=bind_for(through, kind))

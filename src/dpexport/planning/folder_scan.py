@@ -95,16 +95,17 @@ def folder_requests(
     assert expr is not None
     kind = schema.field(expr).type if expr in schema.names else None
     expr = column_sql(expr, schema.names)
-    key_sql = time_sql(expr, partitioning.granularity)
+    pattern = partitioning.time_layout
+    key_sql = time_sql(expr, partitioning.granularity, pattern)
     order = tuple(k for k in request.order_by if k != layout.TIME_KEY)
     out: list[ScanRequest] = []
     for top in sorted(tops, key=lambda t: (t is None, t or "")):
         if top is None:
             where = f"({expr}) IS NULL"
-        elif not re.fullmatch(r"[0-9/]+", top):
+        elif not re.fullmatch(r"[0-9A-Za-z_=/-]+", top):  # a time folder: no quote
             raise ValueError(f"unexpected time folder key {top!r}")
         else:
-            lo, hi = layout.time_folder_bounds(top, partitioning.granularity)
+            lo, hi = layout.time_folder_bounds(top, partitioning.granularity, pattern)
             where = f"{_range_sql(expr, kind, lo, hi)} AND {key_sql} = '{top}'"
         combined = f"({request.filter}) AND {where}" if request.filter else where
         out.append(dataclasses.replace(request, filter=combined, order_by=order))

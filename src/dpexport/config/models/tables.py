@@ -73,6 +73,9 @@ class PartitioningBlock(Block):
     primary: str | None = None
     secondary: str | None = None
     tertiary: str | None = None
+    #: spec 3.2's folder pattern for this table (plain or hive style, ``dt={yyyy}-{MM}-{dd}``);
+    #: it wins over the table's ``high_volume`` one
+    path_pattern: str | None = None
 
 
 class OptimizationBlock(Block):

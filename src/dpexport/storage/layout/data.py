@@ -26,6 +26,9 @@ FAILURE = "FAILURE"
 
 #: The folder segment for a NULL partition value (see :func:`safe_segment`).
 NULL_SEGMENT = "_null_"
+#: A NULL value in a hive-style folder (``shard=__HIVE_DEFAULT_PARTITION__``): the
+#: name hive readers take for NULL (see :func:`hive_segment`).
+HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 #: The folder segment for an empty-string partition value (see :func:`safe_segment`).
 EMPTY_SEGMENT = "_empty_"
 #: What :func:`safe_segment` leaves unencoded: letters, digits and ``-_.~@+=,``
@@ -177,21 +180,25 @@ def time_segment(value: object) -> str:
     return NULL_SEGMENT if value is None else str(value)
 
 
-def time_format(granularity: Granularity) -> str:
+def time_format(granularity: Granularity, pattern: str | None = None) -> str:
     """The ``strftime`` format of a time folder: ``%Y/%m/%d`` (daily), ``%Y/%m/%d/%H``
-    (hourly), ``%Y/%m`` (monthly). Engines render the same text in SQL."""
-    return _TIME_FORMATS[granularity]
+    (hourly), ``%Y/%m`` (monthly), or a ``path_pattern``'s (``pattern``, the
+    partitioning's ``time_layout``: ``dt=%Y-%m-%d``). Engines render the same text in SQL."""
+    return pattern or _TIME_FORMATS[granularity]
 
 
-def time_folder(t: datetime, granularity: Granularity) -> str:
-    """``yyyy/MM/dd`` (daily), ``yyyy/MM/dd/HH`` (hourly), ``yyyy/MM`` (monthly)."""
-    return t.strftime(time_format(granularity))
+def time_folder(t: datetime, granularity: Granularity, pattern: str | None = None) -> str:
+    """``yyyy/MM/dd`` (daily), ``yyyy/MM/dd/HH`` (hourly), ``yyyy/MM`` (monthly); or as
+    ``pattern`` lays it out (:func:`time_format`)."""
+    return t.strftime(time_format(granularity, pattern))
 
 
-def time_folder_bounds(folder: str, granularity: Granularity) -> tuple[datetime, datetime]:
+def time_folder_bounds(
+    folder: str, granularity: Granularity, pattern: str | None = None
+) -> tuple[datetime, datetime]:
     """The times a time folder holds, ``[start, end)`` (naive, UTC): the inverse of
     :func:`time_folder`. ``ValueError`` for a text that is not such a folder."""
-    start = datetime.strptime(folder, time_format(granularity))
+    start = datetime.strptime(folder, time_format(granularity, pattern))
     if granularity == "hourly":
         return start, start + timedelta(hours=1)
     if granularity == "daily":
@@ -202,10 +209,11 @@ def time_folder_bounds(folder: str, granularity: Granularity) -> tuple[datetime,
 
 def partition_label(time_path: str) -> str:
     """The manifest's ``source.partition`` for a time folder: ``2025-09-16``,
-    ``2025-09-16T14``, ``2025-09``."""
-    parts = time_path.split("/")
-    if parts[0] == NULL_SEGMENT:
+    ``2025-09-16T14``, ``2025-09``; the same of a hive-style one (``dt=2025-09-16``),
+    whose numbers come in the same order."""
+    if time_path.split("/")[0] == NULL_SEGMENT:
         return NULL_SEGMENT
+    parts = re.findall(r"[0-9]+", time_path)
     label = "-".join(parts[:3])
     return label + (f"T{parts[3]}" if len(parts) > 3 else "")
 
@@ -217,7 +225,8 @@ def top_folder(partitioning: Partitioning, folder_path: str) -> str:
     if parts[0] == NULL_SEGMENT:
         return parts[0]
     granularity = partitioning.granularity if partitioning.time_expression else "daily"
-    depth = time_format(granularity).count("/") + 1
+    pattern = partitioning.time_layout if partitioning.time_expression else None
+    depth = time_format(granularity, pattern).count("/") + 1
     return "/".join(parts[:depth])
 
 
@@ -232,10 +241,20 @@ def folder_for(
     else:
         top = time_folder(logical_time, "daily")
     subs = [
-        safe_segment(values.get(key_column(i)))
-        for i in range(1, len(partitioning.sub_partitions) + 1)
+        hive_segment(sub.key, values.get(key_column(i)))
+        if sub.key
+        else safe_segment(values.get(key_column(i)))
+        for i, sub in enumerate(partitioning.sub_partitions, start=1)
     ]
     return top, "/".join(subs)
+
+
+def hive_segment(key: str, value: object) -> str:
+    """A hive-style sub-folder, ``{key}={value}`` (``path_pattern`` ``shard={shard_id}``):
+    the value as :func:`safe_segment` names it, NULL as :data:`HIVE_NULL`, which hive
+    readers (DuckDB, pyarrow, polars, Spark) read as NULL. Still distinct values,
+    distinct folders: an encoded value never starts with ``_``."""
+    return f"{key}={HIVE_NULL if value is None else safe_segment(value)}"
 
 
 # -- destinations ----------------------------------------------------------------------------
