@@ -16,6 +16,8 @@ from urllib.parse import quote
 from dpexport.dashboard.charts import bars, count, human_bytes, usd
 
 HEALTH_TEXT = {"ok": "OK", "stale": "STALE", "failing": "FAILING"}
+#: the cards' order: what needs someone first (the summary table keeps config order)
+RANK = {"failing": 0, "stale": 1, "ok": 2}
 
 
 def export_link(export_id: str) -> str:
@@ -59,7 +61,7 @@ def main(snap: Mapping[str, Any]) -> str:
         + _totals(tables)
         + _summary(tables)
         + '<div class="cards">'
-        + "".join(_card(t) for t in tables)
+        + "".join(_card(t) for t in sorted(tables, key=lambda t: RANK[t["health"]]))
         + "</div>"
     )
 
