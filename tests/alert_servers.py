@@ -224,7 +224,7 @@ class SmtpServer:
         return AuthResult(success=False, handled=False)
 
 
-def _self_signed(folder: Path) -> tuple[Path, Path]:
+def self_signed(folder: Path) -> tuple[Path, Path]:
     """A certificate and key for 127.0.0.1 (the client trusts it via SSL_CERT_FILE)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
@@ -282,7 +282,7 @@ def smtp_server() -> Iterator[SmtpServer]:
 def smtp_tls_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SmtpServer]:
     """SMTP that requires STARTTLS before AUTH and records each login; the client trusts
     its self-signed certificate through ``SSL_CERT_FILE``."""
-    cert, key = _self_signed(tmp_path)
+    cert, key = self_signed(tmp_path)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
     monkeypatch.setenv("SSL_CERT_FILE", str(cert))

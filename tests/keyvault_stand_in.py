@@ -27,7 +27,7 @@ from typing import Any
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from tests.alert_servers import _self_signed
+from tests.alert_servers import self_signed
 
 TOKEN = "stand-in-token"
 TENANT = "00000000-0000-0000-0000-000000000000"
@@ -142,7 +142,7 @@ class KeyVaultStandIn:
             do_GET = _serve
             do_POST = _serve
 
-        cert, key = _self_signed(self.folder)
+        cert, key = self_signed(self.folder)
         self.cert = cert
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(cert, key)

@@ -46,7 +46,11 @@ class Workspace:
     def __init__(
         self, config: ResolvedConfig, *, local_root: str | os.PathLike[str] | None = None
     ) -> None:
+        from dpexport.security import transit
+
         self.config = config
+        # spec 6.3 in_transit: the TLS floor of every client made from now on
+        transit.configure(transit.from_config(config.encryption.in_transit))
         #: ``--local-root``: every cloud URI and KMS key maps to a folder under it
         self.local_root = Path(local_root).resolve() if local_root else None
 

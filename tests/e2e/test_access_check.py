@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from dpexport.config.security_check import tls_version, weak_cipher
+from tests.alert_servers import self_signed
 from tests.e2e.cli import dpexport
 
 CONFIG = """\
@@ -30,14 +31,14 @@ bucket_policies:
 encryption:
   in_transit:
     protocol: "{protocol}"
-    cipher_suites: ["TLS_AES_256_GCM_SHA384", "{cipher}"]
-    certificate: "*.diagnosticpro.com"
+    cipher_suites: ["TLS_AES_256_GCM_SHA384", "{cipher}"]{certificate}
 """
 GOOD = {
     "member": "serviceAccount:analytics-reader@p.iam.gserviceaccount.com",
     "allow": "",
     "protocol": "TLS 1.3",
     "cipher": "TLS_CHACHA20_POLY1305_SHA256",
+    "certificate": "",
 }
 
 
@@ -55,6 +56,22 @@ def _check(tmp_path: Path, config: Path) -> tuple[int, str]:
 
 def test_the_spec_words_pass_check(tmp_path: Path) -> None:
     code, err = _check(tmp_path, _config(tmp_path))
+    assert code == 0, err
+
+
+def test_a_certificate_name_is_refused_and_a_ca_file_passes(tmp_path: Path) -> None:
+    """Spec 6.3's ``certificate: "*.diagnosticpro.com"`` names a server's certificate,
+    which a client cannot enforce: refused at its path; a PEM file of CAs passes."""
+    spec = _config(tmp_path, certificate='\n    certificate: "*.diagnosticpro.com"')
+    code, err = _check(tmp_path, spec)
+    assert code == 2
+    assert "encryption.in_transit.certificate" in err
+    assert "*.diagnosticpro.com" in err and "a PEM file of the certificate authorities" in err
+    missing = _config(tmp_path, certificate=f"\n    certificate: {tmp_path / 'none.pem'}")
+    code, err = _check(tmp_path, missing)
+    assert code == 2 and "no such file" in err
+    ca, _ = self_signed(tmp_path)
+    code, err = _check(tmp_path, _config(tmp_path, certificate=f"\n    certificate: {ca}"))
     assert code == 0, err
 
 

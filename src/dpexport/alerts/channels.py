@@ -29,6 +29,7 @@ from typing import Any
 from dpexport.alerts.model import Alert, Channel
 from dpexport.config.models.operations import AlertChannel
 from dpexport.errors import TerminalError, TransientError
+from dpexport.security import transit
 
 PAGERDUTY_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
 SOURCE = "dpexport"
@@ -90,7 +91,8 @@ def post_json(channel: str, url: str, body: dict[str, Any], timeout: float) -> i
             headers={"Content-Type": "application/json", "User-Agent": SOURCE},
             method="POST",
         )
-        with urllib.request.urlopen(request, timeout=timeout) as reply:
+        context = transit.ssl_context()  # spec 6.3 in_transit
+        with urllib.request.urlopen(request, timeout=timeout, context=context) as reply:
             reply.read()
             return int(reply.status)
     except urllib.error.HTTPError as exc:
@@ -212,7 +214,7 @@ class Email:
         try:
             with smtplib.SMTP(c.smtp_host, port, timeout=timeout) as smtp:
                 if c.starttls:
-                    smtp.starttls(context=ssl.create_default_context())
+                    smtp.starttls(context=transit.ssl_context())
                 if login:
                     smtp.login(*login)
                 smtp.send_message(msg, to_addrs=to)

@@ -4,6 +4,9 @@
   ``iam_bindings``, unless that binding says ``allow_public: true``.
 - ``encryption.in_transit.protocol`` below TLS 1.2 (any SSL version, TLS 1.0, TLS 1.1)
   or a text that names no TLS version.
+- ``encryption.in_transit.certificate`` that is not a PEM file of certificate
+  authorities (the spec's ``*.diagnosticpro.com`` names a server certificate, which a
+  client cannot enforce).
 - ``encryption.in_transit.cipher_suites`` naming a suite without encryption or
   authentication (``NULL``, ``eNULL``, ``aNULL``, ``anon``, ``ADH``, ``AECDH``), an
   export-grade one (``EXPORT``, ``EXP``), or one built on MD5, RC4 or DES (3DES too).
@@ -109,6 +112,19 @@ def _check_transit(transit: dict[str, Any], issues: Issues) -> None:
                 value=protocol,
                 expected="'TLS 1.2' or 'TLS 1.3'",
                 suggestion="TLS 1.3",
+            )
+    certificate = transit.get("certificate")
+    if isinstance(certificate, str):
+        from dpexport.security.transit import certificate_problem
+
+        problem = certificate_problem(certificate)
+        if problem is not None:
+            issues.add(
+                ("encryption", "in_transit", "certificate"),
+                problem,
+                value=certificate,
+                expected="a PEM file of the certificate authorities to verify servers with "
+                "(a private CA, a TLS-inspecting proxy), or no certificate: the system's",
             )
     suites = transit.get("cipher_suites")
     for index, suite in enumerate(suites if isinstance(suites, list) else []):

@@ -44,6 +44,7 @@ from dpexport.engines.bigquery_types import (
     portable_wrappers,
 )
 from dpexport.errors import ExportError, InvalidArgument, NotFound
+from dpexport.security import transit
 
 if TYPE_CHECKING:
     from google.cloud import bigquery
@@ -113,6 +114,7 @@ class BigQueryEngine:
         self.client = bigquery.Client(
             project=project, location=location, credentials=credentials, client_options=options
         )
+        transit.harden_session(self.client._http)  # spec 6.3 in_transit (REST calls)
         self._read_client: Any = None
         self._read_channel: Any = None
         self._lock = threading.Lock()

@@ -125,6 +125,7 @@ class AzureKeyVaultKeyProvider:
             self._clients[key_id] = self._crypto.CryptographyClient(
                 target,
                 self._credential,
+                transport=_transport(),
                 verify_challenge_resource=not local,
                 connection_timeout=self.timeout,
                 read_timeout=self.timeout,
@@ -174,3 +175,15 @@ class AzureKeyVaultKeyProvider:
         for client in self._clients.values():
             client.close()
         self._clients.clear()
+
+
+def _transport() -> Any:
+    """The SDK's own HTTP transport, held to spec 6.3's ``in_transit`` TLS floor."""
+    from azure.core.pipeline.transport import RequestsTransport
+
+    from dpexport.security import transit
+
+    transport = RequestsTransport(connection_verify=transit.current().ca_bundle or True)
+    transport.open()
+    transit.harden_session(transport.session)
+    return transport

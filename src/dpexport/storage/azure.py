@@ -29,6 +29,7 @@ from typing import Any, BinaryIO, TypeVar
 from urllib.parse import urlsplit
 
 from dpexport.errors import NotFound, TransientError, UsageError
+from dpexport.security import transit
 from dpexport.security.identity import Identity, azure_credential
 from dpexport.storage.base import ObjectInfo
 from dpexport.storage.cloud import (
@@ -138,6 +139,8 @@ class AzureStore:
             "max_single_put_size": MULTIPART_THRESHOLD,
             "max_block_size": BLOCK_SIZE,
         }
+        if transit.current().ca_bundle:  # the transport passes it with every request
+            options["connection_verify"] = transit.current().ca_bundle
         if self.account is not None and (problem := account_problem(self.account)):
             raise UsageError(f"az://{self.bucket_name}: {problem}")
         conn = os.environ.get("AZURE_STORAGE_CONNECTION_STRING")
@@ -172,7 +175,7 @@ class AzureStore:
         transport.open()
         session = transport.session
         widen_pool(session, CONCURRENCY * TRANSFER_THREADS)
-        return session
+        return transit.harden_session(session)  # spec 6.3 in_transit
 
     def with_encryption(self, encryption: ServerSideEncryption | None) -> AzureStore:
         """The same container and client, writing with ``encryption``."""

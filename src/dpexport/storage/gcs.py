@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
 from dpexport.errors import ExportError, NotFound, PermissionDenied, TransientError
+from dpexport.security import transit
 from dpexport.security.identity import Identity, gcp_credentials
 from dpexport.storage.base import ObjectInfo
 from dpexport.storage.cloud import (
@@ -70,6 +71,7 @@ class GCSStore:
             # (and the SDK's own background requests: one bucket-metadata fetch and one
             # existence check at a time)
             widen_pool(self.client._http, CONCURRENCY + 2)
+            transit.harden_session(self.client._http)  # spec 6.3 in_transit
         self._bucket = self.client.bucket(bucket)
         self.encryption = encryption
         self.timeout = timeout

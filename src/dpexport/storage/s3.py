@@ -1,22 +1,20 @@
 """Amazon S3 through boto3 (``s3://BUCKET/key``).
 
-Endpoint and credentials come from the AWS chain (``AWS_ENDPOINT_URL``,
-``AWS_ACCESS_KEY_ID``/profile/instance role, ``AWS_DEFAULT_REGION``), so moto in tests
-needs no code. Versions are ETags; conditional writes use ``If-None-Match: *`` and
-``If-Match: ETAG``. Large files go up by the SDK's managed multipart transfer.
+Endpoint and credentials come from the AWS chain (``AWS_ENDPOINT_URL``, keys, profile or
+role, ``AWS_DEFAULT_REGION``), so moto in tests needs no code. Versions are ETags;
+conditional writes use ``If-None-Match: *`` and ``If-Match: ETAG``. Large files go up
+by the SDK's managed multipart transfer.
 
 A table with retention (spec 4.1, CONTRACT §12) writes through :meth:`S3Store.
 with_retention`: its data files, sidecars and manifests (never markers, staging or state,
 which exports replace and delete) are put under S3 Object Lock in GOVERNANCE mode until
 now + retention, when the bucket has Object Lock enabled (``lifecycle apply`` says when
-it has not). A delete of an object whose lock still holds is sent for its version, so
-the server decides, and its refusal is :class:`ObjectLocked`, naming the date; a plain
-delete would only hide it behind a delete marker.
+it has not). A delete of a locked object is sent for its version (a plain delete would
+only hide it), so the server refuses it: :class:`ObjectLocked`, naming the date.
 
 The client makes one attempt per request (``total_max_attempts=1``): spec 7.1's policy
-(:mod:`dpexport.reliability.retry`) is the only layer that retries, so its attempts and
-waits are what happens. Every error botocore used to absorb therefore reaches
-:meth:`S3Store._map`, which classifies it.
+(:mod:`dpexport.reliability.retry`) is the only layer that retries, and every error
+reaches :meth:`S3Store._map`, which classifies it.
 """
 
 from __future__ import annotations
@@ -36,6 +34,7 @@ from dpexport.errors import (
     TerminalError,
     TransientError,
 )
+from dpexport.security import transit
 from dpexport.security.identity import Identity, aws_session
 from dpexport.storage import layout
 from dpexport.storage.base import ObjectInfo
@@ -145,28 +144,29 @@ class S3Store:
             max_pool_connections=CONCURRENCY * TRANSFER_THREADS,
         )
         session = aws_session(self.identity) if self.identity else self._boto3.session.Session()
-        return session.client("s3", config=config)
+        client = session.client("s3", config=config, verify=transit.boto_verify())
+        return transit.harden_boto(client)  # spec 6.3 in_transit
 
     def with_encryption(self, encryption: ServerSideEncryption | None) -> S3Store:
         """The same bucket and client, writing with ``encryption``."""
+        return self._like(encryption, self.retention)
+
+    def with_retention(self, keep: timedelta, prefixes: tuple[str, ...]) -> S3Store:
+        """The same bucket and client (and encryption), putting the data files, sidecars
+        and manifests under ``prefixes`` with a governance-mode Object Lock of ``keep``."""
+        return self._like(self.encryption, (keep, prefixes))
+
+    def _like(
+        self,
+        encryption: ServerSideEncryption | None,
+        retention: tuple[timedelta, tuple[str, ...]] | None,
+    ) -> S3Store:
         return S3Store(
             self.bucket_name,
             client=self.client,
             encryption=encryption,
             timeout=self.timeout,
-            retention=self.retention,
-            identity=self.identity,
-        )
-
-    def with_retention(self, keep: timedelta, prefixes: tuple[str, ...]) -> S3Store:
-        """The same bucket and client (and encryption), putting the data files, sidecars
-        and manifests under ``prefixes`` with a governance-mode Object Lock of ``keep``."""
-        return S3Store(
-            self.bucket_name,
-            client=self.client,
-            encryption=self.encryption,
-            timeout=self.timeout,
-            retention=(keep, prefixes),
+            retention=retention,
             identity=self.identity,
         )
 

@@ -19,9 +19,22 @@ WRAPPED = [
 ]
 
 
+#: the one spec line ``check`` refuses: 6.3's in-transit certificate names what the
+#: platform's endpoints serve, which a client cannot enforce (tests/e2e/test_transit.py)
+REFUSED_LINE = '    certificate: "*.diagnosticpro.com"\n'
+
+
 def _config(block_id: str, text: str) -> str:
     parts = [place(BLOCKS[c][1], BLOCKS[c][0]) for c in CONTEXT.get(block_id, [])]
-    return "\n".join([BUCKETS, *parts, place(text, BLOCKS[block_id][0])])
+    text = "\n".join([BUCKETS, *parts, place(text, BLOCKS[block_id][0])])
+    return text.replace(REFUSED_LINE, "")
+
+
+def test_the_spec_certificate_line_is_refused() -> None:
+    spec = BLOCKS["6.3"][1]
+    assert REFUSED_LINE in spec
+    with pytest.raises(ConfigError, match=r"in_transit\.certificate: names a server"):
+        load_config_text(BUCKETS + place(spec, BLOCKS["6.3"][0]))
 
 
 @pytest.mark.parametrize("block_id", list(BLOCKS))
