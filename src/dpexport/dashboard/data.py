@@ -37,21 +37,20 @@ MANIFESTS = 24
 ATTEMPTS = ("SUCCESS", "FAILURE")
 
 
-def snapshot(ws: Workspace, now: datetime, principal: str | None = None) -> dict[str, Any]:
+def snapshot(ws: Workspace, now: datetime) -> dict[str, Any]:
     """Every configured table's figures, history, failures, DLQ items and alerts."""
-    records, entries = sources(ws.config, local_root=ws.local_root, now=now, principal=principal)
+    records, entries = sources(ws.config, local_root=ws.local_root, now=now)
     statuses = table_statuses(ws.config.tables, records, entries, now)
     incidents = _incidents(ws)
     tables = []
     for spec, status in zip(ws.config.tables, statuses, strict=True):
-        mine = [
+        tried = [
             r
             for r in records
             if belongs(r.get("table_name"), r.get("dataset"), spec)
-            and _at(r) is not None
-            and _at(r) <= now  # type: ignore[operator]
+            and r.get("status") in ATTEMPTS
+            and _past(r, now)
         ]
-        tried = [r for r in mine if r.get("status") in ATTEMPTS]
         dlq = [e.to_json() for e in entries_of(entries, spec)]
         alerts = [
             _alert(d) for d in incidents if d.get("table") in (spec.qualified_name, spec.table)
@@ -93,6 +92,12 @@ def export_detail(ws: Workspace, export_id: str, now: datetime) -> dict[str, Any
 
 def _at(record: Mapping[str, Any]) -> datetime | None:
     return parse_time(record.get("export_timestamp"))
+
+
+def _past(record: Mapping[str, Any], now: datetime) -> bool:
+    """Whether the record was written by ``now`` (``status`` ignores later ones too)."""
+    at = _at(record)
+    return at is not None and at <= now
 
 
 def _incidents(ws: Workspace) -> list[dict[str, Any]]:

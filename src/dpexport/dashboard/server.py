@@ -77,10 +77,8 @@ class Dashboard:
         now: Callable[[], datetime],
         refresh: int,
         token: str | None,
-        principal: str | None = None,
     ) -> None:
         self.ws, self.now, self.refresh, self.token = ws, now, refresh, token
-        self.principal = principal
         self._lock = threading.Lock()
         self._cached: tuple[float, dict[str, Any]] | None = None
 
@@ -88,7 +86,7 @@ class Dashboard:
         with self._lock:
             if self._cached and time.monotonic() - self._cached[0] < self.refresh / 2:
                 return self._cached[1]
-            snap = data.snapshot(self.ws, self.now(), self.principal)
+            snap = data.snapshot(self.ws, self.now())
             self._cached = (time.monotonic(), snap)
             return snap
 
