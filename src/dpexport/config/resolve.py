@@ -47,6 +47,8 @@ from dpexport.config.models import (
     IncrementalEntry,
     SchemaEvolutionBlock,
 )
+from dpexport.config.models.common import Block
+from dpexport.config.models.formats import table_settings
 from dpexport.config.partitioning import resolve_partitioning
 from dpexport.config.pricing import resolve_pricing
 from dpexport.config.prune import checkable_model, entangled
@@ -312,8 +314,8 @@ def _table_spec(
         encryption=encryption,
         max_file_size=item.max_file_size if item and item.max_file_size else 1024**3,
         parquet=_parquet(model, item),
-        jsonl=_text_options(JsonlOptions, model.formats.JSONL),
-        csv=_text_options(CsvOptions, model.formats.CSV),
+        jsonl=_text_options(JsonlOptions, model.formats.JSONL, item.jsonl if item else None),
+        csv=_text_options(CsvOptions, model.formats.CSV, item.csv if item else None),
         schema_evolution=_schema_evolution(model, item, fmt),
         gdpr=_gdpr(item.gdpr_compliance) if item and item.gdpr_compliance else None,
         compliance=tuple(item.compliance) if item else (),
@@ -357,10 +359,12 @@ def _schedule(
 _Opt = TypeVar("_Opt", JsonlOptions, CsvOptions)
 
 
-def _text_options(cls: type[_Opt], block: object) -> _Opt:
-    """The writer's options from a format block: every field of ``cls`` by its name, so
-    an option added to both is carried without another line here."""
-    return cls(**{f.name: getattr(block, f.name) for f in dataclasses.fields(cls)})
+def _text_options(cls: type[_Opt], block: Block, own: Block | None) -> _Opt:
+    """The writer's options from a format block and the table's own ``csv:``/``jsonl:``
+    keys over it: every field of ``cls`` by its name, so an option added to both is
+    carried without another line here."""
+    settings = table_settings(block, own)
+    return cls(**{f.name: settings[f.name] for f in dataclasses.fields(cls)})
 
 
 def _mode(

@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import BeforeValidator, Field
 
 from dpexport.config import units
+from dpexport.config.issues import Issues
 from dpexport.config.models.common import Block, Size, Text, Word, empty_list
 from dpexport.config.spec import NULL_JSON, TIMESTAMP_FORMATS
 
 if TYPE_CHECKING:
-    from dpexport.config.issues import Issues
     from dpexport.config.loader import Path
 
 #: spellings of a timestamp format beyond the spec's words (``RFC 3339``,
@@ -77,19 +77,26 @@ class ParquetFormat(Block):
     schema_evolution: SchemaEvolutionBlock | None = None
 
 
-class JsonlFormat(Block):
-    """Spec 2.2 ``format_config`` for JSONL."""
+class JsonlSettings(Block):
+    """Spec 2.2's text settings: ``formats.JSONL``'s, or an ``exports`` item's ``jsonl:``,
+    whose keys override the format block's for that table."""
 
     newline_delimited: bool = True
     encoding: str = "UTF-8"
     schema_included: bool = False
     timestamp_format: TimestampFormat = "RFC3339"
     null_representation: NullRepresentation = NULL_JSON
+
+
+class JsonlFormat(JsonlSettings):
+    """Spec 2.2 ``format_config`` for JSONL."""
+
     compression: Word | None = None
 
 
-class CsvFormat(Block):
-    """Spec 2.3 ``format_config`` for CSV."""
+class CsvSettings(Block):
+    """Spec 2.3's text settings: ``formats.CSV``'s, or an ``exports`` item's ``csv:``,
+    whose keys override the format block's for that table."""
 
     delimiter: str = ","
     header: bool = True
@@ -97,7 +104,19 @@ class CsvFormat(Block):
     escape_character: str = "\\"
     null_marker: str = ""
     encoding: str = "UTF-8"
+
+
+class CsvFormat(CsvSettings):
+    """Spec 2.3 ``format_config`` for CSV."""
+
     compression: Word | None = None
+
+
+def table_settings(base: Block, own: Block | None) -> dict[str, Any]:
+    """A table's text settings: ``own`` (its ``exports`` item's ``csv:``/``jsonl:``)
+    for the keys it sets, ``base`` (the ``formats`` block) for the rest."""
+    chosen = own.model_fields_set if own is not None else set()
+    return {n: getattr(own if n in chosen else base, n) for n in type(base).model_fields}
 
 
 class Formats(Block):
@@ -181,6 +200,7 @@ def check_format_values(data: dict[str, Any], issues: Issues) -> None:
     and each ``exports`` item's ``max_file_size`` and ``optimization``."""
     _check_csv(("formats", "CSV"), _block(data, "formats", "CSV"), issues)
     _check_jsonl(("formats", "JSONL"), _block(data, "formats", "JSONL"), issues)
+    _check_table_text(data, issues)
     parquet = _block(data, "formats", "PARQUET")
     base_codec = str(parquet.get("compression") or "SNAPPY").upper()
     _check_sizes(("formats", "PARQUET"), parquet, issues)
@@ -200,6 +220,24 @@ def check_format_values(data: dict[str, Any], issues: Issues) -> None:
         if not isinstance(opt, dict) or opt.get("compression_level") is None:
             # the formats block's level applies to this table, in its codec
             _check_level(("formats", "PARQUET"), parquet, codec, issues)
+
+
+def _check_table_text(data: dict[str, Any], issues: Issues) -> None:
+    """Each ``exports`` item's ``csv:``/``jsonl:`` keys, checked with the ``formats``
+    block's other settings (a delimiter against the quote it will meet); an issue is
+    reported at the item's key only, the format block's own at the format block."""
+    exports = data.get("exports")
+    for index, item in enumerate(exports if isinstance(exports, list) else []):
+        for key, fmt, check in (("csv", "CSV", _check_csv), ("jsonl", "JSONL", _check_jsonl)):
+            own = item.get(key) if isinstance(item, dict) else None
+            if isinstance(own, dict) and own:
+                merged = {**_block(data, "formats", fmt), **own}
+                found = Issues(issues.doc)
+                found.rewrites = issues.rewrites
+                check(("exports", index, key), merged, found)
+                for issue in found.items:
+                    if issue.path.rsplit(".", 1)[-1] in own and issue not in issues.items:
+                        issues.items.append(issue)
 
 
 def _check_sizes(path: Path, block: dict[str, Any], issues: Issues) -> None:

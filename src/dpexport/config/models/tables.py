@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from dpexport.config.models.common import Block, Duration, Size, Word, empty_list
-from dpexport.config.models.formats import SchemaEvolutionBlock
+from dpexport.config.models.formats import CsvSettings, JsonlSettings, SchemaEvolutionBlock
 
 GranularityWord = Literal["hourly", "daily", "monthly"]
 
@@ -128,6 +128,10 @@ class ExportItem(Block):
     compliance: list[str] = Field(default_factory=empty_list)
     schema_evolution: SchemaEvolutionBlock | None = None
     optimization: OptimizationBlock | None = None
+    #: spec 2.2/2.3 settings for this table only, over ``formats.JSONL``/``formats.CSV``
+    #: (``csv: {escape_character: '"'}``)
+    jsonl: JsonlSettings | None = None
+    csv: CsvSettings | None = None
     gdpr_compliance: GdprBlock | None = None
     max_file_size: Size | None = None
     change_column: str | None = None
