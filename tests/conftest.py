@@ -15,7 +15,12 @@ DEMO_ROWS = 3000
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """No test sees the developer's dpexport settings."""
-    for var in ("DPEXPORT_CONFIG", "DPEXPORT_LOCAL_ROOT", "DPEXPORT_HASH_KEY"):
+    for var in (
+        "DPEXPORT_CONFIG",
+        "DPEXPORT_LOCAL_ROOT",
+        "DPEXPORT_HASH_KEY",
+        "DPEXPORT_LOG_FORMAT",
+    ):
         monkeypatch.delenv(var, raising=False)
     yield
 

@@ -53,7 +53,6 @@ def cli(
     Every command takes --json: one JSON document on stdout, a line (docs/json.md)."""
     settings = settings_of(ctx, config_path, local_root)
     settings.debug = debug
-    settings.log_format = log_format
     setup_logging(debug, log_format)
 
 

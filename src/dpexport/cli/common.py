@@ -4,6 +4,7 @@ name, the workspace they name, and the RFC 3339 options (``--at``, the hidden ``
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -49,7 +50,6 @@ class Settings:
         self.config_path: str | None = None
         self.local_root: str | None = None
         self.debug = False
-        self.log_format = "text"
 
     def merge(self, config_path: str | None, local_root: str | None) -> None:
         self.config_path = config_path or self.config_path
@@ -135,6 +135,18 @@ def echo_json(doc: Any) -> None:
     click.echo(json.dumps(doc, default=str, separators=(",", ":")))
 
 
+def echo_err(message: str, level: int = logging.INFO, text_prefix: str = "") -> None:
+    """A line for people on stderr; under ``--log-format json`` a record of the
+    ``dpexport.cli`` logger instead, so that every line on stderr parses."""
+    from dpexport.cli.logfmt import JsonFormatter
+
+    handlers = logging.getLogger("dpexport").handlers
+    if any(isinstance(h.formatter, JsonFormatter) for h in handlers):
+        logging.getLogger("dpexport.cli").log(level, "%s", message)
+    else:
+        click.echo(text_prefix + message, err=True)
+
+
 def report_results(results: Sequence[ExportResult], as_json: bool) -> None:
     """Export results: a JSON array on stdout, or a line each on stderr (CONTRACT §2)."""
     if as_json:
@@ -146,7 +158,7 @@ def report_results(results: Sequence[ExportResult], as_json: bool) -> None:
             line += f" error: {r.error}"
         if r.reason:
             line += f" ({r.reason})"
-        click.echo(line, err=True)
+        echo_err(line, logging.ERROR if r.status == "FAILURE" else logging.INFO)
 
 
 def exit_code(results: Sequence[ExportResult]) -> int:

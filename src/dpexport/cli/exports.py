@@ -18,6 +18,7 @@ from dpexport import TRIGGERS, api
 from dpexport.cli.common import (
     Settings,
     common_options,
+    echo_err,
     echo_json,
     exit_code,
     json_option,
@@ -25,7 +26,6 @@ from dpexport.cli.common import (
     report_results,
     settings_of,
 )
-from dpexport.cli.logfmt import error_line
 from dpexport.errors import ConfigError, UsageError
 
 TABLE_HELP = "table or dataset.table (repeatable)"
@@ -65,10 +65,10 @@ def _check_json(settings: Settings) -> dict[str, Any]:
             report = api.check(settings.existing_config(), local_root=settings.root)
         except ConfigError as exc:
             doc["errors"] = [_issue(i) for i in exc.issues]
-            click.echo(error_line(str(exc), settings.log_format == "json"), err=True)
+            echo_err(str(exc), logging.ERROR, "error: ")
         except UsageError as exc:
             doc["errors"] = [{"path": None, "message": str(exc)}]
-            click.echo(error_line(str(exc), settings.log_format == "json"), err=True)
+            echo_err(str(exc), logging.ERROR, "error: ")
         else:
             doc.update(ok=True, tables=report.tables)
             doc["warehouse_checked"] = report.warehouse_problem is None
@@ -88,7 +88,8 @@ def _warnings() -> Iterator[list[str]]:
 
     class Catch(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
-            caught.append(record.getMessage())
+            if record.levelno == logging.WARNING:  # not check's own error lines
+                caught.append(record.getMessage())
 
     handler = Catch(logging.WARNING)
     logger = logging.getLogger("dpexport")

@@ -5,6 +5,7 @@ at once."""
 
 from __future__ import annotations
 
+import logging
 import signal
 import sys
 from datetime import datetime
@@ -16,6 +17,7 @@ import click
 from dpexport import schedule as run_schedule
 from dpexport.cli.common import (
     common_options,
+    echo_err,
     echo_json,
     json_option,
     now_option,
@@ -143,7 +145,7 @@ def _echo_tick(tick: Tick, as_json: bool) -> None:
             line += f"rows={record['rows']:<10} {record['seconds']:.2f} s"
             if record["error"]:
                 line += f" error: {record['error']}"
-        click.echo(line, err=True)
+        echo_err(line, logging.ERROR if record["status"] == "FAILURE" else logging.INFO)
 
 
 COMMANDS = (schedule_command,)

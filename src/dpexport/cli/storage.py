@@ -8,11 +8,14 @@ lifecycle_archive`. ``sweep`` and ``archive`` take the hidden ``--now`` (or
 
 from __future__ import annotations
 
+import logging
+
 import click
 
 from dpexport import api_storage as api
 from dpexport.cli.common import (
     common_options,
+    echo_err,
     echo_json,
     json_option,
     now_option,
@@ -120,7 +123,7 @@ def lifecycle_sweep(
         verb = "would delete" if dry_run else "deleted"
         click.echo(f"{verb} {gone} object(s); {len(errors)} store error(s)")
     for error in errors:
-        click.echo(f"error: {error}", err=True)
+        echo_err(error, logging.ERROR, "error: ")
     ctx.exit(1 if errors else 0)
 
 
