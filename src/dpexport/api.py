@@ -70,9 +70,10 @@ def check(config: ConfigSource, *, local_root: PathLike | None = None) -> CheckR
         reported = {(i.path, i.message) for i in issues}
         more, problem = Workspace(resolved, local_root=local_root).hold()
         if local_root is None:  # only a cloud run uses the Azure credentials
+            from dpexport.config.table_format import delta_store_issues
             from dpexport.config.value_checks import azure_account_issues
 
-            more += azure_account_issues(resolved)
+            more += azure_account_issues(resolved) + delta_store_issues(resolved)
         issues += [
             i for i in more if (i.path, i.message) not in reported and not entangled(i.path, taken)
         ]
@@ -80,11 +81,6 @@ def check(config: ConfigSource, *, local_root: PathLike | None = None) -> CheckR
         log.warning("warehouse not checked (%s): checked the config only", problem)
     for note in resolved.unenforced if resolved is not None else ():
         log.warning("%s", note)
-    if resolved is not None:  # valid, but what the common readers misread (issue 22)
-        from dpexport.config.reader_notes import reader_warnings
-
-        for warning in reader_warnings(resolved):
-            log.warning("%s", warning)
     if issues or resolved is None:
         raise ConfigError(sorted(issues, key=lambda i: i.line or 0), source)
     return CheckReport(len(resolved.tables), problem)
@@ -213,7 +209,7 @@ def compact(
     principal: str | None = None,
 ) -> ExportResult:
     """Fold an INCREMENTAL table's exports into one snapshot by its merge key (under
-    ``{destination}/snapshot/``), as ``principal`` (CONTRACT §11); ``ExportFailed`` if it
+    ``{destination}__snapshot/``), as ``principal`` (CONTRACT §11); ``ExportFailed`` if it
     fails, unless told not to."""
     from dpexport.ops.compact import compact as fold
     from dpexport.security.principals import compact_action, principal_for

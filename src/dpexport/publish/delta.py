@@ -146,23 +146,28 @@ def plan(
     files: Iterable[DataFile],
     retired: Iterable[str],
     whole: bool,
-) -> dict[str, Any]:
+) -> dict[str, Any] | None:
     """The journal's ``delta`` entry: the files to add and remove (paths relative to
     the destination), the schema, and ``overwrite`` when the export replaces the whole
     table (FULL_REFRESH of a table), so the log drops every file it held and takes the
-    new schema. Raises (before the commit point) when the log cannot be written."""
+    new schema; None for an export that changes nothing in an existing table (no rows
+    past the watermark). Raises (before the commit point) when the log cannot be
+    written."""
     uri, options = location(store, dest_key)
     schema_json = delta_schema(schema, table)
     current = _open(uri, options)
     if current is not None and not whole:
         _check_types(current, schema, table)
     data = [d for d in retired if _is_data(d)]
+    adds = [{"path": f.key[len(dest_key) :], "size": f.size, "rows": f.rows} for f in files]
+    if current is not None and not whole and not adds and not data:
+        return None
     return {
         "destination": dest_key,
         "app_id": APP_PREFIX + export_id,
         "mode": "overwrite" if whole else "append",
         "schema": schema_json,
-        "adds": [{"path": f.key[len(dest_key) :], "size": f.size, "rows": f.rows} for f in files],
+        "adds": adds,
         "removes": [k[len(dest_key) :] for k in data if k.startswith(dest_key)],
     }
 
