@@ -81,6 +81,11 @@ def check(config: ConfigSource, *, local_root: PathLike | None = None) -> CheckR
         log.warning("warehouse not checked (%s): checked the config only", problem)
     for note in resolved.unenforced if resolved is not None else ():
         log.warning("%s", note)
+    if resolved is not None:  # valid, but what the common readers misread (issue 22)
+        from dpexport.config.reader_notes import reader_warnings
+
+        for warning in reader_warnings(resolved):
+            log.warning("%s", warning)
     if issues or resolved is None:
         raise ConfigError(sorted(issues, key=lambda i: i.line or 0), source)
     return CheckReport(len(resolved.tables), problem)

@@ -58,10 +58,7 @@ DOCUMENTATION: frozenset[str] = frozenset(
 )
 
 #: keys accepted without effect yet -> the issue that makes them real
-NOT_ENFORCED_YET: Mapping[str, int] = {
-    # issue 21: principals, bucket policies, keys, in-transit TLS
-    "encryption.in_transit.certificate": 21,
-}
+NOT_ENFORCED_YET: Mapping[str, int] = {}
 
 #: every other key -> ``path::test`` that changes it and asserts its effect
 EFFECTS: Mapping[str, str] = {
@@ -198,6 +195,10 @@ EFFECTS: Mapping[str, str] = {
     "test_full_refresh_removes_the_files_it_replaces_in_the_same_commit",
     "table_format": "tests/e2e/test_delta.py::"
     "test_every_reader_returns_the_source_rows_after_a_first_export",
+    "exports[].table_format": "tests/e2e/test_delta.py::"
+    "test_full_refresh_removes_the_files_it_replaces_in_the_same_commit",
+    "table_format": "tests/e2e/test_delta.py::"
+    "test_every_reader_returns_the_source_rows_after_a_first_export",
     "append_only.*.reconcile": "tests/unit/config/test_config_blocks.py::"
     "test_reconcile_window_from_a_section_entry",
     "incremental.*.reconcile": "tests/unit/config/test_config_blocks.py::"
@@ -254,7 +255,10 @@ EFFECTS: Mapping[str, str] = {
     + "test_a_public_member_is_refused_at_its_path",
     "bucket_policies.*.iam_bindings[].allow_public": _ACCESS
     + "test_allow_public_true_lets_a_public_member_pass",
-    "encryption.in_transit.protocol": _ACCESS + "test_in_transit_below_tls_1_2_is_refused",
+    "encryption.in_transit.protocol": "tests/e2e/test_transit.py::"
+    "test_a_tls_1_3_floor_refuses_a_tls_1_2_server_on_every_store",
+    "encryption.in_transit.certificate": "tests/e2e/test_transit.py::"
+    "test_the_configured_ca_is_the_one_servers_are_verified_with",
     "encryption.in_transit.cipher_suites[]": _ACCESS
     + "test_a_weak_cipher_suite_is_refused_at_its_path",
     "replication[].name": "tests/e2e/test_schedule.py::"
