@@ -144,6 +144,8 @@ EFFECTS: Mapping[str, str] = {
     "test_shard_names_without_a_high_volume_entry",
     "exports[].partitioning.secondary": "tests/unit/config/test_config_blocks.py::"
     "test_shard_names_without_a_high_volume_entry",
+    "exports[].partitioning.path_pattern": "tests/e2e/test_hive_paths.py::"
+    "test_an_exports_item_pattern_lays_out_dt_folders",
     "exports[].schedule": "tests/e2e/test_schedule.py::"
     "test_replay_runs_every_fire_time_once_and_exports_each_row_once",
     "exports[].schema_evolution.enabled": _MODES
