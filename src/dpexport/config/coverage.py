@@ -197,10 +197,6 @@ EFFECTS: Mapping[str, str] = {
     "test_full_refresh_removes_the_files_it_replaces_in_the_same_commit",
     "table_format": "tests/e2e/test_delta.py::"
     "test_every_reader_returns_the_source_rows_after_a_first_export",
-    "exports[].table_format": "tests/e2e/test_delta.py::"
-    "test_full_refresh_removes_the_files_it_replaces_in_the_same_commit",
-    "table_format": "tests/e2e/test_delta.py::"
-    "test_every_reader_returns_the_source_rows_after_a_first_export",
     "append_only.*.reconcile": "tests/unit/config/test_config_blocks.py::"
     "test_reconcile_window_from_a_section_entry",
     "incremental.*.reconcile": "tests/unit/config/test_config_blocks.py::"
