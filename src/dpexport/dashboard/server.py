@@ -18,6 +18,7 @@ in constant time.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import ipaddress
 import json
@@ -37,6 +38,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from dpexport.dashboard import data
 from dpexport.dashboard.detail import export_page
 from dpexport.dashboard.page import main, overview
+from dpexport.errors import DpexportError
 from dpexport.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -94,11 +96,21 @@ class Dashboard:
         return data.export_detail(self.ws, export_id, self.now())
 
     def token_matches(self, given: str | None) -> bool:
+        """``given`` is the token (constant time; anything goes without a token)."""
         if self.token is None:
             return True
         return given is not None and hmac.compare_digest(
             given.encode("utf-8"), self.token.encode("utf-8")
         )
+
+    @property
+    def cookie(self) -> str:
+        """The cookie's value: a digest of the token (any token's characters fit in a
+        cookie, and the browser never holds the token itself)."""
+        return hashlib.sha256(f"dpexport-dashboard:{self.token}".encode()).hexdigest()
+
+    def cookie_matches(self, given: str | None) -> bool:
+        return given is not None and hmac.compare_digest(given.encode(), self.cookie.encode())
 
 
 class DashboardServer(ThreadingHTTPServer):
@@ -141,41 +153,49 @@ class Handler(BaseHTTPRequestHandler):
     def _answer(self, body: bool) -> None:
         self._with_body = body
         url = urlsplit(self.path)
-        query = parse_qs(url.query)
-        dash = self.server.dashboard
-        if self.server.loopback and dash.token is None and not self._loopback_host():
-            self._send(HTTPStatus.MISDIRECTED_REQUEST, b"unknown host\n", "text/plain")
+        if not self._allowed(url.path, parse_qs(url.query).get("token", [None])[0]):
             return
-        if dash.token is not None:
-            given = query.get("token", [None])[0]
-            if given is not None and dash.token_matches(given):
-                self._login(url.path)
-                return
-            if not dash.token_matches(self._presented_token()):
-                self._send(
-                    HTTPStatus.UNAUTHORIZED,
-                    b"token required: open the URL dpexport dashboard printed\n",
-                    "text/plain",
-                    {"WWW-Authenticate": 'Bearer realm="dpexport"'},
-                )
-                return
         try:
             self._route(url.path)
+        except DpexportError as exc:  # a bucket that cannot be read: say which
+            self._send(HTTPStatus.SERVICE_UNAVAILABLE, f"error: {exc}\n".encode(), "text/plain")
         except Exception:
             log.exception("dashboard request %s failed", url.path)
             self._send(
                 HTTPStatus.INTERNAL_SERVER_ERROR, b"error: see the server's log\n", "text/plain"
             )
 
+    def _allowed(self, path: str, query_token: str | None) -> bool:
+        """Whether the request may be answered; when not, the refusal is sent."""
+        dash = self.server.dashboard
+        if dash.token is None:
+            if self.server.loopback and not self._loopback_host():
+                self._send(HTTPStatus.MISDIRECTED_REQUEST, b"unknown host\n", "text/plain")
+                return False
+            return True
+        if query_token is not None and dash.token_matches(query_token):
+            self._login(path)
+            return False
+        if dash.token_matches(self._bearer()) or dash.cookie_matches(self._cookie()):
+            return True
+        self._send(
+            HTTPStatus.UNAUTHORIZED,
+            b"token required: open the URL dpexport dashboard printed\n",
+            "text/plain",
+            {"WWW-Authenticate": 'Bearer realm="dpexport"'},
+        )
+        return False
+
     def _loopback_host(self) -> bool:
         host = self.headers.get("Host", "")
         name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
         return name.strip("[]").lower() in LOOPBACK_NAMES or is_loopback(name)
 
-    def _presented_token(self) -> str | None:
+    def _bearer(self) -> str | None:
         auth = self.headers.get("Authorization", "")
-        if auth.lower().startswith("bearer "):
-            return auth[7:].strip()
+        return auth[7:].strip() if auth.lower().startswith("bearer ") else None
+
+    def _cookie(self) -> str | None:
         try:
             cookies = SimpleCookie(self.headers.get("Cookie", ""))
         except CookieError:
@@ -184,9 +204,11 @@ class Handler(BaseHTTPRequestHandler):
         return morsel.value if morsel else None
 
     def _login(self, path: str) -> None:
-        cookie = f"{COOKIE}={self.server.dashboard.token}; Path=/; HttpOnly; SameSite=Strict"
+        """Trade ``?token=`` for the cookie, back to the same page of this server."""
+        cookie = f"{COOKIE}={self.server.dashboard.cookie}; Path=/; HttpOnly; SameSite=Strict"
+        where = "/" + path.lstrip("/")  # never //host: a redirect stays on this server
         self._send(
-            HTTPStatus.SEE_OTHER, b"", "text/plain", {"Location": path, "Set-Cookie": cookie}
+            HTTPStatus.SEE_OTHER, b"", "text/plain", {"Location": where, "Set-Cookie": cookie}
         )
 
     # -- routes ------------------------------------------------------------------------

@@ -135,7 +135,11 @@ def test_the_token_in_the_address_becomes_a_cookie(serve: Serve) -> None:
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
     code, _, body = _get(url + "/", {"Cookie": cookie.split(";")[0]})
     assert code == 200 and b"sensor_telemetry" in body
+    assert TOKEN not in cookie  # the browser keeps a digest, not the token
     assert _get(url + "/", {"Cookie": "dpexport_dashboard=wrong"})[0] == 401
+    assert _get(url + "/", {"Cookie": f"dpexport_dashboard={TOKEN}"})[0] == 401
+    code, headers, _ = _get(url + f"//attacker.example/x?token={TOKEN}")
+    assert code == 303 and headers["Location"] == "/attacker.example/x"
 
 
 def test_it_is_read_only(serve: Serve) -> None:
