@@ -11,6 +11,7 @@ no copy of it for DuckDB 2.0 is available offline.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
 
+from tests.conformance.servers import server_env, unique_bucket
 from tests.e2e.cli import dpexport, kill_at_step, run_ok, warehouse_sql
 
 PROD = Path("gs/diagnosticpro-exports/prod/diagnosticpro_prod")
@@ -90,14 +92,19 @@ def _source(base: Path, table: str, at: str) -> tuple[list[str], list[tuple[Any,
     return found.column_names, _rows(found, found.column_names)
 
 
-def _readers(path: Path, columns: list[str]) -> dict[str, list[tuple[Any, ...]]]:
+def _readers(
+    path: Path | str, columns: list[str], options: dict[str, str] | None = None
+) -> dict[str, list[tuple[Any, ...]]]:
     """The table's rows as each Delta reader returns them."""
-    dt = DeltaTable(str(path))
+    dt = DeltaTable(str(path), storage_options=options)
     dataset = dt.to_pyarrow_dataset()
+    scanned = pl.scan_delta(str(path), storage_options=options).collect()
     return {
         "deltalake": _rows(dt.to_pyarrow_table(), columns),
-        "polars.scan_delta": _rows(pl.scan_delta(str(path)).collect().to_arrow(), columns),
-        "polars.read_delta": _rows(pl.read_delta(str(path)).to_arrow(), columns),
+        "polars.scan_delta": _rows(scanned.to_arrow(), columns),
+        "polars.read_delta": _rows(
+            pl.read_delta(str(path), storage_options=options).to_arrow(), columns
+        ),
         "pyarrow": _rows(dataset.to_table(), columns),
         "duckdb": _rows(duckdb.sql("SELECT * FROM dataset").to_arrow_table(), columns),
     }
@@ -307,3 +314,32 @@ def test_check_refuses_delta_on_a_store_without_delta_support(demo_dir: Path) ->
     assert result.code == 2, result.out + result.err
     assert "exports[0].table_format" in result.err
     assert "a Delta log is written to a local folder or S3" in result.err
+
+
+def test_a_delta_table_on_s3_reads_as_the_source(demo_dir: Path) -> None:
+    """On S3 (the moto server) the log is written with the store's endpoint and
+    credentials: the readers see the first snapshot, then the second alone."""
+    endpoint = server_env("AWS_ENDPOINT_URL", "the S3 server (moto)")
+    import boto3
+
+    bucket = unique_bucket()
+    boto3.session.Session().client("s3").create_bucket(Bucket=bucket)
+    body = CATALOG.replace("mode:", f"destination: s3://{bucket}/prod/catalog/\n    mode:")
+    config = _config(demo_dir, body)
+    options = {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ALLOW_HTTP": "true",
+        "AWS_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+    }
+    for at in (T1, T2):
+        result = dpexport("-c", config, "run", "--at", at)
+        assert result.code == 0, result.out + result.err
+        columns, expected = _source(demo_dir, "parts_catalog", at)
+        for reader, rows in _readers(f"s3://{bucket}/prod/catalog/", columns, options).items():
+            assert rows == expected, reader
+        warehouse_sql(
+            demo_dir, "DELETE FROM diagnosticpro_prod.parts_catalog WHERE part_id % 4 = 0"
+        )
+    dt = DeltaTable(f"s3://{bucket}/prod/catalog/", storage_options=options)
+    assert dt.version() == 1
+    assert len(dt.file_uris()) == 1
