@@ -51,8 +51,17 @@ def bars(
         f'<figure class="chart"><figcaption>{escape(label)} '
         f'<span class="scale">max {escape(fmt(top))}</span></figcaption>'
         f'<svg viewBox="0 0 {WIDTH} {HEIGHT}" preserveAspectRatio="none" role="img" '
-        f'aria-label="{escape(label)} per export">{"".join(shapes)}{axis}</svg></figure>'
+        f'aria-label="{escape(label)} per export">{"".join(shapes)}{axis}</svg>'
+        f"{_range(points)}</figure>"
     )
+
+
+def _range(points: Sequence[dict[str, Any]]) -> str:
+    """The first and last attempt's times under the bars (month-day hour:minute, UTC;
+    each bar's tooltip has its whole time)."""
+    ends = [str(points[0].get("at") or "")[5:16], str(points[-1].get("at") or "")[5:16]]
+    times = "".join(f"<time>{escape(t.replace('T', ' '))}</time>" for t in ends)
+    return f'<div class="range">{times}</div>'
 
 
 def human_bytes(value: float) -> str:
