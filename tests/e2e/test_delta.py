@@ -106,8 +106,18 @@ def _readers(
             pl.read_delta(str(path), storage_options=options).to_arrow(), columns
         ),
         "pyarrow": _rows(dataset.to_table(), columns),
-        "duckdb": _rows(duckdb.sql("SELECT * FROM dataset").to_arrow_table(), columns),
+        "duckdb": _rows(
+            _duckdb("SELECT * FROM dataset", dataset=dataset).to_arrow_table(), columns
+        ),
     }
+
+
+def _duckdb(sql: str, **tables: Any) -> duckdb.DuckDBPyRelation:
+    """A DuckDB query over the Arrow objects named in ``tables``."""
+    con = duckdb.connect()
+    for name, table in tables.items():
+        con.register(name, table)
+    return con.sql(sql)
 
 
 def assert_readers_see_the_source(base: Path, table: str, at: str, where: str = "") -> None:
@@ -190,6 +200,30 @@ def test_full_refresh_removes_the_files_it_replaces_in_the_same_commit(demo_dir:
     assert not any((path / f).exists() for f in first)
 
 
+def test_a_partition_overwrite_removes_the_files_of_the_folders_it_replaces(
+    demo_dir: Path,
+) -> None:
+    """``overwrite: partitions``: the Delta commit removes exactly the replaced folders'
+    files (an append with remove actions, not a whole-table overwrite)."""
+    body = CATALOG.replace(
+        "mode:",
+        "partitioning: {field: updated_at, granularity: daily}\n"
+        "    overwrite: partitions\n    mode:",
+    )
+    config = _config(demo_dir, body)
+    run_ok(config, demo_dir / "out", T1)
+    path = _table(demo_dir, "parts_catalog")
+    first = _committed(path)
+    warehouse_sql(demo_dir, "UPDATE diagnosticpro_prod.parts_catalog SET price = price * 2")
+    run_ok(config, demo_dir / "out", T2)
+    assert_readers_see_the_source(demo_dir, "parts_catalog", T2)
+    assert_log_matches_markers(path)
+    log = (path / "_delta_log" / "00000000000000000001.json").read_text().splitlines()
+    actions = [json.loads(line) for line in log]
+    assert {a["remove"]["path"] for a in actions if "remove" in a} == first
+    assert actions[0]["commitInfo"]["operationParameters"]["mode"] == "Append"
+
+
 def test_incremental_runs_and_compact_read_as_the_newest_row_per_key(demo_dir: Path) -> None:
     config = _config(demo_dir, INVENTORY)
     run_ok(config, demo_dir / "out", T1)
@@ -225,7 +259,7 @@ def test_a_glob_over_a_compacted_destination_reads_each_key_once(demo_dir: Path)
     (source,) = warehouse_sql(demo_dir, "SELECT count(*) FROM diagnosticpro_prod.parts_inventory")
     for folder in ("parts_inventory/", "parts_inventory__snapshot/"):
         glob = str(demo_dir / "out" / PROD / folder) + "/**/*.parquet.snappy"
-        keys = duckdb.sql(
+        keys = _duckdb(
             f"SELECT part_id, location_id, count(*) AS n FROM read_parquet('{glob}') GROUP BY ALL"
         ).fetchall()
         assert len(keys) == source[0]

@@ -188,7 +188,10 @@ def resolve(
     steps = resolve_steps(model.validation_checks)
     names = FileNames(model.filenames.pattern or DEFAULT_PATTERN, model.filenames.metadata_sidecar)
     specs = tuple(
-        replace(_table_spec(model, src, issues, steps), filenames=names) for src in tables.values()
+        table_format(
+            model, src, replace(_table_spec(model, src, issues, steps), filenames=names), issues
+        )
+        for src in tables.values()
     )
     check_replication(model, issues, tables)
     _check_held_snapshots(tables, specs, issues)
@@ -293,10 +296,6 @@ def _table_spec(
     streams = table_schedule(item.schedule if item else None, frequency).export_type == "continuous"
     fmt, codec = _format_codec(model, item, hv is not None, streams, issues)
     mode = _mode(src, item, hv, change_column or part.partitioning.time_expression, issues)
-    encryption = table_encryption(model, item, ip, issues)
-    kind, origins["table_format"] = table_format(
-        model, item, ip, fmt, encryption, (append, src.paths.get("append_only", ())), issues
-    )
 
     return TableSpec(
         dataset=src.dataset,
@@ -311,7 +310,7 @@ def _table_spec(
         merge_key=(merge_key,) if isinstance(merge_key, str) else tuple(merge_key or ()),
         deduplication=dedup,
         validation=tuple(item.validation) if item else (),
-        encryption=encryption,
+        encryption=table_encryption(model, item, ip, issues),
         max_file_size=item.max_file_size if item and item.max_file_size else 1024**3,
         parquet=_parquet(model, item),
         jsonl=_text_options(JsonlOptions, model.formats.JSONL, item.jsonl if item else None),
@@ -327,7 +326,6 @@ def _table_spec(
         retention=append.retention if append else None,
         archive_after=append.archive_after if append else None,
         ratio_band=ratio_bands(model).get(codec) if steps.compression_ratios else None,
-        table_format=kind,
         origins={k: format_path(issues.original(v)) for k, v in origins.items()},
     )
 

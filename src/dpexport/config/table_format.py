@@ -10,15 +10,18 @@ see :func:`delta_store_issues`.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import replace
+from importlib.util import find_spec
+from typing import TYPE_CHECKING, cast
 
 from dpexport.config.issues import Issues
-from dpexport.config.loader import Path
+from dpexport.config.loader import Path, format_path
 from dpexport.errors import ConfigIssue
 
 if TYPE_CHECKING:
-    from dpexport.config.models import AppendOnlyEntry, DpexportConfig, ExportItem
-    from dpexport.config.spec import Encryption, ResolvedConfig, TableFormat
+    from dpexport.config.entities import TableSources
+    from dpexport.config.models import AppendOnlyEntry, DpexportConfig
+    from dpexport.config.spec import Encryption, ResolvedConfig, TableSpec
 
 FORMATS = ("FILES", "DELTA")
 #: the URI schemes a Delta log is written to (delta-rs's object stores that dpexport
@@ -27,48 +30,51 @@ DELTA_SCHEMES = ("file", "s3")
 
 
 def table_format(
-    model: DpexportConfig,
-    item: ExportItem | None,
-    ip: Path,
-    fmt: str,
-    encryption: Encryption,
-    append: tuple[AppendOnlyEntry | None, Path],
-    issues: Issues,
-) -> tuple[TableFormat, Path]:
-    """The table's format (its item's ``table_format``, else the top-level one for a
-    Parquet table, else FILES) and where it is set. DELTA where it cannot work is an
-    issue (and FILES)."""
+    model: DpexportConfig, src: TableSources, spec: TableSpec, issues: Issues
+) -> TableSpec:
+    """``spec`` with its table format: its item's ``table_format``, else the top-level
+    one for a Parquet table, else FILES (``origins["table_format"]`` says where it is
+    set). DELTA where it cannot work is an issue, and FILES."""
+    item, ip = src.item, src.item_path
     own = item.table_format if item is not None else None
-    wanted = own or model.table_format
     where: Path = (*ip, "table_format") if own else ("table_format",)
+    spec.origins["table_format"] = format_path(issues.original(where))
+    wanted = own or model.table_format
     if wanted is None or wanted == "FILES":
-        return "FILES", where
+        return spec
     if wanted not in FORMATS:
         issues.add(where, "is not a table format", value=wanted, expected=" or ".join(FORMATS))
-        return "FILES", where
-    if fmt != "PARQUET":
+        return spec
+    if spec.format != "PARQUET":
         if own:  # the top-level one covers only the Parquet tables
             issues.add(
                 where,
-                f"a Delta Lake table holds Parquet files; this table is written as {fmt}",
+                f"a Delta Lake table holds Parquet files; this table is written as {spec.format}",
                 value=wanted,
                 expected="format: PARQUET, or table_format: FILES",
             )
-        return "FILES", where
-    problem = _refusal(encryption, append[0])
+        return spec
+    append = cast("AppendOnlyEntry | None", src.entries.get("append_only"))
+    problem = _refusal(spec.encryption, append)
+    if problem is None and find_spec("deltalake") is None:
+        issues.add(
+            where,
+            "the deltalake package writes the Delta log and is not installed",
+            expected="pip install 'dpexport[delta]'",
+        )
+        return spec
     if problem is None:
-        return "DELTA", where
-    path = (
-        where
-        if own
-        else (*ip, "client_side")
-        if encryption.client_side
-        else (*append[1], "archive_after")
-    )
+        return replace(spec, table_format="DELTA")
+    if own:
+        path = where
+    elif spec.encryption.client_side:
+        path = (*ip, "client_side")
+    else:
+        path = (*src.paths.get("append_only", ()), "archive_after")
     if not own:
         problem = "the top-level table_format: DELTA covers this table, but " + problem
     issues.add(path, problem, expected="table_format: FILES on this table's exports item")
-    return "FILES", where
+    return spec
 
 
 def _refusal(encryption: Encryption, append: AppendOnlyEntry | None) -> str | None:

@@ -2,7 +2,7 @@
 CONTRACT §12).
 
 Which folders. A table with ``archive_after`` (spec 4.1) has each committed folder of its
-destination (a folder holding ``SUCCESS``; an old compact ``snapshot/`` inside it excepted) moved once
+destination (a folder holding ``SUCCESS``; an old compact ``snapshot/`` in it excepted) moved once
 the folder is older than ``archive_after``. A folder's age runs from its end: a time
 folder (``2025/09/16``, hourly, monthly; a table without a time expression is laid out
 by its exports' logical day, so the same rule holds) ends where its period ends; a folder

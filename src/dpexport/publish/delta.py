@@ -27,13 +27,17 @@ import logging
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
 from dpexport.errors import ExportError
 from dpexport.storage import layout
-from dpexport.storage.base import Store
+from dpexport.storage.base import Store, innermost
+from dpexport.storage.cloud import require
+
+if TYPE_CHECKING:
+    from dpexport.storage.s3 import S3Store
 
 log = logging.getLogger(__name__)
 
@@ -58,11 +62,14 @@ def location(store: Store, dest_key: str) -> tuple[str, dict[str, str]]:
     A local folder (``--local-root`` included) and S3 (endpoint, region, the store's
     own credentials and server-side encryption) are supported; any other store is an
     export error before the commit point."""
-    local = store.staging_dir()  # a local store's own folder (under --local-root too)
-    if local is not None:
-        return str((local.parent / dest_key).resolve()), {}
-    if getattr(store, "scheme", None) == "s3":
-        return f"s3://{store.bucket_name}/{dest_key}", _s3_options(store)  # type: ignore[attr-defined]
+    from dpexport.storage.local import LocalStore
+    from dpexport.storage.s3 import S3Store
+
+    backend = innermost(store)  # under the retrying and fault-injecting wrappers
+    if isinstance(backend, LocalStore):  # a folder, under --local-root too
+        return str((backend.root / dest_key).resolve()), {}
+    if isinstance(backend, S3Store):
+        return f"s3://{backend.bucket_name}/{dest_key}", _s3_options(backend)
     raise ExportError(
         f"table_format: DELTA writes its log to a local folder or S3; {store.uri(dest_key)} "
         "is on another store (set table_format: FILES, or export it to S3)",
@@ -70,7 +77,7 @@ def location(store: Store, dest_key: str) -> tuple[str, dict[str, str]]:
     )
 
 
-def _s3_options(store: Any) -> dict[str, str]:
+def _s3_options(store: S3Store) -> dict[str, str]:
     client = store.client
     creds = client._request_signer._credentials  # the store's own (a principal's role)
     opts = {
@@ -153,6 +160,7 @@ def plan(
     new schema; None for an export that changes nothing in an existing table (no rows
     past the watermark). Raises (before the commit point) when the log cannot be
     written."""
+    require("deltalake", "delta")  # before the commit point, naming the extra
     uri, options = location(store, dest_key)
     schema_json = delta_schema(schema, table)
     current = _open(uri, options)

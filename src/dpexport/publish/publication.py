@@ -54,7 +54,6 @@ def build(
         spec.format, spec.compression, encrypted=bool(facts.encryption.get("client_side"))
     )
     names = spec.filenames
-    data_files: list[delta.DataFile] = []
     # on a remote store the uploads (data files, sidecars) run concurrently; the keys,
     # the moves and the manifest entries are decided here in order, as before
     with staging.batch() as uploads:
@@ -76,7 +75,6 @@ def build(
                     uploads,
                 )
                 pub.moves.append((staged, final))
-                data_files.append(delta.DataFile(final, wf.stored_bytes, wf.rows))
                 pub.moves.append((sidecar, names.sidecar_of(final)))
     manifest_uris = []
     tops = sorted(entries.items())
@@ -106,17 +104,37 @@ def build(
         new = {k for k, _ in pub.manifests}
         pub.retire = previous_snapshot(store, spec, dest_key, new, now=start)
     if spec.table_format == "DELTA":
-        pub.delta = delta.plan(
-            store,
-            dest_key,
-            export_id=facts.export_id,
-            table=spec.qualified_name,
-            schema=delta.written_schema([wf for _, wf in written], facts.schema),
-            files=data_files,
-            retired=pub.retire,
-            whole=pub.replace and spec.overwrite == "table" and not spec.repair,
-        )
+        pub.delta = _delta_entry(store, spec, dest_key, pub, facts, entries)
     return pub, manifest_uris
+
+
+def _delta_entry(
+    store: Store,
+    spec: TableSpec,
+    dest_key: str,
+    pub: commit.Publication,
+    facts: ExportFacts,
+    entries: dict[str, list[tuple[FileEntry, WrittenFile]]],
+) -> dict[str, Any] | None:
+    """The Delta commit of a DELTA table's export (:func:`dpexport.publish.delta.plan`):
+    its data files, by final key, and what it retires."""
+    files = [
+        delta.DataFile(layout.folder_key(dest_key, top) + e.name, e.bytes, e.rows)
+        for top, items in entries.items()
+        for e, _ in items
+    ]
+    return delta.plan(
+        store,
+        dest_key,
+        export_id=facts.export_id,
+        table=spec.qualified_name,
+        schema=delta.written_schema(
+            [wf for items in entries.values() for _, wf in items], facts.schema
+        ),
+        files=files,
+        retired=pub.retire,
+        whole=pub.replace and spec.overwrite == "table" and not spec.repair,
+    )
 
 
 def previous_snapshot(
