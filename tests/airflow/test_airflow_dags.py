@@ -46,10 +46,18 @@ exports:
     destination: gs://b/stream/
     schedule: continuous
 """
+# the factory's DAGs, and the README's DAG of one's own
 DAG_FILE = """\
-from dpexport.airflow import dags_from_config
+from datetime import datetime
+
+from airflow.sdk import DAG
+
+from dpexport.airflow import DpexportOperator, dags_from_config
 
 globals().update(dags_from_config({config!r}, local_root={out!r}))
+
+with DAG("events_by_hand", schedule="0 0 * * *", start_date=datetime(2026, 1, 1)):
+    DpexportOperator(task_id="events", config={config!r}, table="events", local_root={out!r})
 """
 EVENTS_DAG = "dpexport_0_0_x_x_x"
 SESSIONS_DAG = "dpexport_0_6_x_x_x_Europe.Paris"
@@ -173,6 +181,11 @@ def test_a_dag_run_exports_its_table_at_its_logical_date_once(
     assert pushed is not None
     assert pushed["status"] == "SKIPPED"
     assert pushed["export_id"] == manifest["export_id"]
+    assert _files(site) == written
+    # a DAG of one's own exporting the table at the same logical date: the same token
+    by_hand = _dags_test(site, airflow_bin, "events_by_hand")
+    assert by_hand.returncode == 0, by_hand.stdout[-3000:] + by_hand.stderr[-3000:]
+    assert _task(site, "events_by_hand", "events")[1] == pushed
     assert _files(site) == written
 
 

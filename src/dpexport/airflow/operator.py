@@ -23,6 +23,7 @@ entry, alerts and export log are written by dpexport before the task fails, as
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -51,9 +52,9 @@ class DpexportOperator(BaseOperator):
     def __init__(
         self,
         *,
-        config: str,
+        config: str | os.PathLike[str],
         table: str,
-        local_root: str | None = None,
+        local_root: str | os.PathLike[str] | None = None,
         principal: str | None = None,
         trigger: str = "cron",
         **kwargs: Any,
