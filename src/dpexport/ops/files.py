@@ -168,10 +168,7 @@ def list_files(spec: TableSpec, stores: StoreResolver, fmt: str) -> TableFiles:
     if fmt not in FORMATS:
         raise UsageError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
     files = table_files(spec, stores)
-    hive = spec.partitioning.hive
-    statement = None
-    if fmt == "duckdb":
-        statement = duckdb_statement(spec, files, hive=hive)
-    elif fmt == "bigquery":
-        statement = bigquery_statement(spec, files, hive=hive)
+    statements = {"duckdb": duckdb_statement, "bigquery": bigquery_statement}
+    write = statements.get(fmt)  # the readers' statements; ``uris`` has none
+    statement = write(spec, files, hive=spec.partitioning.hive) if write else None
     return TableFiles(spec.qualified_name, fmt, files, statement)
