@@ -226,6 +226,9 @@ def bigquery_statement(spec: TableSpec, files: Sequence[TableFile], *, hive: boo
         )
     group = next(iter(groups))
     name = f"`{spec.dataset}.{spec.table}`"
+    part = spec.partitioning  # BigQuery's hive layout: every folder below the prefix key=value
+    hive = hive and all("=" in t for t in (part.time_layout or "").split("/"))
+    hive = hive and all(s.key for s in part.sub_partitions)
     partitions = "\nWITH PARTITION COLUMNS" if hive else ""
     options = _bigquery_options(group)
     if hive:
