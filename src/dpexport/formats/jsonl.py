@@ -296,7 +296,8 @@ def _bare_non_finite(data: bytes, schema: pa.Schema) -> bytes:
     """``data`` with each float value ``"NaN"``/``"Infinity"``/``"-Infinity"`` written
     as the bare literal Arrow parses; per line in Python, only on the lines holding one
     (a string column's ``"NaN"`` stays a string)."""
-    row_type = pa.struct(list(schema))
+    # as read: a decimal's string stays a string (only floats' strings become literals)
+    row_type = pa.struct([pa.field(f.name, _read_type(f.type)) for f in schema])
     lines = data.split(b"\n")
     for i, line in enumerate(lines):
         if _NON_FINITE_VALUE.search(line):
