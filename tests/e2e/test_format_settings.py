@@ -351,7 +351,9 @@ def test_the_spec_spellings_are_accepted(tmp_path: Path) -> None:
     doc, data = _run(tmp_path)
     assert doc["jsonl"] == {"non_finite_floats": "string"}
     lines = sorted(data.read_text(encoding="utf-8").splitlines())
-    assert lines[0] == '{"id":1,"name":"café","seen_at":"2025-09-16T14:30:22.123456Z","score":"2.5"}'
+    assert lines[0] == (
+        '{"id":1,"name":"café","seen_at":"2025-09-16T14:30:22.123456Z","score":"2.5"}'
+    )
     assert lines[1] == '{"id":2,"name":null,"seen_at":null,"score":null}'
 
 

@@ -98,7 +98,9 @@ def test_duckdb_typed_read_gets_every_digit(export: tuple[pa.Table, Path], fmt: 
         if fmt == "jsonl"
         else f"read_csv('{path}', types={TYPES}, allow_quoted_nulls=false)"
     )
-    got = duckdb.sql(f"SELECT * FROM {reader} ORDER BY id").to_arrow_table()
+    rel = duckdb.sql(f"SELECT * FROM {reader} ORDER BY id")
+    assert rel is not None
+    got = rel.to_arrow_table()
     assert repr(got.to_pylist()) == repr(source.to_pylist())
 
 

@@ -116,9 +116,11 @@ def test_without_a_time_expression_rows_go_to_the_logical_day(
     keys = {layout.key_column(i): v for i, v in enumerate(values, start=1)}
     top, sub = layout.folder_for(part, t, keys)
     assert top == layout.time_folder(t, "daily") == layout.top_folder(part, f"{top}/{sub}")
-    assert [_decode_segment(s) for s in sub.split("/") if sub] == [
-        None if v is None else str(v) for v in values
-    ]
+    segments = sub.split("/") if sub else []
+    assert segments == [layout.safe_segment(v) for v in values]
+    for segment, v in zip(segments, values, strict=True):
+        if "!" not in segment:  # not a long value's start and sha256
+            assert _decode_segment(segment) == (None if v is None else str(v))
 
 
 _DUCKDB: list[duckdb.DuckDBPyConnection] = []
