@@ -39,7 +39,8 @@ class CommittedFile:
 
 def committed_files(store: Store, prefix: str, *, snapshots: bool = False) -> list[CommittedFile]:
     """Every file a SUCCESS marker under ``prefix`` vouches for, in key order; the
-    ``snapshot/`` folders of ``compact`` only with ``snapshots``."""
+    ``snapshot/`` folder an earlier ``compact`` wrote inside the destination only with
+    ``snapshots`` (today's snapshot is its own destination: ``layout.snapshot_destination``)."""
     out: list[CommittedFile] = []
     for obj in store.list(prefix):
         rel = obj.key[len(prefix) :]
