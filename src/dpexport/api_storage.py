@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from dpexport.alerts.model import Delivery
     from dpexport.ops.archive import ArchiveReport
     from dpexport.ops.lifecycle import ApplyResult
-    from dpexport.ops.replicate import TableReport
+    from dpexport.ops.replicate import Opener, TableReport
     from dpexport.ops.sweep import SweepItem
 
 PathLike = str | os.PathLike[str]
@@ -43,8 +43,8 @@ def replicate(
         if any(ws.config.table(t).qualified_name in wanted for t in item.tables)
     ]
     whole = replicate_action(item.target for item in ws.config.replication)
-    principal_for(ws.config, replicate_action(targets), principal, whole)
-    return copy(ws.config, local_root=ws.local_root, tables=names)
+    who = principal_for(ws.config, replicate_action(targets), principal, whole)
+    return copy(ws.config, local_root=ws.local_root, tables=names, opener=_opener(ws, who))
 
 
 def lifecycle_apply(
@@ -55,14 +55,23 @@ def lifecycle_apply(
     from dpexport.ops.lifecycle import apply_rules
 
     ws = Workspace.of(config, local_root=local_root)
-    _lifecycle_principal(ws, "apply", principal)
-    return apply_rules(ws.config, local_root=ws.local_root)
+    opener = _lifecycle_opener(ws, "apply", principal)
+    return apply_rules(ws.config, local_root=ws.local_root, opener=opener)
 
 
-def _lifecycle_principal(ws: Workspace, verb: str, named: str | None) -> str | None:
+def _lifecycle_opener(ws: Workspace, verb: str, named: str | None) -> Opener:
     from dpexport.security.principals import lifecycle_action, principal_for
 
-    return principal_for(ws.config, lifecycle_action(verb), named)
+    return _opener(ws, principal_for(ws.config, lifecycle_action(verb), named))
+
+
+def _opener(ws: Workspace, principal: str | None) -> Opener:
+    """The stores as ``principal``: on a cloud, its credentials (CONTRACT §11)."""
+    from dpexport.security.identity import identity_of
+    from dpexport.storage.uri import StoreResolver
+
+    identity = identity_of(ws.config.service_accounts, principal)
+    return StoreResolver(ws.local_root, identity=identity).resolve
 
 
 def iam_render(config: ConfigSource, *, local_root: PathLike | None = None) -> list[dict[str, Any]]:
@@ -91,8 +100,9 @@ def lifecycle_sweep(
     from dpexport.ops.sweep import sweep
 
     ws = Workspace.of(config, local_root=local_root)
-    _lifecycle_principal(ws, "sweep", principal)
-    return sweep(ws.config, now=now or datetime.now(UTC), dry_run=dry_run, local_root=ws.local_root)
+    opener = _lifecycle_opener(ws, "sweep", principal)
+    at = now or datetime.now(UTC)
+    return sweep(ws.config, now=at, dry_run=dry_run, local_root=ws.local_root, opener=opener)
 
 
 def lifecycle_archive(
@@ -112,13 +122,14 @@ def lifecycle_archive(
 
     ws = Workspace.of(config, local_root=local_root)
     names = tuple(s.qualified_name for s in ws.select(tables)) if tables else ()
-    _lifecycle_principal(ws, "archive", principal)
+    opener = _lifecycle_opener(ws, "archive", principal)
     return archive(
         ws.config,
         now=now or datetime.now(UTC),
         dry_run=dry_run,
         tables=names,
         local_root=ws.local_root,
+        opener=opener,
     )
 
 

@@ -16,6 +16,7 @@ from dpexport.workspace import ConfigSource, Workspace
 
 if TYPE_CHECKING:
     from dpexport.config.spec import ResolvedConfig
+    from dpexport.dashboard.server import DashboardServer
     from dpexport.ops.metrics import SchedulerMetrics
     from dpexport.ops.scheduler import Job, Stop, Tick
 
@@ -59,6 +60,7 @@ def schedule(
         raise UsageError("once and replay are two different runs; give one of them")
     ws = Workspace.of(config, local_root=local_root)
     jobs = _jobs(ws, tables, timedelta(seconds=every), timedelta(seconds=poll_every))
+    jobs = _as_principals(ws, jobs, principal)  # refused now, before any work
     with ws.engine():  # fails now, before the first fire time, if it cannot open or check
         pass
     outcome = _Outcome(on_tick)
@@ -108,6 +110,37 @@ def _jobs(
     return jobs
 
 
+def _as_principals(ws: Workspace, jobs: list[Job], named: str | None) -> list[Job]:
+    """Each job with the principal it runs as (CONTRACT §11): ``named`` (``--as``,
+    ``$DPEXPORT_PRINCIPAL``) for all, else per job the only principal allowed to, as
+    ``run`` and ``replicate`` choose over the whole schedule."""
+    import dataclasses
+
+    from dpexport.security.principals import (
+        Action,
+        export_action,
+        principal_for,
+        replicate_action,
+    )
+
+    config = ws.config
+
+    def action(job: Job) -> Action:
+        if job.replication is None:
+            return export_action("run", [config.table(job.table)])
+        return replicate_action([config.replication[job.replication].target])
+
+    exports = [config.table(j.table) for j in jobs if j.replication is None]
+    copies = [config.replication[j.replication].target for j in jobs if j.replication is not None]
+    whole = {False: export_action("run", exports), True: replicate_action(copies)}
+    return [
+        dataclasses.replace(
+            j, principal=principal_for(config, action(j), named, whole[j.replication is not None])
+        )
+        for j in jobs
+    ]
+
+
 def _metrics_port(config: ResolvedConfig) -> int | None:
     port = config.metrics.port
     return int(port) if port is not None else None
@@ -155,3 +188,32 @@ class _Outcome:
         if self.server is not None:
             self.server.shutdown()
             self.server.server_close()
+
+
+def dashboard(
+    config: ConfigSource,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8050,
+    token: str | None = None,
+    refresh: int = 30,
+    now: datetime | None = None,
+    local_root: str | os.PathLike[str] | None = None,
+) -> DashboardServer:
+    """``dpexport dashboard`` from Python: the read-only dashboard bound to ``host:port``
+    (``port=0``: a free one, in ``server.server_address``), not yet serving; call its
+    ``serve_forever()`` (in a thread, say) and ``shutdown()``. A ``token`` is required
+    off loopback; ``now`` fixes the page's clock (tests, screenshots). Errors name the
+    CLI's options, which these arguments are."""
+    from dpexport.dashboard.server import Dashboard, DashboardServer, is_loopback
+
+    if token is not None and not token.strip():
+        raise UsageError("--token: an empty token would let anyone in")
+    if token is None and not is_loopback(host):
+        raise UsageError(f"--host {host} is not loopback: give a --token")
+    ws = Workspace.of(config, local_root=local_root)
+    board = Dashboard(ws, now=lambda: now or datetime.now(UTC), refresh=refresh, token=token)
+    try:
+        return DashboardServer((host, port), board)
+    except OSError as exc:
+        raise UsageError(f"--host {host} --port {port}: cannot listen there: {exc}") from None

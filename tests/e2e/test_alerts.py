@@ -349,7 +349,7 @@ def test_the_scheduler_counts_each_alert_by_rule_channel_and_outcome(base: Path)
     scheduler = Scheduler(
         config,
         jobs_for(config.tables, timedelta(minutes=1)),
-        open_engine=lambda: open_engine(config.warehouse, base_dir=base),
+        open_engine=lambda who: open_engine(config.warehouse, base_dir=base),
         run=run_exports,
         options=RunOptions(local_root=base / "out", deliver=rec),
         on_tick=metrics.observe,

@@ -263,7 +263,7 @@ def test_the_scheduler_archives_once_a_utc_day(base: Path, exported: Path) -> No
     scheduler = Scheduler(
         config,
         [Job("diagnostic_sessions", "0 */6 * * *", timedelta(minutes=1))],
-        open_engine=lambda: open_engine(config.warehouse, base_dir=base),
+        open_engine=lambda who: open_engine(config.warehouse, base_dir=base),
         run=run_exports,
         options=RunOptions(local_root=base / "local"),
         on_tick=ticks.append,

@@ -89,7 +89,7 @@ def test_the_schedulers_registry_holds_the_same_figures(demo_dir: Path) -> None:
     scheduler = Scheduler(
         config,
         jobs_for(config.tables, timedelta(minutes=1)),
-        open_engine=lambda: open_engine(config.warehouse, base_dir=demo_dir),
+        open_engine=lambda who: open_engine(config.warehouse, base_dir=demo_dir),
         run=run_exports,
         options=RunOptions(local_root=demo_dir / "out"),
         on_tick=ticks.append,

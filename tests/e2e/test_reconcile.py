@@ -275,7 +275,7 @@ def test_the_schedulers_daily_pass_exports_late_rows_and_counts_them(demo_dir: P
     scheduler = Scheduler(
         config,
         jobs,
-        open_engine=lambda: open_engine(config.warehouse, base_dir=demo_dir),
+        open_engine=lambda who: open_engine(config.warehouse, base_dir=demo_dir),
         run=run_exports,
         options=RunOptions(local_root=demo_dir / "out"),
         on_tick=ticks.append,

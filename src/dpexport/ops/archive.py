@@ -211,15 +211,28 @@ def archive(
 
 
 def daily_pass(
-    config: ResolvedConfig, at: datetime, tables: list[str], local_root: Path | None
+    config: ResolvedConfig,
+    at: datetime,
+    tables: list[str],
+    local_root: Path | None,
+    principal: str | None = None,
 ) -> list[ArchiveReport]:
     """The scheduler's daily pass over its ``tables``: :func:`archive` aged by the fire
-    time ``at``; a config without a cold bucket is logged (each day), never stops the
-    exports."""
+    time ``at``, as ``principal`` or the only one allowed to (CONTRACT §11); a config
+    without a cold bucket, or without a principal allowed to archive, is logged (each
+    day), never stops the exports."""
+    from dpexport.security.identity import identity_of
+    from dpexport.security.principals import lifecycle_action, principal_for
+    from dpexport.storage.uri import StoreResolver
+
     if not any(t.archive_after is not None and t.table in tables for t in config.tables):
         return []
     try:
-        reports = archive(config, now=at, tables=tables, local_root=local_root)
+        who = principal_for(config, lifecycle_action("archive"), principal)
+        stores = StoreResolver(local_root, identity=identity_of(config.service_accounts, who))
+        reports = archive(
+            config, now=at, tables=tables, local_root=local_root, opener=stores.resolve
+        )
     except DpexportError as exc:
         log.error("archive at %s not run: %s", at.isoformat(), exc)
         return []

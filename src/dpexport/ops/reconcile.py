@@ -43,6 +43,7 @@ from dpexport.flow.runner import export_policy, run_exports
 from dpexport.planning import folder_scan
 from dpexport.planning.plan import ExportPlan, bind_for, dedupe_key, destination_of, make_plan
 from dpexport.publish import commit, committed, state
+from dpexport.security.identity import identity_of
 from dpexport.storage import layout
 from dpexport.storage.uri import StoreResolver
 
@@ -151,7 +152,8 @@ def reconcile(
     window ending at ``at``; tables without a time partition or in FULL_REFRESH mode
     are reported as skipped. ``on_step`` is each repair's ``RunOptions.on_step``."""
     at = (at or datetime.now(UTC)).astimezone(UTC)
-    stores = StoreResolver(local_root, export_policy(config))
+    who = identity_of(config.service_accounts, principal)  # CONTRACT §11
+    stores = StoreResolver(local_root, export_policy(config), who)
     specs = [config.table(t) for t in tables] if tables else list(config.tables)
     reports = []
     #: store URI -> what its recovery found (``None``: a dry run, which changes nothing)

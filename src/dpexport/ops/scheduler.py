@@ -26,8 +26,8 @@ loads the warehouse from writing between ticks.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -40,9 +40,9 @@ from dpexport.config import schedules
 from dpexport.config.schedules import DEFAULT_POLL, Schedule
 from dpexport.config.spec import ResolvedConfig, TableSpec
 from dpexport.engines.base import Engine
-from dpexport.errors import DpexportError, NotFound, PreconditionFailed
+from dpexport.errors import DpexportError
 from dpexport.flow.context import ExportResult, RunOptions
-from dpexport.storage.base import Store
+from dpexport.ops.changes import Change, poll_change
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +74,8 @@ class Job:
     off_peak: str | None = None
     #: how often an ``on_change`` table is polled
     poll: timedelta = DEFAULT_POLL
+    #: the principal it runs as (CONTRACT §11; None: the scheduler's own)
+    principal: str | None = None
 
     @functools.cached_property
     def when(self) -> Schedule:
@@ -151,51 +153,6 @@ def replication_jobs(
     return jobs
 
 
-@dataclass(frozen=True)
-class Change:
-    """An ``on_change`` table at a poll: its change marker now (None: unreadable), and
-    the one its last committed export had, kept at ``key`` in ``store``."""
-
-    store: Store
-    key: str
-    marker: str | None
-    last: str | None
-
-    @property
-    def changed(self) -> bool:
-        return self.marker is None or self.marker != self.last
-
-    def remember(self, at: datetime, export_id: str | None) -> None:
-        """Keep ``marker`` as the committed export's (at poll ``at``). Lost, the next poll
-        exports the table once more: a second FULL_REFRESH, never a missed change."""
-        if self.marker is None:
-            return
-        doc = {"marker": self.marker, "export_id": export_id, "logical_time": at.isoformat()}
-        body = json.dumps(doc, sort_keys=True).encode()
-        try:
-            for _ in range(5):  # a second scheduler writing the same marker: read, retry
-                info = self.store.head(self.key)
-                try:
-                    self.store.replace_if_match(self.key, body, info.version if info else None)
-                    return
-                except PreconditionFailed:
-                    continue
-        except DpexportError as exc:
-            log.error("on_change: cannot keep the change marker at %s: %s", self.key, exc)
-
-
-def _last_marker(store: Store, key: str) -> str | None:
-    try:
-        doc = json.loads(store.get(key))
-    except NotFound:
-        return None
-    except (DpexportError, ValueError) as exc:
-        log.error("on_change: cannot read the change marker at %s: %s", key, exc)
-        return None
-    marker = doc.get("marker") if isinstance(doc, dict) else None
-    return str(marker) if marker is not None else None
-
-
 @dataclass
 class Tick:
     """The exports of one fire time, as the scheduler reports them."""
@@ -262,7 +219,8 @@ class Scheduler:
 
     config: ResolvedConfig
     jobs: Sequence[Job]
-    open_engine: Callable[[], Engine]
+    #: the warehouse as a principal (None: the scheduler's own)
+    open_engine: Callable[[str | None], Engine]
     run: Callable[[ResolvedConfig, Engine, RunOptions], list[ExportResult]]
     options: RunOptions = field(default_factory=RunOptions)
     hold: bool = False
@@ -272,14 +230,14 @@ class Scheduler:
     #: how often ``serve`` looks for DLQ entries due for auto-retry
     dlq_every: timedelta = timedelta(minutes=5)
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
-    _engine: Engine | None = field(default=None, init=False)
+    #: the warehouse connections ``hold`` keeps, by principal
+    _engines: dict[str | None, Engine] = field(default_factory=dict, init=False)
     #: the UTC day of the last daily pass (reconcile, archive)
     _day: date | None = field(default=None, init=False)
 
     def close(self) -> None:
-        if self._engine is not None:
-            self._engine.close()
-            self._engine = None
+        while self._engines:
+            self._engines.popitem()[1].close()
 
     def replay(self, start: datetime, end: datetime) -> list[Tick]:
         """Every fire time of every job in ``(start, end]``, in order, without sleeping."""
@@ -359,7 +317,7 @@ class Scheduler:
         if not due:
             return []
         try:
-            engine = self._engine or self.open_engine()
+            engine = self._acquire(self.options.principal)
         except DpexportError as exc:
             log.error("DLQ auto-retry postponed: cannot open the warehouse: %s", exc)
             return []
@@ -368,7 +326,7 @@ class Scheduler:
                 self.config, engine, due, local_root=self.options.local_root, now=now
             )
         finally:
-            self._release(engine)
+            self._release(engine, self.options.principal)
         for o in outcomes:
             log.warning("DLQ auto-retry of %s: %s %s", o.export_id, o.outcome, o.error or "")
         self.on_retry(outcomes)
@@ -383,18 +341,28 @@ class Scheduler:
         except KeyError:
             return None
 
-    def _release(self, engine: Engine) -> None:
+    def _acquire(self, who: str | None) -> Engine:
+        return self._engines.pop(who, None) or self.open_engine(who)
+
+    def _release(self, engine: Engine, who: str | None) -> None:
         if self.hold:
-            self._engine = engine
+            self._engines[who] = engine
         else:
             engine.close()
 
     def _export(self, at: datetime, jobs: Sequence[Job]) -> list[ExportResult]:
-        """Run the export jobs at ``at``, a ``run`` per trigger."""
-        if not jobs:
-            return []
+        """Run the export jobs at ``at``: a ``run`` per principal and trigger."""
+        results: list[ExportResult] = []
+        for who in dict.fromkeys(self._who(j) for j in jobs):
+            results += self._export_as(who, at, [j for j in jobs if self._who(j) == who])
+        return results
+
+    def _who(self, job: Job) -> str | None:
+        return job.principal or self.options.principal
+
+    def _export_as(self, who: str | None, at: datetime, jobs: Sequence[Job]) -> list[ExportResult]:
         try:
-            engine = self._engine or self.open_engine()
+            engine = self._acquire(who)
         except DpexportError as exc:
             # e.g. the warehouse's writer holds its lock right now: this fire time fails
             # and the scheduler goes on (the next one covers APPEND and INCREMENTAL
@@ -405,14 +373,18 @@ class Scheduler:
         results: list[ExportResult] = []
         changes: dict[str, Change] = {}
         try:
-            changes.update((j.table, self._change(engine, j.table)) for j in jobs if j.on_change)
+            changes.update(
+                (j.table, poll_change(self.config, engine, j.table, self.options.local_root))
+                for j in jobs
+                if j.on_change
+            )
             jobs = [j for j in jobs if j.table not in changes or changes[j.table].changed]
             for trigger in sorted({j.trigger for j in jobs}):
                 opts = RunOptions(
                     tables=tuple(j.table for j in jobs if j.trigger == trigger),
                     at=at,
                     trigger=trigger,
-                    principal=self.options.principal,
+                    principal=who,
                     local_root=self.options.local_root,
                     progress=self.options.progress,
                     deliver=self.options.deliver,
@@ -420,7 +392,7 @@ class Scheduler:
                 )
                 results += self.run(self.config, engine, opts)
         finally:
-            self._release(engine)
+            self._release(engine, who)
         for r in results:
             if r.table in changes and (r.status == "SUCCESS" or r.already_done):
                 changes[r.table].remember(at, r.export_id)
@@ -442,47 +414,48 @@ class Scheduler:
             t for t in tables if t not in failed and reconcile.can_reconcile(self.config.table(t))
         ]
         reconciled: list[Any] = []
-        if late:
-            try:
-                engine = self._engine or self.open_engine()
-            except DpexportError as exc:
-                log.error("reconcile at %s postponed: cannot open the warehouse: %s", at, exc)
-            else:
-                try:
-                    reconciled = reconcile.daily_pass(self.config, engine, at, late, self.options)
-                finally:
-                    self._release(engine)
-        return reconciled, archive.daily_pass(self.config, at, tables, self.options.local_root)
+        for who in dict.fromkeys(self._who(j) for j in self.jobs if j.table in late):
+            mine = [j.table for j in self.jobs if j.table in late and self._who(j) == who]
+            reconciled += self._reconcile(who, at, mine)
+        archived = archive.daily_pass(
+            self.config, at, tables, self.options.local_root, self.options.principal
+        )
+        return reconciled, archived
 
-    def _change(self, engine: Engine, table: str) -> Change:
-        """Whether ``table`` changed since its last committed export. A marker or state
-        that cannot be read counts as a change: the export then runs (and a failure is
-        reported as any export's), a change is never missed."""
-        from dpexport.reliability.retry import Retrier, RetryingStore, RetryPolicy
-        from dpexport.storage import layout
+    def _reconcile(self, who: str | None, at: datetime, tables: list[str]) -> list[Any]:
+        from dpexport.ops import reconcile
+
+        try:
+            engine = self._acquire(who)
+        except DpexportError as exc:
+            log.error("reconcile at %s postponed: cannot open the warehouse: %s", at, exc)
+            return []
+        try:
+            options = dataclasses.replace(self.options, principal=who)
+            return reconcile.daily_pass(self.config, engine, at, tables, options)
+        finally:
+            self._release(engine, who)
+
+    def _replicate(self, who: str | None, jobs: list[Job]) -> list[Any]:
+        from dpexport.ops.replicate import replicate
+        from dpexport.security.identity import identity_of
         from dpexport.storage.uri import StoreResolver
 
-        spec = self.config.table(table)
-        store, dest_key = StoreResolver(self.options.local_root).resolve(spec.destination)
-        dest_key = dest_key if not dest_key or dest_key.endswith("/") else dest_key + "/"
-        store = RetryingStore(store, Retrier(RetryPolicy.from_config(self.config)))
-        key = layout.change_marker_key(spec.dataset, spec.table, dest_key)
-        marker: str | None = None
-        try:
-            marker = engine.change_marker(spec.dataset, spec.table)
-        except DpexportError as exc:
-            log.error("on_change %s: cannot read its change marker: %s", table, exc)
-        return Change(store, key, marker, _last_marker(store, key))
+        identity = identity_of(self.config.service_accounts, who)  # CONTRACT §11
+        opener = StoreResolver(self.options.local_root, identity=identity).resolve
+        items = [j.replication for j in jobs if j.replication is not None]
+        return replicate(
+            self.config, local_root=self.options.local_root, items=items, opener=opener
+        )
 
     def _tick(self, at: datetime, jobs: Sequence[Job], skipped: int = 0) -> Tick:
         started = time.perf_counter()
         results = self._export(at, [j for j in jobs if j.replication is None])
         replicated: list[Any] = []
-        items = [j.replication for j in jobs if j.replication is not None]
-        if items:  # after the exports of the same fire time, so they are copied too
-            from dpexport.ops.replicate import replicate
-
-            replicated = replicate(self.config, local_root=self.options.local_root, items=items)
+        copies = [j for j in jobs if j.replication is not None]
+        for who in dict.fromkeys(self._who(j) for j in copies):
+            # after the exports of the same fire time, so they are copied too
+            replicated += self._replicate(who, [j for j in copies if self._who(j) == who])
         failed = {r.table for r in results if r.status == "FAILURE"}
         reconciled, archived = self._daily(at, failed)
         trigger = ",".join(sorted({j.trigger for j in jobs}))

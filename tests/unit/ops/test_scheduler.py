@@ -95,7 +95,7 @@ def test_behind_schedule_runs_only_the_latest_fire_time_and_counts_the_rest(
     scheduler = Scheduler(
         config,
         jobs_for(config.tables, MINUTE),
-        open_engine=lambda: open_engine(config.warehouse, base_dir=tmp_path),
+        open_engine=lambda who: open_engine(config.warehouse, base_dir=tmp_path),
         run=run_exports,
         options=RunOptions(local_root=tmp_path / "out"),
         on_tick=ticks.append,
