@@ -67,7 +67,7 @@ from dpexport.errors import (
     UsageError,
     VerificationError,
 )
-from dpexport.service import schedule
+from dpexport.service import dashboard, schedule
 from dpexport.workspace import Workspace
 
 __all__ = [
@@ -86,6 +86,7 @@ __all__ = [
     "alerts_test",
     "check",
     "compact",
+    "dashboard",
     "decrypt",
     "demo",
     "dlq_list",

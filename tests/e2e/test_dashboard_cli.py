@@ -94,3 +94,41 @@ def test_a_port_in_use_is_a_usage_error(tmp_path: Path) -> None:
     assert f"--port {port}: cannot listen there" in result.err
     empty = dpexport("-c", tmp_path / "dpexport.yaml", "dashboard", "--token", " ")
     assert empty.code == 2 and "empty token" in empty.err
+
+
+def test_the_python_function_serves_what_the_command_serves(tmp_path: Path) -> None:
+    import json
+    import threading
+
+    import pytest
+
+    import dpexport as api
+    from dpexport.errors import UsageError
+
+    build(tmp_path)
+    config = tmp_path / "dpexport.yaml"
+    with pytest.raises(UsageError, match=r"--host 0\.0\.0\.0 is not loopback: give a --token"):
+        api.dashboard(config, host="0.0.0.0", port=0, local_root=tmp_path / "out")
+    server = api.dashboard(config, port=0, token="t0k", local_root=tmp_path / "out")
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/api/status"
+        assert _code(url) == 401
+        request = urllib.request.Request(url, headers={"Authorization": "Bearer t0k"})
+        with urllib.request.urlopen(request, timeout=30) as r:
+            shown = json.loads(r.read())
+    finally:
+        server.shutdown()
+        server.server_close()
+    status = dpexport("-c", config, "--local-root", tmp_path / "out", "status", "--json")
+    tables = {row["table"] for row in json.loads(status.out)}
+    assert tables and tables <= {str(t.get("table")) for t in _tables(shown)}
+
+
+def _tables(shown: object) -> list[dict[str, object]]:
+    """The per-table rows of the dashboard's /api/status answer."""
+    assert isinstance(shown, dict)
+    rows = shown.get("tables")
+    assert isinstance(rows, list)
+    return rows

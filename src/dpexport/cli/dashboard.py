@@ -14,7 +14,6 @@ import secrets
 import signal
 import sys
 import threading
-from datetime import UTC, datetime
 from types import FrameType
 from typing import Any
 
@@ -57,20 +56,17 @@ def dashboard_command(
 ) -> None:
     """Serve a read-only web page of every table's exports, freshness, failures, DLQ
     items and alerts, until stopped."""
-    from dpexport.dashboard.server import Dashboard, DashboardServer, is_loopback
+    from dpexport.dashboard.server import is_loopback
+    from dpexport.service import dashboard
 
     ws = settings_of(ctx, config_path, local_root).workspace()
-    fixed = parse_now(now) if now else None
     generated = token is None and not is_loopback(host)
     if generated:
         token = secrets.token_urlsafe(24)
     if token is not None and not token.strip():
         raise UsageError("--token: an empty token would let anyone in")
-    dashboard = Dashboard(ws, now=lambda: fixed or datetime.now(UTC), refresh=refresh, token=token)
-    try:
-        server = DashboardServer((host, port), dashboard)
-    except OSError as exc:
-        raise UsageError(f"--host {host} --port {port}: cannot listen there: {exc}") from None
+    fixed = parse_now(now) if now else None
+    server = dashboard(ws, host=host, port=port, token=token, refresh=refresh, now=fixed)
     url = f"http://{_url_host(host)}:{server.server_address[1]}/"
     click.echo(f"dashboard: {url}{f'?token={token}' if generated else ''}", err=True)
     if token is not None and not generated:
