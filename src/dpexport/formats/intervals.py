@@ -13,7 +13,10 @@
   :data:`PARQUET_TYPE`, a struct of the three components, exact and readable everywhere
   (DuckDB: ``to_months(c.months) + to_days(c.days) + to_microseconds(c.nanoseconds //
   1000)``); the field carries :data:`ORIGINAL_TYPE_KEY` so dpexport reads it back as
-  an interval.
+  an interval. An interval inside a STRUCT, LIST (fixed-size too) or MAP is stored the
+  same way at its depth, its field marked (Parquet keeps nested fields' metadata); one
+  inside any other type (a dictionary, a union) is refused by :func:`parquet_schema`,
+  naming the column, when the file is opened: before anything is committed.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from __future__ import annotations
 import re
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 #: the Parquet column of an INTERVAL (see module doc)
 PARQUET_TYPE = pa.struct(
@@ -109,33 +113,162 @@ def from_parquet(arr: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
     return pa.array(rows, pa.month_day_nano_interval())
 
 
-def parquet_schema(schema: pa.Schema) -> pa.Schema:
-    """``schema`` with each INTERVAL column as :data:`PARQUET_TYPE`, marked."""
-    fields = []
-    for f in schema:
-        if is_interval(f.type):
-            meta = {**(f.metadata or {}), ORIGINAL_TYPE_KEY: INTERVAL_NAME}
-            f = pa.field(f.name, PARQUET_TYPE, f.nullable, meta)
-        fields.append(f)
-    return pa.schema(fields, metadata=schema.metadata)
+def _holds(t: pa.DataType) -> bool:
+    """Whether ``t`` is or holds (at any depth) an interval."""
+    if pa.types.is_dictionary(t):
+        return _holds(t.value_type)
+    return is_interval(t) or any(_holds(t.field(i).type) for i in range(t.num_fields))
 
 
 def has_interval(schema: pa.Schema) -> bool:
-    return any(is_interval(f.type) for f in schema)
+    """Whether a column of ``schema`` is or holds an interval (Parquet stores it otherwise)."""
+    return any(_holds(f.type) for f in schema)
+
+
+class NestedIntervalError(ValueError):
+    """An interval inside a type Parquet cannot hold rebuilt (a union, a dictionary, a
+    list view); the message names the column."""
+
+
+def _stored_field(f: pa.Field, column: str) -> pa.Field:
+    """``f`` as Parquet stores it: an interval as :data:`PARQUET_TYPE`, marked with
+    :data:`ORIGINAL_TYPE_KEY` (Parquet keeps nested fields' metadata too), at any depth."""
+    t = f.type
+    if is_interval(t):
+        meta = {**(f.metadata or {}), ORIGINAL_TYPE_KEY: INTERVAL_NAME}
+        return pa.field(f.name, PARQUET_TYPE, f.nullable, meta)
+    if not _holds(t):
+        return f
+    if pa.types.is_struct(t):
+        stored: pa.DataType = pa.struct([_stored_field(c, column) for c in t])
+    elif pa.types.is_list(t):
+        stored = pa.list_(_stored_field(t.value_field, column))
+    elif pa.types.is_large_list(t):
+        stored = pa.large_list(_stored_field(t.value_field, column))
+    elif pa.types.is_fixed_size_list(t):
+        stored = pa.list_(_stored_field(t.value_field, column), t.list_size)
+    elif pa.types.is_map(t):
+        key, item = (_stored_field(x, column) for x in (t.key_field, t.item_field))
+        stored = pa.map_(key, item, t.keys_sorted)
+    else:
+        raise NestedIntervalError(
+            f"column {column!r} holds an INTERVAL inside {t}, which dpexport cannot write to "
+            "Parquet (intervals are stored as structs inside structs, lists and maps only); "
+            "cast it in a transform or export the table as JSONL or CSV"
+        )
+    return f.with_type(stored)
+
+
+def parquet_schema(schema: pa.Schema) -> pa.Schema:
+    """``schema`` with each INTERVAL, at any depth, as :data:`PARQUET_TYPE`, marked;
+    :class:`NestedIntervalError` for one inside a type that cannot be rebuilt."""
+    fields = [_stored_field(f, f.name) for f in schema]
+    return pa.schema(fields, metadata=schema.metadata)
+
+
+def _mask(arr: pa.Array) -> pa.Array | None:
+    return arr.is_null() if arr.null_count else None
+
+
+def _rebased(arr: pa.Array) -> tuple[pa.Array, slice]:
+    """A list or map array's offsets from 0, and the slice of its children they index
+    (Arrow cannot build a list with a null mask over offsets that are a slice)."""
+    offsets = arr.offsets
+    first, last = offsets[0].as_py(), offsets[-1].as_py()
+    return pc.subtract(offsets, pa.scalar(first, offsets.type)), slice(first, last)
+
+
+def _to_stored(arr: pa.Array, stored: pa.DataType) -> pa.Array:
+    """``arr`` as the type :func:`_stored_field` gave it (``stored``), rebuilt around
+    its intervals; offsets, children and null masks are reused."""
+    t = arr.type
+    if t == stored:
+        return arr
+    if len(arr) == 0:
+        return pa.array([], stored)
+    if is_interval(t):
+        return to_parquet(arr)
+    if pa.types.is_struct(t):
+        children = [_to_stored(c, stored.field(i).type) for i, c in enumerate(arr.flatten())]
+        return pa.StructArray.from_arrays(children, fields=list(stored), mask=_mask(arr))
+    if pa.types.is_fixed_size_list(t):
+        size = t.list_size
+        values = arr.values.slice(arr.offset * size, len(arr) * size)
+        inner = _to_stored(values, stored.value_type)
+        return pa.FixedSizeListArray.from_arrays(inner, type=stored, mask=_mask(arr))
+    offsets, part = _rebased(arr)
+    if pa.types.is_map(t):
+        keys = _to_stored(arr.keys[part], stored.key_type)
+        items = _to_stored(arr.items[part], stored.item_type)
+        return pa.MapArray.from_arrays(offsets, keys, items, type=stored, mask=_mask(arr))
+    cls = pa.LargeListArray if pa.types.is_large_list(t) else pa.ListArray
+    inner = _to_stored(arr.values[part], stored.value_type)
+    return cls.from_arrays(offsets, inner, type=stored, mask=_mask(arr))
 
 
 def batch_to_parquet(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
-    """``batch`` with its INTERVAL columns as :data:`PARQUET_TYPE` (``schema``:
+    """``batch`` with its intervals, at any depth, as :data:`PARQUET_TYPE` (``schema``:
     :func:`parquet_schema` of the batch's)."""
-    columns = [to_parquet(c) if is_interval(c.type) else c for c in batch.columns]
+    columns = [_to_stored(c, f.type) for c, f in zip(batch.columns, schema, strict=True)]
     return pa.RecordBatch.from_arrays(columns, schema=schema)
 
 
+def _original_field(f: pa.Field) -> pa.Field:
+    """The field :func:`_stored_field` stored as ``f``."""
+    meta = f.metadata or {}
+    if meta.get(ORIGINAL_TYPE_KEY) == INTERVAL_NAME:
+        rest = {k: v for k, v in meta.items() if k != ORIGINAL_TYPE_KEY}
+        return pa.field(f.name, pa.month_day_nano_interval(), f.nullable, rest or None)
+    t = f.type
+    if pa.types.is_struct(t):
+        return f.with_type(pa.struct([_original_field(c) for c in t]))
+    if pa.types.is_list(t):
+        return f.with_type(pa.list_(_original_field(t.value_field)))
+    if pa.types.is_large_list(t):
+        return f.with_type(pa.large_list(_original_field(t.value_field)))
+    if pa.types.is_fixed_size_list(t):
+        return f.with_type(pa.list_(_original_field(t.value_field), t.list_size))
+    if pa.types.is_map(t):
+        key, item = (_original_field(x) for x in (t.key_field, t.item_field))
+        return f.with_type(pa.map_(key, item, t.keys_sorted))
+    return f
+
+
+def _from_stored(arr: pa.Array, original: pa.DataType) -> pa.Array:
+    """:func:`_to_stored`'s inverse."""
+    t = arr.type
+    if t == original:
+        return arr
+    if len(arr) == 0:
+        return pa.array([], original)
+    if is_interval(original):
+        return from_parquet(arr)
+    if pa.types.is_struct(t):
+        children = [_from_stored(c, original.field(i).type) for i, c in enumerate(arr.flatten())]
+        return pa.StructArray.from_arrays(children, fields=list(original), mask=_mask(arr))
+    if pa.types.is_fixed_size_list(t):
+        size = t.list_size
+        values = _from_stored(
+            arr.values.slice(arr.offset * size, len(arr) * size), original.value_type
+        )
+        return pa.FixedSizeListArray.from_arrays(values, type=original, mask=_mask(arr))
+    offsets, part = _rebased(arr)
+    if pa.types.is_map(t):
+        keys = _from_stored(arr.keys[part], original.key_type)
+        items = _from_stored(arr.items[part], original.item_type)
+        return pa.MapArray.from_arrays(offsets, keys, items, type=original, mask=_mask(arr))
+    cls = pa.LargeListArray if pa.types.is_large_list(t) else pa.ListArray
+    inner = _from_stored(arr.values[part], original.value_type)
+    return cls.from_arrays(offsets, inner, type=original, mask=_mask(arr))
+
+
 def restore_parquet(table: pa.Table) -> pa.Table:
-    """Columns written by :func:`parquet_schema` back as intervals."""
+    """Columns written by :func:`parquet_schema` back as intervals, nested ones too."""
     for i, f in enumerate(table.schema):
-        if (f.metadata or {}).get(ORIGINAL_TYPE_KEY) == INTERVAL_NAME:
-            meta = {k: v for k, v in f.metadata.items() if k != ORIGINAL_TYPE_KEY}
-            field = pa.field(f.name, pa.month_day_nano_interval(), f.nullable, meta or None)
-            table = table.set_column(i, field, from_parquet(table.column(i)))
+        original = _original_field(f)
+        if original.equals(f, check_metadata=True):
+            continue
+        column = table.column(i)
+        chunks = [_from_stored(c, original.type) for c in column.chunks]
+        table = table.set_column(i, original, pa.chunked_array(chunks, original.type))
     return table
