@@ -11,8 +11,9 @@ Measured with DuckDB 2.0, pandas 3.1, polars 2.1 and pyarrow 26 at their default
   offers it unless told (pandas ``escapechar``, pyarrow ``escape_char``; polars has no
   such option). With ``escape_character: '"'`` quotes are doubled (RFC 4180), which
   all four, BigQuery and spreadsheets read.
-- JSONL or CSV in BROTLI: DuckDB, pandas, polars and pyarrow cannot open it (polars
-  returns garbage rows), and BigQuery loads text only uncompressed or in GZIP.
+- JSONL or CSV in BROTLI: DuckDB, pandas, polars and pyarrow cannot open it (each fails
+  on the bytes: ``tests/readers/test_reader_matrix.py``), and BigQuery loads text only
+  uncompressed or in GZIP.
 """
 
 from __future__ import annotations
@@ -45,6 +46,6 @@ def table_warnings(table: TableSpec) -> list[str]:
     if table.format in ("CSV", "JSONL") and table.compression == "BROTLI":
         out.append(
             f"{where}: {table.format} in BROTLI cannot be read by DuckDB, pandas, polars, "
-            "pyarrow or BigQuery (polars returns garbage rows); GZIP is read by all of them"
+            "pyarrow or BigQuery (each fails on the bytes); GZIP is read by all of them"
         )
     return out

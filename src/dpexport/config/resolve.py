@@ -295,6 +295,7 @@ def _table_spec(
     frequency = full.frequency if full else None
     streams = table_schedule(item.schedule if item else None, frequency).export_type == "continuous"
     fmt, codec = _format_codec(model, item, hv is not None, streams, issues)
+    _unused_text_options(item, ip, fmt, issues)
     mode = _mode(src, item, hv, change_column or part.partitioning.time_expression, issues)
 
     return TableSpec(
@@ -328,6 +329,17 @@ def _table_spec(
         ratio_band=ratio_bands(model).get(codec) if steps.compression_ratios else None,
         origins={k: format_path(issues.original(v)) for k, v in origins.items()},
     )
+
+
+def _unused_text_options(item: ExportItem | None, ip: Path, fmt: str, issues: Issues) -> None:
+    """A table's ``csv:``/``jsonl:`` block when it exports another format: no effect."""
+    for key, owner in (("csv", "CSV"), ("jsonl", "JSONL")):
+        if item is not None and getattr(item, key) is not None and fmt != owner:
+            issues.add(
+                (*ip, key),
+                f"{key}: holds {owner} settings, but the table is exported as {fmt}",
+                expected=f"format: {owner}, or no {key}: block",
+            )
 
 
 def _format_codec(
