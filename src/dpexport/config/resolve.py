@@ -335,11 +335,8 @@ def _unused_text_options(item: ExportItem | None, ip: Path, fmt: str, issues: Is
     """A table's ``csv:``/``jsonl:`` block when it exports another format: no effect."""
     for key, owner in (("csv", "CSV"), ("jsonl", "JSONL")):
         if item is not None and getattr(item, key) is not None and fmt != owner:
-            issues.add(
-                (*ip, key),
-                f"{key}: holds {owner} settings, but the table is exported as {fmt}",
-                expected=f"format: {owner}, or no {key}: block",
-            )
+            message = f"{key}: holds {owner} settings, but the table is exported as {fmt}"
+            issues.add((*ip, key), message, expected=f"format: {owner}, or no {key}: block")
 
 
 def _format_codec(
