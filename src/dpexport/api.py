@@ -154,17 +154,26 @@ def run(
     local_root: PathLike | None = None,
     raise_on_failure: bool = True,
     progress: Progress | None = None,
+    parallel: int | None = None,
 ) -> list[ExportResult]:
     """Run the exports of ``config`` (every table, or ``tables``: a name or a list) at
-    logical time ``at`` (default now); one result per export attempted.
+    logical time ``at`` (default now); one result per export attempted, in the tables'
+    order. ``parallel`` tables are exported at once (default: the cores this process
+    may use; 1: one after another).
 
-    Raises ``UnknownTable`` for a name the config lacks and ``ConfigError`` for a
-    problem the warehouse shows, before anything is written; ``ExportFailed`` (holding
-    every result) when an export fails, unless ``raise_on_failure`` is false."""
+    Raises ``UnknownTable`` for a name the config lacks, ``ConfigError`` for a
+    problem the warehouse shows and ``UsageError`` for a ``parallel`` below 1, before
+    anything is written; ``ExportFailed`` (holding every result) when an export fails,
+    unless ``raise_on_failure`` is false."""
     from dpexport.flow.context import RunOptions
+    from dpexport.flow.parallel import default_parallel
     from dpexport.flow.runner import run_exports
     from dpexport.security.principals import export_action, principal_for
 
+    if parallel is None:
+        parallel = default_parallel()
+    elif isinstance(parallel, bool) or not isinstance(parallel, int) or parallel < 1:
+        raise UsageError(f"parallel={parallel!r}: expected a whole number of tables, 1 or more")
     ws = Workspace.of(config, local_root=local_root)
     specs = ws.select(tables)
     names = tuple(spec.qualified_name for spec in specs) if tables else ()
@@ -178,6 +187,7 @@ def run(
             principal=principal,
             local_root=ws.local_root,
             progress=progress,
+            parallel=parallel,
         )
         results = run_exports(ws.config, engine, options)
     return _checked(results, raise_on_failure)

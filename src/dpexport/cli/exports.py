@@ -113,6 +113,12 @@ def _warnings() -> Iterator[list[str]]:
     default=None,
     help="write spec 9.1's figures for node_exporter's textfile collector",
 )
+@click.option(
+    "--parallel",
+    type=click.IntRange(min=1),
+    default=None,
+    help="tables exported at once (default: the cores this process may use; 1: one after another)",
+)
 @click.pass_context
 def run(
     ctx: click.Context,
@@ -124,8 +130,9 @@ def run(
     principal: str | None,
     as_json: bool,
     metrics_file: Path | None,
+    parallel: int | None,
 ) -> None:
-    """Run the exports (all, or the named tables)."""
+    """Run the exports (all, or the named tables), several tables at once."""
     from dpexport.flow.progress import make_progress
     from dpexport.ops.figures import write_textfile
 
@@ -141,6 +148,7 @@ def run(
             principal=principal,
             raise_on_failure=False,
             progress=progress,
+            parallel=parallel,
         )
     if metrics_file is not None:
         write_textfile(metrics_file, workspace.config, results, workspace.local_root)

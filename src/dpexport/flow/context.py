@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 from dpexport.config.spec import ResolvedConfig
 from dpexport.engines.base import Engine
+from dpexport.flow.budget import MemoryBudget
 from dpexport.reliability.retry import Retrier
 from dpexport.storage.base import Store
 from dpexport.storage.uri import StoreResolver
@@ -81,6 +82,8 @@ class RunOptions:
     deliver: Callable[..., list[Any]] | None = None
     #: seconds the alerts of one export may take together (None: ``alerts.rules``' default)
     alert_timeout: float | None = None
+    #: tables exported at once (``run --parallel``; 1: one after another)
+    parallel: int = 1
 
 
 @dataclass
@@ -90,3 +93,5 @@ class RunContext:
     stores: StoreResolver
     options: RunOptions
     logical_time: datetime
+    #: what the streamed writers of the run's exports may buffer together
+    budget: MemoryBudget = field(default_factory=MemoryBudget)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
@@ -92,6 +93,7 @@ class Export:
         """prepare -> slice stats -> write (by the warehouse, or streamed) -> checks ->
         verify -> publish (the commit point) -> record."""
         t0 = time.monotonic()
+        interrupts.checkpoint()  # a table started as a parallel run was asked to stop
         prep = self._prepare()
         counted, copied = self._count(prep)
         out = self._write(prep, counted, copied)
@@ -252,7 +254,9 @@ class Export:
         version = self._schema_version(data_schema)
         prep.transforms.set_schema_version(version)
         out_schema = prep.transforms.output_schema(data_schema)
-        written = self._stream(reader, prep.transforms, prep.checks, out_schema, prep.dedup)
+        # the writers' buffers come out of the run's budget
+        with self.ctx.budget.streaming(spec, reader, counted.expected, counted.folders) as batches:
+            written = self._stream(batches, prep.transforms, prep.checks, out_schema, prep.dedup)
         return Output(written, [], out_schema, version)
 
     def _check(self, prep: Prepared, counted: Counted, out: Output) -> None:
@@ -376,7 +380,7 @@ class Export:
         moves forward: a signal waits until the publication is applied (a second one
         stops it at once, and the journal stays for the next run to finish), and a
         failure leaves the journal too (``runner`` reports it as committed)."""
-        on_step = self.ctx.options.on_step
+        on_step = interrupts.checked(self.ctx.options.on_step)  # a stop asked "now" stops
         with interrupts.deferred():  # from before the journal: no stop between it and the flag
             commit.write_journal(self.store, pub)
             self.committed = True
@@ -427,7 +431,7 @@ class Export:
 
     def _stream(
         self,
-        reader: pa.RecordBatchReader,
+        reader: Iterable[pa.RecordBatch],
         transforms: Transforms,
         checks: Any,
         out_schema: pa.Schema,
@@ -475,6 +479,7 @@ class Export:
             self.ctx.options.progress.advance(self.spec.table, rows, stored_bytes, files)
 
     def _step(self, name: str) -> None:
+        interrupts.checkpoint()
         if self.ctx.options.on_step:
             self.ctx.options.on_step(name)
 

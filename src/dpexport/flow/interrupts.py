@@ -6,6 +6,13 @@ then delivered as it would have been (to the handler that was in place: the CLI'
 which raises ``KeyboardInterrupt``, or the scheduler's, which asks it to stop). A
 second signal is not held: it stops the process at once, and the journal left in
 ``_staging/`` is rolled forward by the next run, like after a crash.
+
+Exports running on worker threads (``run --parallel``) never see a signal: the main
+thread gets it and asks them through a :class:`Stop`. Each worker thread watches one
+(:func:`watching`), and its export looks at it at every step (:func:`checkpoint`): a
+first stop raises ``KeyboardInterrupt`` there before the commit point and is held
+within :func:`deferred` until the publication is done, as a signal is; a second
+(``Stop.now``) is not held: the export stops at its next write.
 """
 
 from __future__ import annotations
@@ -25,12 +32,58 @@ SIGNALS: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)
 Handler = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
 
 
+class Stop:
+    """A stop the main thread asks of the exports running on worker threads."""
+
+    def __init__(self) -> None:
+        #: stop before the commit point; past it, once the publication is done
+        self.asked = threading.Event()
+        #: stop at the next step or write, past the commit point too (a second signal)
+        self.now = threading.Event()
+
+
+_local = threading.local()
+
+
+@contextmanager
+def watching(stop: Stop) -> Iterator[None]:
+    """The exports run on this (worker) thread inside the block look at ``stop``."""
+    _local.stop, _local.holding = stop, False
+    try:
+        yield
+    finally:
+        _local.stop = None
+
+
+def checkpoint() -> None:
+    """Raise ``KeyboardInterrupt`` where this thread's export was asked to stop: a stop
+    before the commit point, or a stop now within :func:`deferred`. Nothing on a thread
+    that watches no :class:`Stop` (signals reach the main thread directly)."""
+    stop: Stop | None = getattr(_local, "stop", None)
+    if stop is None:
+        return
+    if stop.now.is_set() or (stop.asked.is_set() and not _local.holding):
+        raise KeyboardInterrupt
+
+
+def checked(hook: Callable[[str], None] | None) -> Callable[[str], None]:
+    """``hook`` (a commit step's callback) after a :func:`checkpoint`."""
+
+    def step(name: str) -> None:
+        checkpoint()
+        if hook is not None:
+            hook(name)
+
+    return step
+
+
 @contextmanager
 def deferred() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM for the block (main thread only: elsewhere signals are
-    not delivered to this thread anyway)."""
+    """Hold SIGINT and SIGTERM for the block (main thread), or the :class:`Stop` this
+    worker thread watches; a thread that watches none gets no signal anyway."""
     if threading.current_thread() is not threading.main_thread():
-        yield
+        with _held_stop():
+            yield
         return
     held: list[int] = []
     previous: dict[int, Handler] = {}
@@ -65,3 +118,20 @@ def _deliver(signum: int, handler: Handler) -> None:
         if signum == signal.SIGINT:
             raise KeyboardInterrupt
         signal.raise_signal(signum)
+
+
+@contextmanager
+def _held_stop() -> Iterator[None]:
+    """:func:`deferred` on a worker thread: a stop asked during the block is raised once
+    it ends (also when the block failed, as a held signal is delivered)."""
+    stop: Stop | None = getattr(_local, "stop", None)
+    if stop is None:
+        yield
+        return
+    _local.holding = True
+    try:
+        yield
+    finally:
+        _local.holding = False
+        if stop.asked.is_set() or stop.now.is_set():
+            raise KeyboardInterrupt

@@ -1,6 +1,7 @@
 """Run exports: each table once per logical time, retried, and failed loudly.
 
-``run_exports`` goes table by table. For each, ``export_table`` skips what a token
+``run_exports`` goes table by table, or ``options.parallel`` tables at a time
+(:mod:`dpexport.flow.parallel`). For each, ``export_table`` skips what a token
 says is done, takes the table's lease, recovers what crashed runs left, creates the
 token, runs the steps of ``export.Export`` with every store call under the spec 7.1
 retry policy, and on failure leaves a FAILURE marker, a DLQ entry and an export-log
@@ -10,6 +11,7 @@ record.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import traceback
 import uuid
@@ -23,6 +25,7 @@ from dpexport.engines.base import Engine
 from dpexport.errors import AlreadyExists, DpexportError, ExportError
 from dpexport.flow.context import ExportResult, Progress, RunContext, RunOptions
 from dpexport.flow.export import Export
+from dpexport.flow.parallel import export_all
 from dpexport.publish import commit, records, tokens
 from dpexport.publish.manifest import rfc3339
 from dpexport.reliability import dlq, places
@@ -45,6 +48,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+#: one export of this process recovers ``_staging/`` at a time (see ``_recover``)
+_RECOVERING = threading.Lock()
+
 
 def select_tables(config: ResolvedConfig, names: Sequence[str]) -> list[TableSpec]:
     if not names:
@@ -53,15 +59,18 @@ def select_tables(config: ResolvedConfig, names: Sequence[str]) -> list[TableSpe
 
 
 def run_exports(config: ResolvedConfig, engine: Engine, options: RunOptions) -> list[ExportResult]:
-    """Export the selected tables one after another; one failure does not stop the rest."""
+    """Export the selected tables, one after another or ``options.parallel`` at a time;
+    one failure does not stop the rest. The results are in the tables' order."""
     at = options.at or datetime.now(UTC)
     identity = identity_of(config.service_accounts, options.principal)  # CONTRACT §11
     stores = StoreResolver(options.local_root, export_policy(config), identity)
     ctx = RunContext(config, engine, stores, options, at.astimezone(UTC))
-    results = []
-    for spec in select_tables(config, options.tables):
-        results.append(export_table(ctx, spec))
-    return results
+    specs = select_tables(config, options.tables)
+    if options.parallel > 1 and len(specs) > 1:
+        for spec in specs:  # each bucket's store opened once, before the threads share it
+            stores.resolve(spec.destination)
+        return export_all(specs, options.parallel, lambda spec: export_table(ctx, spec))
+    return [export_table(ctx, spec) for spec in specs]
 
 
 def export_table(ctx: RunContext, spec: TableSpec) -> ExportResult:
@@ -168,8 +177,14 @@ def _recover(
     before journals did, or damaged), publishes into its destination. Another table's
     fails that table's exports only; one that says neither fails none: it is reported
     (``commit.recover`` logs it) on every run until someone sets it aside, and the
-    bucket's other exports go on."""
-    for item in commit.recover(store):
+    bucket's other exports go on.
+
+    Exports running at once recover one at a time: a journal is rolled forward by the
+    first, and the next finds it gone (``commit.recover`` skips this process's live
+    exports, so none recovers another's staging under it)."""
+    with _RECOVERING:
+        recovered = commit.recover(store)
+    for item in recovered:
         log.warning("export %s left by a stopped run was %s", item.export_id, item.outcome)
         ours = item.table == spec.qualified_name or (
             item.table is None and (item.destination or "\0").startswith(dest_key)

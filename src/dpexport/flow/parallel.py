@@ -1,0 +1,109 @@
+"""Several tables exported at once (``run --parallel N``).
+
+The tables are independent: each has its own destination folder (``check`` refuses
+two sharing or nesting one), its own lease ``_leases/{dataset}.{table}.json``, tokens,
+watermark, schema registry and DLQ entries, and every document two exports could both
+write (a SUCCESS marker, an alert incident, a lapsed lease) is written by conditional
+create or compare-and-swap. What the exports of one bucket do share is ``_staging/``,
+which each export recovers before it starts; :func:`dpexport.flow.runner` lets one
+export at a time recover, so a journal a dead run left is rolled forward once.
+
+``N`` worker threads take the tables in the config's order; the results come back in
+that order whatever finishes first. The warehouse is shared (DuckDB: a cursor per
+query, see ``engines.duckdb``; BigQuery: one client, whose jobs then overlap), and so
+is the memory budget of the streamed writers (:mod:`dpexport.flow.budget`).
+
+Signals reach the main thread only. It waits for the workers, and on a first signal
+asks them to stop (:class:`~dpexport.flow.interrupts.Stop`): tables not started are
+not, an export before its commit point rolls back, one past it publishes first; a
+second signal stops those at their next write (their journal is rolled forward by the
+next run); a third stops waiting. Then ``KeyboardInterrupt`` is raised, as a signal
+raises it during a sequential run.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections import deque
+from collections.abc import Callable, Sequence
+
+from dpexport.config.spec import TableSpec
+from dpexport.flow import interrupts
+from dpexport.flow.context import ExportResult
+
+log = logging.getLogger(__name__)
+
+
+def default_parallel() -> int:
+    """The cores this process may run on (its CPU affinity), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # no affinity on this platform
+        return max(1, os.cpu_count() or 1)
+
+
+def export_all(
+    specs: Sequence[TableSpec], workers: int, export: Callable[[TableSpec], ExportResult]
+) -> list[ExportResult]:
+    """``export(spec)`` for every spec on ``workers`` threads; the results in order."""
+    stop = interrupts.Stop()
+    todo = deque(enumerate(specs))
+    results: list[ExportResult | None] = [None] * len(specs)
+    failures: list[BaseException] = []
+    lock = threading.Lock()
+
+    def work() -> None:
+        with interrupts.watching(stop):
+            while True:
+                with lock:
+                    if stop.asked.is_set() or failures or not todo:
+                        return
+                    index, spec = todo.popleft()
+                try:
+                    results[index] = export(spec)
+                except KeyboardInterrupt:
+                    stop.asked.set()  # a hook or a held stop: the others stop too
+                    return
+                except BaseException as exc:  # raised in the caller, as without threads
+                    with lock:
+                        failures.append(exc)
+                    return
+
+    threads = [
+        threading.Thread(target=work, name=f"dpexport-export-{i}", daemon=True)
+        for i in range(min(workers, len(specs)))
+    ]
+    for thread in threads:
+        thread.start()
+    _wait(threads, stop)
+    if stop.asked.is_set():
+        raise KeyboardInterrupt
+    if failures:
+        raise failures[0]
+    return [r for r in results if r is not None]
+
+
+def _wait(threads: list[threading.Thread], stop: interrupts.Stop) -> None:
+    """Join the workers; signals (``KeyboardInterrupt`` here) ask them to stop."""
+    signals = 0
+    while any(t.is_alive() for t in threads):
+        try:
+            for thread in threads:
+                thread.join(0.2)
+        except KeyboardInterrupt:
+            signals += 1
+            running = sum(t.is_alive() for t in threads)
+            if signals == 1:
+                log.warning(
+                    "stopping: %d export(s) running; those before their commit point roll "
+                    "back, those past it finish publishing (signal again to stop now)",
+                    running,
+                )
+                stop.asked.set()
+            elif signals == 2:
+                log.warning("second signal: stopping now; the next run finishes publications")
+                stop.now.set()
+            else:
+                raise
