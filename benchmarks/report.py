@@ -7,6 +7,8 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+import all_tables
+
 
 def _ok(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r for r in runs if r["rc"] == 0 and not r["timed_out"]]
@@ -130,6 +132,9 @@ def render_one(res: dict[str, Any]) -> str:
                     f"{_spread(first, '{:.3f}')} / {_spread(changed, '{:.3f}')} | | {_mb(ticks)} |"
                     f" | {ratio}% of first | {case['target']} |\n"
                 )
+            continue
+        if case["name"] == "all_tables":
+            text += all_tables.render(case)
             continue
         if case["name"] == "startup":
             d, p = case["runs"]["dpexport"], case["runs"]["python"]

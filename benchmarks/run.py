@@ -30,6 +30,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import all_tables
 import data
 import report
 
@@ -522,7 +523,7 @@ def machine() -> str:
 
 
 def main() -> None:
-    names = [c.name for c in CASES] + ["incremental", "startup"]
+    names = [c.name for c in CASES] + ["incremental", "startup", "all_tables"]
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--rows", type=int, default=5_000_000)
     ap.add_argument("--repeat", type=int, default=3)
@@ -587,6 +588,10 @@ def run_cases(
     if "startup" in chosen:
         print("startup", flush=True)
         results["cases"].append(bench_startup(runs_dir, args.repeat))
+    if "all_tables" in chosen:  # the demo warehouse, --parallel 1 vs the default
+        print("all_tables", flush=True)
+        tools = {"run_child": run_child, "fresh": fresh, "discard": discard}
+        results["cases"].append(all_tables.bench(args.work, args.repeat, args.rows, **tools))
 
 
 if __name__ == "__main__":
