@@ -279,3 +279,31 @@ def test_check_is_as_it_was(demo: Path) -> None:
     assert report.code == 0, report.err
     assert json.loads(report.out)["ok"] is True
     assert dpexport("-c", demo / "dpexport.yaml", "check", "--parallel", "2").code == 2
+
+
+def test_a_copy_beside_a_streaming_scan_keeps_the_whole_memory_limit(tmp_path: Path) -> None:
+    """A parallel run's exports share one DuckDB database: while one streams a plain
+    scan (under the engine's 64MB), another's COPY or sorted scan still gets the whole
+    ``memory_limit`` (under 64MB DuckDB fails them: "Out of Memory Error")."""
+    import duckdb
+
+    from dpexport.engines.base import ScanRequest
+    from dpexport.engines.duckdb import DuckDBEngine
+
+    path = tmp_path / "wide.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute("CREATE SCHEMA s")
+        con.execute(
+            "CREATE TABLE s.t AS SELECT range AS id, md5(range::VARCHAR) AS a, "
+            "md5((range + 1)::VARCHAR) AS b, md5((range + 2)::VARCHAR) AS c, "
+            "md5((range + 3)::VARCHAR) AS d FROM range(3000000)"
+        )
+    with DuckDBEngine(path, memory_limit="384MB", threads=2) as engine:
+        streaming = engine.scan(ScanRequest("s", "t"))
+        assert streaming.read_next_batch().num_rows > 0  # a plain scan under way
+        engine.copy(ScanRequest("s", "t"), tmp_path / "t.parquet", "FORMAT parquet")
+        sorted_rows = engine.scan(ScanRequest("s", "t", order_by=("a",)))
+        assert sum(b.num_rows for b in sorted_rows) == 3_000_000
+        assert sum(b.num_rows for b in streaming) > 0
+    written = duckdb.sql(f"SELECT count(*) FROM '{tmp_path / 't.parquet'}'").fetchall()
+    assert written == [(3_000_000,)]

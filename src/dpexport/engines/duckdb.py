@@ -66,10 +66,13 @@ class DuckDBEngine:
     While a plain scan streams (no sort, no de-duplication), DuckDB's limit is lowered
     to ``STREAM_MEMORY_LIMIT``: such a scan reads each block once, so DuckDB's page
     cache only fills with the table (a 5M-row JSONL export peaked at 794 MB under
-    384MB and at 536 MB under 64MB, in the same time). ``COPY``, sorts and windows
-    keep the whole ``memory_limit``. The limit belongs to the open database, which
-    DuckDB shares among a process's connections to one file: a second engine on the
-    same file in the same process also runs under 64MB while the scan streams.
+    384MB and at 536 MB under 64MB, in the same time). ``COPY``, sorts, windows and
+    aggregates keep the whole ``memory_limit``: while one of them runs (another export
+    of a parallel run), the limit is the whole one for every cursor, for under 64MB
+    such a statement fails (DuckDB: "Out of Memory Error"). The limit belongs to the
+    open database, which DuckDB shares among a process's connections to one file: a
+    second engine on the same file in the same process also runs under 64MB while the
+    scan streams.
     """
 
     name = "duckdb"
@@ -125,7 +128,9 @@ class DuckDBEngine:
             self._lean = parse_size(memory_limit) > parse_size(STREAM_MEMORY_LIMIT)
         except ValueError:  # a DuckDB spelling we do not parse: keep it as it is
             self._lean = False
-        self._streaming = 0  # plain scans running under STREAM_MEMORY_LIMIT
+        self._streaming = 0  # plain scans running
+        self._whole = 0  # other statements running: they need the whole memory_limit
+        self._lowered = False  # the limit is STREAM_MEMORY_LIMIT now
         #: read-only file: no process can write it while it is open, so its catalog
         #: (cached below) and its rows (``Engine.stable_reads``) stay as they are
         self.stable_reads = read_only and self.path != ":memory:"
@@ -145,17 +150,43 @@ class DuckDBEngine:
                 raise InvalidArgument("the DuckDB engine is closed", uri=self.path)
             return self._con.cursor()
 
-    def _stream_started(self) -> None:
+    def _started(self, plain: bool) -> None:
+        """A plain scan (``plain``) or another statement starts; see the class doc."""
         with self._lock:
-            self._streaming += 1
-            if self._lean and self._streaming == 1 and not self._closed:
-                self._con.execute(f"SET memory_limit = '{STREAM_MEMORY_LIMIT}'")
+            if plain:
+                self._streaming += 1
+            else:
+                self._whole += 1
+            self._set_limit()
 
-    def _stream_ended(self) -> None:
+    def _ended(self, plain: bool) -> None:
         with self._lock:
-            self._streaming -= 1
-            if self._lean and self._streaming == 0 and not self._closed:
+            if plain:
+                self._streaming -= 1
+            else:
+                self._whole -= 1
+            self._set_limit()
+
+    def _set_limit(self) -> None:
+        """STREAM_MEMORY_LIMIT while plain scans alone run, else the whole limit."""
+        lower = self._lean and self._streaming > 0 and self._whole == 0
+        if lower != self._lowered and not self._closed:
+            if lower:
+                self._con.execute(f"SET memory_limit = '{STREAM_MEMORY_LIMIT}'")
+            else:
                 self._con.execute("SET memory_limit = ?", [self._memory_limit])
+            self._lowered = lower
+
+    @contextlib.contextmanager
+    def _statement(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor for one statement that needs the whole memory limit."""
+        cur = self._cursor()
+        self._started(plain=False)
+        try:
+            yield cur
+        finally:
+            cur.close()
+            self._ended(plain=False)
 
     def native_writer(self) -> DuckDBCopy:
         from dpexport.engines.duckdb_copy import DuckDBCopy
@@ -238,13 +269,11 @@ class DuckDBEngine:
         columns on 2 threads."""
         columns = hashlib.sha256(str(self.schema(dataset, table)).encode()).hexdigest()[:16]
         sql = f"SELECT count(*), sum(hash(*COLUMNS(*))) FROM {qualified_name(dataset, table)}"
-        cur = self._cursor()
-        try:
-            rows, total = _relation(cur, sql).fetchall()[0]
-        except duckdb.Error as exc:
-            raise translate_plain(exc, f"cannot fingerprint {dataset}.{table}") from exc
-        finally:
-            cur.close()
+        with self._statement() as cur:
+            try:
+                rows, total = _relation(cur, sql).fetchall()[0]
+            except duckdb.Error as exc:
+                raise translate_plain(exc, f"cannot fingerprint {dataset}.{table}") from exc
         return f"rows={rows} hash={total or 0} columns={columns}"
 
     def _check_request(self, request: ScanRequest) -> None:
@@ -269,15 +298,13 @@ class DuckDBEngine:
             return {}
         self._check_request(request)
         sql, params = aggregate_sql(request, expressions)
-        cur = self._cursor()
-        try:
-            self._single_statement(cur, sql, request)
-            # execute, not a relation: a relation binds the statement once more first
-            rows = cur.execute(sql, params).fetchall()
-        except duckdb.Error as exc:
-            raise self._translate(exc, request, aggregates=expressions) from exc
-        finally:
-            cur.close()
+        with self._statement() as cur:
+            try:
+                self._single_statement(cur, sql, request)
+                # execute, not a relation: a relation binds the statement once more first
+                rows = cur.execute(sql, params).fetchall()
+            except duckdb.Error as exc:
+                raise self._translate(exc, request, aggregates=expressions) from exc
         return dict(zip(expressions, rows[0], strict=True))  # aggregates: exactly one row
 
     def distinct(
@@ -285,13 +312,11 @@ class DuckDBEngine:
     ) -> list[tuple[Any, ...]]:
         self._check_request(request)
         sql, params = distinct_sql(request, columns, limit)
-        cur = self._cursor()
-        try:
-            return [tuple(row) for row in cur.execute(sql, params).fetchall()]
-        except duckdb.Error as exc:
-            raise self._translate(exc, request) from exc
-        finally:
-            cur.close()
+        with self._statement() as cur:
+            try:
+                return [tuple(row) for row in cur.execute(sql, params).fetchall()]
+            except duckdb.Error as exc:
+                raise self._translate(exc, request) from exc
 
     def scan(self, request: ScanRequest) -> pa.RecordBatchReader:
         """Stream the request's rows as Arrow batches of about ``batch_rows`` rows.
@@ -303,8 +328,7 @@ class DuckDBEngine:
         sql, params = render_select(request)
         plain = not (request.order_by or request.dedupe_by or request.newest_by)
         cur = self._cursor()
-        if plain:
-            self._stream_started()
+        self._started(plain)
         try:
             self._single_statement(cur, sql, request)
             source = _relation(cur, sql, params).to_arrow_reader(request.batch_rows)
@@ -340,8 +364,7 @@ class DuckDBEngine:
 
     def _scan_closed(self, cur: duckdb.DuckDBPyConnection, plain: bool) -> None:
         cur.close()
-        if plain:
-            self._stream_ended()
+        self._ended(plain)
 
     def copy(self, request: ScanRequest, target: Path, options: str) -> None:
         """``COPY (<the request's SELECT>) TO 'target' (options)``: DuckDB writes the
@@ -353,14 +376,12 @@ class DuckDBEngine:
         sql, params = render_select(request)
         if "'" in str(target):
             raise InvalidArgument(f"COPY target {target} holds a quote")
-        cur = self._cursor()
-        try:
-            self._single_statement(cur, sql, request)
-            cur.execute(f"COPY ({sql}) TO '{target}' ({options})", params)
-        except duckdb.Error as exc:
-            raise self._translate(exc, request) from exc
-        finally:
-            cur.close()
+        with self._statement() as cur:
+            try:
+                self._single_statement(cur, sql, request)
+                cur.execute(f"COPY ({sql}) TO '{target}' ({options})", params)
+            except duckdb.Error as exc:
+                raise self._translate(exc, request) from exc
 
     def copy_schema(self, request: ScanRequest, target: Path, options: str) -> pa.Schema:
         """The schema of the Parquet file ``copy`` writes for ``request`` with ``options``,
