@@ -5,6 +5,8 @@ Pure functions from facts to JSON-able dicts; ``commit`` decides when they are w
 
 from __future__ import annotations
 
+import base64
+import binascii
 import codecs
 import hashlib
 import json
@@ -42,6 +44,29 @@ def manifest_schema(schema: pa.Schema, format: str) -> list[dict[str, Any]]:
 def schema_hash(schema: pa.Schema) -> str:
     text = json.dumps(canonical_schema(schema), separators=(",", ":"), sort_keys=True)
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+#: the manifest key holding the written Arrow schema, IPC-serialized and base64'd: the one
+#: form that gives every type back exactly (``schema``'s type strings do not parse back),
+#: so ``compact`` reads JSONL/CSV increments as the types they were written from
+ARROW_SCHEMA = "arrow_schema"
+
+
+def encode_schema(schema: pa.Schema) -> str:
+    """``schema`` (without its schema-level metadata) as the manifest's ``arrow_schema``."""
+    return base64.b64encode(schema.remove_metadata().serialize().to_pybytes()).decode("ascii")
+
+
+def recorded_schema(doc: dict[str, Any]) -> pa.Schema | None:
+    """The Arrow schema a manifest records (None for a manifest older than the key);
+    a value that does not decode raises ``ValueError`` saying why."""
+    text = doc.get(ARROW_SCHEMA)
+    if text is None:
+        return None
+    try:
+        return pa.ipc.read_schema(pa.py_buffer(base64.b64decode(str(text), validate=True)))
+    except (binascii.Error, pa.ArrowException) as exc:
+        raise ValueError(f"{ARROW_SCHEMA!r} is not a serialized Arrow schema ({exc})") from None
 
 
 def dumps(doc: dict[str, Any] | list[Any]) -> bytes:
@@ -95,6 +120,11 @@ class ExportFacts:
     def schema_digest(self) -> str:
         """``schema_hash`` of the written schema, computed once for every sidecar."""
         return schema_hash(self.schema)
+
+    @cached_property
+    def arrow_schema(self) -> str:
+        """``encode_schema`` of the written schema, once for every manifest."""
+        return encode_schema(self.schema)
 
     @cached_property
     def sidecar_template(self) -> tuple[str, list[str]] | None:
@@ -227,6 +257,7 @@ def manifest_document(
         "idempotency_token": facts.idempotency_token,
         "encryption": facts.encryption,
         "schema": manifest_schema(facts.schema, facts.format),
+        ARROW_SCHEMA: facts.arrow_schema,
     }
     if facts.format == "JSONL":
         doc["jsonl"] = dict(JSONL_ENCODING) | _changed(facts.jsonl)
