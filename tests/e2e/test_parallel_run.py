@@ -72,6 +72,7 @@ def runs(demo: Path) -> dict[str, Path]:
     four = _run(demo, "parallel", "--parallel", "4")
     assert four.code == 0, four.err
     assert _results(one) == _results(four)
+    (demo / "parallel.err").write_text(four.err)
     return {"sequential": demo / "sequential", "parallel": demo / "parallel"}
 
 
@@ -156,6 +157,13 @@ def test_a_parallel_run_logs_the_outcomes_of_a_sequential_run(runs: dict[str, Pa
     assert len(sequential) == 15
     assert [_outcome(r) for r in sequential] == [_outcome(r) for r in parallel]
     assert {r["status"] for r in parallel} == {"SUCCESS"}
+
+
+def test_no_export_recovers_another_running_beside_it(runs: dict[str, Path]) -> None:
+    """Each export recovers ``_staging/`` before it starts; one finishing meanwhile (its
+    owner file deleted, its journal not yet) is still running, not left by a crash."""
+    err = (runs["parallel"].parent / "parallel.err").read_text()
+    assert "recovering export" not in err and "left by a stopped run" not in err, err
 
 
 def test_the_tables_of_a_parallel_run_overlap(runs: dict[str, Path]) -> None:
@@ -305,5 +313,35 @@ def test_a_copy_beside_a_streaming_scan_keeps_the_whole_memory_limit(tmp_path: P
         sorted_rows = engine.scan(ScanRequest("s", "t", order_by=("a",)))
         assert sum(b.num_rows for b in sorted_rows) == 3_000_000
         assert sum(b.num_rows for b in streaming) > 0
-    written = duckdb.sql(f"SELECT count(*) FROM '{tmp_path / 't.parquet'}'").fetchall()
+    with duckdb.connect() as con:
+        written = con.execute(f"SELECT count(*) FROM '{tmp_path / 't.parquet'}'").fetchall()
     assert written == [(3_000_000,)]
+
+
+def test_a_local_store_writes_while_other_threads_prune_its_folders(tmp_path: Path) -> None:
+    """Exports beside each other on one local root write into folders that another's
+    delete may leave empty and prune (``_staging/`` first of all): each write makes its
+    folder again when that happens, none fails."""
+    import threading
+
+    from dpexport.storage.local import LocalStore
+
+    store = LocalStore(tmp_path)
+    errors: list[BaseException] = []
+
+    def churn(worker: int) -> None:
+        try:
+            for i in range(400):
+                key = f"_staging/exp_{worker}_{i}/_owner.json"
+                store.put_bytes(key, b"{}")
+                store.delete(key)  # prunes exp_{worker}_{i}/ and, when empty, _staging/
+        except BaseException as exc:  # reported below, with the key it failed on
+            errors.append(exc)
+
+    threads = [threading.Thread(target=churn, args=(w,)) for w in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert not (tmp_path / "_staging").exists(), "every folder pruned at the end"

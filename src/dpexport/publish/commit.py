@@ -135,9 +135,11 @@ class Staging:
 
     def begin(self) -> None:
         _LIVE.add(self.export_id)
-        self.local_dir.mkdir(parents=True, exist_ok=True)
         owner = dataclasses.replace(Owner.me(), scratch=str(self._scratch))
+        # the owner first: on a local store it makes the staging folder, which holds it
+        # from then on, so no other export's prune of empty folders removes it
         self.store.put_bytes(self.prefix + layout.STAGING_OWNER, dumps(asdict(owner)))
+        self.local_dir.mkdir(parents=True, exist_ok=True)
 
     def new_path(self, suffix: str) -> Path:
         self._seq += 1
@@ -415,7 +417,12 @@ def _destination(pub: Publication) -> str | None:
 
 def _abandoned(export: str, owner: Owner | None) -> bool:
     """True when no process works on the export any more: its owner is gone, or it is
-    this process and the export is not running (it stopped after its commit point)."""
+    this process and the export is not running (it stopped after its commit point).
+    One this process runs is never abandoned, even once its owner file is deleted: its
+    last step (``clean_prefix``) deletes that before the journal, and another export of
+    the process (``run --parallel``) may be listing ``_staging/`` meanwhile."""
+    if export in _LIVE:
+        return False
     if owner is None:
         return True
     me = Owner.me()
@@ -437,6 +444,8 @@ def recover(store: Store) -> list[Recovered]:
         prefix = layout.staging_prefix(export)
         owner = _owner(store, prefix)
         if not _abandoned(export, owner):
+            continue
+        if next(iter(store.list(prefix)), None) is None:  # finished since it was listed
             continue
         journal = _journal(store, prefix)
         if owner is not None and owner.pid != os.getpid():

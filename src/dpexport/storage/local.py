@@ -35,6 +35,8 @@ from dpexport.storage import layout
 from dpexport.storage.base import ObjectInfo, Store, innermost
 
 _LOCKS = ".dpexport-locks"
+#: tries to make a folder and a file in it while other threads prune empty folders
+_FOLDER_RACES = 5
 #: a key part that is ``.`` or ``..``
 _DOT_PART = re.compile(r"(?:^|/)\.\.?(?:/|$)")
 
@@ -143,8 +145,20 @@ class LocalStore:
         )
 
     def _temp_beside(self, path: Path) -> Path:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:12]}"
+        """A new empty file beside ``path``, its folder made first, to be written and
+        renamed to ``path``. Once it exists its folder is not empty, so no prune removes
+        it; a prune on another thread (a delete or move that left the folder empty, in
+        an export running beside this one) may remove it between the two: tried again."""
+        tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:12]}"
+        for attempt in range(_FOLDER_RACES):
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+                return tmp
+            except (FileNotFoundError, FileExistsError):
+                if attempt == _FOLDER_RACES - 1:
+                    raise
+        raise AssertionError("unreachable")
 
     # -- writes ------------------------------------------------------------------------
     @_translated
