@@ -48,7 +48,9 @@ def stream_weight(
     slice_bytes = int(rows * batch / first.num_rows)
     if spec.format == "PARQUET":
         open_writers = min(folders or MAX_OPEN, MAX_OPEN)
-        buffered = open_writers * spec.parquet.row_group_size + MAX_CLOSING_BYTES
+        buffered = open_writers * spec.parquet.row_group_size
+        if open_writers > 1:  # files of retired writers close on threads meanwhile
+            buffered += MAX_CLOSING_BYTES
     else:  # a text writer encodes each batch as it comes
         buffered = batch
     return min(slice_bytes, buffered) + 2 * batch
