@@ -123,6 +123,8 @@ class Columns:
 
     names: tuple[str, ...]
     types: Mapping[str, str] = field(default_factory=dict)
+    #: columns of a type no format can write (a UNION, at any depth) -> that type
+    unwritable: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def of(cls, schema: pa.Schema) -> Columns:
@@ -136,7 +138,15 @@ class Columns:
                 return "DATE"
             return str(t).upper()
 
-        return cls(tuple(schema.names), {f.name: sql_type(f.type) for f in schema})
+        def holds_union(t: pa.DataType) -> bool:
+            if pa.types.is_dictionary(t):
+                return holds_union(t.value_type)
+            return pa.types.is_union(t) or any(
+                holds_union(t.field(i).type) for i in range(t.num_fields)
+            )
+
+        unwritable = {f.name: str(f.type) for f in schema if holds_union(f.type)}
+        return cls(tuple(schema.names), {f.name: sql_type(f.type) for f in schema}, unwritable)
 
     def cursor_candidates(self) -> list[str]:
         """The TIMESTAMP and DATE columns, each with its type: ``created_at (TIMESTAMP)``."""
@@ -173,6 +183,7 @@ def check_against_schemas(
                 issues.append(_missing_table(resolved, spec, found))
             continue
         issues += reserved_column_issues(spec, columns.names, resolved.lines)
+        issues += _union_issues(resolved, spec, columns)
         issues += _hive_key_issues(resolved, spec, columns.names)
         for setting, names in _named_columns(spec):
             for name in names:
@@ -217,6 +228,27 @@ def _hive_key_issues(
             line=resolved.lines.get(path),
         )
         for key, column in key_collisions(keys, written)
+    ]
+
+
+def _union_issues(resolved: ResolvedConfig, spec: TableSpec, columns: Columns) -> list[ConfigIssue]:
+    """A UNION column (DuckDB's tagged union), which neither Arrow's Parquet writer nor
+    dpexport's JSONL/CSV writers can write: refused by name before a byte is written."""
+    excluded = set(spec.gdpr.excluded_fields) if spec.gdpr is not None else set()
+    path = spec.origins.get("source") or spec.qualified_name
+    return [
+        ConfigIssue(
+            path=path,
+            message=f"column {name!r} of {spec.qualified_name} is a UNION ({type_}), "
+            "which no export format can write",
+            value=repr(name),
+            expected=f"a source without it: a view that casts it (SELECT * REPLACE "
+            f"(CAST({name} AS VARCHAR) AS {name}) FROM {spec.qualified_name}), or the column "
+            "listed in gdpr_compliance.excluded_fields",
+            line=resolved.lines.get(path),
+        )
+        for name, type_ in columns.unwritable.items()
+        if name not in excluded
     ]
 
 
