@@ -5,11 +5,15 @@ for row groups and starts a new row group on every ``write_table`` call, so the
 writer keeps up to one row group of batches and writes it when the batches reach
 ``row_group_size`` Arrow (uncompressed, in-memory) bytes, the same measure as
 ``uncompressed_bytes``; rows per group = ``row_group_size`` / the pending batches'
-bytes per row. ``page_size`` is passed through as the data page size (bytes,
-before compression); Arrow also ends a page at 20,000 rows, so a ``page_size`` above
-20,000 values of a column does not change that column's pages. Dictionary encoding
-is on, except for columns given an explicit encoding (pyarrow forbids both);
-statistics are on; the Arrow schema is stored so time zones and exact types read back.
+bytes per row. Each row group's columns are encoded on the shared encoder threads
+and spliced into the file (:mod:`dpexport.formats.parquet_splice`: the bytes Arrow's
+own writer makes), while the caller gathers part of the next row group
+(:data:`GATHER_WHILE_ENCODING`). ``page_size`` is passed through as the data page
+size (bytes, before compression); Arrow also ends a page at 20,000 rows, so a
+``page_size`` above 20,000 values of a column does not change that column's pages.
+Dictionary encoding is on, except for columns given an explicit encoding (pyarrow
+forbids both); statistics are on; the Arrow schema is stored so time zones and exact
+types read back.
 An INTERVAL column, which pyarrow cannot write, is stored as a struct of its months,
 days and nanoseconds (:mod:`dpexport.formats.intervals`) and read back as an interval.
 """
@@ -18,7 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +34,7 @@ from dpexport.errors import InvalidArgument
 from dpexport.formats import intervals
 from dpexport.formats.base import WrittenFile
 from dpexport.formats.parallel import shared_pool
+from dpexport.formats.parquet_splice import Splicer
 from dpexport.formats.streams import OutputStack
 from dpexport.storage.local import write_new_file
 
@@ -129,9 +134,11 @@ def writer_properties(schema: pa.Schema, codec: str, options: ParquetOptions) ->
     return props
 
 
-#: one encoder thread per process: with two cores, scan + Python on one, encoding on
-#: the other; row groups of one file stay in order (one in flight per writer)
-_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dpexport-parquet")
+#: How much of the next row group the caller may gather while one is being encoded, as
+#: a share of ``row_group_size``: memory holds at most 1 + this many row groups of
+#: Arrow bytes. Gathering a whole one beside it (1.0) peaked at 650-720 MB with the
+#: spec's 128MB row groups; see benchmarks/README.md for what each share measured.
+GATHER_WHILE_ENCODING = 0.5
 #: A file whose rows never reached a row group before ``close`` and whose pending batches
 #: are at most this many Arrow bytes is encoded whole in memory by one ``write_table``
 #: (same bytes as streaming it) and stored with one write: no writer thread hop, no
@@ -232,7 +239,10 @@ class ParquetWriter:
         self._props, self._flat = _checked_properties(schema, codec, self.options)
         self._encryptor = encryptor
         self._stack: OutputStack | None = None
-        self._writer: pq.ParquetWriter | None = None
+        self._splicer: Splicer | None = None
+        #: Parquet column paths of each top-level field (a row group is encoded in parts
+        #: of whole fields, see parquet_splice)
+        self._paths = [_leaf_paths(f.name, f.type) for f in schema]
         self._inflight: Future[Any] | None = None
         self._pending: list[pa.RecordBatch] = []
         self._pending_bytes = 0
@@ -283,17 +293,22 @@ class ParquetWriter:
         self._pending.append(batch)
         self._pending_rows += rows
         self._rows += rows
+        size = self.options.row_group_size
+        # while a row group is encoded, gather only part of the next (memory)
+        limit = size if self._inflight is None else int(size * GATHER_WHILE_ENCODING)
         if self._flat:
             self._unmeasured.append(batch)
             self._bound += sum(c.get_total_buffer_size() for c in batch.columns)
-            if self._pending_bytes + self._bound < self.options.row_group_size:
+            if self._pending_bytes + self._bound < limit:
                 return
             self._measure()
         else:
-            size = batch.nbytes
-            self._pending_bytes += size
-            self._uncompressed += size
-        if self._pending_bytes >= self.options.row_group_size:
+            nbytes = batch.nbytes
+            self._pending_bytes += nbytes
+            self._uncompressed += nbytes
+        if self._inflight is not None and self._pending_bytes >= limit:
+            self._wait()
+        if self._pending_bytes >= size:
             self._flush(final=False)
 
     def _measure(self) -> None:
@@ -305,15 +320,17 @@ class ParquetWriter:
         self._unmeasured.clear()
         self._bound = 0
 
-    def _open(self) -> pq.ParquetWriter:
-        if self._writer is None:
-            self._stack = OutputStack(self.path, "NONE", self._encryptor, native=True)
+    def _open(self) -> Splicer:
+        if self._splicer is None:
+            stack = self._stack = OutputStack(self.path, "NONE", self._encryptor, native=True)
             try:
-                self._writer = pq.ParquetWriter(self._stack.stream, self.schema, **self._props)
+                self._splicer = Splicer(
+                    self.schema, self._props, self._paths, stack.stream.write, _call
+                )
             except (pa.ArrowException, ValueError, TypeError) as exc:
-                self._stack.abort()
+                stack.abort()
                 raise InvalidArgument(f"cannot write Parquet with these options: {exc}") from exc
-        return self._writer
+        return self._splicer
 
     def _group_rows(self) -> int:
         per_row = self._pending_bytes / self._pending_rows
@@ -323,22 +340,17 @@ class ParquetWriter:
         self._measure()
         if not self._pending_rows:
             return
-        writer = self._open()
+        splicer = self._open()
         table = pa.Table.from_batches(self._pending, self.schema)
         per_row = self._pending_bytes / self._pending_rows
         group_rows = self._group_rows()
         full = self._pending_rows if final else self._pending_rows // group_rows * group_rows
-        if full:
+        # Each row group's columns are encoded on the shared pool's threads (pyarrow
+        # releases the GIL) while the caller gathers the next; one is in flight per file.
+        for at in range(0, full, group_rows):
             self._wait()
-            if final:  # close() waits for it anyway: no thread hop
-                _call(writer.write_table, table.slice(0, full), row_group_size=group_rows)
-            else:
-                # Encode on a worker thread (pyarrow releases the GIL) while the caller
-                # gathers the next row group; at most one row group is in flight.
-                self._inflight = _POOL.submit(
-                    _call, writer.write_table, table.slice(0, full), row_group_size=group_rows
-                )
-            self._flushed_bytes += int(full * per_row)
+            self._inflight = splicer.start(table.slice(at, min(group_rows, full - at)))
+        self._flushed_bytes += int(full * per_row)
         rest = table.slice(full)
         self._pending = rest.to_batches()
         self._pending_rows = rest.num_rows
@@ -352,7 +364,7 @@ class ParquetWriter:
     @property
     def small(self) -> bool:
         """Whether :meth:`close` encodes the whole file in memory (see class doc)."""
-        if self._writer is not None:
+        if self._splicer is not None:
             return False
         if self._pending_bytes + self._bound <= SMALL_FILE_BYTES:
             return True
@@ -364,8 +376,8 @@ class ParquetWriter:
             return self._close_small()
         self._flush(final=True)
         self._wait()
-        writer = self._open()  # a file too big to encode in memory, or an empty one
-        _call(writer.close)
+        splicer = self._open()  # a file too big to encode in memory
+        _call(splicer.finish)
         assert self._stack is not None
         stored, digest, block = self._stack.close()
         return WrittenFile(self.path, self._rows, stored, self._uncompressed, digest, block)
@@ -424,9 +436,6 @@ class ParquetWriter:
     def abort(self) -> None:
         with contextlib.suppress(Exception):  # the file is deleted anyway
             self._wait()
-        if self._writer is not None:
-            with contextlib.suppress(Exception):
-                self._writer.close()
         if self._stack is not None:
             self._stack.abort()
         self.path.unlink(missing_ok=True)

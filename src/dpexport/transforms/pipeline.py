@@ -185,7 +185,8 @@ class Transforms:
             batch = anonymize(batch, self.gdpr, self._hash_key or b"")
         se = self.spec.schema_evolution
         if se.enabled and self.version is not None and se.version_column not in batch.schema.names:
-            column = pa.array([self.version] * batch.num_rows, pa.string())
+            # one value repeated in C++: a Python list per batch cost ~10 ms a 122,880 rows
+            column = pa.repeat(pa.scalar(self.version, pa.string()), batch.num_rows)
             batch = batch.append_column(pa.field(se.version_column, pa.string(), False), column)
         if schema is not None and batch.schema != schema:
             batch = batch.cast(schema)

@@ -1,0 +1,142 @@
+"""Spec 2.1's Parquet block, pasted as written (issue 24), is honoured in every file:
+row groups of 128MB, data pages of at most 1MB, dictionary encoding, format version
+2.6, SNAPPY, and the ``_schema_version`` column; read from the footers and page
+headers with pyarrow, and the rows checked with DuckDB."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from dpexport.formats import thrift_compact
+from tests.e2e.cli import plan_paths, run_ok
+
+AT = "2025-09-16T14:30:22Z"
+MB = 1024 * 1024
+#: spec 2.1, as written (examples/diagnosticpro.yaml)
+CONFIG = """\
+project: p
+environment: test
+warehouse: {engine: duckdb, path: warehouse.duckdb}
+buckets: {exports: gs://b}
+formats:
+  PARQUET:
+    format_config:
+      version: "2.6"
+      compression: "SNAPPY"  # Default
+      encoding: "PLAIN_DICTIONARY"
+      row_group_size: 128MB
+      page_size: 1MB
+      schema_evolution:
+        enabled: true
+        backward_compatible: true
+        version_column: "_schema_version"
+exports:
+  - source: ds.telemetry
+    destination: gs://b/telemetry/
+    format: PARQUET
+"""
+#: ~1 KB a row: 2.3 row groups of 128MB. ``wide_id`` (96 distinct characters a row)
+#: outgrows its dictionary and is written PLAIN, in pages ended by the 1MB size;
+#: ``payload`` repeats 50 values of ~900 bytes (a dictionary pays)
+ROWS = 300_000
+WIDE = 96
+TABLE = f"""
+CREATE TABLE ds.telemetry AS SELECT
+    i AS id,
+    md5(i::VARCHAR) || md5((i + 1)::VARCHAR) || md5((i + 2)::VARCHAR) AS wide_id,
+    'sensor-' || (i % 12) AS sensor_type,
+    repeat('x', 900) || (i % 50) AS payload,
+    TIMESTAMP '2025-09-16 00:00:00' + to_microseconds(i) AS created_at,
+    i * 0.5 AS value
+FROM range({ROWS}) t(i)
+"""
+
+
+def _pages(path: Path, chunk: Any) -> list[tuple[int, int]]:
+    """(type, uncompressed size) of each page of a column chunk, from its page headers
+    (PageHeader: 1 type, 2 uncompressed size, 3 compressed size)."""
+    start = chunk.data_page_offset
+    if chunk.has_dictionary_page and chunk.dictionary_page_offset:
+        start = min(start, chunk.dictionary_page_offset)
+    with path.open("rb") as f:
+        f.seek(start)
+        data = f.read(chunk.total_compressed_size)
+    pages, pos = [], 0
+    while pos < len(data):
+        header, pos = thrift_compact.decode_at(data, pos)
+        fields = {fid: value for fid, _, value in header}
+        pages.append((fields[1], fields[2]))
+        pos += fields[3]
+    return pages
+
+
+def test_spec_block_is_honoured_in_the_footers(tmp_path: Path) -> None:
+    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    con.execute("CREATE SCHEMA ds")
+    con.execute(TABLE)
+    con.close()
+    config = tmp_path / "dpexport.yaml"
+    config.write_text(CONFIG, encoding="utf-8")
+    assert plan_paths(config, tmp_path / "plan", AT)["ds.telemetry"].startswith("streamed")
+    [record] = json.loads(run_ok(config, tmp_path / "out", AT, "--json").out)
+    [uri] = record["manifests"]
+    manifest_path = tmp_path / "out" / "gs" / uri.removeprefix("gs://")
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    [entry] = manifest["files"]
+    data = manifest_path.parent / entry["name"]
+    assert data.name.endswith(".parquet.snappy")
+    parquet = pq.ParquetFile(data)
+    meta = parquet.metadata
+    names = meta.schema.names
+
+    # version 2.6, SNAPPY in every column chunk
+    assert meta.format_version == "2.6"
+    assert meta.num_rows == ROWS
+
+    # row groups of 128MB of Arrow bytes: as many as the rows' bytes / 128MB, each
+    # within a row's rounding of 128MB but the last
+    groups = [parquet.read_row_group(i).nbytes for i in range(meta.num_row_groups)]
+    assert meta.num_row_groups == math.ceil(sum(groups) / (128 * MB)) == 3, groups
+    assert all(0.98 * 128 * MB <= size <= 128 * MB for size in groups[:-1]), groups
+    assert all(meta.row_group(i).total_byte_size <= 128 * MB for i in range(3))
+
+    widest = WIDE + 4  # a value and its length
+    for g in range(meta.num_row_groups):
+        group = meta.row_group(g)
+        for c in range(group.num_columns):
+            chunk = group.column(c)
+            assert chunk.compression == "SNAPPY", (g, chunk.path_in_schema)
+            # dictionary encoding ("PLAIN_DICTIONARY", named RLE_DICTIONARY since 2.0)
+            assert chunk.has_dictionary_page, (g, chunk.path_in_schema)
+            assert {"PLAIN_DICTIONARY", "RLE_DICTIONARY"} & set(chunk.encodings)
+            pages = _pages(data, chunk)
+            # no page over 1MB by more than one write batch (1,024 values) of the
+            # widest: Arrow ends a page once it reaches the size
+            assert all(size <= MB + 1024 * widest for _, size in pages), pages
+        # the wide column fell back to PLAIN pages, ended by the size (not by the
+        # 20,000 rows Arrow also ends a page at): page_size took effect
+        wide = group.column(names.index("wide_id"))
+        assert "PLAIN" in wide.encodings
+        plain = [size for kind, size in _pages(data, wide) if kind in (0, 3)]
+        assert max(plain) >= MB, plain
+
+    # the _schema_version column: a string, every row the manifest's version
+    table = pq.read_table(data, columns=["_schema_version"])
+    assert names[-1] == "_schema_version"
+    assert table.schema.field("_schema_version").type == pa.string()
+    assert table.column(0).unique().to_pylist() == [manifest["statistics"]["schema_version"]]
+
+    # every row, as the warehouse holds it
+    summary = "count(*), sum(id), count(DISTINCT wide_id), sum(length(payload)), max(created_at)"
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as source:
+        want = source.execute(f"SELECT {summary} FROM ds.telemetry").fetchall()
+    with duckdb.connect() as reader:
+        got = reader.execute(f"SELECT {summary} FROM read_parquet('{data}')").fetchall()
+    assert got == want
