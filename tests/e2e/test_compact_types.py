@@ -268,3 +268,40 @@ def test_only_old_increments_are_read_as_before_with_a_warning(tmp_path: Path) -
     snapshot_schema = recorded_schema(doc)
     assert snapshot_schema is not None
     assert snapshot_schema.field("amount").type == pa.string()  # inferred, as before
+
+
+def test_an_old_increment_of_an_earlier_schema_is_converted_to_the_newest(
+    tmp_path: Path,
+) -> None:
+    """Schema evolution between the increments: the first (old-style manifest) lacks the
+    column added before the second. The snapshot has the newest schema's types, the old
+    rows converted to them digit for digit (JSONL's decimal strings) and NULL in the new
+    column; the version column is written again with the newest version, and compact
+    adds no version to the two the exports recorded."""
+    versioned = ("JSONL", "GZIP", "    schema_evolution: {enabled: true}\n")
+    config = _config(tmp_path, {"grown": versioned})
+    out, root = tmp_path / "out", tmp_path / "out" / "gs" / "b"
+    _warehouse(
+        tmp_path, ["grown"], f"CREATE TABLE {{t}} ({COLUMNS}); INSERT INTO {{t}} VALUES {FIRST}"
+    )
+    _run("-c", config, "--local-root", out, "run", "--at", T1)
+    _strip_arrow_schema(root / "grown")
+    grow = "ALTER TABLE {t} ADD COLUMN extra BIGINT; " + SECOND.replace(
+        "'lines');", "'lines', 9223372036854775807);"
+    )
+    _warehouse(tmp_path, ["grown"], grow)
+    _run("-c", config, "--local-root", out, "run", "--at", T2)
+    err = _run("-c", config, "--local-root", out, "compact", "--table", "grown", "--at", T3)
+    assert "predates 'arrow_schema'" in err and "converted to the snapshot's" in err, err
+    versions = _versions(root, "grown")
+    assert len(versions) == 2
+    newest = SOURCE_SCHEMA.append(pa.field("extra", pa.int64())).append(
+        pa.field("_schema_version", pa.string(), False)
+    )
+    doc, [path] = _snapshot(root, "grown")
+    snapshot_schema = recorded_schema(doc)
+    assert snapshot_schema is not None and snapshot_schema.equals(newest), snapshot_schema
+    rows = read_file(path, "JSONL", "GZIP", schema=newest).sort_by("id").to_pylist()
+    assert {r.pop("_schema_version") for r in rows} == {versions[-1]}
+    assert rows == _source(tmp_path, "grown")
+    assert [r["extra"] for r in rows] == [None, None, None, 9223372036854775807]

@@ -7,6 +7,10 @@ snapshot under ``{destination}__snapshot/{yyyy}/{MM}/{dd}/`` (beside the increme
 glob over the destination reads each row once) through the same commit
 protocol, which retires the previous snapshot once the new one is committed
 (CONTRACT §8). The increments stay.
+
+Each increment is read as the Arrow schema its manifest records
+(:mod:`dpexport.ops.compact_types`), into a table of the newest increment's columns, so
+the snapshot has the source's types and no new schema version.
 """
 
 from __future__ import annotations
