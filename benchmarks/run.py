@@ -103,7 +103,9 @@ def is_dpexport_data(p: Path) -> bool:
 # -- the contenders ---------------------------------------------------------------------
 
 
-def config_text(db: Path, table: str, options: dict[str, Any]) -> str:
+def config_text(
+    db: Path, table: str, options: dict[str, Any], formats: dict[str, Any] | None = None
+) -> str:
     item = {
         "source": f"{data.DATASET}.{table}",
         "destination": f"gs://bench/out/{table}/",
@@ -122,14 +124,22 @@ def config_text(db: Path, table: str, options: dict[str, Any]) -> str:
         "buckets": {"exports": "gs://bench"},
         "exports": [{"export_config": item}],
     }
+    if formats:
+        doc["formats"] = formats
     return json.dumps(doc, indent=2)  # JSON is YAML
 
 
 def dpexport_run(
-    work: Path, db: Path, table: str, options: dict[str, Any], timeout: float, at: str = AT
+    work: Path,
+    db: Path,
+    table: str,
+    options: dict[str, Any],
+    timeout: float,
+    at: str = AT,
+    formats: dict[str, Any] | None = None,
 ) -> Sample:
     cfg = work / "dpexport.yaml"
-    cfg.write_text(config_text(db, table, options))
+    cfg.write_text(config_text(db, table, options, formats))
     root = work / "root"
     cmd = [DPEXPORT, "-c", str(cfg), "--local-root", str(root), "run", "--at", at, "--json"]
     sample = run_child(cmd, timeout, work / "dpexport.log")
@@ -192,6 +202,23 @@ def dlt_run(work: Path, db: Path, table: str, timeout: float) -> Sample:
 # -- the cases --------------------------------------------------------------------------
 
 TELEMETRY = f"SELECT * FROM {data.DATASET}.sensor_telemetry"
+#: spec 2.1's Parquet block, as written (examples/diagnosticpro.yaml)
+SPEC_PARQUET = {
+    "PARQUET": {
+        "format_config": {
+            "version": "2.6",
+            "compression": "SNAPPY",
+            "encoding": "PLAIN_DICTIONARY",
+            "row_group_size": "128MB",
+            "page_size": "1MB",
+            "schema_evolution": {
+                "enabled": True,
+                "backward_compatible": True,
+                "version_column": "_schema_version",
+            },
+        }
+    }
+}
 HOUR = "strftime(created_at, '%Y-%m-%dT%H')"
 
 
@@ -206,6 +233,8 @@ class Case:
     target: str
     peer: bool = False
     max_rows: int | None = None  # run only at or below this size (full layout)
+    #: the config's ``formats`` block (spec 2.1's Parquet block), or None
+    formats: dict[str, Any] | None = None
 
 
 CASES = [
@@ -229,6 +258,16 @@ CASES = [
         },
         (TELEMETRY, "t.parquet", "FORMAT parquet, COMPRESSION snappy"),
         "≤ 1.15×, output ≤ floor",
+    ),
+    Case(
+        "parquet_spec_block",
+        "Parquet, spec 2.1's block as written (128MB row groups, 1MB pages, "
+        "PLAIN_DICTIONARY, 2.6, SNAPPY, _schema_version)",
+        "sensor_telemetry",
+        {"format": "PARQUET"},
+        (TELEMETRY, "t.parquet", "FORMAT parquet, COMPRESSION snappy"),
+        "≤ 1.15×, ≤ 600 MB, output ≤ floor",
+        formats=SPEC_PARQUET,
     ),
     Case(
         "parquet_zstd",
@@ -382,7 +421,9 @@ def bench_case(case: Case, db: Path, work: Path, repeat: int, timeout: float, ro
                 s = floor_run(w, db, *case.floor, timeout=timeout)
                 floor_gave_up = s.timed_out  # one timeout is the answer; don't repeat it
             elif who == "dpexport":
-                s = dpexport_run(w, db, case.table, case.options, timeout=max(timeout, 900))
+                s = dpexport_run(
+                    w, db, case.table, case.options, max(timeout, 900), formats=case.formats
+                )
             else:
                 s = dlt_run(w, db, case.table, timeout)
             runs[who].append(s)
