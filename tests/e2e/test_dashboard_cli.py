@@ -132,3 +132,29 @@ def _tables(shown: object) -> list[dict[str, object]]:
     rows = shown.get("tables")
     assert isinstance(rows, list)
     return rows
+
+
+def test_json_prints_the_address_as_one_line_on_stdout(tmp_path: Path) -> None:
+    import json
+
+    build(tmp_path)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DPEXPORT_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dpexport", "-c", str(tmp_path / "dpexport.yaml"),
+         "--local-root", str(tmp_path / "out"), "dashboard", "--port", "0", "--json"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    try:
+        with selectors.DefaultSelector() as sel:
+            sel.register(proc.stdout, selectors.EVENT_READ)
+            assert sel.select(timeout=60), "no JSON line in 60 s"
+        doc = json.loads(proc.stdout.readline())
+        assert set(doc) == {"url", "host", "port", "token_required"}
+        assert doc["host"] == "127.0.0.1" and doc["token_required"] is False
+        assert doc["url"] == f"http://127.0.0.1:{doc['port']}/"
+        assert _code(doc["url"] + "api/status") == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and out == ""  # nothing more on stdout

@@ -325,9 +325,6 @@ def test_json_logs_are_one_object_a_line(demo: Demo) -> None:
 def test_every_command_takes_json() -> None:
     from dpexport.cli import cli
 
-    # files and dashboard are another change's (issue 23); they join this list with it
-    others = {"files", "dashboard"}
-
     def leaves(group: click.Group, prefix: str) -> Iterator[tuple[str, click.Command]]:
         for name, command in group.commands.items():
             if isinstance(command, click.Group):
@@ -338,6 +335,6 @@ def test_every_command_takes_json() -> None:
     missing = [
         name
         for name, command in leaves(cli, "")
-        if name not in others and not any(p.name == "as_json" for p in command.params)
+        if not any(p.name == "as_json" for p in command.params)
     ]
     assert missing == []

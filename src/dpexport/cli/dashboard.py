@@ -2,7 +2,7 @@
 read-only dashboard (:mod:`dpexport.dashboard`) until stopped.
 
 It prints the page's address on stderr once the socket is bound (``--port 0`` takes a
-free port). Bound to a non-loopback address it needs a token: ``--token`` or
+free port); with ``--json`` also as one JSON line on stdout, for a supervisor. Bound to a non-loopback address it needs a token: ``--token`` or
 ``$DPEXPORT_DASHBOARD_TOKEN``, else one is generated and printed in that address, once.
 SIGINT stops it with exit 130, SIGTERM with 0 (a service stopped on purpose), as
 ``schedule`` does.
@@ -19,7 +19,14 @@ from typing import Any
 
 import click
 
-from dpexport.cli.common import common_options, now_option, parse_now, settings_of
+from dpexport.cli.common import (
+    common_options,
+    echo_json,
+    json_option,
+    now_option,
+    parse_now,
+    settings_of,
+)
 from dpexport.errors import UsageError
 
 
@@ -43,6 +50,7 @@ from dpexport.errors import UsageError
     help="seconds between the page's reloads of its figures",
 )
 @now_option
+@json_option("the page's address once listening: {url, host, port, token_required}")
 @click.pass_context
 def dashboard_command(
     ctx: click.Context,
@@ -53,6 +61,7 @@ def dashboard_command(
     token: str | None,
     refresh: int,
     now: str | None,
+    as_json: bool,
 ) -> None:
     """Serve a read-only web page of every table's exports, freshness, failures, DLQ
     items and alerts, until stopped."""
@@ -67,8 +76,12 @@ def dashboard_command(
         raise UsageError("--token: an empty token would let anyone in")
     fixed = parse_now(now) if now else None
     server = dashboard(ws, host=host, port=port, token=token, refresh=refresh, now=fixed)
-    url = f"http://{_url_host(host)}:{server.server_address[1]}/"
-    click.echo(f"dashboard: {url}{f'?token={token}' if generated else ''}", err=True)
+    bound = server.server_address[1]
+    url = f"http://{_url_host(host)}:{bound}/{f'?token={token}' if generated else ''}"
+    if as_json:  # for a supervisor that reads the address (a generated token, once)
+        echo_json({"url": url, "host": host, "port": bound, "token_required": token is not None})
+        sys.stdout.flush()
+    click.echo(f"dashboard: {url}", err=True)
     if token is not None and not generated:
         click.echo("dashboard: requests need the token given (--token)", err=True)
     sys.stderr.flush()
