@@ -138,7 +138,7 @@ def writer_properties(schema: pa.Schema, codec: str, options: ParquetOptions) ->
 #: a share of ``row_group_size``: memory holds at most 1 + this many row groups of
 #: Arrow bytes. Gathering a whole one beside it (1.0) peaked at 650-720 MB with the
 #: spec's 128MB row groups; see benchmarks/README.md for what each share measured.
-GATHER_WHILE_ENCODING = 0.5
+GATHER_WHILE_ENCODING = 0.25
 #: A file whose rows never reached a row group before ``close`` and whose pending batches
 #: are at most this many Arrow bytes is encoded whole in memory by one ``write_table``
 #: (same bytes as streaming it) and stored with one write: no writer thread hop, no

@@ -6,12 +6,12 @@ scanned. A column chunk depends on its own values only (pages, dictionary,
 statistics), so a row group's fields are cut into consecutive ranges of about equal
 Arrow bytes, one per encoder thread, and each range is encoded by
 ``pq.ParquetWriter`` as a file of its own: the first range straight into the file
-(its body: no copy, no buffer), the others in memory, their bodies appended after it
-in order. The footer is the one the same writer writes for an empty file with every
-column, listing the parts' row groups with their offsets moved to where their chunks
-now are. Ranges in schema order keep the chunks in schema order, so the file is the
-one ``pq.ParquetWriter`` writes from the same rows, byte for byte
-(``tests/unit/formats/test_parquet_splice.py``).
+(its body: no copy, no buffer), the others in memory (in pieces of 1 MiB), their
+bodies appended after it in order. The footer is the one the same writer writes for
+an empty file with every column, listing the parts' row groups with their offsets
+moved to where their chunks now are. Ranges in schema order keep the chunks in
+schema order, so the file is the one ``pq.ParquetWriter`` writes from the same rows,
+byte for byte (``tests/unit/formats/test_parquet_splice.py``).
 
 Footers are read and written by :mod:`dpexport.formats.thrift_compact`, every field
 kept as Arrow wrote it but the offsets below. A page index or bloom filter, which
@@ -115,15 +115,20 @@ class _PartSink:
         self.closed = True
 
 
-def _encode(table: pa.Table, props: dict[str, Any], write: Callable[[Any], None] | None) -> Any:
-    """``table`` as a Parquet file of one row group: into memory (the file), or with
-    ``write`` taking its body as it is encoded (the part's footer and body size)."""
-    if write is None:
-        buffer = pa.BufferOutputStream()
-        with pq.ParquetWriter(buffer, table.schema, **props) as writer:
-            writer.write_table(table, row_group_size=max(1, table.num_rows))
-        return buffer.getvalue()
-    sink = _PartSink(write)
+def _encode(
+    table: pa.Table, props: dict[str, Any], write: Callable[[Any], None] | None
+) -> tuple[tc.Fields, int, list[pa.Buffer]]:
+    """``table`` as a Parquet file of one row group whose body goes to ``write`` as it
+    is encoded, or is kept (``write`` None: in pieces of up to 1 MiB, which need no
+    copy to grow as one buffer would): its footer, body size and kept pieces."""
+    pieces: list[pa.Buffer] = []
+
+    def keep(view: memoryview) -> None:  # in Arrow's memory pool, like the encoder's
+        piece = pa.allocate_buffer(len(view))
+        tc.as_bytes(piece)[:] = view
+        pieces.append(piece)
+
+    sink = _PartSink(write or keep)
     stream = pa.BufferedOutputStream(pa.PythonFile(sink, mode="w"), buffer_size=_PART_BUFFER)
     writer = pq.ParquetWriter(stream, table.schema, **props)
     try:
@@ -134,7 +139,7 @@ def _encode(table: pa.Table, props: dict[str, Any], write: Callable[[Any], None]
         writer.close()
         stream.close()
     body = sink.position - len(sink.tail) - len(MAGIC)
-    return footer(MAGIC + bytes(sink.tail)), body
+    return footer(MAGIC + bytes(sink.tail)), body, pieces
 
 
 def _move(chunk: tc.Fields, delta: int) -> None:
@@ -187,17 +192,15 @@ class Splicer:
 
     def _append(self, parts: list[Future[Any]]) -> None:
         """Write the parts after the first (already in the file) and list the row group."""
-        meta, body = parts[0].result()
-        group = tc.get(meta, _FILE_ROW_GROUPS)[1][0]
+        group: tc.Fields = []
         columns: list[tc.Fields] = []
         total_bytes = compressed = 0
-        for number, part in enumerate(parts):
-            if number:
-                data = part.result()
-                meta = footer(data)
-                body = _body_size(data)
-                self._write(tc.as_bytes(data)[len(MAGIC) : len(MAGIC) + body])
+        for part in parts:
+            meta, body, pieces = part.result()
+            for piece in pieces:  # the first part's body is in the file already
+                self._write(piece)
             own = tc.get(meta, _FILE_ROW_GROUPS)[1][0]
+            group = group or own
             for chunk in tc.get(own, _GROUP_COLUMNS)[1]:
                 _move(chunk, self.position - len(MAGIC))
                 columns.append(chunk)
@@ -224,9 +227,3 @@ class Splicer:
         data = tc.encode(self._meta)
         self._write(data + struct.pack("<I", len(data)) + MAGIC)
         self.position += len(data) + 8
-
-
-def _body_size(data: Any) -> int:
-    """Bytes of a Parquet file in memory between its leading magic and its footer."""
-    (size,) = struct.unpack("<I", tc.as_bytes(data)[-8:-4])
-    return len(data) - size - 8 - len(MAGIC)
