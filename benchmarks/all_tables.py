@@ -136,6 +136,6 @@ def render(case: dict[str, Any]) -> str:
         text += (
             f"| {case['title']} | {who} | {spread([r['wall'] for r in runs])} (tables' own "
             f"seconds summed {spread(summed)}) | | {rss:.0f} | {out_mb:.1f} "
-            f"({runs[0]['files']} files) | {ratio}× `--parallel 1` | {case['target']} |\n"
+            f"({runs[0]['files']} files) | {ratio}× `--parallel 1`'s time | {case['target']} |\n"
         )
     return text
