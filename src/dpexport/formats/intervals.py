@@ -24,7 +24,6 @@ from __future__ import annotations
 import re
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 #: the Parquet column of an INTERVAL (see module doc)
 PARQUET_TYPE = pa.struct(
@@ -173,6 +172,8 @@ def _mask(arr: pa.Array) -> pa.Array | None:
 def _rebased(arr: pa.Array) -> tuple[pa.Array, slice]:
     """A list or map array's offsets from 0, and the slice of its children they index
     (Arrow cannot build a list with a null mask over offsets that are a slice)."""
+    import pyarrow.compute as pc  # here: a Parquet run without nested intervals loads none
+
     offsets = arr.offsets
     first, last = offsets[0].as_py(), offsets[-1].as_py()
     return pc.subtract(offsets, pa.scalar(first, offsets.type)), slice(first, last)
