@@ -7,8 +7,8 @@ writer keeps up to one row group of batches and writes it when the batches reach
 ``uncompressed_bytes``; rows per group = ``row_group_size`` / the pending batches'
 bytes per row. Each row group's columns are encoded on the shared encoder threads
 and spliced into the file (:mod:`dpexport.formats.parquet_splice`: the bytes Arrow's
-own writer makes), while the caller gathers part of the next row group
-(:data:`GATHER_WHILE_ENCODING`). ``page_size`` is passed through as the data page
+own writer makes); meanwhile the caller gathers as much of the next row group as
+:data:`GATHER_WHILE_ENCODING` allows. ``page_size`` is passed through as the data page
 size (bytes, before compression); Arrow also ends a page at 20,000 rows, so a
 ``page_size`` above 20,000 values of a column does not change that column's pages.
 Dictionary encoding is on, except for columns given an explicit encoding (pyarrow
@@ -136,9 +136,11 @@ def writer_properties(schema: pa.Schema, codec: str, options: ParquetOptions) ->
 
 #: How much of the next row group the caller may gather while one is being encoded, as
 #: a share of ``row_group_size``: memory holds at most 1 + this many row groups of
-#: Arrow bytes. Gathering a whole one beside it (1.0) peaked at 650-720 MB with the
-#: spec's 128MB row groups; see benchmarks/README.md for what each share measured.
-GATHER_WHILE_ENCODING = 0.25
+#: Arrow bytes. With the spec's 128MB row groups (5 M benchmark rows, a machine under
+#: load 3-4) shares of 0, 0.25 and 0.5 took the same time, 1.47, 1.45 and 1.50x the
+#: floor, and peaked at 619, 654 and 663 MB: the encoder threads, not the scan, set
+#: the pace, so the caller waits and holds one row group only.
+GATHER_WHILE_ENCODING = 0.0
 #: A file whose rows never reached a row group before ``close`` and whose pending batches
 #: are at most this many Arrow bytes is encoded whole in memory by one ``write_table``
 #: (same bytes as streaming it) and stored with one write: no writer thread hop, no
