@@ -66,6 +66,44 @@ def checkpoint() -> None:
         raise KeyboardInterrupt
 
 
+@contextmanager
+def relayed(stop: Stop) -> Iterator[None]:
+    """While the main thread waits for exports on worker threads: SIGINT and SIGTERM ask
+    ``stop`` instead of raising wherever the main thread is (between two of its own
+    statements a ``KeyboardInterrupt`` would leave the workers running while the process
+    exits). The first asks them to stop, the second to stop now, a third raises
+    ``KeyboardInterrupt`` at once. After the block the first signal is delivered to the
+    handler that was in place, as :func:`deferred` delivers a held one."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+
+    def relay(signum: int, frame: FrameType | None) -> None:
+        received.append(signum)
+        if len(received) == 1:
+            log.warning(
+                "signal %d: stopping; exports before their commit point roll back, those "
+                "past it finish publishing (signal again to stop now)",
+                signum,
+            )
+            stop.asked.set()
+        elif len(received) == 2:
+            log.warning("second signal: stopping now; the next run finishes publications")
+            stop.now.set()
+        else:
+            raise KeyboardInterrupt
+
+    previous = {signum: signal.signal(signum, relay) for signum in SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    if received:
+        _deliver(received[0], previous[received[0]])
+
+
 def checked(hook: Callable[[str], None] | None) -> Callable[[str], None]:
     """``hook`` (a commit step's callback) after a :func:`checkpoint`."""
 

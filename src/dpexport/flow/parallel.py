@@ -13,17 +13,16 @@ that order whatever finishes first. The warehouse is shared (DuckDB: a cursor pe
 query, see ``engines.duckdb``; BigQuery: one client, whose jobs then overlap), and so
 is the memory budget of the streamed writers (:mod:`dpexport.flow.budget`).
 
-Signals reach the main thread only. It waits for the workers, and on a first signal
-asks them to stop (:class:`~dpexport.flow.interrupts.Stop`): tables not started are
+Signals reach the main thread only. While it waits for the workers, a first signal
+asks them to stop (:func:`~dpexport.flow.interrupts.relayed`): tables not started are
 not, an export before its commit point rolls back, one past it publishes first; a
 second signal stops those at their next write (their journal is rolled forward by the
-next run); a third stops waiting. Then ``KeyboardInterrupt`` is raised, as a signal
-raises it during a sequential run.
+next run); a third stops waiting. Then the signal is delivered as during a sequential
+run (the CLI's handler raises ``KeyboardInterrupt``: exit 130).
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 from collections import deque
@@ -32,8 +31,6 @@ from collections.abc import Callable, Sequence
 from dpexport.config.spec import TableSpec
 from dpexport.flow import interrupts
 from dpexport.flow.context import ExportResult
-
-log = logging.getLogger(__name__)
 
 
 def default_parallel() -> int:
@@ -75,35 +72,14 @@ def export_all(
         threading.Thread(target=work, name=f"dpexport-export-{i}", daemon=True)
         for i in range(min(workers, len(specs)))
     ]
-    for thread in threads:
-        thread.start()
-    _wait(threads, stop)
+    with interrupts.relayed(stop):  # signals from here on ask the workers to stop
+        for thread in threads:
+            thread.start()
+        while any(t.is_alive() for t in threads):
+            for thread in threads:
+                thread.join(0.2)
     if stop.asked.is_set():
         raise KeyboardInterrupt
     if failures:
         raise failures[0]
     return [r for r in results if r is not None]
-
-
-def _wait(threads: list[threading.Thread], stop: interrupts.Stop) -> None:
-    """Join the workers; signals (``KeyboardInterrupt`` here) ask them to stop."""
-    signals = 0
-    while any(t.is_alive() for t in threads):
-        try:
-            for thread in threads:
-                thread.join(0.2)
-        except KeyboardInterrupt:
-            signals += 1
-            running = sum(t.is_alive() for t in threads)
-            if signals == 1:
-                log.warning(
-                    "stopping: %d export(s) running; those before their commit point roll "
-                    "back, those past it finish publishing (signal again to stop now)",
-                    running,
-                )
-                stop.asked.set()
-            elif signals == 2:
-                log.warning("second signal: stopping now; the next run finishes publications")
-                stop.now.set()
-            else:
-                raise

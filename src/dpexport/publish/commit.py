@@ -201,16 +201,20 @@ def _without_result(call: Callable[[], Any]) -> None:
 
 
 def clean_prefix(store: Store, prefix: str) -> None:
-    """Delete everything under ``prefix``, the journal last."""
+    """Delete everything under ``prefix``, the journal and then the owner file last: while
+    anything is left, the owner says who works on it, so a recovery listing ``_staging/``
+    meanwhile (another export of a parallel run) leaves it to its running export."""
     keys = [o.key for o in store.list(prefix)]
-    journal = [k for k in keys if k.endswith(layout.STAGING_JOURNAL)]
+    last = (layout.STAGING_JOURNAL, layout.STAGING_OWNER)
     run_all(
-        [k for k in keys if not k.endswith(layout.STAGING_JOURNAL)],
+        [k for k in keys if not k.endswith(last)],
         store.delete,
         workers=io_workers(store),
     )
-    for key in journal:
-        store.delete(key)
+    for name in last:
+        for key in keys:
+            if key.endswith(name):
+                store.delete(key)
 
 
 def publish(
@@ -417,12 +421,7 @@ def _destination(pub: Publication) -> str | None:
 
 def _abandoned(export: str, owner: Owner | None) -> bool:
     """True when no process works on the export any more: its owner is gone, or it is
-    this process and the export is not running (it stopped after its commit point).
-    One this process runs is never abandoned, even once its owner file is deleted: its
-    last step (``clean_prefix``) deletes that before the journal, and another export of
-    the process (``run --parallel``) may be listing ``_staging/`` meanwhile."""
-    if export in _LIVE:
-        return False
+    this process and the export is not running (it stopped after its commit point)."""
     if owner is None:
         return True
     me = Owner.me()
