@@ -2,8 +2,9 @@
 read-only dashboard (:mod:`dpexport.dashboard`) until stopped.
 
 It prints the page's address on stderr once the socket is bound (``--port 0`` takes a
-free port); with ``--json`` also as one JSON line on stdout, for a supervisor. Bound to a non-loopback address it needs a token: ``--token`` or
-``$DPEXPORT_DASHBOARD_TOKEN``, else one is generated and printed in that address, once.
+free port); with ``--json`` also as one JSON line on stdout, for a supervisor. Bound to
+a non-loopback address it needs a token: ``--token`` or ``$DPEXPORT_DASHBOARD_TOKEN``,
+else one is generated and printed in that address, once.
 SIGINT stops it with exit 130, SIGTERM with 0 (a service stopped on purpose), as
 ``schedule`` does.
 """
