@@ -22,6 +22,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import pyarrow as pa
 
@@ -179,38 +180,39 @@ def _rebased(arr: pa.Array) -> tuple[pa.Array, slice]:
     return pc.subtract(offsets, pa.scalar(first, offsets.type)), slice(first, last)
 
 
-def _to_stored(arr: pa.Array, stored: pa.DataType) -> pa.Array:
-    """``arr`` as the type :func:`_stored_field` gave it (``stored``), rebuilt around
-    its intervals; offsets, children and null masks are reused."""
+def _rebuilt(arr: pa.Array, target: pa.DataType, leaf: Callable[[pa.Array], pa.Array]) -> pa.Array:
+    """``arr`` as ``target``, a type that differs from it only in its interval leaves,
+    which ``leaf`` converts; offsets, children and null masks are reused. Both ways
+    between a schema and its :func:`parquet_schema` go through here."""
     t = arr.type
-    if t == stored:
+    if t == target:
         return arr
     if len(arr) == 0:
-        return pa.array([], stored)
-    if is_interval(t):
-        return to_parquet(arr)
+        return pa.array([], target)
+    if is_interval(t) or is_interval(target):
+        return leaf(arr)
     if pa.types.is_struct(t):
-        children = [_to_stored(c, stored.field(i).type) for i, c in enumerate(arr.flatten())]
-        return pa.StructArray.from_arrays(children, fields=list(stored), mask=_mask(arr))
+        children = [_rebuilt(c, target.field(i).type, leaf) for i, c in enumerate(arr.flatten())]
+        return pa.StructArray.from_arrays(children, fields=list(target), mask=_mask(arr))
     if pa.types.is_fixed_size_list(t):
         size = t.list_size
         values = arr.values.slice(arr.offset * size, len(arr) * size)
-        inner = _to_stored(values, stored.value_type)
-        return pa.FixedSizeListArray.from_arrays(inner, type=stored, mask=_mask(arr))
+        inner = _rebuilt(values, target.value_type, leaf)
+        return pa.FixedSizeListArray.from_arrays(inner, type=target, mask=_mask(arr))
     offsets, part = _rebased(arr)
     if pa.types.is_map(t):
-        keys = _to_stored(arr.keys[part], stored.key_type)
-        items = _to_stored(arr.items[part], stored.item_type)
-        return pa.MapArray.from_arrays(offsets, keys, items, type=stored, mask=_mask(arr))
+        keys = _rebuilt(arr.keys[part], target.key_type, leaf)
+        items = _rebuilt(arr.items[part], target.item_type, leaf)
+        return pa.MapArray.from_arrays(offsets, keys, items, type=target, mask=_mask(arr))
     cls = pa.LargeListArray if pa.types.is_large_list(t) else pa.ListArray
-    inner = _to_stored(arr.values[part], stored.value_type)
-    return cls.from_arrays(offsets, inner, type=stored, mask=_mask(arr))
+    inner = _rebuilt(arr.values[part], target.value_type, leaf)
+    return cls.from_arrays(offsets, inner, type=target, mask=_mask(arr))
 
 
 def batch_to_parquet(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
     """``batch`` with its intervals, at any depth, as :data:`PARQUET_TYPE` (``schema``:
     :func:`parquet_schema` of the batch's)."""
-    columns = [_to_stored(c, f.type) for c, f in zip(batch.columns, schema, strict=True)]
+    columns = [_rebuilt(c, f.type, to_parquet) for c, f in zip(batch.columns, schema, strict=True)]
     return pa.RecordBatch.from_arrays(columns, schema=schema)
 
 
@@ -235,34 +237,6 @@ def _original_field(f: pa.Field) -> pa.Field:
     return f
 
 
-def _from_stored(arr: pa.Array, original: pa.DataType) -> pa.Array:
-    """:func:`_to_stored`'s inverse."""
-    t = arr.type
-    if t == original:
-        return arr
-    if len(arr) == 0:
-        return pa.array([], original)
-    if is_interval(original):
-        return from_parquet(arr)
-    if pa.types.is_struct(t):
-        children = [_from_stored(c, original.field(i).type) for i, c in enumerate(arr.flatten())]
-        return pa.StructArray.from_arrays(children, fields=list(original), mask=_mask(arr))
-    if pa.types.is_fixed_size_list(t):
-        size = t.list_size
-        values = _from_stored(
-            arr.values.slice(arr.offset * size, len(arr) * size), original.value_type
-        )
-        return pa.FixedSizeListArray.from_arrays(values, type=original, mask=_mask(arr))
-    offsets, part = _rebased(arr)
-    if pa.types.is_map(t):
-        keys = _from_stored(arr.keys[part], original.key_type)
-        items = _from_stored(arr.items[part], original.item_type)
-        return pa.MapArray.from_arrays(offsets, keys, items, type=original, mask=_mask(arr))
-    cls = pa.LargeListArray if pa.types.is_large_list(t) else pa.ListArray
-    inner = _from_stored(arr.values[part], original.value_type)
-    return cls.from_arrays(offsets, inner, type=original, mask=_mask(arr))
-
-
 def restore_parquet(table: pa.Table) -> pa.Table:
     """Columns written by :func:`parquet_schema` back as intervals, nested ones too."""
     for i, f in enumerate(table.schema):
@@ -270,6 +244,6 @@ def restore_parquet(table: pa.Table) -> pa.Table:
         if original.equals(f, check_metadata=True):
             continue
         column = table.column(i)
-        chunks = [_from_stored(c, original.type) for c in column.chunks]
+        chunks = [_rebuilt(c, original.type, from_parquet) for c in column.chunks]
         table = table.set_column(i, original, pa.chunked_array(chunks, original.type))
     return table
