@@ -165,11 +165,15 @@ def _client(aws: dict[str, str], admin: bool) -> Any:
     )
 
 
-def _setup(tmp_path: Path, demo_warehouse: Path, aws: dict[str, str]) -> Path:
+def _setup(
+    tmp_path: Path, demo_warehouse: Path, aws: dict[str, str], template: str = CONFIG
+) -> Path:
+    """A copy of the demo warehouse and ``template`` filled in (a template uses the
+    placeholders it needs: ``str.format`` ignores the others)."""
     shutil.copyfile(demo_warehouse, tmp_path / "warehouse.duckdb")
     config = tmp_path / "dpexport.yaml"
     config.write_text(
-        CONFIG.format(
+        template.format(
             warehouse=tmp_path / "warehouse.duckdb",
             bucket=aws["BUCKET"],
             writer=WRITER,
@@ -178,6 +182,7 @@ def _setup(tmp_path: Path, demo_warehouse: Path, aws: dict[str, str]) -> Path:
             account=ACCOUNT,
             state=tmp_path / "state",
             table=TABLE,
+            prefix=tmp_path.name,
         )
     )
     return config

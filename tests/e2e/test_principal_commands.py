@@ -10,14 +10,14 @@ replication to S3; ``viewer`` (role ``reader``, no ``s3:PutObject``) may only re
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.e2e.cli import dpexport
-from tests.e2e.test_credentials import ACCOUNT, TABLE, _client, _env, aws, iam_moto
+from tests.e2e.test_credentials import _client, _env, aws, iam_moto
+from tests.e2e.test_credentials import _setup as credentials_setup
 
 __all__ = ["aws", "iam_moto"]  # the module's fixtures, shared with test_credentials
 
@@ -51,19 +51,7 @@ replication:
 
 
 def _setup(tmp_path: Path, demo_warehouse: Path, aws: dict[str, str]) -> Path:
-    shutil.copyfile(demo_warehouse, tmp_path / "warehouse.duckdb")
-    config = tmp_path / "dpexport.yaml"
-    config.write_text(
-        CONFIG.format(
-            warehouse=tmp_path / "warehouse.duckdb",
-            bucket=aws["BUCKET"],
-            account=ACCOUNT,
-            state=tmp_path / "state",
-            table=TABLE,
-            prefix=tmp_path.name,
-        )
-    )
-    return config
+    return credentials_setup(tmp_path, demo_warehouse, aws, CONFIG)
 
 
 def _keys(aws: dict[str, str], prefix: str) -> list[str]:
