@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import struct
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -119,6 +120,14 @@ def encrypts_client_side(spec: TableSpec, store: Store) -> bool:
     return spec.encryption.mode == "CMEK" and (local or spec.encryption.client_side)
 
 
+def string_scalar(text: str) -> pa.Scalar:
+    """``pa.scalar(text, pa.string())``, built from its buffers: any conversion of Python
+    objects makes pyarrow import pandas when it is installed (~250 ms of every run)."""
+    data = text.encode("utf-8")
+    offsets = struct.pack("<ii", 0, len(data))
+    return pa.StringArray.from_buffers(1, pa.py_buffer(offsets), pa.py_buffer(data))[0]
+
+
 class Transforms:
     """The row transforms, encryption and checks of one table's export."""
 
@@ -141,6 +150,7 @@ class Transforms:
             else None
         )
         self.version: str | None = None
+        self._version_value: pa.Scalar | None = None
         self.check_run: CheckRun | None = None
 
     @classmethod
@@ -178,15 +188,17 @@ class Transforms:
 
     def set_schema_version(self, version: str) -> None:
         self.version = version
+        self._version_value = string_scalar(version)
 
     def apply(self, batch: pa.RecordBatch, schema: pa.Schema | None = None) -> pa.RecordBatch:
         """Anonymize, add the version column, and conform to ``schema`` when given."""
         if self.gdpr is not None:
             batch = anonymize(batch, self.gdpr, self._hash_key or b"")
         se = self.spec.schema_evolution
-        if se.enabled and self.version is not None and se.version_column not in batch.schema.names:
+        value = self._version_value
+        if se.enabled and value is not None and se.version_column not in batch.schema.names:
             # one value repeated in C++: a Python list per batch cost ~10 ms a 122,880 rows
-            column = pa.repeat(pa.scalar(self.version, pa.string()), batch.num_rows)
+            column = pa.repeat(value, batch.num_rows)
             batch = batch.append_column(pa.field(se.version_column, pa.string(), False), column)
         if schema is not None and batch.schema != schema:
             batch = batch.cast(schema)
@@ -194,7 +206,9 @@ class Transforms:
 
     def output_schema(self, data_schema: pa.Schema) -> pa.Schema:
         """The written schema: what :meth:`apply` makes of ``data_schema``."""
-        return self.apply(pa.RecordBatch.from_pylist([], schema=data_schema)).schema
+        # from_arrays, not from_pylist: that one imports pandas (250 ms a process)
+        empty = [pa.nulls(0, field.type) for field in data_schema]
+        return self.apply(pa.RecordBatch.from_arrays(empty, schema=data_schema)).schema
 
     # -- files ---------------------------------------------------------------------
     def open_writer(self, path: Path, schema: pa.Schema) -> FormatWriter:
