@@ -291,8 +291,9 @@ def test_check_is_as_it_was(demo: Path) -> None:
 
 def test_a_copy_beside_a_streaming_scan_keeps_the_whole_memory_limit(tmp_path: Path) -> None:
     """A parallel run's exports share one DuckDB database: while one streams a plain
-    scan (under the engine's 64MB), another's COPY or sorted scan still gets the whole
-    ``memory_limit`` (under 64MB DuckDB fails them: "Out of Memory Error")."""
+    scan (under the engine's lowered streaming limit), another's COPY or sorted scan
+    still gets the whole ``memory_limit`` (under the streaming limit DuckDB fails them:
+    "Out of Memory Error")."""
     import duckdb
 
     from dpexport.engines.base import ScanRequest

@@ -28,7 +28,12 @@ import duckdb
 import pyarrow as pa
 
 from dpexport.engines.base import ScanRequest, quote_identifier
-from dpexport.engines.duckdb_errors import Culprit, translate_plain, translate_read
+from dpexport.engines.duckdb_errors import (
+    CopyOutOfMemory,
+    Culprit,
+    translate_plain,
+    translate_read,
+)
 from dpexport.engines.duckdb_sql import (
     aggregate_sql,
     check_columns,
@@ -46,8 +51,13 @@ if TYPE_CHECKING:
 # qualified_name, quote_identifier and render_select are imported from here by callers
 __all__ = ["DuckDBEngine", "qualified_name", "quote_identifier", "render_select"]
 
-#: DuckDB's memory limit while a plain scan streams (see DuckDBEngine)
-STREAM_MEMORY_LIMIT = "64MB"
+#: DuckDB's memory limit while plain scans stream (see DuckDBEngine), at the least
+STREAM_MEMORY_LIMIT = "32MB"
+#: and per column a streaming scan reads, per DuckDB thread: a thread pins a 256 KiB
+#: block of each column it reads and the next one. Measured on 2 threads, 300,000 rows
+#: half strings: 50 columns needed 32-48 MB, 100 columns 64-96 MB, 200 columns 128-192
+#: MB; under a fixed 64MB any table of more than ~60 columns failed "Out of Memory"
+STREAM_BYTES_PER_COLUMN = 512 * 1024
 #: the most rows of an Arrow batch DuckDB makes for ``scan``: smaller batches cost less
 #: to make and to hold. Scanning the benchmark's 5 M rows (21 columns) to Arrow took
 #: 1.41 s of CPU and peaked at 312 MB in batches of 122,880 rows, 1.09 s and 226 MB in
@@ -68,16 +78,18 @@ class DuckDBEngine:
     looked up once per table: a run asks for them several times (config check, plan,
     each request's column check), each an ``information_schema`` query.
 
-    While a plain scan streams (no sort, no de-duplication), DuckDB's limit is lowered
-    to ``STREAM_MEMORY_LIMIT``: such a scan reads each block once, so DuckDB's page
-    cache only fills with the table (a 5M-row JSONL export peaked at 794 MB under
-    384MB and at 536 MB under 64MB, in the same time). ``COPY``, sorts, windows and
-    aggregates keep the whole ``memory_limit``: while one of them runs (another export
-    of a parallel run), the limit is the whole one for every cursor, for under 64MB
-    such a statement fails (DuckDB: "Out of Memory Error"). The limit belongs to the
-    open database, which DuckDB shares among a process's connections to one file: a
-    second engine on the same file in the same process also runs under 64MB while the
-    scan streams.
+    While plain scans stream (no sort, no de-duplication), DuckDB's limit is lowered
+    to what they need (:meth:`stream_need`: their columns times the threads, at least
+    ``STREAM_MEMORY_LIMIT``): such a scan reads each block once, so DuckDB's page cache
+    only fills with the table (a 5M-row JSONL export peaked at 794 MB under 384MB and
+    at 536 MB under 64MB, in the same time; spec 2.1's Parquet block at 5M rows 600 MB
+    under 64MB, 565 MB under 32MB). ``COPY``, sorts, windows and aggregates keep the
+    whole ``memory_limit``: while one of them runs (another export of a parallel run),
+    the limit is the whole one for every cursor, for under a streaming limit such a
+    statement fails (DuckDB: "Out of Memory Error"). The limit belongs to the open
+    database, which DuckDB shares among a process's connections to one file: a second
+    engine on the same file in the same process also runs under it while the scan
+    streams.
     """
 
     name = "duckdb"
@@ -129,13 +141,16 @@ class DuckDBEngine:
         from dpexport.config.units import parse_size
 
         self._memory_limit = memory_limit
+        self._threads = threads
+        self._floor = parse_size(STREAM_MEMORY_LIMIT)
         try:
-            self._lean = parse_size(memory_limit) > parse_size(STREAM_MEMORY_LIMIT)
+            self._whole_bytes = parse_size(memory_limit)
         except ValueError:  # a DuckDB spelling we do not parse: keep it as it is
-            self._lean = False
+            self._whole_bytes = 0
         self._streaming = 0  # plain scans running
+        self._stream_need = 0  # the bytes they need (stream_need)
         self._whole = 0  # other statements running: they need the whole memory_limit
-        self._lowered = False  # the limit is STREAM_MEMORY_LIMIT now
+        self._lowered: int | None = None  # the lowered limit set now, in bytes
         #: read-only file: no process can write it while it is open, so its catalog
         #: (cached below) and its rows (``Engine.stable_reads``) stay as they are
         self.stable_reads = read_only and self.path != ":memory:"
@@ -155,29 +170,46 @@ class DuckDBEngine:
                 raise InvalidArgument("the DuckDB engine is closed", uri=self.path)
             return self._con.cursor()
 
-    def _started(self, plain: bool) -> None:
-        """A plain scan (``plain``) or another statement starts; see the class doc."""
+    @property
+    def memory_limit(self) -> str:
+        """The configured ``memory_limit``, as given."""
+        return self._memory_limit
+
+    def stream_need(self, leaves: int) -> int:
+        """The bytes of DuckDB's memory a plain scan of ``leaves`` columns (nested
+        fields counted one by one) needs to stream (see ``STREAM_BYTES_PER_COLUMN``)."""
+        return leaves * self._threads * STREAM_BYTES_PER_COLUMN
+
+    def _started(self, plain: bool, need: int = 0) -> None:
+        """A plain scan (``plain``) needing ``need`` bytes, or another statement, starts;
+        see the class doc."""
         with self._lock:
             if plain:
                 self._streaming += 1
+                self._stream_need += need
             else:
                 self._whole += 1
             self._set_limit()
 
-    def _ended(self, plain: bool) -> None:
+    def _ended(self, plain: bool, need: int = 0) -> None:
         with self._lock:
             if plain:
                 self._streaming -= 1
+                self._stream_need -= need
             else:
                 self._whole -= 1
             self._set_limit()
 
     def _set_limit(self) -> None:
-        """STREAM_MEMORY_LIMIT while plain scans alone run, else the whole limit."""
-        lower = self._lean and self._streaming > 0 and self._whole == 0
+        """While plain scans alone run, what they need (at least STREAM_MEMORY_LIMIT)
+        when that is under the whole limit; else the whole limit."""
+        lower: int | None = None
+        if self._streaming > 0 and self._whole == 0:
+            lower = max(self._floor, self._stream_need)
+            lower = lower if lower < self._whole_bytes else None
         if lower != self._lowered and not self._closed:
-            if lower:
-                self._con.execute(f"SET memory_limit = '{STREAM_MEMORY_LIMIT}'")
+            if lower is not None:
+                self._con.execute(f"SET memory_limit = '{-(-lower // 2**20)}MiB'")
             else:
                 self._con.execute("SET memory_limit = ?", [self._memory_limit])
             self._lowered = lower
@@ -334,16 +366,24 @@ class DuckDBEngine:
         sql, params = render_select(request)
         plain = not (request.order_by or request.dedupe_by or request.newest_by)
         cur = self._cursor()
-        self._started(plain)
         try:
             self._single_statement(cur, sql, request)
-            rows = min(request.batch_rows, ARROW_BATCH_ROWS)
-            source = _relation(cur, sql, params).to_arrow_reader(rows)
+            relation = _relation(cur, sql, params)
+            need = self.stream_need(sum(map(_leaves, relation.types))) if plain else 0
         except duckdb.Error as exc:
-            self._scan_closed(cur, plain)
+            cur.close()
             raise self._translate(exc, request) from exc
         except BaseException:
-            self._scan_closed(cur, plain)
+            cur.close()
+            raise
+        self._started(plain, need)
+        try:
+            source = relation.to_arrow_reader(min(request.batch_rows, ARROW_BATCH_ROWS))
+        except duckdb.Error as exc:
+            self._scan_closed(cur, plain, need)
+            raise self._translate(exc, request) from exc
+        except BaseException:
+            self._scan_closed(cur, plain, need)
             raise
         schema = normalize_schema(source.schema)
         cast = not schema.equals(source.schema)
@@ -353,7 +393,7 @@ class DuckDBEngine:
             nonlocal ended
             if not ended:
                 ended = True
-                self._scan_closed(cur, plain)
+                self._scan_closed(cur, plain, need)
 
         def batches() -> Iterator[pa.RecordBatch]:
             try:
@@ -369,9 +409,9 @@ class DuckDBEngine:
         weakref.finalize(stream, end)  # a reader dropped before its first batch
         return pa.RecordBatchReader.from_batches(schema, stream)
 
-    def _scan_closed(self, cur: duckdb.DuckDBPyConnection, plain: bool) -> None:
+    def _scan_closed(self, cur: duckdb.DuckDBPyConnection, plain: bool, need: int) -> None:
         cur.close()
-        self._ended(plain)
+        self._ended(plain, need)
 
     def copy(self, request: ScanRequest, target: Path, options: str) -> None:
         """``COPY (<the request's SELECT>) TO 'target' (options)``: DuckDB writes the
@@ -387,6 +427,9 @@ class DuckDBEngine:
             try:
                 self._single_statement(cur, sql, request)
                 cur.execute(f"COPY ({sql}) TO '{target}' ({options})", params)
+            except duckdb.OutOfMemoryException as exc:
+                table = f"{request.dataset}.{request.table}"
+                raise CopyOutOfMemory(f"COPY of {table}: {exc}", table=table) from exc
             except duckdb.Error as exc:
                 raise self._translate(exc, request) from exc
 
@@ -459,6 +502,16 @@ class DuckDBEngine:
             finally:
                 cur.close()
         return None
+
+
+def _leaves(kind: Any) -> int:
+    """The columns DuckDB stores for a value of type ``kind`` (a struct's or map's
+    fields, a list's element, each counted down to plain types; a list's offsets too)."""
+    if kind.id in ("struct", "union", "map", "list", "array"):
+        extra = 1 if kind.id in ("list", "map") else 0
+        # an array's children also hold its size, an int
+        return extra + sum(_leaves(c) for _, c in kind.children if hasattr(c, "id"))
+    return 1
 
 
 def _relation(cur: Any, sql: str, params: list[Any] | None = None) -> Any:

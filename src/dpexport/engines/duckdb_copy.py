@@ -25,7 +25,10 @@ What keeps a table on the streamed path (:func:`copy_reason`, shown by ``plan``)
 - an empty slice (a FULL_REFRESH still writes its empty file on the streamed path);
 - a column DuckDB stores as another type than the streamed path (UUID, INTERVAL):
   found by copying zero rows first and comparing the file's schema
-  (:func:`copy_parquet` then writes nothing and says why).
+  (:func:`copy_parquet` then writes nothing and says why);
+- a ``COPY`` that runs out of ``memory_limit`` (DuckDB holds a row group per thread,
+  which wide rows make large: 120 columns of 300,000 rows failed under 384MB): what it
+  wrote is deleted and the rows stream, which needs memory by columns, not by rows.
 
 Partitioned layouts: one ``COPY`` per top-level time folder (its rows found by a
 range on the time column, as ``folder_scan`` reads them), with ``PARTITION_BY`` on
@@ -47,6 +50,7 @@ import functools
 import hashlib
 import os
 import re
+import shutil
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -59,6 +63,7 @@ import pyarrow as pa
 from dpexport.config.spec import TableSpec
 from dpexport.engines.base import ScanRequest, quote_identifier
 from dpexport.engines.duckdb import DuckDBEngine
+from dpexport.engines.duckdb_errors import CopyOutOfMemory, first_line
 from dpexport.planning import folder_scan
 from dpexport.publish.verification import sha256_of_file
 from dpexport.storage import layout
@@ -342,6 +347,25 @@ def copy_parquet(
     why = copy_schema_reason(engine, request, spec, directory, expected)
     if why is not None:
         return why
+    try:
+        return _copy_files(engine, request, spec, directory, expected, tops)
+    except CopyOutOfMemory as exc:
+        shutil.rmtree(directory, ignore_errors=True)  # what it wrote before running out
+        return (
+            f"DuckDB's COPY ran out of memory_limit {engine.memory_limit} (it holds a row "
+            f"group of 122,880 rows a thread; wide rows make it large): {first_line(str(exc))}"
+        )
+
+
+def _copy_files(
+    engine: DuckDBEngine,
+    request: ScanRequest,
+    spec: TableSpec,
+    directory: Path,
+    expected: pa.Schema,
+    tops: list[str | None] | None,
+) -> list[Copied]:
+    """:func:`copy_parquet` once the schemas agree."""
     options = _options(spec) + f", FILE_SIZE_BYTES {int(spec.max_file_size)}"
     base = dataclasses.replace(request, extra={}, order_by=())
     time_key = layout.TIME_KEY

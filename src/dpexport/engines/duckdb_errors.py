@@ -33,7 +33,7 @@ from dpexport.errors import (
     TransientError,
 )
 
-__all__ = ["first_line", "locked_by", "translate_plain", "translate_read"]
+__all__ = ["CopyOutOfMemory", "first_line", "locked_by", "translate_plain", "translate_read"]
 
 #: (role, expression, DuckDB's reason) of the config expression a read failed on
 Culprit = tuple[str, str, str]
@@ -94,6 +94,14 @@ def locked_by(exc: duckdb.Error) -> str | None:
         return "another process" if "Could not set lock" in str(exc) else None
     program = found.group("program").rsplit("/", 1)[-1]
     return f"{program} (PID {found.group('pid')})"
+
+
+class CopyOutOfMemory(TransientError):
+    """DuckDB's ``COPY`` ran out of its memory limit: it holds a row group (122,880
+    rows) per thread, which wide rows can make larger than the limit; the same rows
+    still stream (``duckdb_copy.copy_parquet`` says so instead of failing)."""
+
+    code = "INTERNAL_ERROR"
 
 
 def translate_plain(exc: duckdb.Error, what: str, *, table: str | None = None) -> ExportError:

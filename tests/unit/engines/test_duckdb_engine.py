@@ -380,7 +380,7 @@ def test_a_plain_scan_streams_under_the_small_limit_and_gives_it_back(
     import gc
     import shutil
 
-    full, lean = _as_duckdb_shows("256MB"), _as_duckdb_shows("64MB")
+    full, lean = _as_duckdb_shows("256MB"), _as_duckdb_shows("32MiB")
     assert full != lean
     with DuckDBEngine(warehouse, memory_limit="256MB") as eng:
         assert _limit(eng) == full
@@ -412,7 +412,7 @@ def test_a_plain_scan_streams_under_the_small_limit_and_gives_it_back(
         del dropped
         gc.collect()
         assert _limit(eng) == full
-    # a limit already under 64MB is left alone (a copy: DuckDB keeps one configuration
+    # a limit already under 32MB is left alone (a copy: DuckDB keeps one configuration
     # per open database file in a process)
     small = shutil.copy(warehouse, tmp_path / "small.duckdb")
     with DuckDBEngine(small, memory_limit="32MB") as eng:
@@ -420,6 +420,38 @@ def test_a_plain_scan_streams_under_the_small_limit_and_gives_it_back(
         reader.read_next_batch()
         assert _limit(eng) == _as_duckdb_shows("32MB")
         reader.close()
+
+
+def test_the_streaming_limit_grows_with_the_columns_scanned(tmp_path: Path) -> None:
+    """Each of DuckDB's threads pins blocks of every column it scans: the lowered limit
+    is columns x threads x 512 KiB (a nested field counts each of its columns), added
+    over the scans streaming at once, never over the whole limit."""
+    path = tmp_path / "wide.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute("CREATE SCHEMA ds")
+        con.execute(
+            "CREATE TABLE ds.wide AS SELECT "
+            + ", ".join(f"i + {k} AS c{k}" for k in range(99))
+            + ", {'a': i, 'b': 'x'} AS s FROM range(5000) t(i)"
+        )
+    with DuckDBEngine(path, memory_limit="256MB", threads=2) as eng:
+        plain = ScanRequest("ds", "wide", batch_rows=1000)
+        first = eng.scan(plain)
+        first.read_next_batch()
+        assert _limit(eng) == _as_duckdb_shows("101MiB")  # 99 + 2 struct fields
+        second = eng.scan(plain)
+        second.read_next_batch()
+        assert _limit(eng) == _as_duckdb_shows("202MiB")
+        third = eng.scan(plain)
+        third.read_next_batch()
+        assert _limit(eng) == _as_duckdb_shows("256MB")  # 303 MiB: the whole limit
+        for reader in (first, second, third):
+            assert reader.read_all().num_rows == 4000
+        assert _limit(eng) == _as_duckdb_shows("256MB")
+        narrow = eng.scan(ScanRequest("ds", "wide", columns=("c0", "c1"), batch_rows=1000))
+        narrow.read_next_batch()
+        assert _limit(eng) == _as_duckdb_shows("32MiB")  # at least STREAM_MEMORY_LIMIT
+        narrow.read_all()
 
 
 def test_copy_schema_is_asked_once_per_request_shape_on_a_read_only_file(
