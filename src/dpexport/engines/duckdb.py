@@ -34,6 +34,7 @@ from dpexport.engines.duckdb_errors import (
     translate_plain,
     translate_read,
 )
+from dpexport.engines.duckdb_memory import MemoryLimit, leaves
 from dpexport.engines.duckdb_sql import (
     aggregate_sql,
     check_columns,
@@ -51,13 +52,6 @@ if TYPE_CHECKING:
 # qualified_name, quote_identifier and render_select are imported from here by callers
 __all__ = ["DuckDBEngine", "qualified_name", "quote_identifier", "render_select"]
 
-#: DuckDB's memory limit while plain scans stream (see DuckDBEngine), at the least
-STREAM_MEMORY_LIMIT = "32MB"
-#: and per column a streaming scan reads, per DuckDB thread: a thread pins a 256 KiB
-#: block of each column it reads and the next one. Measured on 2 threads, 300,000 rows
-#: half strings: 50 columns needed 32-48 MB, 100 columns 64-96 MB, 200 columns 128-192
-#: MB; under a fixed 64MB any table of more than ~60 columns failed "Out of Memory"
-STREAM_BYTES_PER_COLUMN = 512 * 1024
 #: the most rows of an Arrow batch DuckDB makes for ``scan``: smaller batches cost less
 #: to make and to hold. Scanning the benchmark's 5 M rows (21 columns) to Arrow took
 #: 1.41 s of CPU and peaked at 312 MB in batches of 122,880 rows, 1.09 s and 226 MB in
@@ -79,17 +73,16 @@ class DuckDBEngine:
     each request's column check), each an ``information_schema`` query.
 
     While plain scans stream (no sort, no de-duplication), DuckDB's limit is lowered
-    to what they need (:meth:`stream_need`: their columns times the threads, at least
-    ``STREAM_MEMORY_LIMIT``): such a scan reads each block once, so DuckDB's page cache
-    only fills with the table (a 5M-row JSONL export peaked at 794 MB under 384MB and
-    at 536 MB under 64MB, in the same time; spec 2.1's Parquet block at 5M rows 600 MB
-    under 64MB, 565 MB under 32MB). ``COPY``, sorts, windows and aggregates keep the
-    whole ``memory_limit``: while one of them runs (another export of a parallel run),
-    the limit is the whole one for every cursor, for under a streaming limit such a
-    statement fails (DuckDB: "Out of Memory Error"). The limit belongs to the open
-    database, which DuckDB shares among a process's connections to one file: a second
-    engine on the same file in the same process also runs under it while the scan
-    streams.
+    to what they need (:mod:`dpexport.engines.duckdb_memory`: their columns times the
+    threads, at least ``STREAM_MEMORY_LIMIT``): such a scan reads each block once, so
+    DuckDB's page cache only fills with the table (a 5M-row JSONL export peaked at 794
+    MB under 384MB and at 536 MB under 64MB, in the same time). ``COPY``, sorts,
+    windows and aggregates keep the whole ``memory_limit``: while one of them runs
+    (another export of a parallel run), the limit is the whole one for every cursor,
+    for under a streaming limit such a statement fails (DuckDB: "Out of Memory
+    Error"). The limit belongs to the open database, which DuckDB shares among a
+    process's connections to one file: a second engine on the same file in the same
+    process also runs under it while the scan streams.
     """
 
     name = "duckdb"
@@ -138,19 +131,7 @@ class DuckDBEngine:
             self._con.execute("SET TimeZone = 'UTC'")
         self._lock = threading.Lock()
         self._closed = False
-        from dpexport.config.units import parse_size
-
-        self._memory_limit = memory_limit
-        self._threads = threads
-        self._floor = parse_size(STREAM_MEMORY_LIMIT)
-        try:
-            self._whole_bytes = parse_size(memory_limit)
-        except ValueError:  # a DuckDB spelling we do not parse: keep it as it is
-            self._whole_bytes = 0
-        self._streaming = 0  # plain scans running
-        self._stream_need = 0  # the bytes they need (stream_need)
-        self._whole = 0  # other statements running: they need the whole memory_limit
-        self._lowered: int | None = None  # the lowered limit set now, in bytes
+        self._limit = MemoryLimit(self._con, memory_limit, threads)
         #: read-only file: no process can write it while it is open, so its catalog
         #: (cached below) and its rows (``Engine.stable_reads``) stay as they are
         self.stable_reads = read_only and self.path != ":memory:"
@@ -173,46 +154,17 @@ class DuckDBEngine:
     @property
     def memory_limit(self) -> str:
         """The configured ``memory_limit``, as given."""
-        return self._memory_limit
-
-    def stream_need(self, leaves: int) -> int:
-        """The bytes of DuckDB's memory a plain scan of ``leaves`` columns (nested
-        fields counted one by one) needs to stream (see ``STREAM_BYTES_PER_COLUMN``)."""
-        return leaves * self._threads * STREAM_BYTES_PER_COLUMN
+        return self._limit.configured
 
     def _started(self, plain: bool, need: int = 0) -> None:
-        """A plain scan (``plain``) needing ``need`` bytes, or another statement, starts;
-        see the class doc."""
+        """A plain scan (``plain``) needing ``need`` bytes, or another statement,
+        starts; see :mod:`dpexport.engines.duckdb_memory`."""
         with self._lock:
-            if plain:
-                self._streaming += 1
-                self._stream_need += need
-            else:
-                self._whole += 1
-            self._set_limit()
+            self._limit.started(plain, need)
 
     def _ended(self, plain: bool, need: int = 0) -> None:
         with self._lock:
-            if plain:
-                self._streaming -= 1
-                self._stream_need -= need
-            else:
-                self._whole -= 1
-            self._set_limit()
-
-    def _set_limit(self) -> None:
-        """While plain scans alone run, what they need (at least STREAM_MEMORY_LIMIT)
-        when that is under the whole limit; else the whole limit."""
-        lower: int | None = None
-        if self._streaming > 0 and self._whole == 0:
-            lower = max(self._floor, self._stream_need)
-            lower = lower if lower < self._whole_bytes else None
-        if lower != self._lowered and not self._closed:
-            if lower is not None:
-                self._con.execute(f"SET memory_limit = '{-(-lower // 2**20)}MiB'")
-            else:
-                self._con.execute("SET memory_limit = ?", [self._memory_limit])
-            self._lowered = lower
+            self._limit.ended(plain, need)
 
     @contextlib.contextmanager
     def _statement(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -237,7 +189,7 @@ class DuckDBEngine:
         """Close the database connection (idempotent)."""
         with self._lock:
             if not self._closed:
-                self._closed = True
+                self._closed = self._limit.closed = True
                 self._con.close()
 
     def __enter__(self) -> DuckDBEngine:
@@ -270,6 +222,23 @@ class DuckDBEngine:
         if rows and self.stable_reads:
             self._existing.add((dataset, table))
         return bool(rows)
+
+    def size_hint(self, dataset: str, table: str) -> int | None:
+        """DuckDB's estimate of the table's rows times its columns (None for a view or
+        a missing table): which of a parallel run's exports to start first."""
+        cur = self._cursor()
+        try:
+            rows = _relation(
+                cur,
+                "SELECT estimated_size * column_count FROM duckdb_tables() "
+                "WHERE lower(schema_name) = lower(?) AND lower(table_name) = lower(?)",
+                params=[dataset, table],
+            ).fetchall()
+        except duckdb.Error:
+            return None
+        finally:
+            cur.close()
+        return int(rows[0][0]) if rows and rows[0][0] is not None else None
 
     def schema(self, dataset: str, table: str) -> pa.Schema:
         """The table's columns as Arrow types, in table order, as :meth:`scan` yields them."""
@@ -369,7 +338,7 @@ class DuckDBEngine:
         try:
             self._single_statement(cur, sql, request)
             relation = _relation(cur, sql, params)
-            need = self.stream_need(sum(map(_leaves, relation.types))) if plain else 0
+            need = self._limit.need(sum(map(leaves, relation.types))) if plain else 0
         except duckdb.Error as exc:
             cur.close()
             raise self._translate(exc, request) from exc
@@ -502,16 +471,6 @@ class DuckDBEngine:
             finally:
                 cur.close()
         return None
-
-
-def _leaves(kind: Any) -> int:
-    """The columns DuckDB stores for a value of type ``kind`` (a struct's or map's
-    fields, a list's element, each counted down to plain types; a list's offsets too)."""
-    if kind.id in ("struct", "union", "map", "list", "array"):
-        extra = 1 if kind.id in ("list", "map") else 0
-        # an array's children also hold its size, an int
-        return extra + sum(_leaves(c) for _, c in kind.children if hasattr(c, "id"))
-    return 1
 
 
 def _relation(cur: Any, sql: str, params: list[Any] | None = None) -> Any:
