@@ -20,6 +20,7 @@ engines.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import queue
@@ -35,7 +36,7 @@ import pyarrow as pa
 from dpexport.engines import bigquery_sql as bsql
 from dpexport.engines.base import ScanRequest
 from dpexport.engines.bigquery_errors import translate
-from dpexport.engines.bigquery_meter import JobMeter, SizeEstimate
+from dpexport.engines.bigquery_meter import JobMeter, SizeEstimate, cells
 from dpexport.engines.bigquery_types import (
     arrow_field,
     arrow_schema,
@@ -310,23 +311,26 @@ class BigQueryEngine:
         )
         return None if job.total_bytes_processed is None else int(job.total_bytes_processed)
 
+    def size_hint(self, dataset: str, table: str) -> int | None:
+        """:func:`.bigquery_meter.cells` of the table, None if unknown (see there)."""
+        with contextlib.suppress(ExportError):
+            return cells(self._table(dataset, table))
+        return None
+
     def estimate(self, request: ScanRequest) -> SizeEstimate:
         """The request's scan size (dry run) and the table's stored size and rows."""
         self._check_request(request)
         meta = self._table(request.dataset, request.table)
         sql = bsql.render_select(dataclasses.replace(request, order_by=()), project=self.project)
         scanned = self.dry_run_bytes(sql, table=f"{request.dataset}.{request.table}")
-        rows = int(meta.num_rows) if meta.num_rows is not None else None
-        size = int(meta.num_bytes) if meta.num_bytes is not None else None
-        return SizeEstimate(scanned, size, rows)
+        return SizeEstimate(scanned, meta.num_bytes, meta.num_rows)
 
     def count(self, request: ScanRequest) -> int:
         """Rows the request would return."""
         return int(self.aggregate(request, {"n": "count(*)"})["n"])
 
     def aggregate(self, request: ScanRequest, expressions: dict[str, str]) -> dict[str, Any]:
-        """Evaluate aggregate expressions (DuckDB dialect, transpiled) over the request's
-        output rows, in one query."""
+        """Aggregate expressions (DuckDB dialect, transpiled) over the request's rows."""
         if not expressions:
             return {}
         self._check_request(request)

@@ -42,3 +42,15 @@ class SizeEstimate:
     bytes_processed: int | None
     table_bytes: int | None
     table_rows: int | None
+
+
+def cells(meta: Any) -> int | None:
+    """A table's rows (its streaming buffer's too) times its columns, from its metadata
+    (``bigquery.Table``), or None for a view: ``run --parallel`` starts the largest
+    first. Rows, not ``numBytes``: that leaves out the streaming buffer (bqemulator
+    says 0 for every table)."""
+    if meta.num_rows is None:
+        return None
+    buffer = meta.streaming_buffer
+    buffered = (buffer.estimated_rows or 0) if buffer is not None else 0
+    return (int(meta.num_rows) + int(buffered)) * len(meta.schema)
