@@ -134,7 +134,6 @@ def run(
 ) -> None:
     """Run the exports (all, or the named tables), several tables at once."""
     from dpexport.flow.progress import make_progress
-    from dpexport.ops.figures import write_textfile
 
     settings = settings_of(ctx, config_path, local_root)
     logical = parse_at(at)
@@ -150,7 +149,9 @@ def run(
             progress=progress,
             parallel=parallel,
         )
-    if metrics_file is not None:
+    if metrics_file is not None:  # imported only here: prometheus_client costs ~30 ms
+        from dpexport.ops.figures import write_textfile
+
         write_textfile(metrics_file, workspace.config, results, workspace.local_root)
     report_results(results, as_json)
     ctx.exit(exit_code(results))

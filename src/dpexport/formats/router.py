@@ -40,14 +40,17 @@ def key_columns(batch: pa.RecordBatch) -> list[str]:
 
 def split_by_keys(batch: pa.RecordBatch) -> list[tuple[dict[str, object], pa.RecordBatch]]:
     """Split a batch into runs of equal key values; key columns are dropped."""
-    import pyarrow.compute as pc  # here: a run DuckDB writes never routes rows
-
     keys = key_columns(batch)
+    if not keys:  # one folder: nothing to split or drop
+        return [({}, batch)] if batch.num_rows else []
     data = batch.select(
         [n for n in batch.schema.names if not n.startswith(layout.KEY_COLUMN_PREFIX)]
     )
-    if not keys or batch.num_rows == 0:
-        return [({}, data)] if batch.num_rows else []
+    if batch.num_rows == 0:
+        return []
+    # imported here: only rows routed to several folders need it (~30 ms)
+    import pyarrow.compute as pc
+
     # a run ends where any key changes; each key column is run-end encoded on its own,
     # which keeps NULL apart from every text ('\x00' included) and needs no separator
     # that a value could contain (layout.safe_segment gives distinct values distinct
