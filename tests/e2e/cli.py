@@ -11,6 +11,9 @@ from typing import Any
 
 import duckdb
 
+#: the repository: ``tests.e2e.stop_child`` is run from it
+REPO = Path(__file__).resolve().parents[2]
+
 
 @dataclass
 class Result:
@@ -34,6 +37,19 @@ def dpexport(
         capture_output=True,
         text=True,
         timeout=timeout,
+    )
+    return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+def stopped(hook: list[str], *args: str | Path) -> Result:
+    """The CLI with ``args`` run through ``tests.e2e.stop_child``, stopped as ``hook``
+    says (``signal SIGINT STEP N TIMES`` or ``fail OP KEY_PART``)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.e2e.stop_child", *hook, "--", *map(str, args)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     return Result(proc.returncode, proc.stdout, proc.stderr)
 

@@ -13,7 +13,7 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from tests.e2e.cli import dpexport, kill_at_step
+from tests.e2e.cli import dpexport, kill_at_step, stopped
 
 BUCKET = Path("gs/diagnosticpro-exports")
 PROD = BUCKET / "prod/diagnosticpro_prod"
@@ -142,13 +142,12 @@ def test_full_refresh_killed_then_rerun(demo_dir: Path, step: str, nth: int) -> 
 def _signal_run(base: Path, table: str, at: str, step: str, nth: int, signame: str) -> None:
     """The CLI's run, sent ``signame`` at the ``nth`` ``step``: it must exit 130, with
     nothing marked FAILURE."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "tests.e2e.stop_child", "signal", signame, step, str(nth), "1",
-         "--", "-c", str(base / "dpexport.yaml"), "--local-root", str(base / "buckets"),
-         "run", "--table", table, "--at", at],
-        cwd=REPO, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert proc.returncode == 130, (step, nth, proc.returncode, proc.stderr)
+    proc = stopped(
+        ["signal", signame, step, str(nth), "1"],
+        *("-c", base / "dpexport.yaml", "--local-root", base / "buckets"),
+        *("run", "--table", table, "--at", at),
+    )
+    assert proc.code == 130, (step, nth, proc.code, proc.err)
     assert not list((base / "buckets" / PROD / table).rglob("FAILURE"))
 
 

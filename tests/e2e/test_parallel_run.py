@@ -8,8 +8,6 @@ import hashlib
 import json
 import re
 import shutil
-import subprocess
-import sys
 from datetime import datetime, timedelta
 from itertools import combinations
 from pathlib import Path
@@ -21,9 +19,8 @@ from dpexport import api
 from dpexport.demo import prepare_demo
 from dpexport.errors import UsageError
 from dpexport.security.crypto import LocalKeyProvider, open_decrypted
-from tests.e2e.cli import Result, dpexport
+from tests.e2e.cli import Result, dpexport, stopped
 
-REPO = Path(__file__).resolve().parents[2]
 AT = "2025-09-17T00:00:00Z"
 BUCKET = Path("gs/diagnosticpro-exports")
 #: sensor readings in the demo warehouse: its largest export then takes seconds, so the
@@ -49,16 +46,7 @@ def _run(base: Path, root: str, *args: str, hook: list[str] | None = None) -> Re
     """``dpexport run --json`` into ``base/root``; through ``stop_child`` with ``hook``."""
     cli = ["-c", str(base / "dpexport.yaml"), "--local-root", str(base / root)]
     cli += ["run", "--at", AT, "--json", *args]
-    if hook is None:
-        return dpexport(*cli)
-    proc = subprocess.run(
-        [sys.executable, "-m", "tests.e2e.stop_child", *hook, "--", *cli],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    return Result(proc.returncode, proc.stdout, proc.stderr)
+    return dpexport(*cli) if hook is None else stopped(hook, *cli)
 
 
 @pytest.fixture(scope="module")

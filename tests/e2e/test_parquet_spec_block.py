@@ -7,41 +7,30 @@ from __future__ import annotations
 
 import json
 import math
+import textwrap
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from dpexport.formats import thrift_compact
 from tests.e2e.cli import plan_paths, run_ok
+from tests.parquet_pages import DATA_PAGES, pages
+from tests.unit.config.config_spec_blocks import BLOCKS
 
 AT = "2025-09-16T14:30:22Z"
 MB = 1024 * 1024
-#: spec 2.1, as written (examples/diagnosticpro.yaml)
-CONFIG = """\
-project: p
-environment: test
-warehouse: {engine: duckdb, path: warehouse.duckdb}
-buckets: {exports: gs://b}
-formats:
-  PARQUET:
-    format_config:
-      version: "2.6"
-      compression: "SNAPPY"  # Default
-      encoding: "PLAIN_DICTIONARY"
-      row_group_size: 128MB
-      page_size: 1MB
-      schema_evolution:
-        enabled: true
-        backward_compatible: true
-        version_column: "_schema_version"
-exports:
-  - source: ds.telemetry
-    destination: gs://b/telemetry/
-    format: PARQUET
-"""
+#: spec 2.1's block, verbatim (the copy the config tests share), under ``formats.PARQUET``
+CONFIG = (
+    "project: p\n"
+    "environment: test\n"
+    "warehouse: {engine: duckdb, path: warehouse.duckdb}\n"
+    "buckets: {exports: gs://b}\n"
+    "formats:\n  PARQUET:\n" + textwrap.indent(BLOCKS["2.1"][1], "    ") + "exports:\n"
+    "  - source: ds.telemetry\n"
+    "    destination: gs://b/telemetry/\n"
+    "    format: PARQUET\n"
+)
 #: ~1 KB a row: 2.3 row groups of 128MB. ``wide_id`` (96 distinct characters a row)
 #: outgrows its dictionary and is written PLAIN, in pages ended by the 1MB size;
 #: ``payload`` repeats 50 values of ~900 bytes (a dictionary pays)
@@ -57,24 +46,6 @@ CREATE TABLE ds.telemetry AS SELECT
     i * 0.5 AS value
 FROM range({ROWS}) t(i)
 """
-
-
-def _pages(path: Path, chunk: Any) -> list[tuple[int, int]]:
-    """(type, uncompressed size) of each page of a column chunk, from its page headers
-    (PageHeader: 1 type, 2 uncompressed size, 3 compressed size)."""
-    start = chunk.data_page_offset
-    if chunk.has_dictionary_page and chunk.dictionary_page_offset:
-        start = min(start, chunk.dictionary_page_offset)
-    with path.open("rb") as f:
-        f.seek(start)
-        data = f.read(chunk.total_compressed_size)
-    pages, pos = [], 0
-    while pos < len(data):
-        header, pos = thrift_compact.decode_at(data, pos)
-        fields = {fid: value for fid, _, value in header}
-        pages.append((fields[1], fields[2]))
-        pos += fields[3]
-    return pages
 
 
 def test_spec_block_is_honoured_in_the_footers(tmp_path: Path) -> None:
@@ -116,15 +87,15 @@ def test_spec_block_is_honoured_in_the_footers(tmp_path: Path) -> None:
             # dictionary encoding ("PLAIN_DICTIONARY", named RLE_DICTIONARY since 2.0)
             assert chunk.has_dictionary_page, (g, chunk.path_in_schema)
             assert {"PLAIN_DICTIONARY", "RLE_DICTIONARY"} & set(chunk.encodings)
-            pages = _pages(data, chunk)
+            sizes = [size for _, size in pages(data, chunk)]
             # no page over 1MB by more than one write batch (1,024 values) of the
             # widest: Arrow ends a page once it reaches the size
-            assert all(size <= MB + 1024 * widest for _, size in pages), pages
+            assert all(size <= MB + 1024 * widest for size in sizes), sizes
         # the wide column fell back to PLAIN pages, ended by the size (not by the
         # 20,000 rows Arrow also ends a page at): page_size took effect
         wide = group.column(names.index("wide_id"))
         assert "PLAIN" in wide.encodings
-        plain = [size for kind, size in _pages(data, wide) if kind in (0, 3)]
+        plain = [size for kind, size in pages(data, wide) if kind in DATA_PAGES]
         assert max(plain) >= MB, plain
 
     # the _schema_version column: a string, every row the manifest's version

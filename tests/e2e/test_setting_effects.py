@@ -32,6 +32,7 @@ from dpexport.storage.base import ObjectInfo, Store
 from dpexport.timestamps import parse_rfc3339
 from tests.e2e.cli import dpexport as cli
 from tests.e2e.cli import plan_paths, warehouse_sql
+from tests.parquet_pages import DATA_PAGES, pages
 
 AT = "2025-09-16T14:30:22Z"
 LATER = "2025-09-17T14:30:22Z"
@@ -143,80 +144,9 @@ def test_parquet_encoding_is_dictionary_or_plain(encoding: str, tmp_path: Path) 
 # -- Parquet: page and row group sizes ------------------------------------------------
 
 
-def _varint(buf: bytes, pos: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        byte = buf[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return value, pos
-        shift += 7
-
-
-def _skip(buf: bytes, pos: int, kind: int, in_list: bool = False) -> int:
-    """Past one Thrift compact-protocol value of type ``kind``."""
-    if kind in (1, 2):  # a bool: in its field header, a byte in a list
-        return pos + 1 if in_list else pos
-    if kind == 3:
-        return pos + 1
-    if kind in (4, 5, 6):
-        return _varint(buf, pos)[1]
-    if kind == 7:
-        return pos + 8
-    if kind == 8:
-        size, pos = _varint(buf, pos)
-        return pos + size
-    if kind in (9, 10):
-        head, pos = buf[pos], pos + 1
-        size = head >> 4
-        if size == 15:
-            size, pos = _varint(buf, pos)
-        for _ in range(size):
-            pos = _skip(buf, pos, head & 0x0F, in_list=True)
-        return pos
-    if kind == 12:
-        return _struct(buf, pos)[1]
-    raise AssertionError(f"unexpected Thrift type {kind}")
-
-
-def _struct(buf: bytes, pos: int) -> tuple[dict[int, int], int]:
-    """A Thrift compact-protocol struct at ``pos``: its i32 fields by id, and its end."""
-    fields: dict[int, int] = {}
-    last = 0
-    while True:
-        head, pos = buf[pos], pos + 1
-        if head == 0:
-            return fields, pos
-        kind, delta = head & 0x0F, head >> 4
-        if delta:
-            last += delta
-        else:
-            raw, pos = _varint(buf, pos)
-            last = (raw >> 1) ^ -(raw & 1)
-        if kind == 5:
-            raw, pos = _varint(buf, pos)
-            fields[last] = (raw >> 1) ^ -(raw & 1)
-        else:
-            pos = _skip(buf, pos, kind)
-
-
 def _data_pages(path: Path, name: str) -> list[int]:
-    """The uncompressed size of each data page of column ``name`` (row group 0), read
-    from the page headers (PageHeader: 1 type, 2 uncompressed, 3 compressed size)."""
-    column = _column(path, name)
-    start = column.data_page_offset
-    if column.has_dictionary_page and column.dictionary_page_offset:
-        start = min(start, column.dictionary_page_offset)
-    buf = path.read_bytes()
-    pos, end = start, start + column.total_compressed_size
-    sizes: list[int] = []
-    while pos < end:
-        header, pos = _struct(buf, pos)
-        if header[1] in (0, 3):  # DATA_PAGE, DATA_PAGE_V2
-            sizes.append(header[2])
-        pos += header[3]
-    return sizes
+    """The uncompressed size of each data page of column ``name`` (row group 0)."""
+    return [size for kind, size in pages(path, _column(path, name)) if kind in DATA_PAGES]
 
 
 #: both under pyarrow's cap of 20,000 rows (160 KB of ids) a page

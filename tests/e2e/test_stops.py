@@ -7,16 +7,13 @@ leaves every source row published exactly once and ``verify`` clean."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
-from tests.e2e.cli import Result, dpexport, warehouse_sql
+from tests.e2e.cli import Result, dpexport, stopped, warehouse_sql
 
-REPO = Path(__file__).resolve().parents[2]
 PROD = Path("gs/diagnosticpro-exports/prod/diagnosticpro_prod")
 BUCKET = Path("gs/diagnosticpro-exports")
 FIRST, SECOND = "2025-09-16T14:30:22Z", "2025-09-17T14:30:22Z"
@@ -26,15 +23,7 @@ POSTS, CODES = "reddit_diagnostic_posts", "dtc_code_definitions"
 def _stopped(base: Path, hook: list[str], table: str, at: str) -> Result:
     """``dpexport run --json`` of one table through ``stop_child`` with ``hook``."""
     cli = ["-c", str(base / "dpexport.yaml"), "--local-root", str(base / "out")]
-    cli += ["run", "--table", table, "--at", at, "--json"]
-    proc = subprocess.run(
-        [sys.executable, "-m", "tests.e2e.stop_child", *hook, "--", *cli],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    return Result(proc.returncode, proc.stdout, proc.stderr)
+    return stopped(hook, *cli, "run", "--table", table, "--at", at, "--json")
 
 
 def _run(base: Path, table: str, at: str) -> Result:
