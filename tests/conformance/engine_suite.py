@@ -238,10 +238,9 @@ class EngineSuite:
     def test_size_hint_is_the_tables_size_or_none(self, engine: Engine) -> None:
         """What ``run --parallel`` starts largest first by: a positive size for a table
         with rows, None for one the engine cannot size (missing)."""
-        sized: Any = engine  # an optional method: not every Engine has it
-        hint = sized.size_hint(DATASET, TABLE)
+        hint = engine.size_hint(DATASET, TABLE)
         assert hint == len(ROWS) * len(engine.schema(DATASET, TABLE)), hint
-        assert sized.size_hint(DATASET, "no_such_table") is None
+        assert engine.size_hint(DATASET, "no_such_table") is None
 
     def test_table_exists(self, engine: Engine) -> None:
         assert engine.table_exists(DATASET, TABLE)

@@ -167,6 +167,11 @@ class Engine(Protocol):
 
     def table_exists(self, dataset: str, table: str) -> bool: ...
 
+    def size_hint(self, dataset: str, table: str) -> int | None:
+        """A cheap measure of the table's size (rows x columns), None when unknown (a
+        view): ``run --parallel`` starts the largest tables first."""
+        ...
+
     def schema(self, dataset: str, table: str) -> pa.Schema:
         """The table's columns as Arrow types, in table order."""
         ...

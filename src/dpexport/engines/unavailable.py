@@ -37,6 +37,9 @@ class Unavailable:
     def native_writer(self) -> NativeWriter | None:
         return None
 
+    def size_hint(self, dataset: str, table: str) -> int | None:
+        return None
+
     def write_export_logs(self, records: list[dict[str, Any]]) -> None:
         """Nothing: the bucket's record of the failure stands, and the run has said once
         why the warehouse is closed."""

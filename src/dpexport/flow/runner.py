@@ -69,8 +69,7 @@ def run_exports(config: ResolvedConfig, engine: Engine, options: RunOptions) -> 
     if options.parallel > 1 and len(specs) > 1:
         for spec in specs:  # each bucket's store opened once, before the threads share it
             stores.resolve(spec.destination)
-        hint = getattr(engine, "size_hint", None)  # the engines that can tell
-        sizes = [hint(s.dataset, s.table) for s in specs] if hint is not None else None
+        sizes = [engine.size_hint(s.dataset, s.table) for s in specs]
         return export_all(specs, options.parallel, lambda spec: export_table(ctx, spec), sizes)
     return [export_table(ctx, spec) for spec in specs]
 

@@ -94,6 +94,9 @@ class RecordingEngine:
     def native_writer(self) -> NativeWriter | None:
         return None
 
+    def size_hint(self, dataset: str, table: str) -> int | None:
+        return None
+
     def write_export_logs(self, records: list[dict[str, Any]]) -> None:
         pass
 
