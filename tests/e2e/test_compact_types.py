@@ -228,9 +228,9 @@ def _strip_arrow_schema(folder: Path) -> None:
         manifest.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", "utf-8")
 
 
-def test_an_old_increment_borrows_a_newer_ones_types(tmp_path: Path) -> None:
-    """The first increment's manifest predates ``arrow_schema``; the second's records the
-    same columns, so both are read as those types: the snapshot is exact, no warning."""
+def _old_increment(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """Table ``old`` (JSONL GZIP) exported once, its manifest stripped of
+    ``arrow_schema`` as a manifest from before it: the config, local root and bucket."""
     config = _config(tmp_path, {"old": TABLES["jsonl_gzip"]})
     out, root = tmp_path / "out", tmp_path / "out" / "gs" / "b"
     _warehouse(
@@ -238,6 +238,13 @@ def test_an_old_increment_borrows_a_newer_ones_types(tmp_path: Path) -> None:
     )
     _run("-c", config, "--local-root", out, "run", "--at", T1)
     _strip_arrow_schema(root / "old")
+    return config, out, root
+
+
+def test_an_old_increment_borrows_a_newer_ones_types(tmp_path: Path) -> None:
+    """The first increment's manifest predates ``arrow_schema``; the second's records the
+    same columns, so both are read as those types: the snapshot is exact, no warning."""
+    config, out, root = _old_increment(tmp_path)
     _warehouse(tmp_path, ["old"], SECOND)
     _run("-c", config, "--local-root", out, "run", "--at", T2)
     err = _run("-c", config, "--local-root", out, "compact", "--table", "old", "--at", T3)
@@ -253,13 +260,7 @@ def test_an_old_increment_borrows_a_newer_ones_types(tmp_path: Path) -> None:
 def test_only_old_increments_are_read_as_before_with_a_warning(tmp_path: Path) -> None:
     """No manifest records its types: compact still folds the rows (with the types
     Arrow infers from the text, as before) and says which manifest it could not type."""
-    config = _config(tmp_path, {"old": TABLES["jsonl_gzip"]})
-    out, root = tmp_path / "out", tmp_path / "out" / "gs" / "b"
-    _warehouse(
-        tmp_path, ["old"], f"CREATE TABLE {{t}} ({COLUMNS}); INSERT INTO {{t}} VALUES {FIRST}"
-    )
-    _run("-c", config, "--local-root", out, "run", "--at", T1)
-    _strip_arrow_schema(root / "old")
+    config, out, root = _old_increment(tmp_path)
     [manifest] = (root / "old").glob("*/*/*/manifest_*.json")
     err = _run("-c", config, "--local-root", out, "compact", "--table", "old", "--at", T3)
     assert "predates 'arrow_schema'" in err and manifest.name in err, err
