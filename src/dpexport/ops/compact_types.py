@@ -12,7 +12,6 @@ columns when another increment names them, and a warning says so.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 from typing import Any
 
@@ -36,13 +35,14 @@ class IncrementTypes:
 
 
 def increment_types(store: Store, files: list[CommittedFile]) -> IncrementTypes:
-    """The schema of each manifest listing ``files``: recorded, borrowed or none (logged)."""
+    """The schema of each manifest listing ``files`` (read by ``committed_files``, not
+    again): recorded, borrowed or none (logged; ``store`` names it)."""
     docs: dict[str, dict[str, Any]] = {}
     recorded: dict[str, pa.Schema | None] = {}
     for f in files:
         if f.manifest in docs:
             continue
-        docs[f.manifest] = doc = json.loads(store.get(f.manifest))
+        docs[f.manifest] = doc = f.manifest_doc
         try:
             recorded[f.manifest] = recorded_schema(doc)
         except ValueError as exc:

@@ -35,6 +35,10 @@ class CommittedFile:
     exported_at: str = ""
     #: the key of the manifest that lists it
     manifest: str = ""
+    #: that manifest, as read (one object shared by its files; not compared or hashed)
+    manifest_doc: dict[str, Any] = dataclasses.field(
+        default_factory=dict, compare=False, repr=False
+    )
 
 
 def committed_files(store: Store, prefix: str, *, snapshots: bool = False) -> list[CommittedFile]:
@@ -77,6 +81,7 @@ def folder_files(store: Store, folder_key: str) -> list[CommittedFile]:
                     int(f.get("rows") or 0),
                     *export,
                     folder_key + str(name),
+                    manifest,
                 )
                 for f in manifest["files"]
             ]
