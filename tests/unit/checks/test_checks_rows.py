@@ -299,3 +299,28 @@ def test_feature_versions_go_into_the_manifest_entry(export: ExportFn) -> None:
         previous_stats=first.stats,
     )
     assert "new since the previous export: v3" in later.result("feature_version_tracking").detail
+
+
+@pytest.mark.parametrize("rows", [40, 1000])  # a short folder part (Python) and a long one
+@pytest.mark.parametrize("dtype", [pa.timestamp("us", "UTC"), pa.date32(), pa.timestamp("ns")])
+def test_order_within_a_folder_counts_each_step_back(rows: int, dtype: pa.DataType) -> None:
+    from dpexport.checks.rows import TimestampOrdering
+
+    check = TimestampOrdering({"column": "created_at"}, "error", "fail")
+    check.current_group = "shard=1"
+    values: list[int | None] = list(range(rows))
+    values[5], values[6] = values[6], values[5]  # one step back
+    values[9] = None  # a NULL is neither before nor after its neighbours
+    values[20] = 19  # equal neighbours are in order
+    values[rows - 3] = 2  # one step back, then forward again
+    raw = pa.array(values, pa.int32() if dtype == pa.date32() else pa.int64())
+    column = raw.view(dtype)
+    batch = pa.RecordBatch.from_arrays([column], names=["created_at"])
+    check.observe(batch)
+    assert check.out_of_order == 2 and check.observed == rows
+    # the folder's next part starts before this one's last row: one more
+    check.observe(batch.slice(rows - 2))
+    assert check.out_of_order == 3
+    check.current_group = "shard=2"  # another folder starts afresh
+    check.observe(batch.slice(0, 5))
+    assert check.out_of_order == 3
