@@ -230,7 +230,8 @@ def publish(
 def write_journal(store: Store, pub: Publication) -> None:
     """The commit point: once this returns, the export only ever moves forward."""
     store.put_bytes(
-        layout.staging_prefix(pub.export_id) + layout.STAGING_JOURNAL, dumps(pub.to_json())
+        layout.staging_prefix(pub.export_id) + layout.STAGING_JOURNAL,
+        dumps(pub.to_json(), compact=True),
     )
 
 

@@ -7,6 +7,7 @@ named checks are decided here once per export, so the runner only calls
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import struct
@@ -196,13 +197,20 @@ class Transforms:
             batch = anonymize(batch, self.gdpr, self._hash_key or b"")
         se = self.spec.schema_evolution
         value = self._version_value
-        if se.enabled and value is not None and se.version_column not in batch.schema.names:
+        if se.enabled and value is not None and batch.schema.get_field_index(se.version_column) < 0:
             # one value repeated in C++: a Python list per batch cost ~10 ms a 122,880 rows
             column = pa.repeat(value, batch.num_rows)
-            batch = batch.append_column(pa.field(se.version_column, pa.string(), False), column)
+            batch = batch.append_column(self._version_field(se.version_column), column)
         if schema is not None and batch.schema != schema:
             batch = batch.cast(schema)
         return batch
+
+    @staticmethod
+    @functools.lru_cache(maxsize=8)
+    def _version_field(name: str) -> pa.Field:
+        """The version column's field (made once: a folder's part of a batch can be a
+        few dozen rows, and each is given the column)."""
+        return pa.field(name, pa.string(), False)
 
     def output_schema(self, data_schema: pa.Schema) -> pa.Schema:
         """The written schema: what :meth:`apply` makes of ``data_schema``."""
