@@ -130,6 +130,7 @@ class Staging:
         # On a local store, staging is a folder of the store itself: publishing is a rename.
         self.local_dir = (local / export_id) if local is not None else scratch / export_id
         self._remote = local is None
+        self._dir_text = os.path.join(self.local_dir, "")  # with its trailing separator
         self._scratch = scratch
         self._seq = 0
 
@@ -146,6 +147,9 @@ class Staging:
         return self.local_dir / layout.staging_part_name(self._seq, suffix)
 
     def key_of(self, path: Path) -> str:
+        text = str(path)
+        if text.startswith(self._dir_text):  # a file new_path made: no Path arithmetic,
+            return self.prefix + text[len(self._dir_text) :].replace(os.sep, "/")  # ~35 µs
         return self.prefix + path.relative_to(self.local_dir).as_posix()
 
     def batch(self) -> Batch[Any]:
@@ -175,7 +179,7 @@ class Staging:
         if self._remote:
             self._upload(batch, partial(self.store.put_bytes, key, data))
         else:
-            write_new_file(self.local_dir / name, data)
+            write_new_file(self._dir_text + name, data)
         return key
 
     @staticmethod
