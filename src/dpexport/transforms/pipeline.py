@@ -197,7 +197,11 @@ class Transforms:
             batch = anonymize(batch, self.gdpr, self._hash_key or b"")
         se = self.spec.schema_evolution
         value = self._version_value
-        if se.enabled and value is not None and batch.schema.get_field_index(se.version_column) < 0:
+        if (
+            se.enabled
+            and value is not None
+            and not batch.schema.get_all_field_indices(se.version_column)
+        ):
             # one value repeated in C++: a Python list per batch cost ~10 ms a 122,880 rows
             column = pa.repeat(value, batch.num_rows)
             batch = batch.append_column(self._version_field(se.version_column), column)
