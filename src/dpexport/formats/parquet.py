@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -154,11 +155,24 @@ SMALL_FILE_BYTES = 8 * 1024 * 1024
 #: context is made per compressed page, costly where CPUID traps); 1,000 rows 11 %
 #: smaller and 30 % faster.
 TINY_FILE_ROWS = 1000
-#: (schema, codec, options) already checked by opening a writer, with their properties
-#: and whether every column is flat (see ``ParquetWriter.write_batch``)
-_CHECKED: dict[tuple[int, str, int], tuple[pa.Schema, ParquetOptions, dict[str, Any], bool]] = {}
-#: ``_stored_layout`` by id(schema): (the schema, its layout)
-_LAYOUTS: dict[int, tuple[pa.Schema, tuple[bool, pa.Schema, list[list[str]]]]] = {}
+_T = TypeVar("_T")
+#: what ``_memo`` worked out: by (what, values, ids of objects), the objects and the result
+_MEMO: dict[tuple[Any, ...], tuple[tuple[Any, ...], Any]] = {}
+
+
+def _memo(what: tuple[Any, ...], objects: tuple[Any, ...], make: Callable[[], _T]) -> _T:
+    """``make()`` once per ``what`` (hashable values) and identity of ``objects`` (the
+    schema and options a run's files share); the objects are held, so an id is never
+    reused for another while its entry lives."""
+    key = (*what, *map(id, objects))
+    hit = _MEMO.get(key)
+    if hit is not None and all(a is b for a, b in zip(hit[0], objects, strict=True)):
+        return cast(_T, hit[1])
+    value = make()
+    if len(_MEMO) >= 128:
+        _MEMO.clear()
+    _MEMO[key] = (objects, value)
+    return value
 
 
 def _is_flat(t: pa.DataType) -> bool:
@@ -183,16 +197,13 @@ def _stored_layout(schema: pa.Schema) -> tuple[bool, pa.Schema, list[list[str]]]
     """Whether ``schema`` holds an interval, the schema as stored, and each stored
     field's Parquet column paths; worked out once per schema object (a run's files share
     one), for with many small files it was ~10 % of the export."""
-    hit = _LAYOUTS.get(id(schema))
-    if hit is not None and hit[0] is schema:
-        return hit[1]
-    has = intervals.has_interval(schema)
-    stored = intervals.parquet_schema(schema) if has else schema
-    layout = (has, stored, [_leaf_paths(f.name, f.type) for f in stored])
-    if len(_LAYOUTS) >= 64:
-        _LAYOUTS.clear()
-    _LAYOUTS[id(schema)] = (schema, layout)
-    return layout
+
+    def make() -> tuple[bool, pa.Schema, list[list[str]]]:
+        has = intervals.has_interval(schema)
+        stored = intervals.parquet_schema(schema) if has else schema
+        return has, stored, [_leaf_paths(f.name, f.type) for f in stored]
+
+    return _memo(("layout",), (schema,), make)
 
 
 def _checked_properties(
@@ -201,20 +212,16 @@ def _checked_properties(
     """``writer_properties``, checked once per schema/codec/options by opening a writer on
     a memory buffer (what a bad option fails on), then reused for every file; and whether
     every column's type is flat (``_is_flat``)."""
-    key = (id(schema), codec, id(options))
-    hit = _CHECKED.get(key)
-    if hit is not None and hit[0] is schema and hit[1] is options:
-        return hit[2], hit[3]
-    props = writer_properties(schema, codec, options)
-    try:
-        pq.ParquetWriter(pa.BufferOutputStream(), schema, **props).close()
-    except (pa.ArrowException, ValueError, TypeError) as exc:
-        raise InvalidArgument(f"cannot write Parquet with these options: {exc}") from exc
-    flat = all(_is_flat(f.type) for f in schema)
-    if len(_CHECKED) >= 64:
-        _CHECKED.clear()
-    _CHECKED[key] = (schema, options, props, flat)
-    return props, flat
+
+    def make() -> tuple[dict[str, Any], bool]:
+        props = writer_properties(schema, codec, options)
+        try:
+            pq.ParquetWriter(pa.BufferOutputStream(), schema, **props).close()
+        except (pa.ArrowException, ValueError, TypeError) as exc:
+            raise InvalidArgument(f"cannot write Parquet with these options: {exc}") from exc
+        return props, all(_is_flat(f.type) for f in schema)
+
+    return _memo(("properties", codec), (schema, options), make)
 
 
 def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
