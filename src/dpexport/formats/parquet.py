@@ -12,8 +12,10 @@ own writer makes); meanwhile the caller gathers as much of the next row group as
 size (bytes, before compression); Arrow also ends a page at 20,000 rows, so a
 ``page_size`` above 20,000 values of a column does not change that column's pages.
 Dictionary encoding is on, except for columns given an explicit encoding (pyarrow
-forbids both); statistics are on; the Arrow schema is stored so time zones and exact
-types read back.
+forbids both) and, as parquet-mr does, columns whose first page's worth of a row group
+shows the dictionary does not pay (:mod:`dpexport.formats.parquet_dictionary`; a file
+encoded whole in memory is judged once, on its first rows); statistics are on; the
+Arrow schema is stored so time zones and exact types read back.
 An INTERVAL column, which pyarrow cannot write, is stored as a struct of its months,
 days and nanoseconds (:mod:`dpexport.formats.intervals`) and read back as an interval.
 """
@@ -35,6 +37,7 @@ from dpexport.errors import InvalidArgument
 from dpexport.formats import intervals
 from dpexport.formats.base import WrittenFile
 from dpexport.formats.parallel import shared_pool
+from dpexport.formats.parquet_dictionary import row_group_dictionary
 from dpexport.formats.parquet_splice import Splicer
 from dpexport.formats.streams import OutputStack
 from dpexport.storage.local import write_new_file
@@ -430,10 +433,13 @@ class ParquetWriter:
                 and not self.options.pinned
             ):
                 props = {**props, "use_dictionary": False}
+            table = pa.Table.from_batches(self._pending, self.schema)
+            dictionary = row_group_dictionary(table, props["use_dictionary"], self._paths)
+            if dictionary is not props["use_dictionary"]:
+                props = {**props, "use_dictionary": dictionary}
             writer = pq.ParquetWriter(buffer, self.schema, **props)
             try:
                 if self._pending_rows:
-                    table = pa.Table.from_batches(self._pending, self.schema)
                     _call(writer.write_table, table, row_group_size=self._group_rows())
             except BaseException:
                 with contextlib.suppress(Exception):  # failing already

@@ -7,7 +7,8 @@ statistics), so a row group's fields are cut into consecutive ranges of about eq
 Arrow bytes, a few per encoder thread, and each range is encoded by
 ``pq.ParquetWriter`` as a file of its own: the first range straight into the file
 (its body: no copy, no buffer), the others in memory (in pieces of 1 MiB), their
-bodies appended after it in order. The footer is the one the same writer writes for
+bodies appended after it in order. Each row group's columns get a dictionary where it
+pays (:mod:`dpexport.formats.parquet_dictionary`). The footer is the one the same writer writes for
 an empty file with every column, listing the parts' row groups with their offsets
 moved to where their chunks now are. Ranges in schema order keep the chunks in
 schema order, so the file is the one ``pq.ParquetWriter`` writes from the same rows,
@@ -31,6 +32,7 @@ import pyarrow.parquet as pq
 
 from dpexport.formats import thrift_compact as tc
 from dpexport.formats.parallel import shared_pool, workers
+from dpexport.formats.parquet_dictionary import row_group_dictionary
 
 MAGIC = b"PAR1"
 #: writes the parts of one row group after its first into the file, waiting for them
@@ -190,8 +192,12 @@ class Splicer:
         """Encode ``table`` as the next row group; done when it is in the file. Call it
         again only once the previous row group is done."""
         pool, call, parts = shared_pool(), self._call, []
+        props = self._props
+        dictionary = row_group_dictionary(table, props["use_dictionary"], self._paths)
+        if dictionary is not props["use_dictionary"]:
+            props = {**props, "use_dictionary": dictionary}
         for number, fields in enumerate(ranges(table, PARTS_PER_THREAD * workers())):
-            own = part_properties(self._props, {p for i in fields for p in self._paths[i]})
+            own = part_properties(props, {p for i in fields for p in self._paths[i]})
             write = self._write if number == 0 else None
             parts.append(pool.submit(call, _encode, table.select(list(fields)), own, write))
         return _POOL.submit(self._append, parts)
