@@ -124,11 +124,19 @@ class _PartSink:
 
 
 def _encode(
-    table: pa.Table, props: dict[str, Any], write: Callable[[Any], None] | None
+    table: pa.Table,
+    props: dict[str, Any],
+    write: Callable[[Any], None] | None,
+    paths: list[list[str]],
 ) -> tuple[tc.Fields, int, list[pa.Buffer]]:
     """``table`` as a Parquet file of one row group whose body goes to ``write`` as it
     is encoded, or is kept (``write`` None: in pieces of up to 1 MiB, which need no
-    copy to grow as one buffer would): its footer, body size and kept pieces."""
+    copy to grow as one buffer would): its footer, body size and kept pieces.
+    ``paths[i]`` are field ``i``'s Parquet columns; the dictionary is left out where it
+    does not pay (judged here, on the encoder's thread)."""
+    dictionary = row_group_dictionary(table, props["use_dictionary"], paths)
+    if dictionary is not props["use_dictionary"]:
+        props = {**props, "use_dictionary": dictionary}
     pieces: list[pa.Buffer] = []
 
     def keep(view: memoryview) -> None:  # in Arrow's memory pool, like the encoder's
@@ -192,14 +200,12 @@ class Splicer:
         """Encode ``table`` as the next row group; done when it is in the file. Call it
         again only once the previous row group is done."""
         pool, call, parts = shared_pool(), self._call, []
-        props = self._props
-        dictionary = row_group_dictionary(table, props["use_dictionary"], self._paths)
-        if dictionary is not props["use_dictionary"]:
-            props = {**props, "use_dictionary": dictionary}
         for number, fields in enumerate(ranges(table, PARTS_PER_THREAD * workers())):
-            own = part_properties(props, {p for i in fields for p in self._paths[i]})
+            paths = [self._paths[i] for i in fields]
+            own = part_properties(self._props, {p for leaves in paths for p in leaves})
             write = self._write if number == 0 else None
-            parts.append(pool.submit(call, _encode, table.select(list(fields)), own, write))
+            part = table.select(list(fields))
+            parts.append(pool.submit(call, _encode, part, own, write, paths))
         return _POOL.submit(self._append, parts)
 
     def _append(self, parts: list[Future[Any]]) -> None:
