@@ -152,6 +152,8 @@ class Transforms:
         )
         self.version: str | None = None
         self._version_value: pa.Scalar | None = None
+        #: the version value repeated for the largest batch so far (``_version_values``)
+        self._version_array: pa.Array | None = None
         self.check_run: CheckRun | None = None
 
     @classmethod
@@ -190,6 +192,7 @@ class Transforms:
     def set_schema_version(self, version: str) -> None:
         self.version = version
         self._version_value = string_scalar(version)
+        self._version_array = None
 
     def apply(self, batch: pa.RecordBatch, schema: pa.Schema | None = None) -> pa.RecordBatch:
         """Anonymize, add the version column, and conform to ``schema`` when given."""
@@ -202,12 +205,20 @@ class Transforms:
             and value is not None
             and not batch.schema.get_all_field_indices(se.version_column)
         ):
-            # one value repeated in C++: a Python list per batch cost ~10 ms a 122,880 rows
-            column = pa.repeat(value, batch.num_rows)
+            column = self._version_values(value, batch.num_rows)
             batch = batch.append_column(self._version_field(se.version_column), column)
         if schema is not None and batch.schema != schema:
             batch = batch.cast(schema)
         return batch
+
+    def _version_values(self, value: pa.Scalar, rows: int) -> pa.Array:
+        """``value`` ``rows`` times: a slice of one array kept for the largest batch (one
+        ``pa.repeat`` a batch copied the value into fresh memory every time: ~3 % of the
+        CPU of a 5 M-row export in the spec block; a Python list, ~10 ms a 122,880 rows)."""
+        held = self._version_array
+        if held is None or len(held) < rows:
+            held = self._version_array = pa.repeat(value, rows)
+        return held.slice(0, rows)
 
     @staticmethod
     @functools.lru_cache(maxsize=8)
