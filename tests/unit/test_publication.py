@@ -3,6 +3,7 @@ files before the commit, and moves into folders that do not exist yet."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from datetime import UTC, datetime
 from pathlib import Path
@@ -143,12 +144,18 @@ def test_verify_staged_accepts_what_was_written(tmp_path: Path) -> None:
 
 
 def test_verify_staged_rereads_the_bytes(tmp_path: Path) -> None:
-    """A changed byte, a wrong row count or a missing file is found by reading the file."""
+    """A changed byte, a wrong row count or a missing file is found by reading the file:
+    the bytes by their CRC-32 taken while they were written, or, from a writer that took
+    none, by their sha256; a CRC that does not match the file fails as well."""
     spec = spec_for()
-    files = staged_files(tmp_path, 3)
-    data = bytearray(files[0].path.read_bytes())
-    data[10] ^= 0xFF
-    files[0].path.write_bytes(bytes(data))
+    files = staged_files(tmp_path, 5)
+    assert all(f.crc32 is not None for f in files)
+    for changed in (files[0], files[3]):
+        data = bytearray(changed.path.read_bytes())
+        data[10] ^= 0xFF
+        changed.path.write_bytes(bytes(data))
+    files[3] = dataclasses.replace(files[3], crc32=None)
+    files[4] = dataclasses.replace(files[4], crc32=(files[4].crc32 or 0) ^ 1)
     files[1] = WrittenFile(
         files[1].path,
         files[1].rows + 1,
@@ -160,9 +167,12 @@ def test_verify_staged_rereads_the_bytes(tmp_path: Path) -> None:
     with pytest.raises(ExportError) as info:
         verify_staged(files, spec, transforms_for(spec, tmp_path))
     text = str(info.value)
-    assert f"{files[0].path.name}: sha256 differs" in text
+    assert f"{files[0].path.name}: CRC-32 differs from the bytes written" in text
     assert f"{files[1].path.name}: 51 rows read back, 52 written" in text
     assert f"{files[2].path.name}: unreadable" in text
+    assert f"{files[3].path.name}: sha256 differs from the bytes written" in text
+    assert f"{files[4].path.name}: CRC-32 differs from the bytes written" in text
+    assert text.count("differs") == 3
 
 
 def test_verify_staged_a_footer_that_lies(tmp_path: Path) -> None:

@@ -217,7 +217,15 @@ class TextFileWriter:
             self.abort()
             raise
         stored, digest, block = self._stack.close()
-        return WrittenFile(self.path, self._rows, stored, self._uncompressed, digest, block)
+        return WrittenFile(
+            self.path,
+            self._rows,
+            stored,
+            self._uncompressed,
+            digest,
+            block,
+            crc32=self._stack.crc32,
+        )
 
     def abort(self) -> None:
         self._pipeline.cancel()

@@ -39,7 +39,7 @@ from dpexport.formats.base import WrittenFile
 from dpexport.formats.parallel import shared_pool
 from dpexport.formats.parquet_dictionary import row_group_dictionary
 from dpexport.formats.parquet_splice import Splicer
-from dpexport.formats.streams import OutputStack
+from dpexport.formats.streams import OutputStack, crc32
 from dpexport.storage.local import write_new_file
 
 if TYPE_CHECKING:
@@ -408,7 +408,15 @@ class ParquetWriter:
         _call(splicer.finish)
         assert self._stack is not None
         stored, digest, block = self._stack.close()
-        return WrittenFile(self.path, self._rows, stored, self._uncompressed, digest, block)
+        return WrittenFile(
+            self.path,
+            self._rows,
+            stored,
+            self._uncompressed,
+            digest,
+            block,
+            crc32=self._stack.crc32,
+        )
 
     def close_async(self) -> Future[WrittenFile]:
         """:meth:`close` on a worker thread when the file is small; else closed now."""
@@ -451,6 +459,7 @@ class ParquetWriter:
             if self._encryptor is None:
                 write_new_file(self.path, data)
                 stored, digest, block = data.size, hashlib.sha256(data).hexdigest(), None
+                crc = crc32(data, 0)
             else:
                 stack = OutputStack(self.path, "NONE", self._encryptor)
                 try:
@@ -459,10 +468,13 @@ class ParquetWriter:
                     stack.abort()
                     raise
                 stored, digest, block = stack.close()
+                crc = stack.crc32
         except BaseException:
             self.path.unlink(missing_ok=True)
             raise
-        return WrittenFile(self.path, self._rows, stored, self._uncompressed, digest, block)
+        return WrittenFile(
+            self.path, self._rows, stored, self._uncompressed, digest, block, crc32=crc
+        )
 
     def abort(self) -> None:
         with contextlib.suppress(Exception):  # the file is deleted anyway

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, BinaryIO, cast
 
@@ -43,6 +44,8 @@ STREAM_CODECS: dict[str, str | None] = {
 #: ISA-L levels are 0-3; 3 costs twice the CPU of 2 for ~2% smaller text files.
 GZIP_LEVEL = 2
 _SINK_BUFFER = 1024 * 1024
+#: CRC-32 (zlib's) in ISA-L: ~23 GB/s against sha256's ~1.9 on this machine's cores
+crc32: Callable[[Any, int], int] = isal_zlib.crc32
 #: what ISA-L raises on corrupt input (typed here: the stubs leave it untyped)
 _INFLATE_ERROR: type[Exception] = cast(type[Exception], isal_zlib.error)
 
@@ -50,7 +53,8 @@ Source = Path | str | BinaryIO
 
 
 class HashingSink(io.RawIOBase):
-    """A writable local file that sha256-hashes and counts every byte written to it."""
+    """A writable local file that sha256-hashes and counts every byte written to it, and
+    takes their CRC-32 (:attr:`crc32`, what the verification's re-read compares)."""
 
     def __init__(self, path: Path) -> None:
         super().__init__()
@@ -58,6 +62,7 @@ class HashingSink(io.RawIOBase):
         self._file = self.path.open("wb", buffering=_SINK_BUFFER)
         self._hash = hashlib.sha256()
         self._count = 0
+        self.crc32 = 0
 
     def writable(self) -> bool:
         return True
@@ -65,6 +70,7 @@ class HashingSink(io.RawIOBase):
     def write(self, data: ReadableBuffer) -> int:
         view = memoryview(data)
         self._hash.update(view)
+        self.crc32 = crc32(view, self.crc32)
         self._file.write(view)
         self._count += view.nbytes
         return view.nbytes
@@ -210,6 +216,11 @@ class OutputStack:
     def stored_bytes(self) -> int:
         """Bytes that reached the file so far."""
         return self.sink.bytes_written
+
+    @property
+    def crc32(self) -> int:
+        """CRC-32 of the bytes that reached the file (exact after :meth:`close`)."""
+        return self.sink.crc32
 
     def close(self) -> tuple[int, str, dict[str, Any] | None]:
         """Flush and close every layer; returns (stored bytes, sha256 hex, encryption block)."""

@@ -1,7 +1,9 @@
 """Verification of staged files before they are published.
 
-``verify_staged`` re-reads each file the export wrote (sha256, size, rows, readable)
-before the commit. Published exports are re-checked later by :mod:`.audit` (``verify``).
+``verify_staged`` re-reads each file the export wrote (size, rows, readable, and its
+bytes: their CRC-32 against the one taken as they were written and sha256-hashed, or
+their sha256 again where a writer took no CRC) before the commit. Published exports
+are re-checked later by :mod:`.audit` (``verify``), every sha256 recomputed.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from dpexport.formats import count_rows
 from dpexport.formats.base import WrittenFile
 from dpexport.formats.encodings import TextEncoding
 from dpexport.formats.parallel import workers
-from dpexport.formats.streams import Inflater
+from dpexport.formats.streams import Inflater, crc32
 from dpexport.publish.commit import run_all
 from dpexport.security.crypto import MAGIC, is_encrypted
 
@@ -51,9 +53,27 @@ def sha256_of_file(path: str | Path) -> tuple[str, int]:
         return sha256_of(fh)
 
 
-def _jsonl_pass(stream: Any, gzip: bool) -> tuple[str, int, int]:
-    """sha256, size and rows of a plain JSONL file in one read (rows as ``count_jsonl``)."""
-    digest = hashlib.sha256()
+class _Crc:
+    """CRC-32 with hashlib's ``update``/``hexdigest`` (8 hex digits)."""
+
+    def __init__(self, data: bytes = b"") -> None:
+        self.value = crc32(data, 0)
+
+    def update(self, data: bytes) -> None:
+        self.value = crc32(data, self.value)
+
+    def hexdigest(self) -> str:
+        return f"{self.value:08x}"
+
+
+def _hasher(crc: bool, data: bytes = b"") -> Any:
+    return _Crc(data) if crc else hashlib.sha256(data)
+
+
+def _jsonl_pass(stream: Any, gzip: bool, crc: bool) -> tuple[str, int, int]:
+    """The digest (CRC-32 or sha256), size and rows of a plain JSONL file in one read
+    (rows as ``count_jsonl``)."""
+    digest = _hasher(crc)
     size = rows = 0
     inflater = Inflater() if gzip else None
     last = b"\n"
@@ -76,21 +96,24 @@ def compression_ratio(files: Sequence[WrittenFile]) -> float | None:
     return 1.0 - sum(f.stored_bytes for f in files) / raw
 
 
-def _read_check(path: Path, jsonl_codec: str | None) -> tuple[str, int, int | None, bytes | None]:
-    """One read of a staged file: sha256, size, rows when the read itself can count them
-    (plain JSONL), and the whole content when it fit in one chunk and is not encrypted
-    (so a plain Parquet footer is parsed from the very bytes that were hashed)."""
+def _read_check(
+    path: Path, jsonl_codec: str | None, crc: bool
+) -> tuple[str, int, int | None, bytes | None]:
+    """One read of a staged file: its digest (CRC-32 if ``crc``, else sha256), size,
+    rows when the read itself can count them (plain JSONL), and the whole content when
+    it fit in one chunk and is not encrypted (so a plain Parquet footer is parsed from
+    the very bytes that were hashed)."""
     if jsonl_codec is not None:
         with open(path, "rb") as fh:
             if not is_encrypted(fh.read(len(MAGIC))):
                 fh.seek(0)
-                digest, size, rows = _jsonl_pass(fh, jsonl_codec == "GZIP")
+                digest, size, rows = _jsonl_pass(fh, jsonl_codec == "GZIP", crc)
                 return digest, size, rows, None
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))  # no buffered reader
     try:
         head = os.read(fd, _CHUNK)
         encrypted = is_encrypted(head[: len(MAGIC)])
-        hasher = hashlib.sha256(head)
+        hasher = _hasher(crc, head)
         size = len(head)
         whole: bytes | None = None if encrypted else head
         while chunk := os.read(fd, _CHUNK):
@@ -136,14 +159,17 @@ def verify_staged(files: Sequence[WrittenFile], spec: TableSpec, transforms: Tra
 
     def check(wf: WrittenFile, problems: list[Mismatch]) -> None:
         try:
-            digest, size, rows, whole = _read_check(wf.path, jsonl_codec)
+            crc = wf.crc32 is not None
+            digest, size, rows, whole = _read_check(wf.path, jsonl_codec, crc)
             rows = None if rows is None else rows - extra
         except (OSError, ValueError) as exc:
             problems.append(Mismatch(wf.path.name, f"unreadable: {exc}"))
             return
         if size != wf.stored_bytes:
             problems.append(Mismatch(wf.path.name, f"size {size} != written {wf.stored_bytes}"))
-        if digest != wf.sha256:
+        if wf.crc32 is not None and digest != f"{wf.crc32:08x}":
+            problems.append(Mismatch(wf.path.name, "CRC-32 differs from the bytes written"))
+        elif wf.crc32 is None and digest != wf.sha256:
             problems.append(Mismatch(wf.path.name, "sha256 differs from the bytes written"))
         if rows is None:
             try:
