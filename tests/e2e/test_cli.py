@@ -374,3 +374,29 @@ def test_quarantine_keeps_bad_rows_out_and_in_the_dlq(demo_dir: Path) -> None:
     assert checks["content_length_check"]["rows_quarantined"] == long_posts
     assert checks["unique_post_ids"]["status"] == "passed"
     assert manifest["validation"]["duplicate_check"] == "passed"
+
+
+_THREADS = """
+import os
+from dpexport.cli import main
+try:
+    main(["--help"])
+except SystemExit:
+    pass
+import numpy  # pyarrow imports it
+print(os.environ["OPENBLAS_NUM_THREADS"], len(os.listdir("/proc/self/task")))
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="counts threads in /proc")
+def test_the_cli_keeps_openblas_to_one_thread_unless_told(tmp_path: Path) -> None:
+    """numpy's OpenBLAS (pyarrow imports numpy) starts a thread per core that spins for
+    ~0.15 s of CPU in every dpexport process; the CLI asks for none, and a user's own
+    OPENBLAS_NUM_THREADS stands."""
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    cmd = [sys.executable, "-c", _THREADS]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+    assert done.stdout.splitlines()[-1] == "1 1"
+    env["OPENBLAS_NUM_THREADS"] = "2"
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+    assert done.stdout.splitlines()[-1] == "2 2"

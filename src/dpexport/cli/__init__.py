@@ -13,6 +13,7 @@ Heavy modules load inside the commands.
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from types import FrameType
@@ -78,6 +79,9 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point: maps errors to exit codes (0 ok, 1 failed, 2 bad input, 130 interrupted);
     under ``--log-format json`` its error line is a JSON log line too."""
     signal.signal(signal.SIGTERM, _on_sigterm)
+    # pyarrow imports numpy, whose OpenBLAS starts a thread per core that spins for
+    # ~0.15 s of CPU; dpexport does no linear algebra (a user's own setting stands)
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     args = argv if argv is not None else sys.argv[1:]
     debug = "--debug" in args
     as_json = json_logs_asked(args)
