@@ -70,6 +70,15 @@ def _hasher(crc: bool, data: bytes = b"") -> Any:
     return _Crc(data) if crc else hashlib.sha256(data)
 
 
+def crc32_of_file(path: str | Path) -> int:
+    """CRC-32 of a local file's bytes as stored."""
+    with open(path, "rb") as fh:
+        crc = _Crc()
+        while chunk := fh.read(_CHUNK):
+            crc.update(chunk)
+        return crc.value
+
+
 def _jsonl_pass(stream: Any, gzip: bool, crc: bool) -> tuple[str, int, int]:
     """The digest (CRC-32 or sha256), size and rows of a plain JSONL file in one read
     (rows as ``count_jsonl``)."""
