@@ -11,11 +11,9 @@ own writer makes); meanwhile the caller gathers as much of the next row group as
 :data:`GATHER_WHILE_ENCODING` allows. ``page_size`` is passed through as the data page
 size (bytes, before compression); Arrow also ends a page at 20,000 rows, so a
 ``page_size`` above 20,000 values of a column does not change that column's pages.
-Dictionary encoding is on, except for columns given an explicit encoding (pyarrow
-forbids both) and, as parquet-mr does, columns whose first page's worth of a row group
-shows the dictionary does not pay (:mod:`dpexport.formats.parquet_dictionary`; a file
-encoded whole in memory is judged once, on its first rows); statistics are on; the
-Arrow schema is stored so time zones and exact types read back.
+Dictionary encoding is on, but for columns given an explicit encoding (pyarrow forbids
+both) and where it does not pay (:mod:`.parquet_dictionary`; a file encoded whole in
+memory is judged once); statistics on; the Arrow schema stored (zones, exact types).
 An INTERVAL column, which pyarrow cannot write, is stored as a struct of its months,
 days and nanoseconds (:mod:`dpexport.formats.intervals`) and read back as an interval.
 """
@@ -408,14 +406,11 @@ class ParquetWriter:
         _call(splicer.finish)
         assert self._stack is not None
         stored, digest, block = self._stack.close()
+        return self._written(stored, digest, block, self._stack.crc32)
+
+    def _written(self, stored: int, digest: str, block: Any, crc: int) -> WrittenFile:
         return WrittenFile(
-            self.path,
-            self._rows,
-            stored,
-            self._uncompressed,
-            digest,
-            block,
-            crc32=self._stack.crc32,
+            self.path, self._rows, stored, self._uncompressed, digest, block, crc32=crc
         )
 
     def close_async(self) -> Future[WrittenFile]:
@@ -472,9 +467,7 @@ class ParquetWriter:
         except BaseException:
             self.path.unlink(missing_ok=True)
             raise
-        return WrittenFile(
-            self.path, self._rows, stored, self._uncompressed, digest, block, crc32=crc
-        )
+        return self._written(stored, digest, block, crc)
 
     def abort(self) -> None:
         with contextlib.suppress(Exception):  # the file is deleted anyway

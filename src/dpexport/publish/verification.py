@@ -176,10 +176,9 @@ def verify_staged(files: Sequence[WrittenFile], spec: TableSpec, transforms: Tra
             return
         if size != wf.stored_bytes:
             problems.append(Mismatch(wf.path.name, f"size {size} != written {wf.stored_bytes}"))
-        if wf.crc32 is not None and digest != f"{wf.crc32:08x}":
-            problems.append(Mismatch(wf.path.name, "CRC-32 differs from the bytes written"))
-        elif wf.crc32 is None and digest != wf.sha256:
-            problems.append(Mismatch(wf.path.name, "sha256 differs from the bytes written"))
+        if digest != (wf.sha256 if wf.crc32 is None else f"{wf.crc32:08x}"):
+            kind = "sha256" if wf.crc32 is None else "CRC-32"
+            problems.append(Mismatch(wf.path.name, f"{kind} differs from the bytes written"))
         if rows is None:
             try:
                 if parquet and whole is not None:
