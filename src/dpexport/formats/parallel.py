@@ -216,16 +216,7 @@ class TextFileWriter:
         except BaseException:
             self.abort()
             raise
-        stored, digest, block = self._stack.close()
-        return WrittenFile(
-            self.path,
-            self._rows,
-            stored,
-            self._uncompressed,
-            digest,
-            block,
-            crc32=self._stack.crc32,
-        )
+        return self._stack.written(self._rows, self._uncompressed)
 
     def abort(self) -> None:
         self._pipeline.cancel()

@@ -405,13 +405,7 @@ class ParquetWriter:
         splicer = self._open()  # a file too big to encode in memory
         _call(splicer.finish)
         assert self._stack is not None
-        stored, digest, block = self._stack.close()
-        return self._written(stored, digest, block, self._stack.crc32)
-
-    def _written(self, stored: int, digest: str, block: Any, crc: int) -> WrittenFile:
-        return WrittenFile(
-            self.path, self._rows, stored, self._uncompressed, digest, block, crc32=crc
-        )
+        return self._stack.written(self._rows, self._uncompressed)
 
     def close_async(self) -> Future[WrittenFile]:
         """:meth:`close` on a worker thread when the file is small; else closed now."""
@@ -453,8 +447,15 @@ class ParquetWriter:
             self._pending = []
             if self._encryptor is None:
                 write_new_file(self.path, data)
-                stored, digest, block = data.size, hashlib.sha256(data).hexdigest(), None
-                crc = crc32(data, 0)
+                digest = hashlib.sha256(data).hexdigest()
+                written = WrittenFile(
+                    self.path,
+                    self._rows,
+                    data.size,
+                    self._uncompressed,
+                    digest,
+                    crc32=crc32(data, 0),
+                )
             else:
                 stack = OutputStack(self.path, "NONE", self._encryptor)
                 try:
@@ -462,12 +463,11 @@ class ParquetWriter:
                 except BaseException:
                     stack.abort()
                     raise
-                stored, digest, block = stack.close()
-                crc = stack.crc32
+                written = stack.written(self._rows, self._uncompressed)
         except BaseException:
             self.path.unlink(missing_ok=True)
             raise
-        return self._written(stored, digest, block, crc)
+        return written
 
     def abort(self) -> None:
         with contextlib.suppress(Exception):  # the file is deleted anyway

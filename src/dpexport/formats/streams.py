@@ -28,6 +28,7 @@ import pyarrow as pa
 from isal import igzip, isal_zlib
 
 from dpexport.errors import DecryptionError
+from dpexport.formats.base import WrittenFile
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer
@@ -217,11 +218,6 @@ class OutputStack:
         """Bytes that reached the file so far."""
         return self.sink.bytes_written
 
-    @property
-    def crc32(self) -> int:
-        """CRC-32 of the bytes that reached the file (exact after :meth:`close`)."""
-        return self.sink.crc32
-
     def close(self) -> tuple[int, str, dict[str, Any] | None]:
         """Flush and close every layer; returns (stored bytes, sha256 hex, encryption block)."""
         for layer in reversed(self._layers):  # each close also closes the layer below
@@ -229,6 +225,14 @@ class OutputStack:
                 layer.close()
         block = self.encrypting.sidecar_block() if self.encrypting is not None else None
         return self.sink.bytes_written, self.sink.hexdigest(), block
+
+    def written(self, rows: int, uncompressed: int) -> WrittenFile:
+        """:meth:`close`, and the file as written: ``rows`` rows of ``uncompressed``
+        Arrow bytes; its sha256, CRC-32, size and encryption as they reached the file."""
+        stored, digest, block = self.close()
+        return WrittenFile(
+            self.sink.path, rows, stored, uncompressed, digest, block, crc32=self.sink.crc32
+        )
 
     def abort(self) -> None:
         """Close without caring for errors and delete the file."""

@@ -38,12 +38,18 @@ _CHUNK = 4 * 1024 * 1024
 MIN_RATIO_BYTES = 8 * 1024 * 1024
 
 
-def sha256_of(stream: Any) -> tuple[str, int]:
-    digest = hashlib.sha256()
+def _read_into(stream: Any, digest: Any) -> int:
+    """Feed ``stream`` to ``digest`` (hashlib's ``update``) to its end; the bytes read."""
     size = 0
     while chunk := stream.read(_CHUNK):
         digest.update(chunk)
         size += len(chunk)
+    return size
+
+
+def sha256_of(stream: Any) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = _read_into(stream, digest)
     return digest.hexdigest(), size
 
 
@@ -72,11 +78,10 @@ def _hasher(crc: bool, data: bytes = b"") -> Any:
 
 def crc32_of_file(path: str | Path) -> int:
     """CRC-32 of a local file's bytes as stored."""
+    crc = _Crc()
     with open(path, "rb") as fh:
-        crc = _Crc()
-        while chunk := fh.read(_CHUNK):
-            crc.update(chunk)
-        return crc.value
+        _read_into(fh, crc)
+    return crc.value
 
 
 def _jsonl_pass(stream: Any, gzip: bool, crc: bool) -> tuple[str, int, int]:
@@ -134,6 +139,14 @@ def _read_check(
     return hasher.hexdigest(), size, None, whole
 
 
+def _expected_digest(wf: WrittenFile) -> tuple[str, str]:
+    """What a staged file's re-read must find: the CRC-32 taken as its bytes were
+    written and hashed, or, from a writer that took none, the sha256 again."""
+    if wf.crc32 is None:
+        return "sha256", wf.sha256
+    return "CRC-32", f"{wf.crc32:08x}"
+
+
 def _one_pass(spec: TableSpec) -> tuple[str | None, int]:
     """The codec of JSONL files whose rows one read counts with their hash (GZIP or
     NONE, in UTF-8: a UTF-16 newline is two bytes), and their lines that are not rows;
@@ -167,17 +180,16 @@ def verify_staged(files: Sequence[WrittenFile], spec: TableSpec, transforms: Tra
         from dpexport.formats.parquet import count_parquet
 
     def check(wf: WrittenFile, problems: list[Mismatch]) -> None:
+        kind, expected = _expected_digest(wf)
         try:
-            crc = wf.crc32 is not None
-            digest, size, rows, whole = _read_check(wf.path, jsonl_codec, crc)
+            digest, size, rows, whole = _read_check(wf.path, jsonl_codec, wf.crc32 is not None)
             rows = None if rows is None else rows - extra
         except (OSError, ValueError) as exc:
             problems.append(Mismatch(wf.path.name, f"unreadable: {exc}"))
             return
         if size != wf.stored_bytes:
             problems.append(Mismatch(wf.path.name, f"size {size} != written {wf.stored_bytes}"))
-        if digest != (wf.sha256 if wf.crc32 is None else f"{wf.crc32:08x}"):
-            kind = "sha256" if wf.crc32 is None else "CRC-32"
+        if digest != expected:
             problems.append(Mismatch(wf.path.name, f"{kind} differs from the bytes written"))
         if rows is None:
             try:
