@@ -12,7 +12,9 @@ A config is a file path, a loaded config (``dpexport.load_config``) or a
 export fails, unless ``raise_on_failure=False``; a table the config lacks raises
 ``UnknownTable``, naming the tables it has.
 
-Importing this package imports no cloud SDK and no engine: each loads when used.
+Importing this package imports nothing else: each name loads its module when first used
+(so the command line can load itself as it chooses, see ``__main__``), and no cloud SDK
+or engine loads before it is used.
 
 The packages follow an export's flow: ``config`` (YAML to typed, checked TableSpecs) ->
 ``planning`` (slice, watermark, write path) -> ``engines`` (DuckDB, BigQuery: reads,
@@ -26,49 +28,52 @@ tokens, state) -> ``storage`` (local, GCS, S3, Azure; ``layout`` names every key
 
 from __future__ import annotations
 
+import importlib
 import sys
 import types
+from typing import TYPE_CHECKING
 
-from dpexport.api import (
-    CheckReport,
-    DemoRun,
-    check,
-    compact,
-    decrypt,
-    demo,
-    dlq_list,
-    dlq_purge,
-    dlq_retry,
-    files,
-    init,
-    load_config,
-    logs_query,
-    plan,
-    reconcile,
-    run,
-    status,
-    verify,
-)
-from dpexport.api_storage import (
-    alerts_list,
-    alerts_test,
-    iam_render,
-    lifecycle_apply,
-    lifecycle_archive,
-    lifecycle_sweep,
-    replicate,
-)
-from dpexport.errors import (
-    ConfigError,
-    DpexportError,
-    ExportError,
-    ExportFailed,
-    UnknownTable,
-    UsageError,
-    VerificationError,
-)
-from dpexport.service import dashboard, schedule
-from dpexport.workspace import Workspace
+if TYPE_CHECKING:
+    from dpexport.api import (
+        CheckReport,
+        DemoRun,
+        check,
+        compact,
+        decrypt,
+        demo,
+        dlq_list,
+        dlq_purge,
+        dlq_retry,
+        files,
+        init,
+        load_config,
+        logs_query,
+        plan,
+        reconcile,
+        run,
+        status,
+        verify,
+    )
+    from dpexport.api_storage import (
+        alerts_list,
+        alerts_test,
+        iam_render,
+        lifecycle_apply,
+        lifecycle_archive,
+        lifecycle_sweep,
+        replicate,
+    )
+    from dpexport.errors import (
+        ConfigError,
+        DpexportError,
+        ExportError,
+        ExportFailed,
+        UnknownTable,
+        UsageError,
+        VerificationError,
+    )
+    from dpexport.service import dashboard, schedule
+    from dpexport.workspace import Workspace
 
 __all__ = [
     "TRIGGERS",
@@ -126,6 +131,44 @@ class _Package(types.ModuleType):
         if isinstance(value, types.ModuleType) and name in __all__:
             return
         super().__setattr__(name, value)
+
+
+#: the module each public name lives in
+_HOMES = {
+    **dict.fromkeys(
+        ("CheckReport", "DemoRun", "check", "compact", "decrypt", "demo", "dlq_list",
+         "dlq_purge", "dlq_retry", "files", "init", "load_config", "logs_query", "plan",
+         "reconcile", "run", "status", "verify"),
+        "dpexport.api",
+    ),
+    **dict.fromkeys(
+        ("alerts_list", "alerts_test", "iam_render", "lifecycle_apply", "lifecycle_archive",
+         "lifecycle_sweep", "replicate"),
+        "dpexport.api_storage",
+    ),
+    **dict.fromkeys(
+        ("ConfigError", "DpexportError", "ExportError", "ExportFailed", "UnknownTable",
+         "UsageError", "VerificationError"),
+        "dpexport.errors",
+    ),
+    "dashboard": "dpexport.service",
+    "schedule": "dpexport.service",
+    "Workspace": "dpexport.workspace",
+}  # fmt: skip
+
+
+def __getattr__(name: str) -> object:
+    """A public name, from its module, imported on first use (PEP 562)."""
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    setattr(sys.modules[__name__], name, value)  # looked up once
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
 
 
 sys.modules[__name__].__class__ = _Package

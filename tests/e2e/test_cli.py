@@ -400,3 +400,28 @@ def test_the_cli_keeps_openblas_to_one_thread_unless_told(tmp_path: Path) -> Non
     env["OPENBLAS_NUM_THREADS"] = "2"
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
     assert done.stdout.splitlines()[-1] == "2 2"
+
+
+#: the entry point with the command line replaced by a probe of the collector
+_COLLECTOR = """
+import gc
+import dpexport.cli
+dpexport.cli.main = lambda: print(gc.isenabled(), gc.get_freeze_count())
+from dpexport.__main__ import main
+main()
+"""
+
+
+def test_the_command_runs_with_the_collector_on_and_its_start_up_frozen() -> None:
+    """The entry point pauses the cyclic collector while the command line loads (no
+    garbage is made then, only scans of what was loaded), freezes what it loaded, and runs
+    the command with the collector on. ``import dpexport`` itself loads nothing."""
+    done = subprocess.run(
+        [sys.executable, "-c", _COLLECTOR], capture_output=True, text=True, check=True
+    )
+    enabled, frozen = done.stdout.split()
+    assert enabled == "True"
+    assert int(frozen) > 10_000  # click's and the command line's modules
+    code = "import sys, dpexport; print(sorted(m for m in sys.modules if 'dpexport' in m))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "['dpexport']"
