@@ -14,6 +14,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from dpexport.formats.parquet_dictionary import SAMPLE_ROWS
 from tests.e2e.cli import plan_paths, run_ok
 from tests.parquet_pages import DATA_PAGES, pages
 from tests.unit.config.config_spec_blocks import BLOCKS
@@ -137,7 +138,8 @@ def test_a_spec_block_export_imports_nothing_it_does_not_use(tmp_path: Path) -> 
     """pyarrow imports pandas, when installed, for any conversion of Python objects
     (~250 ms, a tenth of a 5M-row export): the streamed path makes none. Nor does a
     one-folder export need pyarrow.compute, nor a run without --metrics-file
-    prometheus_client (~30 ms each)."""
+    prometheus_client (~30 ms each), not even where a row group of more rows than a page
+    has its columns' dictionaries judged (``formats.parquet_dictionary``)."""
     import subprocess
     import sys
 
@@ -145,7 +147,7 @@ def test_a_spec_block_export_imports_nothing_it_does_not_use(tmp_path: Path) -> 
 
     with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
         con.execute("CREATE SCHEMA ds")
-        con.execute(TABLE.replace(f"range({ROWS})", "range(1000)"))
+        con.execute(TABLE.replace(f"range({ROWS})", f"range({SAMPLE_ROWS + 1000})"))
     config = tmp_path / "dpexport.yaml"
     config.write_text(CONFIG, encoding="utf-8")
     args = ["-c", str(config), "--local-root", str(tmp_path / "out"), "run", "--at", AT]

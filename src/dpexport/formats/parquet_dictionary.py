@@ -62,13 +62,23 @@ def _width(t: pa.DataType) -> int:
     return 4 if t.bit_width <= 32 else t.bit_width // 8
 
 
+def _kernel(name: str, values: Any) -> Any:
+    """Arrow's compute kernel ``name`` over ``values``. Called through the kernels' own
+    module: ``pyarrow.compute`` (which ``drop_null()`` and ``unique()`` import) first
+    builds a Python wrapper and docstring for each of its ~300 functions, ~50 ms of an
+    encoder thread's CPU in every export with a large row group."""
+    try:
+        from pyarrow._compute import call_function
+    except ImportError:  # a pyarrow that moved it: the public name
+        from pyarrow.compute import call_function
+    return call_function(name, [values])
+
+
 def _bytes(values: Any) -> int:
     """PLAIN bytes of ``values`` (no NULLs): a fixed width each, or a length and the bytes."""
     t = values.type
     if _is_binary(t):
-        import pyarrow.compute as pc  # ~30 ms to import; only row groups of many rows
-
-        lengths = pc.sum(pc.binary_length(values)).as_py() or 0
+        lengths = _kernel("sum", _kernel("binary_length", values)).as_py() or 0
         return int(lengths) + _LENGTH_PREFIX * len(values)
     return len(values) * _width(t)
 
@@ -76,10 +86,10 @@ def _bytes(values: Any) -> int:
 def dictionary_pays(column: Any) -> bool:
     """Whether a dictionary makes the first :data:`SAMPLE_ROWS` values of ``column``
     smaller than PLAIN (parquet-mr's test: dictionary + indices < PLAIN)."""
-    sample = column.slice(0, SAMPLE_ROWS).drop_null()
+    sample = _kernel("drop_null", column.slice(0, SAMPLE_ROWS))
     if len(sample) == 0:
         return True
-    distinct = sample.unique()
+    distinct = _kernel("unique", sample)
     indices = len(sample) * max(1, math.ceil(math.log2(len(distinct)))) / 8
     return _bytes(distinct) + indices < _bytes(sample)
 
