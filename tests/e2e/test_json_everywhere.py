@@ -326,7 +326,10 @@ def test_every_command_takes_json() -> None:
     from dpexport.cli import cli
 
     def leaves(group: click.Group, prefix: str) -> Iterator[tuple[str, click.Command]]:
-        for name, command in group.commands.items():
+        ctx = click.Context(group)
+        for name in group.list_commands(ctx):
+            command = group.get_command(ctx, name)
+            assert command is not None, name
             if isinstance(command, click.Group):
                 yield from leaves(command, f"{prefix}{name} ")
             else:

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import click
 import duckdb
 import pytest
 from click.testing import CliRunner
@@ -67,7 +68,9 @@ def _invoke(base: Path, *args: str) -> tuple[int, str, BaseException | None]:
 # -- every command is a function ----------------------------------------------------------
 def _command_functions() -> list[str]:
     names = []
-    for name, command in cli.commands.items():
+    ctx = click.Context(cli)
+    for name in cli.list_commands(ctx):
+        command = cli.get_command(ctx, name)
         subcommands = getattr(command, "commands", None)
         if subcommands:
             names += [f"{name}_{sub}" for sub in subcommands]
@@ -226,3 +229,19 @@ def test_status_and_schedule_replay(base: Path) -> None:
     assert {s.table: s.rows for s in statuses} == {"users": 10, "orders": None}
     with pytest.raises(UsageError, match="no schedule"):
         dpexport.schedule(base / "dpexport.yaml", tables="orders", once=True)
+
+
+def test_each_family_module_holds_the_commands_the_group_names() -> None:
+    """The top-level group loads a command's module when the command is asked for, by a
+    table of names: a command added to a module but not to the table would be missing,
+    one in the table but not the module would fail to load."""
+    import importlib
+
+    from dpexport.cli import FAMILIES
+
+    for family, names in FAMILIES.items():
+        module = importlib.import_module(f"dpexport.cli.{family}")
+        assert tuple(c.name for c in module.COMMANDS) == names
+    ctx = click.Context(cli)
+    assert all(cli.get_command(ctx, n) is not None for n in cli.list_commands(ctx))
+    assert cli.get_command(ctx, "nope") is None

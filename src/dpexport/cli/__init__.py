@@ -8,11 +8,13 @@ family in :mod:`.exports` (check, plan, run, compact, reconcile, verify, decrypt
 (init, demo), :mod:`.files` and :mod:`.dashboard`; :mod:`.common` holds what they share,
 :mod:`.logfmt` where logs go. Every command's ``--json`` prints one JSON document on
 stdout as one line (docs/json.md).
-Heavy modules load inside the commands.
+A family's module loads when one of its commands is asked for (or ``--help`` lists
+them all), and heavy modules load inside the commands.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import signal
 import sys
@@ -20,15 +22,43 @@ from types import FrameType
 
 import click
 
-from dpexport.cli import alerts, dashboard, exports, files, iam, ops, schedule, start, storage
 from dpexport.cli.common import common_options, settings_of
 from dpexport.cli.logfmt import ENV_VAR, LOG_FORMATS, error_line, json_logs_asked, setup_logging
 from dpexport.errors import DpexportError
 
 __all__ = ["cli", "main"]
 
+#: each family's commands (its module's ``COMMANDS``), by the module under dpexport.cli
+FAMILIES = {
+    "exports": ("check", "plan", "run", "compact", "reconcile", "verify", "decrypt"),
+    "ops": ("logs", "status", "dlq"),
+    "storage": ("replicate", "lifecycle"),
+    "schedule": ("schedule",),
+    "alerts": ("alerts",),
+    "iam": ("iam",),
+    "start": ("init", "demo"),
+    "files": ("files",),
+    "dashboard": ("dashboard",),
+}
+_FAMILY_OF = {name: family for family, names in FAMILIES.items() for name in names}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class _Commands(click.Group):
+    """The top-level group, whose commands load with their family's module when asked
+    for: ``dpexport run`` does not import the dashboard's, the scheduler's or the alerts'."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *_FAMILY_OF})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        family = _FAMILY_OF.get(cmd_name)
+        if cmd_name not in self.commands and family is not None:
+            for command in importlib.import_module(f"dpexport.cli.{family}").COMMANDS:
+                self.add_command(command)
+        return self.commands.get(cmd_name)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @common_options
 @click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
 @click.option(
@@ -55,20 +85,6 @@ def cli(
     settings = settings_of(ctx, config_path, local_root)
     settings.debug = debug
     setup_logging(debug, log_format)
-
-
-for _command in (
-    exports.COMMANDS
-    + ops.COMMANDS
-    + storage.COMMANDS
-    + schedule.COMMANDS
-    + alerts.COMMANDS
-    + iam.COMMANDS
-    + start.COMMANDS
-    + files.COMMANDS
-    + dashboard.COMMANDS
-):
-    cli.add_command(_command)
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
