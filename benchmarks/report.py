@@ -67,7 +67,9 @@ def render_one(res: dict[str, Any]) -> str:
         f"pyarrow {v['pyarrow']}"
         + (f", dlt {v['dlt']}" if v.get("dlt") else "")
         + f"; dpexport at {v['dpexport_commit']} (warehouse.memory_limit "
-        + f"{res.get('memory_limit', '2GB')}). {res['repeat']} interleaved repeats; "
+        + f"{res.get('memory_limit', '2GB')}"
+        + (f"; installed with {res['install']}" if res.get("install") else "")
+        + f"). {res['repeat']} interleaved repeats; "
         "times are median (min–max) wall seconds of the whole process; the ratio is the "
         "median (min–max) of the per-repeat ratios to the floor run next to it.\n\n"
         "| case | tool | wall s | rows/s | peak RSS MB | output MB | × floor | target |\n"
