@@ -35,7 +35,7 @@ from dpexport.errors import InvalidArgument
 from dpexport.formats import intervals
 from dpexport.formats.base import WrittenFile
 from dpexport.formats.parallel import shared_pool
-from dpexport.formats.parquet_dictionary import row_group_dictionary
+from dpexport.formats.parquet_dictionary import row_group_properties
 from dpexport.formats.parquet_splice import Splicer
 from dpexport.formats.streams import OutputStack, crc32
 from dpexport.storage.local import write_new_file
@@ -431,9 +431,7 @@ class ParquetWriter:
             ):
                 props = {**props, "use_dictionary": False}
             table = pa.Table.from_batches(self._pending, self.schema)
-            dictionary = row_group_dictionary(table, props["use_dictionary"], self._paths)
-            if dictionary is not props["use_dictionary"]:
-                props = {**props, "use_dictionary": dictionary}
+            props = row_group_properties(props, table, self._paths)
             writer = pq.ParquetWriter(buffer, self.schema, **props)
             try:
                 if self._pending_rows:

@@ -112,3 +112,14 @@ def row_group_dictionary(
     if allowed is None and len(kept) == sum(map(len, paths)):
         return True
     return kept
+
+
+def row_group_properties(
+    props: dict[str, Any], table: pa.Table, paths: list[list[str]]
+) -> dict[str, Any]:
+    """pyarrow writer ``props`` for a row group of ``table``: ``use_dictionary`` as
+    :func:`row_group_dictionary` judges it (``props`` itself when that changes nothing)."""
+    dictionary = row_group_dictionary(table, props["use_dictionary"], paths)
+    if dictionary is props["use_dictionary"]:
+        return props
+    return {**props, "use_dictionary": dictionary}

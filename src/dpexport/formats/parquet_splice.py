@@ -8,9 +8,9 @@ Arrow bytes, a few per encoder thread, and each range is encoded by
 ``pq.ParquetWriter`` as a file of its own: the first range straight into the file
 (its body: no copy, no buffer), the others in memory (in pieces of 1 MiB), their
 bodies appended after it in order. Each row group's columns get a dictionary where it
-pays (:mod:`dpexport.formats.parquet_dictionary`). The footer is the one the same writer writes for
-an empty file with every column, listing the parts' row groups with their offsets
-moved to where their chunks now are. Ranges in schema order keep the chunks in
+pays (:mod:`dpexport.formats.parquet_dictionary`). The footer is the one the same writer
+writes for an empty file with every column, listing the parts' row groups with their
+offsets moved to where their chunks now are. Ranges in schema order keep the chunks in
 schema order, so the file is the one ``pq.ParquetWriter`` writes from the same rows,
 byte for byte (``tests/unit/formats/test_parquet_splice.py``).
 
@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 
 from dpexport.formats import thrift_compact as tc
 from dpexport.formats.parallel import shared_pool, workers
-from dpexport.formats.parquet_dictionary import row_group_dictionary
+from dpexport.formats.parquet_dictionary import row_group_properties
 
 MAGIC = b"PAR1"
 #: writes the parts of one row group after its first into the file, waiting for them
@@ -134,9 +134,7 @@ def _encode(
     copy to grow as one buffer would): its footer, body size and kept pieces.
     ``paths[i]`` are field ``i``'s Parquet columns; the dictionary is left out where it
     does not pay (judged here, on the encoder's thread)."""
-    dictionary = row_group_dictionary(table, props["use_dictionary"], paths)
-    if dictionary is not props["use_dictionary"]:
-        props = {**props, "use_dictionary": dictionary}
+    props = row_group_properties(props, table, paths)
     pieces: list[pa.Buffer] = []
 
     def keep(view: memoryview) -> None:  # in Arrow's memory pool, like the encoder's
