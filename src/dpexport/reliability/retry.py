@@ -45,6 +45,10 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
+#: the jitter's own random source: retries on background threads (alert deliveries, lease
+#: renewals, exports in parallel) neither draw from nor disturb the global ``random``
+#: stream a caller may have seeded
+_JITTER = random.Random()
 
 DEFAULT_RETRY_CONDITIONS = (
     "RATE_LIMIT_EXCEEDED",
@@ -207,7 +211,7 @@ def retry_call(
     retryable, the last error is raised unchanged, so callers still see its type.
     A wait that would end past the deadline is not started.
     """
-    draw = rng or random.random
+    draw = rng or _JITTER.random
     started = clock()
     attempt = 0
     while True:
@@ -259,7 +263,7 @@ class Retrier:
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
-    rng: Callable[[], float] = random.random
+    rng: Callable[[], float] = _JITTER.random
     wall_clock: Callable[[], datetime] = _utcnow
     history: list[Attempt] = field(default_factory=list)
     #: a long-lived retrier (a command's stores, a scheduler's) keeps no history

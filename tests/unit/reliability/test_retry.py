@@ -249,3 +249,22 @@ def test_retrier_collects_history_across_operations() -> None:
             "gave_up": None,
         },
     ]
+
+
+def test_jitter_leaves_the_global_random_stream_alone() -> None:
+    """Retries draw their jitter from their own source: a caller's seeded ``random``
+    gives the same numbers whether or not dpexport retried meanwhile (and a retry on a
+    background thread cannot disturb a caller's draw)."""
+    t = FakeTime()
+    random.seed(11)
+    state = random.getstate()
+    fn = failing([TransientError("503", code="SERVICE_UNAVAILABLE")] * 3)
+    assert retry_call(fn, SPEC, clock=t.clock, sleep=t.sleep) == "ok"
+    assert (
+        Retrier(SPEC, clock=t.clock, sleep=t.sleep).call(
+            failing([TransientError("503", code="SERVICE_UNAVAILABLE")] * 2)
+        )
+        == "ok"
+    )
+    assert len(t.sleeps) == 5 and any(s > 0 for s in t.sleeps)
+    assert random.getstate() == state
