@@ -66,11 +66,14 @@ class GCSStore:
         self._owns_client = client is None
         self.client = client if client is not None else self._default_client()
         if self._owns_client:
+            # The SDK (3.17) fetches each bucket's metadata on a thread of its own, for
+            # tracing attributes dpexport never emits: an extra bucket GET that needs
+            # storage.buckets.get, and a thread that outlives the store, retrying an
+            # unreachable endpoint for minutes. None turns that cache off.
+            self.client._bucket_metadata_cache = None
             # The client makes its HTTP session on first use, unlocked: made here, before
             # any thread calls the store, there is one session, whose pool fits them all
-            # (and the SDK's own background requests: one bucket-metadata fetch and one
-            # existence check at a time)
-            widen_pool(self.client._http, CONCURRENCY + 2)
+            widen_pool(self.client._http, CONCURRENCY)
             transit.harden_session(self.client._http)  # spec 6.3 in_transit
         self._bucket = self.client.bucket(bucket)
         self.encryption = encryption
