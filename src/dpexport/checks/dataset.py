@@ -284,35 +284,26 @@ class DataMinimizationVerify(Check):
         excluded: Sequence[str],
         raw_values: Callable[[str], Iterable[str]] | None,
     ) -> None:
-        import pyarrow.compute as pc
-
         self.verified = True
         banned = set(excluded) | set(self.env.excluded)
         rules = self.env.gdpr.rules if self.env.gdpr else ()
         if rules and raw_values is None:
             self.problems.append("raw values of anonymized columns were not available")
-        raw: dict[str, pa.Array] = {}
+        raw: dict[str, _Leaks] = {}
         for col, rule in rules if raw_values is not None else ():
-            fn = None if rule == "hash_sha256" else rule_function(rule, None)
             assert raw_values is not None
-            leaks = {v for v in raw_values(col) if v is not None and (fn is None or fn(v) != v)}
-            raw[col] = pa.array(sorted(leaks), type=pa.string())
+            raw[col] = _Leaks(_leak_values(raw_values(col), rule))
         present: set[str] = set()
-        leaked: dict[str, int] = {}
         for batch in batches:
             self.rows_checked += batch.num_rows
             present |= banned & set(batch.schema.names)
-            for col, values in raw.items():
-                if col in batch.schema.names and len(values):
-                    column = batch.column(col)
-                    if not pa.types.is_string(column.type):
-                        column = pc.cast(column, pa.string())
-                    hits = pc.sum(pc.is_in(column, value_set=values)).as_py() or 0
-                    leaked[col] = leaked.get(col, 0) + hits
+            for col, leaks in raw.items():
+                if col in batch.schema.names:
+                    leaks.add(batch.column(col))
         if present:
             self.problems.append(f"excluded column(s) written: {', '.join(sorted(present))}")
-        for col, hits in leaked.items():
-            if hits:
+        for col, leaks in raw.items():
+            if hits := leaks.count():
                 self.rows_failed += hits
                 self.problems.append(f"{hits} written rows hold a raw {col} value")
         if not self.problems:
@@ -323,6 +314,51 @@ class DataMinimizationVerify(Check):
     def finish(self) -> None:
         if not self.verified:
             self.problems.append("the written files were not read back")
+
+
+def _leak_values(values: Iterable[str | None], rule: str) -> pa.Array:
+    """The distinct raw ``values`` that ``rule`` changes: finding one written is a leak
+    (each judged once, however often it repeats in the table)."""
+    fn = None if rule == "hash_sha256" else rule_function(rule, None)
+    distinct = {v for v in values if v is not None}
+    leaks = distinct if fn is None else {v for v in distinct if fn(v) != v}
+    return pa.array(sorted(leaks), type=pa.string())
+
+
+class _Leaks:
+    """Counts a written column's values found among ``values``. ``is_in`` hashes its
+    value set on every call, so the column's chunks are looked up together once they hold
+    as many rows as the set (at least 64Ki): a table costs its rows, not its batches
+    times the set, and what is held stays within the set's own size."""
+
+    def __init__(self, values: pa.Array) -> None:
+        self.values = values
+        self.hits = 0
+        self._pending: list[pa.Array] = []
+        self._rows = 0
+
+    def add(self, column: pa.Array) -> None:
+        if not len(self.values):
+            return
+        self._pending.append(column)
+        self._rows += len(column)
+        if self._rows >= max(len(self.values), 1 << 16):
+            self._look_up()
+
+    def count(self) -> int:
+        self._look_up()
+        return self.hits
+
+    def _look_up(self) -> None:
+        import pyarrow.compute as pc
+
+        if not self._pending:
+            return
+        chunks = [
+            c if pa.types.is_string(c.type) else pc.cast(c, pa.string()) for c in self._pending
+        ]
+        self._pending, self._rows = [], 0
+        self.hits += pc.sum(pc.is_in(pa.chunked_array(chunks), value_set=self.values)).as_py() or 0
 
 
 DATASET_CHECKS: tuple[type[Check], ...] = (

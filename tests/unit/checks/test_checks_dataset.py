@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
+from dpexport.checks.dataset import _leak_values, _Leaks
 from dpexport.config.spec import GdprCompliance
 from dpexport.transforms.pipeline import Checks
 from tests.unit.checks.check_harness import DATASET, ExportFn
@@ -248,6 +249,27 @@ def test_data_minimization_catches_raw_values_and_excluded_columns(export: Expor
     assert "excluded column(s) written: password_hash" in result.detail
     assert "4 written rows hold a raw email value" in result.detail
     assert "a@x.com" not in result.detail
+
+
+def test_leaks_are_counted_across_lookups() -> None:
+    """The written chunks are looked up in groups (64Ki rows here): hits in every group,
+    in the remainder, and in columns of other string types are all counted."""
+    leaks = _Leaks(pa.array(["a@x.com", "b@x.com"]))
+    chunk = pa.array(["a@x.com", "c@x.com", None, "b@x.com"] * 10_000)  # 20,000 hits
+    for _ in range(3):  # 120,000 rows: one lookup at 80,000, the rest at count()
+        leaks.add(chunk)
+    leaks.add(chunk.cast(pa.large_string()))
+    leaks.add(pa.array(["b@x.com", "z"]).dictionary_encode())
+    assert leaks.count() == 4 * 20_000 + 1
+    assert leaks.count() == 80_001  # nothing counted twice
+    assert _Leaks(pa.array([], pa.string())).count() == 0
+
+
+def test_leak_values_are_the_distinct_values_the_rule_changes() -> None:
+    raw = ["10.9.9.0", "10.9.9.7", "10.9.9.7", None, "not an ip", "10.9.9.0"]
+    # 10.9.9.0 is its own truncation; "not an ip" becomes NULL, so it would leak
+    assert _leak_values(raw, "truncate_last_octet").to_pylist() == ["10.9.9.7", "not an ip"]
+    assert _leak_values(["x", "x", "y"], "hash_sha256").to_pylist() == ["x", "y"]
 
 
 def test_data_minimization_fails_when_not_read_back(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import os
 import stat
 import threading
@@ -12,6 +13,8 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from dpexport.config.spec import GdprCompliance, Partitioning, TableSpec
 from dpexport.errors import ConfigError, ExportError, InvalidArgument
@@ -123,6 +126,44 @@ def test_every_rule_exact_outputs() -> None:
 )
 def test_truncate_ip(raw: str, want: str | None) -> None:
     assert truncate_ip(raw) == want
+
+
+def _truncate_by_ipaddress(value: str) -> str | None:
+    """The rule as the standard library alone computes it (the fast IPv4 path's judge)."""
+    try:
+        addr = ipaddress.ip_address(value.strip())
+    except ValueError:
+        return None
+    if isinstance(addr, ipaddress.IPv4Address):
+        return str(ipaddress.IPv4Address(int(addr) & 0xFFFFFF00))
+    if addr.ipv4_mapped is not None:
+        return f"::ffff:{ipaddress.IPv4Address(int(addr.ipv4_mapped) & 0xFFFFFF00)}"
+    return str(ipaddress.IPv6Address(int(addr) & ~((1 << 64) - 1)))
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["01.2.3.4", "1.2.3.04", "1.2.3.00", "0.0.0.0", "255.255.255.255", "256.1.1.1",
+     "1.2.3", "1.2.3.4.5", "1..2.3", "1.2.3.", "+1.2.3.4", "1.2.3.-4", "1.2.3.4 5",
+     "\u0661.2.3.4", "1.2.3.\u00b2", "\t10.1.2.3\n", "1.2.3.1000", " 1.2.3.4/24"],
+)  # fmt: skip
+def test_truncate_ip_edge_cases_match_ipaddress(raw: str) -> None:
+    assert truncate_ip(raw) == _truncate_by_ipaddress(raw)
+
+
+_OCTET = st.one_of(
+    st.integers(0, 999).map(str), st.from_regex(r"\A[0-9]{1,4}\Z"), st.text(max_size=3)
+)
+
+
+@given(st.lists(_OCTET, min_size=3, max_size=5).map(".".join), st.sampled_from(["", " ", "\n"]))
+def test_truncate_ip_is_what_ipaddress_says(raw: str, pad: str) -> None:
+    assert truncate_ip(pad + raw + pad) == _truncate_by_ipaddress(pad + raw + pad)
+
+
+@given(st.ip_addresses())
+def test_truncate_ip_of_any_address(addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> None:
+    assert truncate_ip(str(addr)) == _truncate_by_ipaddress(str(addr))
 
 
 def test_mask_keeps_length() -> None:
