@@ -333,6 +333,7 @@ class _Leaks:
 
     def __init__(self, values: pa.Array) -> None:
         self.values = values
+        #: hits among the rows looked up so far (:meth:`count` looks up the rest)
         self.hits = 0
         self._pending: list[pa.Array] = []
         self._rows = 0

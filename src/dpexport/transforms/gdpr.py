@@ -254,6 +254,12 @@ def truncate_ip(value: str) -> str | None:
     octets = text.split(".")
     if len(octets) == 4 and all(map(_is_octet, octets)):  # most values: 4x faster
         return f"{octets[0]}.{octets[1]}.{octets[2]}.0"
+    return truncate_with_ipaddress(text)
+
+
+def truncate_with_ipaddress(text: str) -> str | None:
+    """:func:`truncate_ip` by ``ipaddress`` alone: any address it parses, and the judge
+    of the dotted-quad shortcut in the tests."""
     try:
         addr = ipaddress.ip_address(text)
     except ValueError:

@@ -256,8 +256,11 @@ def test_leaks_are_counted_across_lookups() -> None:
     in the remainder, and in columns of other string types are all counted."""
     leaks = _Leaks(pa.array(["a@x.com", "b@x.com"]))
     chunk = pa.array(["a@x.com", "c@x.com", None, "b@x.com"] * 10_000)  # 20,000 hits
-    for _ in range(3):  # 120,000 rows: one lookup at 80,000, the rest at count()
-        leaks.add(chunk)
+    leaks.add(chunk)
+    assert leaks.hits == 0  # 40,000 rows held, under the 64Ki that makes a lookup
+    leaks.add(chunk)
+    assert leaks.hits == 40_000  # 80,000 rows: looked up together, then let go
+    leaks.add(chunk)
     leaks.add(chunk.cast(pa.large_string()))
     leaks.add(pa.array(["b@x.com", "z"]).dictionary_encode())
     assert leaks.count() == 4 * 20_000 + 1
