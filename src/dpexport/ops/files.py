@@ -124,15 +124,22 @@ def _current(found: Found, *, by_folder: bool) -> Found:
 
 
 def _after_snapshot(increments: Found, stores: StoreResolver, destination: str) -> Found:
-    """``compact``'s current snapshot, if any, and the increments exported after it."""
+    """``compact``'s current snapshot, if any, and the increments not exported before it
+    (:func:`_not_before`)."""
     snap_store, snap_key = _resolved(stores, layout.snapshot_destination(destination))
     snapshot = _current(
         [(snap_store, f) for f in committed_files(snap_store, snap_key)], by_folder=False
     )
     if not snapshot:
         return increments
-    taken = max(f.exported_at for _, f in snapshot)
-    return snapshot + [(s, f) for s, f in increments if f.exported_at > taken]
+    return snapshot + _not_before(increments, max(f.exported_at for _, f in snapshot))
+
+
+def _not_before(increments: Found, taken: str) -> Found:
+    """The increments that started no earlier than the snapshot's export. Times are whole
+    seconds: one started in the snapshot's second may be missing from it, so it is kept
+    (one the snapshot did fold only repeats rows the view's newest-per-key keeps once)."""
+    return [(s, f) for s, f in increments if f.exported_at >= taken]
 
 
 def _located(
