@@ -33,6 +33,7 @@ import pyarrow.parquet as pq
 from dpexport.config.spec import ParquetOptions
 from dpexport.errors import InvalidArgument
 from dpexport.formats import intervals
+from dpexport.formats.arrow_bytes import Sizer, is_flat
 from dpexport.formats.base import WrittenFile
 from dpexport.formats.parallel import shared_pool
 from dpexport.formats.parquet_dictionary import row_group_properties
@@ -176,24 +177,6 @@ def _memo(what: tuple[Any, ...], objects: tuple[Any, ...], make: Callable[[], _T
     return value
 
 
-def _is_flat(t: pa.DataType) -> bool:
-    """A type whose arrays are one node of distinct buffers, each referenced at most once:
-    there ``RecordBatch.nbytes`` (referenced bytes) is at most the buffers' total size."""
-    return bool(
-        pa.types.is_null(t)
-        or pa.types.is_boolean(t)
-        or pa.types.is_integer(t)
-        or pa.types.is_floating(t)
-        or pa.types.is_decimal(t)
-        or pa.types.is_temporal(t)
-        or pa.types.is_string(t)
-        or pa.types.is_large_string(t)
-        or pa.types.is_binary(t)
-        or pa.types.is_large_binary(t)
-        or pa.types.is_fixed_size_binary(t)
-    )
-
-
 def _stored_layout(schema: pa.Schema) -> tuple[bool, pa.Schema, list[list[str]]]:
     """Whether ``schema`` holds an interval, the schema as stored, and each stored
     field's Parquet column paths; worked out once per schema object (a run's files share
@@ -209,18 +192,19 @@ def _stored_layout(schema: pa.Schema) -> tuple[bool, pa.Schema, list[list[str]]]
 
 def _checked_properties(
     schema: pa.Schema, codec: str, options: ParquetOptions
-) -> tuple[dict[str, Any], bool]:
+) -> tuple[dict[str, Any], Sizer | None]:
     """``writer_properties``, checked once per schema/codec/options by opening a writer on
-    a memory buffer (what a bad option fails on), then reused for every file; and whether
-    every column's type is flat (``_is_flat``)."""
+    a memory buffer (what a bad option fails on), then reused for every file; and, when
+    every column's type is flat (``arrow_bytes.is_flat``), the bound of a batch's Arrow bytes."""
 
-    def make() -> tuple[dict[str, Any], bool]:
+    def make() -> tuple[dict[str, Any], Sizer | None]:
         props = writer_properties(schema, codec, options)
         try:
             pq.ParquetWriter(pa.BufferOutputStream(), schema, **props).close()
         except (pa.ArrowException, ValueError, TypeError) as exc:
             raise InvalidArgument(f"cannot write Parquet with these options: {exc}") from exc
-        return props, all(_is_flat(f.type) for f in schema)
+        flat = all(is_flat(f.type) for f in schema)
+        return props, Sizer.of(schema) if flat else None
 
     return _memo(("properties", codec), (schema, options), make)
 
@@ -265,7 +249,7 @@ class ParquetWriter:
         self._intervals, self.schema, self._paths = _stored_layout(schema)
         schema = self.schema
         self.options = options or ParquetOptions()
-        self._props, self._flat = _checked_properties(schema, codec, self.options)
+        self._props, self._sizer = _checked_properties(schema, codec, self.options)
         self._encryptor = encryptor
         self._stack: OutputStack | None = None
         self._splicer: Splicer | None = None
@@ -322,9 +306,9 @@ class ParquetWriter:
         size = self.options.row_group_size
         # while a row group is encoded, gather only part of the next (memory)
         limit = size if self._inflight is None else int(size * GATHER_WHILE_ENCODING)
-        if self._flat:
+        if self._sizer is not None:
             self._unmeasured.append(batch)
-            self._bound += sum(c.get_total_buffer_size() for c in batch.columns)
+            self._bound += self._sizer.bound(batch)
             if self._pending_bytes + self._bound < limit:
                 return
             self._measure()
