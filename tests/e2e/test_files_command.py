@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -134,25 +135,35 @@ def test_full_refresh_view_reads_exactly_the_current_snapshot(
     assert plain.code == 0 and plain.out == entry["uri"] + "\n"
 
 
-@pytest.mark.slow
-def test_incremental_view_folds_increments_and_the_compact_snapshot(demo_dir: Path) -> None:
-    config = _config(demo_dir, INVENTORY)
-    _run(demo_dir, config, "parts_inventory", T1)
+def _change_five(base: Path) -> None:
+    """Newer versions of five keys, changed on 2025-09-17 01:00."""
     warehouse_sql(
-        demo_dir,
+        base,
         """INSERT INTO diagnosticpro_prod.parts_inventory
         SELECT * REPLACE (quantity + 1000 AS quantity,
                           TIMESTAMP '2025-09-17 01:00:00' AS inventory_updated_at)
         FROM diagnosticpro_prod.parts_inventory ORDER BY part_id, location_id LIMIT 5""",
     )
+
+
+def _current_keys(base: Path) -> int:
+    (keys,) = warehouse_sql(
+        base,
+        "SELECT count(DISTINCT (part_id, location_id)) FROM diagnosticpro_prod.parts_inventory",
+    )[0]
+    return int(keys)
+
+
+@pytest.mark.slow
+def test_incremental_view_folds_increments_and_the_compact_snapshot(demo_dir: Path) -> None:
+    config = _config(demo_dir, INVENTORY)
+    _run(demo_dir, config, "parts_inventory", T1)
+    _change_five(demo_dir)
     _run(demo_dir, config, "parts_inventory", T2)
     doc = _files(demo_dir, config, "parts_inventory", "--format", "duckdb")
     assert len(doc["files"]) == 2 and sum(f["rows"] for f in doc["files"]) > 50
     assert "QUALIFY row_number()" in doc["statement"]
-    (current,) = warehouse_sql(
-        demo_dir,
-        "SELECT count(DISTINCT (part_id, location_id)) FROM diagnosticpro_prod.parts_inventory",
-    )[0]
+    current = _current_keys(demo_dir)
     got = _view_minus_source(demo_dir, doc["statement"], "parts_inventory", CURRENT_INVENTORY)
     assert got == [0, 0, current]
 
@@ -221,3 +232,41 @@ def test_exit_codes_and_refusals(demo_dir: Path) -> None:
     refused = _cli(demo_dir, config, "files", "parts_catalog", "--format", "duckdb")
     assert refused.code == 2 and "client-side encrypted" in refused.err
     assert refused.out == ""
+
+
+def test_a_run_while_compact_works_cannot_hide_its_increment(
+    demo_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``compact`` holds the table's lease from listing the increments to committing the
+    snapshot. A run of the table in between (here: another process, while compact loads)
+    is skipped as "in progress elsewhere": had it committed, its increment would be in
+    neither the snapshot nor, since it started before the snapshot, the increments
+    ``files`` lists beside it, and its rows would be missing from the view."""
+    from dpexport import api
+    from dpexport.ops import compact as folding
+
+    config = _config(demo_dir, INVENTORY)
+    _run(demo_dir, config, "parts_inventory", T1)
+    _change_five(demo_dir)
+    during: list[Any] = []
+    load = folding._load
+
+    def load_then_run(*args: Any, **kwargs: Any) -> None:
+        load(*args, **kwargs)
+        args = ("run", "--table", "parts_inventory", "--at", T2, "--json")
+        during.append(_cli(demo_dir, config, *args))
+
+    monkeypatch.setattr(folding, "_load", load_then_run)
+    at = datetime.fromisoformat(T2.replace("Z", "+00:00"))
+    snapshot = api.compact(config, "parts_inventory", at=at, local_root=demo_dir / "out")
+    assert snapshot.status == "SUCCESS"
+    [other] = during
+    assert other.code == 0, other.err
+    [record] = json.loads(other.out)
+    assert (record["status"], record["reason"]) == ("SKIPPED", "in progress elsewhere")
+
+    _run(demo_dir, config, "parts_inventory", T2)  # the skipped run, once compact is done
+    doc = _files(demo_dir, config, "parts_inventory", "--format", "duckdb")
+    current = _current_keys(demo_dir)
+    got = _view_minus_source(demo_dir, doc["statement"], "parts_inventory", CURRENT_INVENTORY)
+    assert got == [0, 0, current]

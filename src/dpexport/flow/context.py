@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from dpexport.config.spec import ResolvedConfig
 from dpexport.engines.base import Engine
@@ -15,6 +15,9 @@ from dpexport.flow.budget import MemoryBudget
 from dpexport.reliability.retry import Retrier
 from dpexport.storage.base import Store
 from dpexport.storage.uri import StoreResolver
+
+if TYPE_CHECKING:
+    from dpexport.publish.tokens import Lease
 
 
 class Progress(Protocol):
@@ -84,6 +87,9 @@ class RunOptions:
     alert_timeout: float | None = None
     #: tables exported at once (``run --parallel``; 1: one after another)
     parallel: int = 1
+    #: the lease of a table the caller already holds (``compact`` takes it before it lists
+    #: the increments it folds): that table's export works under it, and leaves it held
+    held_lease: Lease | None = None
 
 
 @dataclass

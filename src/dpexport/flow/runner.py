@@ -113,12 +113,13 @@ def _export_table(ctx: RunContext, spec: TableSpec) -> ExportResult:
         done = _done(tokens_at, token_name, spec.table)
         if done is not None:
             return done
-        renew, expires = _lease_timing(ctx.config)
-        lease_key = tokens.lease_key(spec, tokens_at.root)
-        lease = tokens.Lease(
-            tokens_at.store, lease_key, export_id, renew_every=renew, expires_after=expires
-        )
-        acquired, holder = lease.acquire()
+        held = ctx.options.held_lease
+        lease = table_lease(ctx.config, tokens_at, spec, export_id)
+        if held is not None and held.key == lease.key:
+            lease, holder = held, None
+            acquired = held.hand_to(export_id)
+        else:
+            acquired, holder = lease.acquire()
     except DpexportError as exc:  # the token place cannot be read or written
         started = Export(ctx, spec, store, dest_key, export_id, start, uuid8)
         started.retrier = retrier
@@ -145,7 +146,17 @@ def _export_table(ctx: RunContext, spec: TableSpec) -> ExportResult:
             ctx, spec, store, dest_key, export_id, start, uuid8, token, tokens_at, lease, retrier
         )
     finally:
-        lease.release()
+        if lease is not held:
+            lease.release()
+
+
+def table_lease(
+    config: ResolvedConfig, tokens_at: Place, spec: TableSpec, export_id: str
+) -> tokens.Lease:
+    """The lease of ``spec``'s table at its token place (not taken yet)."""
+    renew, expires = _lease_timing(config)
+    key = tokens.lease_key(spec, tokens_at.root)
+    return tokens.Lease(tokens_at.store, key, export_id, renew_every=renew, expires_after=expires)
 
 
 def _wrapper(ctx: RunContext, retrier: Retrier) -> Callable[[Store], Store]:

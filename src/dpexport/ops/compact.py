@@ -6,7 +6,9 @@ row per merge key by the change column, and exported from there as a FULL_REFRES
 snapshot under ``{destination}__snapshot/{yyyy}/{MM}/{dd}/`` (beside the increments, so a
 glob over the destination reads each row once) through the same commit
 protocol, which retires the previous snapshot once the new one is committed
-(CONTRACT §8). The increments stay.
+(CONTRACT §8). The increments stay. It holds the table's lease from listing the
+increments to committing the snapshot, so a run of the table meanwhile is skipped ("in
+progress elsewhere") and every increment is either folded or started after the snapshot.
 
 Each increment is read as the Arrow schema its manifest records
 (:mod:`dpexport.ops.compact_types`), into a table of the newest increment's columns, so
@@ -18,7 +20,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 import tempfile
-from datetime import datetime
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -28,10 +31,12 @@ from dpexport.config.spec import Partitioning, ResolvedConfig, TableSpec
 from dpexport.engines.duckdb import DuckDBEngine, quote_identifier
 from dpexport.errors import NotFound, UsageError
 from dpexport.flow.context import ExportResult, RunOptions
-from dpexport.flow.runner import run_exports
+from dpexport.flow.runner import run_exports, table_lease
 from dpexport.formats import read_file
 from dpexport.ops.compact_types import IncrementTypes, drift, increment_types, without
 from dpexport.publish.committed import CommittedFile, committed_files
+from dpexport.publish.tokens import Lease
+from dpexport.reliability import places
 from dpexport.security.crypto import KeyProvider, LocalKeyProvider
 from dpexport.security.identity import identity_of
 from dpexport.storage import layout
@@ -66,6 +71,33 @@ def compact(
     stores = StoreResolver(local_root, identity=identity_of(config.service_accounts, principal))
     store, dest_key = stores.resolve(spec.destination)
     dest_key = dest_key if not dest_key or dest_key.endswith("/") else dest_key + "/"
+    # The table's lease, held from listing the increments to committing the snapshot: an
+    # increment committed in between would be in neither the snapshot nor, for it started
+    # before the snapshot, the increments ``files`` lists beside it (ops/files.py).
+    started = datetime.now(UTC).replace(microsecond=0)
+    export_id = layout.export_id(started, uuid.uuid4().hex[:8])
+    lease = table_lease(config, places.tokens_place(config, store, stores.resolve), spec, export_id)
+    acquired, holder = lease.acquire()
+    if not acquired:
+        return ExportResult(spec.table, holder, "SKIPPED", reason="in progress elsewhere")
+    try:
+        return _fold(config, spec, store, dest_key, stores, at, local_root, principal, lease)
+    finally:
+        lease.release()
+
+
+def _fold(
+    config: ResolvedConfig,
+    spec: TableSpec,
+    store: Store,
+    dest_key: str,
+    stores: StoreResolver,
+    at: datetime | None,
+    local_root: Path | None,
+    principal: str | None,
+    lease: Lease,
+) -> ExportResult:
+    """Compact's work under the table's lease: list, load, export the snapshot."""
     files = committed_files(store, dest_key)
     if not files:
         raise NotFound(
@@ -107,6 +139,7 @@ def compact(
                     trigger="manual",
                     principal=principal,
                     local_root=local_root,
+                    held_lease=lease,
                 ),
             )
         finally:

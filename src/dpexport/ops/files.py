@@ -136,9 +136,11 @@ def _after_snapshot(increments: Found, stores: StoreResolver, destination: str) 
 
 
 def _not_before(increments: Found, taken: str) -> Found:
-    """The increments that started no earlier than the snapshot's export. Times are whole
-    seconds: one started in the snapshot's second may be missing from it, so it is kept
-    (one the snapshot did fold only repeats rows the view's newest-per-key keeps once)."""
+    """The increments that started no earlier than the snapshot's export: ``compact``
+    holds the table's lease from listing what it folds to its commit, so every other
+    increment started after the snapshot's export. Times are whole seconds: one started
+    in the snapshot's second may be missing from it, so it is kept (one the snapshot did
+    fold only repeats rows the view's newest-per-key keeps once)."""
     return [(s, f) for s, f in increments if f.exported_at >= taken]
 
 

@@ -228,6 +228,17 @@ class Lease:
         self._start()
         return True, None
 
+    def hand_to(self, export_id: str) -> bool:
+        """Name ``export_id`` as the export working under this held lease (a command that
+        took the table's lease before it runs an export hands it over); False if the lease
+        was taken over meanwhile."""
+        self.export_id = export_id
+        try:
+            self.renew()
+        except LeaseLost:
+            return False
+        return True
+
     def _start(self) -> None:
         self._thread = threading.Thread(target=self._renew_loop, name="dpexport-lease", daemon=True)
         self._thread.start()
