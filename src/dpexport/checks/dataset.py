@@ -289,26 +289,26 @@ class DataMinimizationVerify(Check):
         rules = self.env.gdpr.rules if self.env.gdpr else ()
         if rules and raw_values is None:
             self.problems.append("raw values of anonymized columns were not available")
-        raw: dict[str, _Leaks] = {}
+        watched: dict[str, _Leaks] = {}
         for col, rule in rules if raw_values is not None else ():
             assert raw_values is not None
-            raw[col] = _Leaks(_leak_values(raw_values(col), rule))
+            watched[col] = _Leaks(_leak_values(raw_values(col), rule))
         present: set[str] = set()
         for batch in batches:
             self.rows_checked += batch.num_rows
             present |= banned & set(batch.schema.names)
-            for col, leaks in raw.items():
+            for col, leaks in watched.items():
                 if col in batch.schema.names:
                     leaks.add(batch.column(col))
         if present:
             self.problems.append(f"excluded column(s) written: {', '.join(sorted(present))}")
-        for col, leaks in raw.items():
+        for col, leaks in watched.items():
             if hits := leaks.count():
                 self.rows_failed += hits
                 self.problems.append(f"{hits} written rows hold a raw {col} value")
         if not self.problems:
             self.notes.append(
-                f"no excluded column; {len(raw)} anonymized column(s) hold no raw value"
+                f"no excluded column; {len(watched)} anonymized column(s) hold no raw value"
             )
 
     def finish(self) -> None:

@@ -114,11 +114,10 @@ def _export_table(ctx: RunContext, spec: TableSpec) -> ExportResult:
         if done is not None:
             return done
         held = ctx.options.held_lease
-        lease = table_lease(ctx.config, tokens_at, spec, export_id)
-        if held is not None and held.key == lease.key:
-            lease, holder = held, None
-            acquired = held.hand_to(export_id)
+        if held is not None and held.key == tokens.lease_key(spec, tokens_at.root):
+            lease, acquired, holder = held, held.hand_to(export_id), None
         else:
+            lease = table_lease(ctx.config, tokens_at, spec, export_id)
             acquired, holder = lease.acquire()
     except DpexportError as exc:  # the token place cannot be read or written
         started = Export(ctx, spec, store, dest_key, export_id, start, uuid8)

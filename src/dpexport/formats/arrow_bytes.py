@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 
-def is_flat(t: pa.DataType) -> bool:
+def _is_flat(t: pa.DataType) -> bool:
     """A type whose arrays are one node of distinct buffers, each referenced at most once:
     there ``RecordBatch.nbytes`` (referenced bytes) is at most the buffers' total size."""
     return bool(
@@ -40,7 +40,11 @@ class Sizer:
     variable: tuple[int, ...]
 
     @classmethod
-    def of(cls, schema: pa.Schema) -> Sizer:
+    def of(cls, schema: pa.Schema) -> Sizer | None:
+        """The bound for batches of ``schema``; None unless every column is flat (then
+        only ``RecordBatch.nbytes`` measures them)."""
+        if not all(_is_flat(f.type) for f in schema):
+            return None
         bits, constant, variable = 0, 0, []
         for i, field in enumerate(schema):
             if pa.types.is_null(field.type):

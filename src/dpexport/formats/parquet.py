@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 from dpexport.config.spec import ParquetOptions
 from dpexport.errors import InvalidArgument
 from dpexport.formats import intervals
-from dpexport.formats.arrow_bytes import Sizer, is_flat
+from dpexport.formats.arrow_bytes import Sizer
 from dpexport.formats.base import WrittenFile
 from dpexport.formats.parallel import shared_pool
 from dpexport.formats.parquet_dictionary import row_group_properties
@@ -194,8 +194,8 @@ def _checked_properties(
     schema: pa.Schema, codec: str, options: ParquetOptions
 ) -> tuple[dict[str, Any], Sizer | None]:
     """``writer_properties``, checked once per schema/codec/options by opening a writer on
-    a memory buffer (what a bad option fails on), then reused for every file; and, when
-    every column's type is flat (``arrow_bytes.is_flat``), the bound of a batch's Arrow bytes."""
+    a memory buffer (what a bad option fails on), then reused for every file; and the
+    bound of a batch's Arrow bytes when every column is flat (``Sizer.of``)."""
 
     def make() -> tuple[dict[str, Any], Sizer | None]:
         props = writer_properties(schema, codec, options)
@@ -203,8 +203,7 @@ def _checked_properties(
             pq.ParquetWriter(pa.BufferOutputStream(), schema, **props).close()
         except (pa.ArrowException, ValueError, TypeError) as exc:
             raise InvalidArgument(f"cannot write Parquet with these options: {exc}") from exc
-        flat = all(is_flat(f.type) for f in schema)
-        return props, Sizer.of(schema) if flat else None
+        return props, Sizer.of(schema)
 
     return _memo(("properties", codec), (schema, options), make)
 
