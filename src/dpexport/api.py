@@ -159,7 +159,8 @@ def run(
     """Run the exports of ``config`` (every table, or ``tables``: a name or a list) at
     logical time ``at`` (default now); one result per export attempted, in the tables'
     order. ``parallel`` tables are exported at once (default: the cores this process
-    may use; 1: one after another).
+    may use, four times as many on BigQuery, whose exports mostly wait for jobs; at
+    most 16; 1: one after another).
 
     Raises ``UnknownTable`` for a name the config lacks, ``ConfigError`` for a
     problem the warehouse shows and ``UsageError`` for a ``parallel`` below 1, before
@@ -170,9 +171,9 @@ def run(
     from dpexport.flow.runner import run_exports
     from dpexport.security.principals import export_action, principal_for
 
-    if parallel is None:
-        parallel = default_parallel()
-    elif isinstance(parallel, bool) or not isinstance(parallel, int) or parallel < 1:
+    if parallel is not None and (
+        isinstance(parallel, bool) or not isinstance(parallel, int) or parallel < 1
+    ):
         raise UsageError(f"parallel={parallel!r}: expected a whole number of tables, 1 or more")
     ws = Workspace.of(config, local_root=local_root)
     specs = ws.select(tables)
@@ -187,7 +188,7 @@ def run(
             principal=principal,
             local_root=ws.local_root,
             progress=progress,
-            parallel=parallel,
+            parallel=default_parallel(engine) if parallel is None else parallel,
         )
         results = run_exports(ws.config, engine, options)
     return _checked(results, raise_on_failure)

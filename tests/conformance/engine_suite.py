@@ -164,6 +164,7 @@ class EngineSuite:
     name: ClassVar[str]
     stable_reads: ClassVar[bool]
     reads_by_folder: ClassVar[bool]
+    exports_per_core: ClassVar[int]
     #: whether the engine can write a slice's files itself (``native_writer``)
     writes_natively: ClassVar[bool] = True
     #: top-level columns the engine reports NOT NULL (BigQuery: REQUIRED and REPEATED)
@@ -197,6 +198,7 @@ class EngineSuite:
         assert engine.name == self.name
         assert engine.stable_reads is self.stable_reads
         assert engine.reads_by_folder is self.reads_by_folder
+        assert engine.exports_per_core == self.exports_per_core
 
     def test_native_writer_answers_with_reasons(
         self, engine: Engine, specs: dict[str, TableSpec]

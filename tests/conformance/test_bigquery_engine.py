@@ -73,6 +73,7 @@ class TestBigQueryEngine(EngineSuite):
     name = "bigquery"
     stable_reads = False  # no snapshot is pinned between one job and the next
     reads_by_folder = False  # a query per folder would be a billed job per folder
+    exports_per_core = 4  # an export mostly waits for jobs (tests/e2e/test_bigquery_parallel.py)
     not_nullable = frozenset({"id", "tags"})  # REQUIRED, and REPEATED (never NULL)
     keeps_export_logs = True  # spec 9.2's queries read export_logs in BigQuery
 

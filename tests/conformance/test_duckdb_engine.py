@@ -47,6 +47,7 @@ class TestDuckDBEngine(EngineSuite):
     name = "duckdb"
     stable_reads = True  # a read-only file: no process can write it while it is open
     reads_by_folder = True
+    exports_per_core = 1  # its queries run on this machine's cores
     not_nullable = frozenset()  # DuckDB's Arrow fields are nullable, NOT NULL or not
 
     @pytest.fixture(scope="class")

@@ -52,3 +52,19 @@ def test_duckdb_size_hint_is_rows_times_columns(tmp_path: Path) -> None:
         assert engine.size_hint("DS", "T") == 15_000
         assert engine.size_hint("ds", "v") is None
         assert engine.size_hint("ds", "missing") is None
+
+
+def _engine(per_core: int) -> Any:
+    """Just the engine's exports per core."""
+    return type("Engine", (), {"exports_per_core": per_core})()
+
+
+def test_the_default_is_the_engines_exports_per_core_times_the_cores(monkeypatch: Any) -> None:
+    from dpexport.flow import parallel
+
+    for cores, duckdb_like, bigquery_like in ((1, 1, 4), (2, 2, 8), (3, 3, 12), (8, 8, 16)):
+        monkeypatch.setattr(parallel, "cores", lambda n=cores: n)
+        got = (parallel.default_parallel(_engine(1)), parallel.default_parallel(_engine(4)))
+        assert got == (duckdb_like, bigquery_like), cores
+    monkeypatch.setattr(parallel, "cores", lambda: 32)
+    assert parallel.default_parallel(_engine(1)) == parallel.MAX_DEFAULT == 16

@@ -117,7 +117,8 @@ def _warnings() -> Iterator[list[str]]:
     "--parallel",
     type=click.IntRange(min=1),
     default=None,
-    help="tables exported at once (default: the cores this process may use; 1: one after another)",
+    help="tables exported at once (default: the cores this process may use, 4 times as many "
+    "on BigQuery, at most 16; 1: one after another)",
 )
 @click.pass_context
 def run(

@@ -155,6 +155,10 @@ class Engine(Protocol):
     #: (``folder_scan``): cheap where a query is (an embedded engine), not where each
     #: one is a billed job.
     reads_by_folder: bool
+    #: Tables ``run`` exports at once per core by default (``run --parallel``): 1 where
+    #: an export's work runs on this machine's cores, more where most of it is waiting
+    #: for jobs that run elsewhere.
+    exports_per_core: int
 
     def native_writer(self) -> NativeWriter | None:
         """How this engine writes files itself, or None when dpexport streams every export."""

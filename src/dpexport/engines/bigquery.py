@@ -13,9 +13,8 @@ Every client call carries a deadline: API calls retry transient failures until
 ``api_deadline`` seconds, queries until ``query_deadline``. Errors are translated by
 :mod:`dpexport.engines.bigquery_errors` into the spec 7.1 classes.
 
-Expressions arrive in DuckDB's dialect and are transpiled by
-:mod:`dpexport.engines.bigquery_sql`, so a partition key is the same text on both
-engines.
+Expressions arrive in DuckDB's dialect, transpiled by :mod:`dpexport.engines.bigquery_sql`
+so that a partition key is the same text on both engines.
 """
 
 from __future__ import annotations
@@ -80,6 +79,7 @@ class BigQueryEngine:
     name = "bigquery"
     stable_reads = False  # no snapshot is pinned between a job and the next
     reads_by_folder = False  # a query per folder is a billed job per folder
+    exports_per_core = 4  # an export mostly waits for its jobs (flow.parallel)
 
     def __init__(
         self,

@@ -87,6 +87,7 @@ class DuckDBEngine:
 
     name = "duckdb"
     reads_by_folder = True
+    exports_per_core = 1  # the queries run on this machine's cores
 
     def __init__(
         self,

@@ -25,6 +25,7 @@ class Unavailable:
     name = "unavailable"
     stable_reads = False
     reads_by_folder = False
+    exports_per_core = 1
 
     def __init__(self, error: ExportError) -> None:
         self.message = str(error)

@@ -49,6 +49,7 @@ class FakeEngine:
     name = "fake"
     stable_reads = True
     reads_by_folder = False
+    exports_per_core = 1
 
     def __init__(self, path: Path) -> None:
         self.con = duckdb.connect(str(path), read_only=True)

@@ -86,6 +86,7 @@ class RecordingEngine:
     name = "recording"
     stable_reads = True
     reads_by_folder = False
+    exports_per_core = 1
 
     def __init__(self, schema: pa.Schema) -> None:
         self._schema = schema
