@@ -24,7 +24,9 @@ from tests.latency_proxy import LatencyFront, Span, latency_front
 
 #: tables small enough for the server-side path (EXPORT DATA) in Parquet and JSONL
 TABLES = ("dtc_code_definitions", "equipment_manufacturers", "parts_catalog", "users")
-DELAY = 0.4
+#: seconds each query is held: far more than lies between the exports' first queries by
+#: default (leases, tokens, ``_staging/`` recovered one at a time: 4 ms here)
+DELAY = 0.5
 AT = ("--at", "2025-09-16T14:30:22Z")
 
 
