@@ -360,3 +360,42 @@ def test_the_memory_budget_lets_through_what_fits_and_waits_for_the_rest() -> No
     waiting.join(10)
     assert order == ["released", "heavy"]
     assert budget.peak == 100
+
+
+def test_exports_beyond_the_reading_slots_read_no_batch_until_one_is_free() -> None:
+    """With one slot, a second export's reader is not read (a BigQuery reader would
+    start fetching ahead) until the first export's batches are written; the bytes are
+    reserved inside the slot."""
+    import threading
+    import time
+    from types import SimpleNamespace
+
+    import pyarrow as pa
+
+    from dpexport.flow.budget import MemoryBudget
+
+    budget = MemoryBudget(1 << 30, slots=1)
+    spec: Any = SimpleNamespace(format="JSONL")  # all the weight reads of it
+    order: list[str] = []
+
+    def reader(name: str) -> pa.RecordBatchReader:
+        def batches() -> Any:
+            order.append(f"{name} reads")
+            yield pa.record_batch({"x": [1, 2, 3]})
+
+        return pa.RecordBatchReader.from_batches(pa.schema({"x": pa.int64()}), batches())
+
+    def second() -> None:
+        with budget.streaming(spec, reader("second"), 3, None) as batches:
+            assert sum(len(b) for b in batches) == 3
+
+    with budget.streaming(spec, reader("first"), 3, None) as batches:
+        assert sum(len(b) for b in batches) == 3
+        waiting = threading.Thread(target=second)
+        waiting.start()
+        time.sleep(0.5)  # not a timing assertion: the second must not read meanwhile
+        order.append("first written")
+    waiting.join(10)
+    assert order == ["first reads", "first written", "second reads"]
+    assert (budget.slots, budget.peak_reading) == (1, 1)
+    assert MemoryBudget().slots >= 1  # the cores by default

@@ -12,6 +12,14 @@ finish; one heavier than the whole budget waits until it can take all of it, so 
 runs with no other streamed export beside it. A reservation is taken once per export
 and never while holding another, so no export waits on one that waits on it.
 
+Before its first batch an export also takes one of the budget's reading slots (the
+cores, by default), held until its files are written: a BigQuery reader fetches
+batches ahead on threads of its own (three a stream), so the exports a run starts
+beyond the cores (four a core on BigQuery, where most exports wait for jobs) would
+each hold those while they waited for bytes. What an engine does before the first
+batch (a query job, a read session) is not held back. A slot is taken before the
+bytes and given back after them, so a slot holder waits only on other slot holders.
+
 The warehouse's memory is not in it: DuckDB's ``memory_limit`` caps one database's
 buffer pool whatever the number of cursors reading it, so the exports share it
 already (a ``COPY`` the warehouse writes takes nothing from this budget), and a
@@ -22,13 +30,14 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
 import pyarrow as pa
 
 from dpexport.config.spec import TableSpec
 from dpexport.flow import interrupts
+from dpexport.formats.parallel import cores
 from dpexport.formats.router import MAX_CLOSING_BYTES, MAX_OPEN
 
 #: Bytes the writers of a run's streamed exports may buffer together: two of spec 2.1's
@@ -59,12 +68,38 @@ def stream_weight(
 class MemoryBudget:
     """Bytes shared by the exports of a run; see the module's docstring."""
 
-    def __init__(self, capacity: int = BUDGET_BYTES) -> None:
+    def __init__(self, capacity: int = BUDGET_BYTES, slots: int | None = None) -> None:
         self.capacity = capacity
         self._free = capacity
+        #: exports reading batches at once, at most (module doc)
+        self.slots = max(1, slots if slots is not None else cores())
+        self._reading = 0
         self._changed = threading.Condition()
-        #: the most held at once (tests and benchmarks read it)
+        #: the most bytes held at once and the most exports reading at once (tests and
+        #: benchmarks read them)
         self.peak = 0
+        self.peak_reading = 0
+
+    def _wait(self, ready: Callable[[], bool]) -> None:
+        """Wait, holding ``_changed``, until ``ready()``; a stop asked meanwhile
+        (:mod:`interrupts`) ends the wait."""
+        while not ready():
+            self._changed.wait(0.2)
+            interrupts.checkpoint()
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        """One of the :attr:`slots` for the block, waiting until one is free."""
+        with self._changed:
+            self._wait(lambda: self._reading < self.slots)
+            self._reading += 1
+            self.peak_reading = max(self.peak_reading, self._reading)
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._reading -= 1
+                self._changed.notify_all()
 
     @contextmanager
     def hold(self, weight: int) -> Iterator[None]:
@@ -72,9 +107,7 @@ class MemoryBudget:
         they are free; a stop asked meanwhile (:mod:`interrupts`) ends the wait."""
         weight = max(0, min(weight, self.capacity))
         with self._changed:
-            while self._free < weight:
-                self._changed.wait(0.2)
-                interrupts.checkpoint()
+            self._wait(lambda: self._free >= weight)
             self._free -= weight
             self.peak = max(self.peak, self.capacity - self._free)
         try:
@@ -88,11 +121,13 @@ class MemoryBudget:
     def streaming(
         self, spec: TableSpec, reader: pa.RecordBatchReader, rows: int, folders: int | None
     ) -> Iterator[Iterable[pa.RecordBatch]]:
-        """The batches of ``reader`` while the export's :func:`stream_weight` is held,
-        judged from its first batch (read before the reservation: one batch each)."""
-        try:
-            first: pa.RecordBatch | None = reader.read_next_batch()
-        except StopIteration:
-            first = None
-        with self.hold(stream_weight(spec, first, rows, folders)):
-            yield itertools.chain([first] if first is not None else [], reader)
+        """The batches of ``reader`` while a reading slot and the export's
+        :func:`stream_weight` are held, the weight judged from its first batch (read
+        before the bytes are reserved, in the slot)."""
+        with self.reading():
+            try:
+                first: pa.RecordBatch | None = reader.read_next_batch()
+            except StopIteration:
+                first = None
+            with self.hold(stream_weight(spec, first, rows, folders)):
+                yield itertools.chain([first] if first is not None else [], reader)
