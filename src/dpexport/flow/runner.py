@@ -14,7 +14,6 @@ import logging
 import threading
 import time
 import traceback
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -90,9 +89,7 @@ def _export_table(ctx: RunContext, spec: TableSpec) -> ExportResult:
     The token says whether this (table, logical time, config) was already exported;
     the table's lease says whether another runner is exporting it right now.
     """
-    start = datetime.now(UTC).replace(microsecond=0)
-    uuid8 = uuid.uuid4().hex[:8]
-    export_id = layout.export_id(start, uuid8)
+    start, uuid8, export_id = layout.new_export()
     store, dest_key = ctx.stores.resolve(spec.destination)
     dest_key = dest_key if not dest_key or dest_key.endswith("/") else dest_key + "/"
     try:

@@ -20,8 +20,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import tempfile
-import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -74,8 +73,7 @@ def compact(
     # The table's lease, held from listing the increments to committing the snapshot: an
     # increment committed in between would be in neither the snapshot nor, for it started
     # before the snapshot, the increments ``files`` lists beside it (ops/files.py).
-    started = datetime.now(UTC).replace(microsecond=0)
-    export_id = layout.export_id(started, uuid.uuid4().hex[:8])
+    export_id = layout.new_export()[2]  # the lease's holder until the snapshot's export
     lease = table_lease(config, places.tokens_place(config, store, stores.resolve), spec, export_id)
     acquired, holder = lease.acquire()
     if not acquired:

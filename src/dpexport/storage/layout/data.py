@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from datetime import datetime, timedelta
+import uuid
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
@@ -75,6 +76,14 @@ def stamp(t: datetime) -> str:
 
 def export_id(start: datetime, uuid8: str) -> str:
     return f"exp_{stamp(start)}_{uuid8}"
+
+
+def new_export() -> tuple[datetime, str, str]:
+    """A new export's start (now, UTC, whole seconds), its 8 random hex digits (in its
+    file names) and its :func:`export_id`."""
+    start = datetime.now(UTC).replace(microsecond=0)
+    uuid8 = uuid.uuid4().hex[:8]
+    return start, uuid8, export_id(start, uuid8)
 
 
 def manifest_name(start: datetime, uuid8: str | None = None) -> str:
