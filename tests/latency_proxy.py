@@ -22,6 +22,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlparse
 
+from tests.alert_servers import serving
+
 #: hop-by-hop headers, which a proxy does not pass on
 _HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade"}
 
@@ -108,10 +110,5 @@ def latency_front(upstream_url: str, delay: float) -> Iterator[LatencyFront]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(front, target, threading.Lock()))
     server.daemon_threads = True
     front.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(server):
         yield front
-    finally:
-        server.shutdown()
-        server.server_close()
