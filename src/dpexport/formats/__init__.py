@@ -14,9 +14,11 @@ counted, so importing this package for :class:`WrittenFile` costs no codec.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -26,7 +28,14 @@ from dpexport.config.spec import CODECS_BY_FORMAT, CsvOptions, JsonlOptions, Par
 from dpexport.errors import InvalidArgument
 from dpexport.formats.base import FormatWriter, WrittenFile
 from dpexport.formats.encodings import as_utf8
-from dpexport.formats.streams import HashingSink, Source, close_all, decompressing, open_source
+from dpexport.formats.streams import (
+    HashingSink,
+    Source,
+    close_all,
+    decompressing,
+    lent_to_arrow,
+    open_source,
+)
 
 if TYPE_CHECKING:
     from dpexport.formats.csv import CsvWriter
@@ -134,20 +143,34 @@ def read_file(
             encrypted = len(owned) > 1 or not isinstance(path_or_stream, str | Path)
             if not encrypted:
                 return read_parquet(str(path_or_stream), schema)
-            with _seekable(plain) as seekable:
-                return read_parquet(seekable, schema)
-        stream = decompressing(plain, cod)
+            with _seekable(plain) as seekable, lent_to_arrow(seekable) as arrow:
+                return read_parquet(arrow, schema)
         if fmt == "JSONL":
             from dpexport.formats.jsonl import read_jsonl
 
             jsonl = jsonl or JsonlOptions()
-            return read_jsonl(as_utf8(stream, jsonl.encoding), schema, jsonl)
+            with _text(plain, cod, jsonl.encoding) as text:
+                return read_jsonl(text, schema, jsonl)
         from dpexport.formats.csv import read_csv
 
         csv = csv or CsvOptions()
-        return read_csv(as_utf8(stream, csv.encoding), csv, schema)
+        with _text(plain, cod, csv.encoding) as text:
+            return read_csv(text, csv, schema)
     finally:
         close_all(owned)
+
+
+@contextlib.contextmanager
+def _text(plain: BinaryIO, codec: str, encoding: str) -> Iterator[Any]:
+    """``plain``'s decompressed bytes as an Arrow stream of UTF-8, closed on this thread
+    when the block ends (why: :func:`~dpexport.formats.streams.lent_to_arrow`)."""
+    streams = [decompressing(plain, codec)]
+    try:
+        streams.append(as_utf8(streams[0], encoding))
+        yield streams[-1]
+    finally:
+        for stream in reversed(streams):
+            stream.close()
 
 
 def count_rows(
@@ -170,18 +193,19 @@ def count_rows(
 
             if isinstance(path_or_stream, str | Path) and len(owned) == 1:
                 return count_parquet(str(path_or_stream))
-            with _seekable(plain) as seekable:
-                return count_parquet(seekable)
-        stream = decompressing(plain, cod)
+            with _seekable(plain) as seekable, lent_to_arrow(seekable) as arrow:
+                return count_parquet(arrow)
         if fmt == "JSONL":
             from dpexport.formats.jsonl import count_jsonl
 
             jsonl = jsonl or JsonlOptions()
-            return count_jsonl(as_utf8(stream, jsonl.encoding), jsonl)
+            with _text(plain, cod, jsonl.encoding) as text:
+                return count_jsonl(text, jsonl)
         from dpexport.formats.csv import STRADDLES, count_csv
 
         try:
-            return count_csv(as_utf8(stream, csv.encoding), csv, schema)
+            with _text(plain, cod, csv.encoding) as text:
+                return count_csv(text, csv, schema)
         except pa.ArrowInvalid as exc:
             if STRADDLES not in str(exc) or not isinstance(path_or_stream, str | Path):
                 raise
@@ -192,8 +216,8 @@ def count_rows(
 
     plain, owned = open_source(path_or_stream, decryptor)
     try:
-        stream = as_utf8(decompressing(plain, cod), csv.encoding)
-        return count_csv(stream, csv, schema, block_size=READ_BLOCK)
+        with _text(plain, cod, csv.encoding) as text:
+            return count_csv(text, csv, schema, block_size=READ_BLOCK)
     finally:
         close_all(owned)
 

@@ -11,7 +11,6 @@ into place with the export's commit, so it never disagrees with what was publish
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -91,7 +90,7 @@ class CrossRunDedup:
             except NotFound:
                 continue
             try:
-                table = pq.read_table(io.BytesIO(data))
+                table = pq.read_table(pa.BufferReader(data))  # no Python file for Arrow's threads
                 if "key" not in table.column_names:
                     raise ValueError("it has no 'key' column")
                 return table
