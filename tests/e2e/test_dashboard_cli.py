@@ -158,3 +158,14 @@ def test_json_prints_the_address_as_one_line_on_stdout(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0 and out == ""  # nothing more on stdout
+
+
+def test_a_sigterm_as_soon_as_the_address_is_printed_stops_it_cleanly(tmp_path: Path) -> None:
+    """A supervisor may stop the dashboard the moment it reads the address: the signals
+    are handled before the address is printed (they were not: exit 130, 'interrupted')."""
+    for i in range(3):
+        (tmp_path / str(i)).mkdir()
+        proc, line = _start(tmp_path / str(i))
+        code, rest = _stop(proc, signal.SIGTERM)
+        assert line.startswith("dashboard: http://127.0.0.1:"), line
+        assert (code, rest.strip()) == (0, "dashboard stopped")

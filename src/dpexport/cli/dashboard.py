@@ -15,6 +15,7 @@ import secrets
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
@@ -79,22 +80,28 @@ def dashboard_command(
     server = dashboard(ws, host=host, port=port, token=token, refresh=refresh, now=fixed)
     bound = server.server_address[1]
     url = f"http://{_url_host(host)}:{bound}/{f'?token={token}' if generated else ''}"
-    if as_json:  # for a supervisor that reads the address (a generated token, once)
-        echo_json({"url": url, "host": host, "port": bound, "token_required": token is not None})
-        sys.stdout.flush()
-    click.echo(f"dashboard: {url}", err=True)
-    if token is not None and not generated:
-        click.echo("dashboard: requests need the token given (--token)", err=True)
-    sys.stderr.flush()
-    ctx.exit(_serve(server))
+
+    def announce() -> None:
+        if as_json:  # for a supervisor that reads the address (a generated token, once)
+            doc = {"url": url, "host": host, "port": bound, "token_required": token is not None}
+            echo_json(doc)
+            sys.stdout.flush()
+        click.echo(f"dashboard: {url}", err=True)
+        if token is not None and not generated:
+            click.echo("dashboard: requests need the token given (--token)", err=True)
+        sys.stderr.flush()
+
+    ctx.exit(_serve(server, announce))
 
 
 def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-def _serve(server: Any) -> int:
-    """Serve in a thread until SIGINT (130) or SIGTERM (0); then close the socket."""
+def _serve(server: Any, announce: Callable[[], None]) -> int:
+    """Serve in a thread until SIGINT (130) or SIGTERM (0); then close the socket. The
+    address is announced once the signals are handled: a supervisor may stop the
+    dashboard as soon as it reads it."""
     stopped = threading.Event()
     code = {"exit": 0}
 
@@ -106,6 +113,7 @@ def _serve(server: Any) -> int:
     thread = threading.Thread(target=server.serve_forever, name="dashboard", daemon=True)
     thread.start()
     try:
+        announce()
         while not stopped.wait(0.5):
             pass
     finally:
