@@ -24,7 +24,7 @@ import os
 import sys
 from collections.abc import Mapping, MutableMapping
 
-__all__ = ["ENV", "JEMALLOC", "UsageError", "preload", "reexec"]
+__all__ = ["ENV", "JEMALLOC", "UsageError", "find_jemalloc", "preload", "reexec"]
 
 #: the environment variable that chooses
 ENV = "DPEXPORT_MALLOC"
@@ -41,6 +41,11 @@ JEMALLOC = (
 _MARK = "_DPEXPORT_MALLOC_PRELOADED"
 
 
+def find_jemalloc() -> str | None:
+    """The first of :data:`JEMALLOC` that is installed."""
+    return next((path for path in JEMALLOC if os.path.isfile(path)), None)
+
+
 class UsageError(ValueError):
     """``DPEXPORT_MALLOC`` names no library."""
 
@@ -55,7 +60,7 @@ def preload(environ: Mapping[str, str], platform: str = sys.platform) -> str | N
     if choice == "auto":
         if not platform.startswith("linux"):
             return None
-        return next((path for path in JEMALLOC if os.path.isfile(path)), None)
+        return find_jemalloc()
     if not os.path.isfile(choice):
         raise UsageError(
             f"{ENV}={choice!r}: no such file (expected auto, system or the path of a "

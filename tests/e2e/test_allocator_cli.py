@@ -3,14 +3,13 @@ on glibc's malloc when ``DPEXPORT_MALLOC=system``, and refused a library that is
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 from pathlib import Path
 
 import pytest
 
-from dpexport.allocator import JEMALLOC
+from dpexport.allocator import find_jemalloc
 from tests.e2e.cli import dpexport
 from tests.e2e.test_dashboard_cli import _start, _stop
 
@@ -18,7 +17,7 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Li
 
 
 def _jemalloc() -> str:
-    found = next((p for p in JEMALLOC if os.path.isfile(p)), None)
+    found = find_jemalloc()
     if found is None:
         pytest.skip("no libjemalloc.so.2 (./dev test installs Debian's libjemalloc2)")
     return found

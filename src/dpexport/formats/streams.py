@@ -283,7 +283,7 @@ def decompressing(stream: BinaryIO, codec: str) -> Any:
     arrow_codec = STREAM_CODECS[codec]
     if arrow_codec == "gzip":
         return pa.PythonFile(_GzipReader(stream), mode="r")
-    native = pa.PythonFile(_Lent(stream), mode="r")
+    native = _lend(stream)
     if arrow_codec is None:
         return native
     return pa.CompressedInputStream(native, arrow_codec)
@@ -297,11 +297,16 @@ def lent_to_arrow(stream: BinaryIO) -> Iterator[pa.NativeFile]:
     reader's read-ahead); one of them may hold the last reference to it and then take the
     GIL to release it, which aborts the process if the interpreter is exiting ("terminate
     called without an active exception"). Closing it here lets go on this thread."""
-    arrow = pa.PythonFile(_Lent(stream), mode="r")
+    arrow = _lend(stream)
     try:
         yield arrow
     finally:
         arrow.close()
+
+
+def _lend(stream: BinaryIO) -> pa.NativeFile:
+    """An Arrow file reading ``stream``; closing it leaves ``stream`` open."""
+    return pa.PythonFile(_Lent(stream), mode="r")
 
 
 class _Lent:
